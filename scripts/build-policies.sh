@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Compiles policies/ into the Wasm bundle the sidecar serves (dist/policies/).
+#
+#   bash scripts/build-policies.sh [--out DIR]
+#
+# Steps: opa fmt/check, merge policies/data/*.json under data.bulkhead.<file>,
+# opa build -t wasm, then publish policy.wasm + data.json and finally
+# bundle.json (revision = sha256 of both). The server trusts a bundle only when
+# bundle.json matches the files, so a watcher never loads a half-written one.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$root/dist/policies"
+[ "${1:-}" = "--out" ] && out="$2"
+
+opa="$("$root/scripts/ensure-tool.sh" opa)"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+"$opa" fmt --fail --list "$root/policies" >/dev/null || {
+  echo "bulkhead: policies are not opa-fmt clean; run: $opa fmt -w policies" >&2; exit 1; }
+"$opa" check --strict "$root/policies"
+
+node "$root/scripts/merge-policy-data.mjs" "$root/policies/data" > "$work/data.json"
+"$opa" build -t wasm -e bulkhead/decision --ignore '*_test.rego' \
+  -o "$work/bundle.tar.gz" "$root/policies/bulkhead" "$work/data.json"
+mkdir -p "$work/bundle" "$out"
+tar -xzf "$work/bundle.tar.gz" -C "$work/bundle" --no-same-permissions /policy.wasm /data.json 2> >(grep -v "Removing leading" >&2)
+chmod 644 "$work/bundle/"*
+
+revision="$(cat "$work/bundle/policy.wasm" "$work/bundle/data.json" | sha256sum | cut -c1-16)"
+opa_version="$("$opa" version | sed -n 's/^Version: //p')"
+printf '{"revision":"%s","opa_version":"%s","entrypoint":"bulkhead/decision"}\n' \
+  "$revision" "$opa_version" > "$work/bundle/bundle.json"
+# Same-filesystem renames are atomic per file; bundle.json goes last.
+for f in policy.wasm data.json bundle.json; do
+  cp "$work/bundle/$f" "$out/.$f.tmp" && mv -f "$out/.$f.tmp" "$out/$f"
+done
+echo "bulkhead: policy bundle $revision -> ${out#$root/}" >&2

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createBulkhead } from "../compose.js";
+import { ConfigError, DEFAULTS, loadConfig } from "../config.js";
+import { PACKAGE_ROOT } from "../paths.js";
+
+const USAGE = `bulkhead - tenant-boundary decision sidecar
+
+Usage:
+  bulkhead serve [flags]     start the gRPC and HTTP servers
+  bulkhead policy build      compile policies/ to Wasm into dist/policies (hot-reloaded by serve)
+  bulkhead policy test       run the Rego unit tests (opa test)
+  bulkhead --version | --help
+
+serve flags (each also an environment variable):
+  --grpc-addr HOST:PORT   BULKHEAD_GRPC_ADDR      gRPC listen address (default ${DEFAULTS.grpcAddr})
+  --http-addr HOST:PORT   BULKHEAD_HTTP_ADDR      HTTP listen address (default ${DEFAULTS.httpAddr})
+  --db PATH               BULKHEAD_DB             SQLite file (default ${DEFAULTS.dbPath})
+  --policy-dir DIR        BULKHEAD_POLICY_DIR     compiled bundle directory (default dist/policies)
+  --demo                  BULKHEAD_DEMO=1         seed the demo dataset into an empty database
+  --caller-tokens A,B     BULKHEAD_CALLER_TOKENS  bearer tokens callers must present
+  --no-watch                                      do not hot-reload the policy bundle
+
+A non-loopback address is refused unless caller tokens are set.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return serve(rest);
+    case "policy":
+      return policy(rest);
+    case "--version":
+    case "version":
+      console.log(JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")).version);
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(USAGE);
+      return 0;
+    default:
+      process.stderr.write(`bulkhead: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      "grpc-addr": { type: "string" },
+      "http-addr": { type: "string" },
+      db: { type: "string" },
+      "policy-dir": { type: "string" },
+      demo: { type: "boolean" },
+      "caller-tokens": { type: "string" },
+      "no-watch": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const config = loadConfig(process.env, values);
+  const bulkhead = await createBulkhead(config);
+  const { grpcPort, httpPort } = await bulkhead.listen();
+  const host = (addr: string) => addr.slice(0, addr.lastIndexOf(":"));
+  console.error(`bulkhead: gRPC listening on ${host(config.grpcAddr)}:${grpcPort}`);
+  console.error(`bulkhead: HTTP listening on ${host(config.httpAddr)}:${httpPort}`);
+  console.error(`bulkhead: store ${config.dbPath} at revision ${bulkhead.tracker.revision}; policy ${bulkhead.policies.revision}`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      console.error(`bulkhead: ${signal}, shutting down`);
+      resolve();
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  process.on("SIGHUP", () => void bulkhead.policies.reload());
+  await bulkhead.close();
+  return 0;
+}
+
+function policy(args: string[]): number {
+  const scripts: Record<string, string> = { build: "build-policies.sh", test: "test-policies.sh" };
+  const script = scripts[args[0] ?? ""];
+  if (!script) {
+    process.stderr.write(`bulkhead policy: expected 'build' or 'test'\n\n${USAGE}`);
+    return 2;
+  }
+  const result = spawnSync("bash", [join(PACKAGE_ROOT, "scripts", script), ...args.slice(1)], { stdio: "inherit" });
+  return result.status ?? 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError || (error instanceof TypeError && "code" in error)) {
+      console.error(`bulkhead: ${error.message}`);
+      process.exit(2);
+    }
+    console.error(`bulkhead: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,101 @@
+import type { FastifyInstance } from "fastify";
+import type { Server } from "@grpc/grpc-js";
+import { DecisionLog } from "./audit/decision-log.js";
+import { systemClock, type Clock } from "./clock.js";
+import type { Config } from "./config.js";
+import { ContextResolver } from "./context/context-resolver.js";
+import { Decider } from "./decision/decider.js";
+import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
+import { PolicyManager } from "./engine/policy-manager.js";
+import { ulidGenerator, type IdGenerator } from "./ids.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
+import { createHttpServer } from "./server/http/http-server.js";
+import { ChangeTracker } from "./store/change-tracker.js";
+import { openDatabase, type Db } from "./store/database.js";
+import { RevisionWriter } from "./store/revision-writer.js";
+import { createSqliteStores, type Stores } from "./store/stores.js";
+
+export interface Runtime {
+  clock: Clock;
+  ids: IdGenerator;
+  log: (message: string) => void;
+}
+
+/** Everything a running sidecar is made of; tests reach in through it. */
+export interface Bulkhead {
+  config: Config;
+  db: Db;
+  stores: Stores;
+  writer: RevisionWriter;
+  tracker: ChangeTracker;
+  policies: PolicyManager;
+  decider: Decider;
+  decisionLog: DecisionLog;
+  metrics: Metrics;
+  grpc: Server;
+  http: FastifyInstance;
+  /** Binds both servers; resolves with the bound ports (port 0 picks a free one). */
+  listen(): Promise<{ grpcPort: number; httpPort: number }>;
+  /** Stops accepting calls, flushes the decision log, closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: stores, then services, then servers. Nothing else
+ * constructs collaborators; time, ids and logging come in through `runtime`.
+ */
+export async function createBulkhead(config: Config, runtime: Partial<Runtime> = {}): Promise<Bulkhead> {
+  const clock = runtime.clock ?? systemClock;
+  const ids = runtime.ids ?? ulidGenerator(clock);
+  const log = runtime.log ?? ((message: string) => console.error(`bulkhead: ${message}`));
+
+  const db = openDatabase(config.dbPath);
+  const stores = createSqliteStores(db);
+  const writer = new RevisionWriter(db, clock);
+  const tracker = new ChangeTracker(db);
+  writer.onCommit((changes) => tracker.observe(changes));
+  if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
+
+  const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
+  await policies.start();
+
+  const decisionLog = new DecisionLog(db, { log });
+  const metrics = createMetrics({ policies, decisionLog, tracker });
+  const resolver = new ContextResolver({ db, ...stores, tracker, roles: policies, clock });
+  const decider = new Decider({ resolver, policies, tracker, decisionLog, ids, clock, metrics });
+
+  const { server: grpc, health } = createGrpcServer({ decider, callerTokens: config.callerTokens });
+  let storeOpen = true;
+  const http = createHttpServer({ policies, decisionLog, metrics, storeOpen: () => storeOpen });
+
+  const setServing = (serving: boolean) => {
+    for (const name of ["", ...SERVICE_NAMES]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
+  };
+
+  return {
+    config, db, stores, writer, tracker, policies, decider, decisionLog, metrics, grpc, http,
+    async listen() {
+      const grpcPort = await bindGrpc(grpc, config.grpcAddr);
+      const [host] = splitHostPort(config.httpAddr);
+      await http.listen({ host, port: Number(splitHostPort(config.httpAddr)[1]) });
+      const address = http.server.address();
+      setServing(true);
+      return { grpcPort, httpPort: typeof address === "object" && address ? address.port : 0 };
+    },
+    async close() {
+      setServing(false);
+      policies.stop();
+      await new Promise<void>((resolve) => grpc.tryShutdown(() => resolve()));
+      await http.close();
+      decisionLog.flush();
+      storeOpen = false;
+      db.close();
+    },
+  };
+}
+
+function splitHostPort(addr: string): [string, string] {
+  const i = addr.lastIndexOf(":");
+  return [addr.slice(0, i).replace(/^\[|\]$/g, ""), addr.slice(i + 1)];
+}

@@ -1,0 +1,89 @@
+import { isAbsolute, resolve } from "node:path";
+import { DEFAULT_POLICY_DIR } from "./paths.js";
+
+export interface Config {
+  grpcAddr: string;
+  httpAddr: string;
+  dbPath: string;
+  policyDir: string;
+  /** Seed the demo dataset into an empty database. */
+  demo: boolean;
+  /** Bearer tokens DecisionService callers must present; empty = none required. */
+  callerTokens: string[];
+  watchPolicies: boolean;
+}
+
+/** Environment variable -> config key. Flags of `bulkhead serve` use the same names in kebab-case. */
+export const ENV_VARS = {
+  BULKHEAD_GRPC_ADDR: "grpcAddr",
+  BULKHEAD_HTTP_ADDR: "httpAddr",
+  BULKHEAD_DB: "dbPath",
+  BULKHEAD_POLICY_DIR: "policyDir",
+  BULKHEAD_DEMO: "demo",
+  BULKHEAD_CALLER_TOKENS: "callerTokens",
+} as const;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export const DEFAULTS = {
+  grpcAddr: "127.0.0.1:50051",
+  httpAddr: "127.0.0.1:8080",
+  dbPath: "./data/bulkhead.db",
+  policyDir: DEFAULT_POLICY_DIR,
+} as const;
+
+/** Flags win over environment variables, which win over defaults. */
+export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string, string | boolean>> = {}): Config {
+  const pick = (flag: string, name: keyof typeof ENV_VARS): string | undefined => {
+    const fromFlag = flags[flag];
+    if (typeof fromFlag === "string") return fromFlag;
+    if (fromFlag === true) return "1";
+    return env[name] || undefined;
+  };
+  const config: Config = {
+    grpcAddr: pick("grpc-addr", "BULKHEAD_GRPC_ADDR") ?? DEFAULTS.grpcAddr,
+    httpAddr: pick("http-addr", "BULKHEAD_HTTP_ADDR") ?? DEFAULTS.httpAddr,
+    dbPath: absolute(pick("db", "BULKHEAD_DB") ?? DEFAULTS.dbPath),
+    policyDir: absolute(pick("policy-dir", "BULKHEAD_POLICY_DIR") ?? DEFAULTS.policyDir),
+    demo: ["1", "true", "yes"].includes((pick("demo", "BULKHEAD_DEMO") ?? "").toLowerCase()),
+    callerTokens: (pick("caller-tokens", "BULKHEAD_CALLER_TOKENS") ?? "")
+      .split(",")
+      .map((t) => t.trim())
+      .filter(Boolean),
+    watchPolicies: flags["no-watch"] !== true,
+  };
+  validateConfig(config);
+  return config;
+}
+
+function absolute(path: string): string {
+  return path === ":memory:" || isAbsolute(path) ? path : resolve(path);
+}
+
+/** Refuses to expose an unauthenticated decision API beyond this machine. */
+export function validateConfig(config: Config): void {
+  for (const [name, addr] of [
+    ["BULKHEAD_GRPC_ADDR", config.grpcAddr],
+    ["BULKHEAD_HTTP_ADDR", config.httpAddr],
+  ] as const) {
+    const host = hostOf(addr, name);
+    if (!isLoopback(host) && config.callerTokens.length === 0) {
+      throw new ConfigError(
+        `${name}=${addr} is not a loopback address and BULKHEAD_CALLER_TOKENS is empty; ` +
+          `set caller tokens (comma-separated) before exposing bulkhead beyond this machine`,
+      );
+    }
+  }
+}
+
+function hostOf(addr: string, name: string): string {
+  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(addr);
+  if (!match || Number(match[2]) > 65535) throw new ConfigError(`${name}=${addr} must be host:port`);
+  return match[1]!.replace(/^\[|\]$/g, "");
+}
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

@@ -1,0 +1,103 @@
+import { LRUCache } from "lru-cache";
+import type { Clock } from "../clock.js";
+import type { DirectoryStore, Membership, Tenant } from "../directory/directory-store.js";
+import { resolveEntitlements } from "../entitlements/entitlement-resolver.js";
+import type { EntitlementStore } from "../entitlements/entitlement-store.js";
+import { evaluateFlags } from "../flags/flag-evaluator.js";
+import type { FlagStore } from "../flags/flag-store.js";
+import type { ChangeTracker } from "../store/change-tracker.js";
+import type { Db } from "../store/database.js";
+import { readRevision } from "../store/revision-writer.js";
+import type { RoleCatalog } from "./role-catalog.js";
+import type { MemberContext, Principal, Resolution } from "./tenant-context.js";
+
+export interface ContextResolverDeps {
+  db: Db;
+  directory: DirectoryStore;
+  entitlements: EntitlementStore;
+  flags: FlagStore;
+  tracker: ChangeTracker;
+  roles: RoleCatalog;
+  clock: Clock;
+  /** Most member contexts kept in memory. */
+  cacheSize?: number;
+}
+
+/**
+ * Principal -> trusted MemberContext, read from the store in one snapshot and
+ * cached per (policy revision, tenant, actor). An entry is served only while
+ * no change to its tenant has been seen since it was built (ChangeTracker) and
+ * its validUntil has not passed; callers sync the tracker first.
+ */
+export class ContextResolver {
+  private readonly cache: LRUCache<string, MemberContext>;
+  private readonly readSnapshot;
+
+  constructor(private readonly deps: ContextResolverDeps) {
+    this.cache = new LRUCache({ max: deps.cacheSize ?? 50_000 });
+    this.readSnapshot = deps.db.transaction((principal: Principal) => this.readFromStore(principal));
+  }
+
+  resolve(principal: Principal): Resolution {
+    const key = this.cacheKey(principal);
+    const cached = this.cache.get(key);
+    if (cached && this.isFresh(cached)) return { kind: "member", context: cached };
+    const resolution = this.readSnapshot(principal);
+    if (resolution.kind === "member") this.cache.set(key, resolution.context);
+    else this.cache.delete(key);
+    return resolution;
+  }
+
+  private isFresh(entry: MemberContext): boolean {
+    return (
+      entry.builtAtRevision >= this.deps.tracker.revisionOf(entry.tenant.id) &&
+      this.deps.clock.now() < entry.validUntil
+    );
+  }
+
+  private cacheKey(p: Principal): string {
+    const tenant = p.tenantId ? `id:${p.tenantId}` : `slug:${p.tenantSlug}`;
+    return `${this.deps.roles.revision}\u0000${tenant}\u0000${p.actorType}\u0000${p.actorId}`;
+  }
+
+  private readFromStore(principal: Principal): Resolution {
+    const { directory } = this.deps;
+    const revision = readRevision(this.deps.db);
+    const tenant = principal.tenantId
+      ? directory.tenantById(principal.tenantId)
+      : directory.tenantBySlug(principal.tenantSlug);
+    const requested = principal.tenantId || principal.tenantSlug;
+    if (!tenant) return { kind: "non_member", tenantId: requested };
+    const membership = directory.membership(tenant.id, principal.actorId);
+    // The stated actor type must match the membership: a service account id
+    // presented as a user (or the reverse) is nobody.
+    if (!membership || membership.actorType !== principal.actorType) {
+      return { kind: "non_member", tenantId: requested };
+    }
+    return { kind: "member", context: this.buildMemberContext(tenant, membership, revision) };
+  }
+
+  private buildMemberContext(tenant: Tenant, membership: Membership, revision: number): MemberContext {
+    const now = this.deps.clock.now();
+    const plan = this.deps.entitlements.plan(tenant.planCode);
+    const resolved = resolveEntitlements(this.deps.entitlements, tenant.id, plan, now);
+    return {
+      tenant,
+      membership,
+      permissions: this.permissionsOf(tenant.id, membership.role),
+      entitlements: resolved.entitlements,
+      limits: resolved.limits,
+      usage: resolved.usage,
+      features: evaluateFlags(this.deps.flags.all(), { tenantId: tenant.id, planCode: tenant.planCode }),
+      builtAtRevision: revision,
+      validUntil: resolved.validUntil,
+    };
+  }
+
+  /** Built-in roles come from the policy bundle; anything else is the tenant's custom role. */
+  private permissionsOf(tenantId: string, role: string): string[] {
+    const builtIn = this.deps.roles.permissionsOf(role);
+    if (builtIn) return [...builtIn];
+    return this.deps.directory.customRole(tenantId, role)?.permissions ?? [];
+  }
+}

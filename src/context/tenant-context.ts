@@ -1,0 +1,48 @@
+import type { Membership, Tenant } from "../directory/directory-store.js";
+import type { LimitValue } from "../entitlements/entitlement-resolver.js";
+
+export const ACTOR_TYPES = ["user", "service_account", "api_key", "system", "staff"] as const;
+export type ActorType = (typeof ACTOR_TYPES)[number];
+
+export const SOURCES = ["workspace_route", "api_key", "custom_domain", "job", "admin"] as const;
+export type Source = (typeof SOURCES)[number];
+
+/** Who asks and from where, as the caller states it (validated, not yet trusted). */
+export interface Principal {
+  /** Exactly one of tenantId and tenantSlug is set. */
+  tenantId: string;
+  tenantSlug: string;
+  actorId: string;
+  actorType: ActorType;
+  sessionId: string;
+  requestId: string;
+  source: Source;
+}
+
+/**
+ * The trusted facts about a member of a tenant, built only from the store.
+ * Request-scoped fields (request id, session, source) are not part of it, so
+ * one cached value serves every request of that member.
+ */
+export interface MemberContext {
+  tenant: Tenant;
+  membership: Membership;
+  permissions: string[];
+  entitlements: string[];
+  limits: Record<string, LimitValue>;
+  usage: Record<string, number>;
+  features: Record<string, boolean>;
+  /** Store revision of the snapshot this was read from. */
+  builtAtRevision: number;
+  /** Epoch ms after which it is stale even without a write. */
+  validUntil: number;
+}
+
+/**
+ * The outcome of resolving a principal: a member, or nobody. A non-member
+ * outcome deliberately carries no tenant facts, so neither the policy nor the
+ * response can reveal whether the tenant exists.
+ */
+export type Resolution =
+  | { kind: "member"; context: MemberContext }
+  | { kind: "non_member"; tenantId: string };

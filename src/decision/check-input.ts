@@ -1,0 +1,143 @@
+import { ACTOR_TYPES, SOURCES, type ActorType, type Principal, type Source } from "../context/tenant-context.js";
+import { invalidArgument } from "../errors.js";
+
+export interface ResourceRef {
+  type: string;
+  id: string;
+  /** The resource's own tenant as the host database knows it; "" when missing. */
+  tenantId: string;
+  ownerId: string;
+  attributes: Record<string, unknown>;
+}
+
+/** A validated Check request in domain terms. */
+export interface CheckInput {
+  principal: Principal;
+  action: string;
+  resource: ResourceRef;
+  minRevision: number;
+  consume: number;
+  idempotencyKey: string;
+}
+
+/** The request as it arrives from any transport, before validation. */
+export interface RawPrincipal {
+  tenantId?: string;
+  tenantSlug?: string;
+  actorId?: string;
+  actorType?: string;
+  apiKey?: string;
+  sessionId?: string;
+  requestId?: string;
+  source?: string;
+}
+
+export interface RawCheck {
+  principal?: RawPrincipal | undefined;
+  action?: string;
+  resource?: { type?: string; id?: string; tenantId?: string; ownerId?: string; attributes?: unknown } | undefined;
+  minRevision?: number;
+  consume?: number;
+  idempotencyKey?: string;
+}
+
+export const LIMITS = {
+  idLength: 128,
+  attributesBytes: 16 * 1024,
+  maxConsume: 1_000_000_000,
+  batchSize: 1000,
+} as const;
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/;
+const SLUG = /^[a-z0-9][a-z0-9-]*$/;
+const ACTION = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/;
+const TOKEN = /^[\x21-\x7e]*$/; // printable ASCII, no spaces: request and session ids
+
+/**
+ * Validates a raw request. Throws INVALID_ARGUMENT naming the first bad field
+ * (prefixed with `prefix`, e.g. `checks[3].`); nothing is evaluated then.
+ */
+export function validateCheck(raw: RawCheck, prefix = ""): CheckInput {
+  const principal = validatePrincipal(raw.principal, `${prefix}principal`);
+  const action = raw.action ?? "";
+  if (action === "") throw invalidArgument(`${prefix}action`, "is required");
+  checkPattern(action, ACTION, `${prefix}action`, "must look like 'projects.read'");
+  const resource = validateResource(raw.resource, `${prefix}resource`);
+  const consume = raw.consume ?? 0;
+  if (!Number.isSafeInteger(consume) || consume < 0 || consume > LIMITS.maxConsume) {
+    throw invalidArgument(`${prefix}consume`, `must be an integer from 0 to ${LIMITS.maxConsume}`);
+  }
+  const idempotencyKey = raw.idempotencyKey ?? "";
+  checkToken(idempotencyKey, `${prefix}idempotency_key`);
+  return { principal, action, resource, minRevision: validateRevision(raw.minRevision, `${prefix}min_revision`), consume, idempotencyKey };
+}
+
+export function validatePrincipal(raw: RawPrincipal | undefined, field = "principal"): Principal {
+  if (!raw) throw invalidArgument(field, "is required");
+  const tenantId = raw.tenantId ?? "";
+  const tenantSlug = raw.tenantSlug ?? "";
+  if ((tenantId === "") === (tenantSlug === "")) {
+    throw invalidArgument(`${field}.tenant_id`, "exactly one of tenant_id and tenant_slug is required");
+  }
+  if (tenantId) checkId(tenantId, `${field}.tenant_id`);
+  if (tenantSlug) checkPattern(tenantSlug, SLUG, `${field}.tenant_slug`, "must be lowercase letters, digits and '-'");
+  const actorId = raw.actorId ?? "";
+  if (actorId === "") throw invalidArgument(`${field}.actor_id`, "is required");
+  checkId(actorId, `${field}.actor_id`);
+  if (raw.apiKey) {
+    throw invalidArgument(`${field}.api_key`, "API-key principals are not enabled on this sidecar");
+  }
+  const actorType = (raw.actorType || "user") as ActorType;
+  if (!ACTOR_TYPES.includes(actorType)) {
+    throw invalidArgument(`${field}.actor_type`, `must be one of ${ACTOR_TYPES.join(", ")}`);
+  }
+  const source = (raw.source || "workspace_route") as Source;
+  if (!SOURCES.includes(source)) throw invalidArgument(`${field}.source`, `must be one of ${SOURCES.join(", ")}`);
+  const sessionId = raw.sessionId ?? "";
+  const requestId = raw.requestId ?? "";
+  checkToken(sessionId, `${field}.session_id`);
+  checkToken(requestId, `${field}.request_id`);
+  return { tenantId, tenantSlug, actorId, actorType, sessionId, requestId, source };
+}
+
+export function validateRevision(value: number | undefined, field: string): number {
+  const revision = value ?? 0;
+  if (!Number.isSafeInteger(revision) || revision < 0) throw invalidArgument(field, "must be a non-negative integer");
+  return revision;
+}
+
+function validateResource(raw: RawCheck["resource"], field: string): ResourceRef {
+  if (!raw) throw invalidArgument(field, "is required");
+  const type = raw.type ?? "";
+  if (type === "") throw invalidArgument(`${field}.type`, "is required");
+  checkId(type, `${field}.type`);
+  const id = raw.id ?? "";
+  const tenantId = raw.tenantId ?? "";
+  const ownerId = raw.ownerId ?? "";
+  if (id) checkId(id, `${field}.id`);
+  // A missing tenant_id is not an error: the policy denies it with
+  // resource_tenant_missing, which is the answer hosts need to see.
+  if (tenantId) checkId(tenantId, `${field}.tenant_id`);
+  if (ownerId) checkId(ownerId, `${field}.owner_id`);
+  const attributes = raw.attributes ?? {};
+  if (typeof attributes !== "object" || attributes === null || Array.isArray(attributes)) {
+    throw invalidArgument(`${field}.attributes`, "must be an object");
+  }
+  if (Buffer.byteLength(JSON.stringify(attributes)) > LIMITS.attributesBytes) {
+    throw invalidArgument(`${field}.attributes`, `must be at most ${LIMITS.attributesBytes} bytes as JSON`);
+  }
+  return { type, id, tenantId, ownerId, attributes: attributes as Record<string, unknown> };
+}
+
+function checkId(value: string, field: string): void {
+  checkPattern(value, ID, field, "must start with a letter or digit and use only letters, digits and _.:@-");
+}
+
+function checkPattern(value: string, pattern: RegExp, field: string, rule: string): void {
+  if (value.length > LIMITS.idLength) throw invalidArgument(field, `must be at most ${LIMITS.idLength} characters`);
+  if (!pattern.test(value)) throw invalidArgument(field, rule);
+}
+
+function checkToken(value: string, field: string): void {
+  checkPattern(value, TOKEN, field, "must be printable ASCII without spaces");
+}

@@ -1,0 +1,53 @@
+import type { CustomRole, Membership, Tenant, User } from "../directory/directory-store.js";
+import { usageWindow } from "../entitlements/entitlement-resolver.js";
+import type { EntitlementOverride, Plan } from "../entitlements/entitlement-store.js";
+import type { Flag } from "../flags/flag-store.js";
+import type { RevisionWriter } from "../store/revision-writer.js";
+import type { Stores } from "../store/stores.js";
+
+/**
+ * A whole store state as data: the demo dataset and the decision fixtures are
+ * both written this way. Omitted tenant fields take the defaults below.
+ */
+export interface StoreSeed {
+  plans?: Plan[];
+  tenants?: (Pick<Tenant, "id" | "slug" | "planCode"> & Partial<Tenant>)[];
+  users?: User[];
+  memberships?: (Pick<Membership, "tenantId" | "actorId" | "role"> & Partial<Membership>)[];
+  customRoles?: CustomRole[];
+  overrides?: EntitlementOverride[];
+  /** Units used in the window that contains the seed time. */
+  usage?: { tenantId: string; meter: string; used: number }[];
+  flags?: Flag[];
+}
+
+/** Applies a seed in one write (one revision). */
+export function applySeed(writer: RevisionWriter, stores: Stores, seed: StoreSeed): number {
+  return writer.write((tx) => {
+    for (const plan of seed.plans ?? []) stores.entitlements.putPlan(tx, plan);
+    for (const t of seed.tenants ?? []) {
+      stores.directory.putTenant(tx, {
+        name: t.slug,
+        status: "active",
+        billingStatus: "active",
+        region: "us",
+        isolationTier: "shared",
+        tags: [],
+        ...t,
+      });
+    }
+    for (const user of seed.users ?? []) stores.directory.putUser(tx, user);
+    for (const m of seed.memberships ?? []) {
+      stores.directory.putMembership(tx, { actorType: "user", status: "active", ...m });
+    }
+    for (const role of seed.customRoles ?? []) stores.directory.putCustomRole(tx, role);
+    for (const override of seed.overrides ?? []) stores.entitlements.addOverride(tx, override);
+    for (const u of seed.usage ?? []) {
+      const tenant = stores.directory.tenantById(u.tenantId);
+      const limit = tenant && stores.entitlements.plan(tenant.planCode)?.limits.find((l) => l.meter === u.meter);
+      const window = usageWindow(limit?.reset ?? "none", tx.now);
+      stores.entitlements.setUsage(tx, u.tenantId, u.meter, window.start, u.used);
+    }
+    for (const flag of seed.flags ?? []) stores.flags.putFlag(tx, flag);
+  }).revision;
+}

@@ -1,0 +1,57 @@
+/**
+ * The catalog of stable error codes. A deny is an answer, an error is not:
+ * every failed call carries one of these codes, and every transport maps the
+ * code's category to its own status in exactly one table
+ * (src/server/grpc/grpc-errors.ts, src/server/http/http-errors.ts).
+ */
+export type ErrorCategory =
+  | "invalid_argument"
+  | "not_found"
+  | "failed_precondition"
+  | "unauthenticated"
+  | "unavailable"
+  | "deadline_exceeded"
+  | "internal";
+
+export const ERROR_CATALOG = {
+  REQUEST_INVALID_ARGUMENT: { category: "invalid_argument", summary: "a request field is missing or malformed" },
+  CONTEXT_NOT_FOUND: { category: "not_found", summary: "no such principal in this tenant" },
+  STORE_REVISION_NOT_REACHED: { category: "failed_precondition", summary: "min_revision is ahead of the store" },
+  CALLER_UNAUTHENTICATED: { category: "unauthenticated", summary: "missing or unknown caller token" },
+  POLICY_NOT_LOADED: { category: "unavailable", summary: "no policy bundle has loaded yet" },
+  POLICY_EVALUATION_FAILED: { category: "internal", summary: "the policy trapped or returned garbage" },
+  STORE_FAILED: { category: "internal", summary: "the SQLite store failed" },
+  INTERNAL: { category: "internal", summary: "unexpected internal failure" },
+} as const satisfies Record<string, { category: ErrorCategory; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+export class BulkheadError extends Error {
+  override readonly name = "BulkheadError";
+  readonly category: ErrorCategory;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** The request field at fault, as a dotted path (`principal.tenant_id`). */
+    readonly field?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.category = ERROR_CATALOG[code].category;
+  }
+}
+
+export function invalidArgument(field: string, problem: string): BulkheadError {
+  return new BulkheadError("REQUEST_INVALID_ARGUMENT", `${field}: ${problem}`, field);
+}
+
+/**
+ * Wraps anything thrown by third-party code (opa-wasm throws plain strings,
+ * better-sqlite3 throws SqliteError) into a coded error at the point it enters.
+ */
+export function wrapError(code: ErrorCode, what: string, cause: unknown): BulkheadError {
+  if (cause instanceof BulkheadError) return cause;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new BulkheadError(code, `${what}: ${detail}`, undefined, { cause });
+}

@@ -1,0 +1,21 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/**
+ * The package root (where package.json, proto/ and policies/ live), found by
+ * walking up from this file, so the same code works from src/ under vitest and
+ * from dist/src/ when built.
+ */
+export const PACKAGE_ROOT: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "proto", "bulkhead"))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error("bulkhead: cannot find the package root (proto/bulkhead is missing)");
+    dir = parent;
+  }
+  return dir;
+})();
+
+export const PROTO_ROOT = join(PACKAGE_ROOT, "proto");
+export const DEFAULT_POLICY_DIR = join(PACKAGE_ROOT, "dist", "policies");

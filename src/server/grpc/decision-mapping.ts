@@ -1,0 +1,52 @@
+import type { ResolvedContext, Decision } from "../../decision/decider.js";
+import type { RawCheck } from "../../decision/check-input.js";
+import type { CheckRequest, CheckResponse, TenantContext } from "../../gen/bulkhead/v1/decision.js";
+
+/** Wire -> domain. Validation happens in the domain (validateCheck). */
+export function toRawCheck(request: CheckRequest): RawCheck {
+  return {
+    principal: request.principal,
+    action: request.action,
+    resource: request.resource && {
+      type: request.resource.type,
+      id: request.resource.id,
+      tenantId: request.resource.tenantId,
+      ownerId: request.resource.ownerId,
+      attributes: request.resource.attributes,
+    },
+    minRevision: request.minRevision,
+    consume: request.consume,
+    idempotencyKey: request.idempotencyKey,
+  };
+}
+
+export function fromDecision(decision: Decision): CheckResponse {
+  return {
+    allow: decision.allow,
+    reasons: decision.reasons,
+    decisionId: decision.decisionId,
+    policyRevision: decision.policyRevision,
+    storeRevision: decision.storeRevision,
+    evaluatedAt: new Date(decision.evaluatedAt),
+    requestId: decision.requestId,
+  };
+}
+
+export function fromResolvedContext({ principal, member, storeRevision }: ResolvedContext): TenantContext {
+  return {
+    tenantId: member.tenant.id,
+    actorId: principal.actorId,
+    actorType: principal.actorType,
+    membershipRole: member.membership.role,
+    source: principal.source,
+    requestId: principal.requestId,
+    sessionId: principal.sessionId,
+    permissions: member.permissions,
+    entitlements: member.entitlements,
+    billingStatus: member.tenant.billingStatus,
+    planCode: member.tenant.planCode,
+    region: member.tenant.region,
+    isolationTier: member.tenant.isolationTier,
+    storeRevision,
+  };
+}

@@ -1,0 +1,26 @@
+import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { BulkheadError, wrapError, type ErrorCategory } from "../../errors.js";
+
+/** The one table from error category to gRPC status. */
+const GRPC_STATUS: Record<ErrorCategory, status> = {
+  invalid_argument: status.INVALID_ARGUMENT,
+  not_found: status.NOT_FOUND,
+  failed_precondition: status.FAILED_PRECONDITION,
+  unauthenticated: status.UNAUTHENTICATED,
+  unavailable: status.UNAVAILABLE,
+  deadline_exceeded: status.DEADLINE_EXCEEDED,
+  internal: status.INTERNAL,
+};
+
+/**
+ * Any thrown value -> a gRPC error. The stable code travels in the
+ * `bulkhead-error-code` trailer and the faulty field in `bulkhead-field`, so
+ * clients need not parse messages. Unknown throws become INTERNAL.
+ */
+export function toGrpcError(thrown: unknown): Partial<ServiceError> {
+  const error = thrown instanceof BulkheadError ? thrown : wrapError("INTERNAL", "internal error", thrown);
+  const metadata = new Metadata();
+  metadata.set("bulkhead-error-code", error.code);
+  if (error.field) metadata.set("bulkhead-field", error.field);
+  return { code: GRPC_STATUS[error.category], details: error.message, metadata };
+}

@@ -1,0 +1,40 @@
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import type { Decider } from "../../decision/decider.js";
+import { DecisionServiceService } from "../../gen/bulkhead/v1/decision.js";
+import { CallerAuth } from "./call-guard.js";
+import { decisionHandlers } from "./decision-handlers.js";
+import { addReflection } from "./reflection.js";
+
+export const SERVICE_NAMES = ["bulkhead.v1.DecisionService"] as const;
+
+export interface GrpcServerDeps {
+  decider: Decider;
+  callerTokens: readonly string[];
+}
+
+export interface GrpcServer {
+  server: Server;
+  health: HealthImplementation;
+}
+
+/** Builds the gRPC server: Bulkhead services, grpc.health.v1 and reflection (for grpcurl). */
+export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
+  const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  server.addService(DecisionServiceService, decisionHandlers(deps.decider, new CallerAuth(deps.callerTokens)));
+
+  const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "NOT_SERVING"])) });
+  health.addToServer(server);
+
+  addReflection(server);
+  return { server, health };
+}
+
+/** Binds and resolves with the bound port (useful with port 0 in tests). */
+export function bindGrpc(server: Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) =>
+      error ? reject(new Error(`cannot bind gRPC on ${address}: ${error.message}`)) : resolve(port),
+    );
+  });
+}

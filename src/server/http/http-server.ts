@@ -1,0 +1,38 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import type { PolicyManager } from "../../engine/policy-manager.js";
+import type { Metrics } from "../../metrics.js";
+import type { DecisionLog } from "../../audit/decision-log.js";
+
+export interface HttpServerDeps {
+  policies: PolicyManager;
+  decisionLog: DecisionLog;
+  metrics: Metrics;
+  storeOpen: () => boolean;
+}
+
+/**
+ * The HTTP side: health, readiness and metrics. Later routes (the Stripe
+ * webhook with its raw-body parser, AuthZEN, OFREP) register as their own
+ * encapsulated plugins so transport concerns stay scoped to their route.
+ */
+export function createHttpServer(deps: HttpServerDeps): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+
+  // Live: the process answers. Reports degraded (a rejected bundle) without failing.
+  app.get("/healthz", async () => ({
+    status: deps.policies.status.state === "ready" ? "ok" : "degraded",
+    policy: deps.policies.status,
+    audit: deps.decisionLog.stats,
+  }));
+
+  // Ready: a policy is loaded and the store is open, so Check can answer.
+  app.get("/readyz", async (_request, reply) => {
+    const ready = deps.policies.status.revision !== null && deps.storeOpen();
+    return reply.code(ready ? 200 : 503).send({ ready, policy_revision: deps.policies.status.revision });
+  });
+
+  app.get("/metrics", async (_request, reply) =>
+    reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
+  );
+  return app;
+}

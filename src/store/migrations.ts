@@ -1,0 +1,27 @@
+import type { Db } from "./database.js";
+import { schema001 } from "./schema-001.js";
+
+/**
+ * Numbered, append-only migrations. A migration that has shipped is never
+ * edited; changes come as a new number. Each runs in its own transaction,
+ * together with the bump of `user_version`, so a crash leaves either the old
+ * or the new schema.
+ */
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  { version: 1, name: "directory, commercial, usage, flags, audit, revision", sql: schema001 },
+];
+
+export function applyMigrations(db: Db): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  const latest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+  if (current > latest) {
+    throw new Error(`database schema version ${current} is newer than this build knows (${latest}); upgrade bulkhead`);
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= current) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${migration.version}`);
+    }).immediate();
+  }
+}

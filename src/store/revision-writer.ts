@@ -1,0 +1,80 @@
+import type { Clock } from "../clock.js";
+import type { Db } from "./database.js";
+
+/** One committed change: at `revision`, `kind` of data changed for `tenantId` (null = every tenant). */
+export interface ChangeRecord {
+  revision: number;
+  tenantId: string | null;
+  kind: string;
+}
+
+/**
+ * What a store mutator receives inside a write. Mutators take it as their first
+ * argument, so no code can write without going through RevisionWriter.write.
+ */
+export interface WriteScope {
+  /** The write's timestamp (epoch ms), one value for the whole transaction. */
+  readonly now: number;
+  /** Declares what the write touched; caches invalidate from these records. */
+  changed(tenantId: string | null, kind: string): void;
+}
+
+export interface Committed<T> {
+  result: T;
+  /** The store revision this write committed as: the read-your-writes token. */
+  revision: number;
+}
+
+/**
+ * The one path for state writes. Each call is one IMMEDIATE transaction that
+ * runs the mutators, bumps `meta.revision` by one and appends the declared
+ * change records; listeners hear about the records only after the commit.
+ *
+ * The function must be synchronous (better-sqlite3 transactions cannot span an
+ * await): fetch and verify first, then write.
+ */
+export class RevisionWriter {
+  private readonly bump;
+  private readonly appendChange;
+  private readonly listeners: ((changes: ChangeRecord[]) => void)[] = [];
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {
+    this.bump = db.prepare<[], { value: number }>(
+      "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value",
+    );
+    this.appendChange = db.prepare("INSERT INTO changes (revision, tenant_id, kind, at) VALUES (?, ?, ?, ?)");
+  }
+
+  onCommit(listener: (changes: ChangeRecord[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  write<T>(mutate: (scope: WriteScope) => T): Committed<T> {
+    const now = this.clock.now();
+    const touched = new Map<string, { tenantId: string | null; kind: string }>();
+    const scope: WriteScope = {
+      now,
+      changed: (tenantId, kind) => touched.set(`${tenantId ?? ""}\u0000${kind}`, { tenantId, kind }),
+    };
+    const transaction = this.db.transaction(() => {
+      const result = mutate(scope);
+      // A write that declared nothing is treated as touching everything:
+      // over-invalidation is safe, a stale cache is not.
+      if (touched.size === 0) touched.set("", { tenantId: null, kind: "unspecified" });
+      const revision = this.bump.get()!.value;
+      for (const c of touched.values()) this.appendChange.run(revision, c.tenantId, c.kind, now);
+      return { result, revision };
+    });
+    const committed = transaction.immediate();
+    const records = [...touched.values()].map((c) => ({ ...c, revision: committed.revision }));
+    for (const listener of this.listeners) listener(records);
+    return committed;
+  }
+}
+
+export function readRevision(db: Db): number {
+  return (db.prepare("SELECT value FROM meta WHERE key = 'revision'").pluck().get() as number) ?? 0;
+}
