@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compiles policies/ into the Wasm bundle the sidecar serves (dist/policies/).
 #
-#   bash scripts/build-policies.sh [--out DIR]
+#   bash scripts/build-policies.sh [--src DIR] [--out DIR]
+#     --src  policy sources: DIR/bulkhead/*.rego and DIR/data/*.json (default policies/)
+#     --out  bundle directory the server watches (default dist/policies/)
 #
 # Steps: opa fmt/check, merge policies/data/*.json under data.bulkhead.<file>,
 # opa build -t wasm, then publish policy.wasm + data.json and finally
@@ -9,20 +11,27 @@
 # bundle.json matches the files, so a watcher never loads a half-written one.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+src="$root/policies"
 out="$root/dist/policies"
-[ "${1:-}" = "--out" ] && out="$2"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --src) src="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    *) echo "usage: $0 [--src DIR] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
 
 opa="$("$root/scripts/ensure-tool.sh" opa)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-"$opa" fmt --fail --list "$root/policies" >/dev/null || {
+"$opa" fmt --fail --list "$src" >/dev/null || {
   echo "bulkhead: policies are not opa-fmt clean; run: $opa fmt -w policies" >&2; exit 1; }
-"$opa" check --strict "$root/policies"
+"$opa" check --strict "$src"
 
-node "$root/scripts/merge-policy-data.mjs" "$root/policies/data" > "$work/data.json"
+node "$root/scripts/merge-policy-data.mjs" "$src/data" > "$work/data.json"
 "$opa" build -t wasm -e bulkhead/decision --ignore '*_test.rego' \
-  -o "$work/bundle.tar.gz" "$root/policies/bulkhead" "$work/data.json"
+  -o "$work/bundle.tar.gz" "$src/bulkhead" "$work/data.json"
 mkdir -p "$work/bundle" "$out"
 tar -xzf "$work/bundle.tar.gz" -C "$work/bundle" --no-same-permissions /policy.wasm /data.json 2> >(grep -v "Removing leading" >&2)
 chmod 644 "$work/bundle/"*

@@ -30,6 +30,7 @@ export interface Bulkhead {
   writer: RevisionWriter;
   tracker: ChangeTracker;
   policies: PolicyManager;
+  resolver: ContextResolver;
   decider: Decider;
   decisionLog: DecisionLog;
   metrics: Metrics;
@@ -74,7 +75,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, decider, decisionLog, metrics, grpc, http,
+    config, db, stores, writer, tracker, policies, resolver, decider, decisionLog, metrics, grpc, http,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# npm test: everything CI runs, in the order a failure is cheapest to find.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+step() { printf '\n== %s\n' "$*" >&2; }
+step "generated code is fresh (buf lint + ts-proto)"; bash scripts/gen-proto.sh --check
+step "typecheck"; node_modules/.bin/tsc -p tsconfig.json --noEmit
+step "policy unit tests (opa test)"; bash scripts/test-policies.sh
+step "compile policies to Wasm"; bash scripts/build-policies.sh
+step "compile TypeScript"; node_modules/.bin/tsc -p tsconfig.build.json
+step "vitest"; node_modules/.bin/vitest run "$@"

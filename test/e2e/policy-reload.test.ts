@@ -1,0 +1,95 @@
+import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_POLICY_DIR } from "../../src/paths.js";
+import { buildVariantBundle, editFile } from "../support/policy-builds.js";
+import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+
+// The live server watches its bundle directory. Bundles are published into it
+// the way `npm run build:policies` does (three files, manifest last).
+const liveDir = mkdtempSync(join(tmpdir(), "bulkhead-live-policy-"));
+let sidecar: TestSidecar;
+let goodRevision: string;
+
+const publish = (bundleDir: string) => {
+  for (const file of ["policy.wasm", "data.json", "bundle.json"]) cpSync(join(bundleDir, file), join(liveDir, file));
+};
+
+async function waitFor(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (predicate()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`timed out waiting for ${what}; policy status ${JSON.stringify(sidecar.bulkhead.policies.status)}`);
+}
+
+async function health(): Promise<{ status: string; policy: { lastError: string | null } }> {
+  const response = await fetch(`http://127.0.0.1:${sidecar.httpPort}/healthz`);
+  return (await response.json()) as never;
+}
+
+beforeAll(async () => {
+  publish(DEFAULT_POLICY_DIR);
+  sidecar = await startSidecar({ policyDir: liveDir, config: { watchPolicies: true } });
+  goodRevision = sidecar.bulkhead.policies.revision;
+});
+afterAll(() => sidecar.close());
+
+describe("policy hot reload", () => {
+  it("swaps in a valid new bundle without a restart", async () => {
+    const viewersMayDelete = buildVariantBundle((src) =>
+      editFile(join(src, "data", "roles.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "projects.delete",'),
+    );
+    const before = await sidecar.check(checkRequest("ten_acme", "usr_bob", "projects.delete"));
+    expect(before.allow).toBe(false);
+    publish(viewersMayDelete);
+    await waitFor(() => sidecar.bulkhead.policies.revision !== goodRevision, "the new bundle");
+    const after = await sidecar.check(checkRequest("ten_acme", "usr_bob", "projects.delete"));
+    expect(after.allow).toBe(true);
+    expect(after.policyRevision).not.toBe(before.policyRevision);
+    publish(DEFAULT_POLICY_DIR);
+    await waitFor(() => sidecar.bulkhead.policies.revision === goodRevision, "the original bundle");
+  });
+
+  it("rejects a bundle that would allow a cross-tenant request and keeps serving the last good one", async () => {
+    const leaky = buildVariantBundle((src) => {
+      editFile(join(src, "bulkhead", "checks.rego"), /resource_tenant\n\tnot same_tenant/, "resource_tenant\n\tfalse");
+      editFile(join(src, "bulkhead", "decision.rego"), "\tchecks.same_tenant\n", "");
+    });
+    publish(leaky);
+    await waitFor(() => sidecar.bulkhead.policies.status.state === "degraded", "the rejection");
+    expect(sidecar.bulkhead.policies.status.lastError).toContain("a resource of another tenant is denied");
+    expect(sidecar.bulkhead.policies.revision).toBe(goodRevision);
+    const response = await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_globex"));
+    expect(codes(response)).toEqual(["wrong_tenant"]);
+    expect(response.policyRevision).toBe(goodRevision);
+    expect((await health()).status).toBe("degraded");
+    const metrics = await (await fetch(`http://127.0.0.1:${sidecar.httpPort}/metrics`)).text();
+    expect(metrics).toMatch(/^bulkhead_policy_degraded 1$/m);
+  });
+
+  it("rejects a bundle whose Wasm needs a builtin the host lacks", async () => {
+    const needsHttp = buildVariantBundle((src) =>
+      writeFileSync(
+        join(src, "bulkhead", "decision.rego"),
+        'package bulkhead.decision\n\nimport data.bulkhead.checks\n\ndefault allow := false\n\n' +
+          'reasons := checks.reasons if http.send({"method": "get", "url": "http://127.0.0.1:9"}).status_code == 200\n',
+      ),
+    );
+    publish(needsHttp);
+    await waitFor(() => sidecar.bulkhead.policies.status.lastError?.includes("http.send") ?? false, "the builtin check");
+    expect(sidecar.bulkhead.policies.status.lastError).toContain("builtins this host does not provide: http.send");
+    expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
+  });
+
+  it("rejects a half-published bundle and recovers when the good one returns", async () => {
+    writeFileSync(join(liveDir, "policy.wasm"), Buffer.from("not wasm at all"));
+    await waitFor(() => sidecar.bulkhead.policies.status.lastError?.includes("bundle.json names revision") ?? false, "the manifest check");
+    expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
+
+    publish(DEFAULT_POLICY_DIR);
+    await waitFor(() => sidecar.bulkhead.policies.status.state === "ready", "recovery");
+    expect((await health()).status).toBe("ok");
+  });
+});

@@ -1,0 +1,60 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { validateCheck } from "../../src/decision/check-input.js";
+import type { StoreSeed } from "../../src/demo/store-seed.js";
+import { buildPolicyInput, type PolicyInput } from "../../src/engine/policy-input.js";
+import { opaEvalDecisions } from "../support/opa.js";
+import { codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+
+// Behaviour pinned by data: every case runs through (1) the compiled Wasm in
+// Node, (2) `opa eval` on the Rego sources, (3) the live gRPC server. All three
+// must equal the expectation, so a Wasm/evaluator divergence fails here.
+interface FixtureCase {
+  name: string;
+  request: Record<string, unknown> & { principal: Record<string, string> };
+  expect: { allow: boolean; reasons?: string[] };
+}
+interface FixtureFile {
+  description: string;
+  extends?: "demo";
+  seed?: StoreSeed;
+  cases: FixtureCase[];
+}
+
+const dir = join(import.meta.dirname, "..", "fixtures", "decisions");
+const files = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
+
+describe.each(files)("decision fixtures %s", (file) => {
+  const fixture = parse(readFileSync(join(dir, file), "utf8")) as FixtureFile;
+  let sidecar: TestSidecar;
+  let inputs: PolicyInput[];
+  let opaResults: { allow: boolean; reasons: { code: string }[] }[];
+
+  beforeAll(async () => {
+    sidecar = await startSidecar({ demo: fixture.extends === "demo" });
+    if (fixture.seed) sidecar.seed(fixture.seed);
+    inputs = fixture.cases.map((c) => {
+      const check = validateCheck(c.request);
+      return buildPolicyInput(check, sidecar.bulkhead.resolver.resolve(check.principal));
+    });
+    opaResults = opaEvalDecisions(inputs) as typeof opaResults;
+  });
+  afterAll(() => sidecar.close());
+
+  it.each(fixture.cases.map((c, i) => [c.name, i] as const))("%s", async (_name, i) => {
+    const fixtureCase = fixture.cases[i]!;
+    const expected = { allow: fixtureCase.expect.allow, reasons: fixtureCase.expect.reasons ?? [] };
+
+    const wasm = sidecar.bulkhead.policies.policy.evaluate(inputs[i]!);
+    expect({ allow: wasm.allow, reasons: wasm.reasons.map((r) => r.code) }, "compiled Wasm").toEqual(expected);
+
+    const opa = opaResults[i]!;
+    expect({ allow: opa.allow, reasons: opa.reasons.map((r) => r.code) }, "opa eval").toEqual(expected);
+    expect(opa.reasons, "opa eval and Wasm give the same messages and details").toEqual(wasm.reasons);
+
+    const live = await sidecar.check(fixtureCase.request);
+    expect({ allow: live.allow, reasons: codes(live) }, "live gRPC").toEqual(expected);
+  });
+});
