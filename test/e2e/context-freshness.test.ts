@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
+import { openDatabase } from "../../src/store/database.js";
+import { RevisionWriter } from "../../src/store/revision-writer.js";
+import { createSqliteStores } from "../../src/store/stores.js";
+import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+
+// The context cache must never serve state older than an acknowledged write,
+// whoever wrote it, and must notice time-based expiry without any write.
+const clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
+let sidecar: TestSidecar;
+beforeAll(async () => {
+  sidecar = await startSidecar({ runtime: { clock } });
+});
+afterAll(() => sidecar.close());
+
+describe("context freshness", () => {
+  it("sees a write made through another connection on the very next Check", async () => {
+    const warm = await sidecar.check(checkRequest("ten_acme", "usr_bob", "projects.read"));
+    expect(warm.allow).toBe(true); // now cached
+
+    const other = openDatabase(sidecar.bulkhead.config.dbPath);
+    const writer = new RevisionWriter(other, clock);
+    const revision = writer.write((tx) => createSqliteStores(other).directory.removeMembership(tx, "ten_acme", "usr_bob")).revision;
+    other.close();
+
+    const after = await sidecar.check(checkRequest("ten_acme", "usr_bob", "projects.read"));
+    expect(codes(after)).toEqual(["not_a_member"]);
+    expect(after.storeRevision).toBe(revision);
+  });
+
+  it("stops applying an override at its expiry without any write", async () => {
+    const expiresAt = clock.now() + 60_000;
+    sidecar.seed({
+      overrides: [
+        { tenantId: "ten_globex", entitlement: "analytics.pro", effect: "grant", reason: "trial", author: "usr_sales", expiresAt },
+      ],
+    });
+    expect((await sidecar.check(checkRequest("ten_globex", "usr_carol", "analytics.view"))).allow).toBe(true);
+    clock.set(expiresAt - 1);
+    expect((await sidecar.check(checkRequest("ten_globex", "usr_carol", "analytics.view"))).allow).toBe(true);
+    clock.set(expiresAt);
+    const expired = await sidecar.check(checkRequest("ten_globex", "usr_carol", "analytics.view"));
+    expect(codes(expired)).toEqual(["not_in_plan"]);
+  });
+
+  it("reads usage of the new month once the window rolls over", async () => {
+    clock.set(Date.UTC(2026, 10, 30, 23, 59));
+    sidecar.seed({ usage: [{ tenantId: "ten_acme", meter: "exports.csv.monthly", used: 100 }] });
+    const full = await sidecar.check(checkRequest("ten_acme", "usr_alice", "reports.export"));
+    expect(codes(full)).toEqual(["limit_reached"]);
+    clock.set(Date.UTC(2026, 11, 1, 0, 0));
+    expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "reports.export"))).allow).toBe(true);
+  });
+});

@@ -1,0 +1,95 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../src/clock.js";
+import { ChangeTracker } from "../../src/store/change-tracker.js";
+import { openDatabase } from "../../src/store/database.js";
+import { MIGRATIONS } from "../../src/store/migrations.js";
+import { readRevision, RevisionWriter } from "../../src/store/revision-writer.js";
+import { createSqliteStores } from "../../src/store/stores.js";
+import { applySeed } from "../../src/demo/store-seed.js";
+import { DEMO_DATASET } from "../../src/demo/demo-dataset.js";
+
+const newStore = (path = join(mkdtempSync(join(tmpdir(), "bulkhead-store-")), "b.db")) => {
+  const db = openDatabase(path);
+  const writer = new RevisionWriter(db, new ManualClock(Date.UTC(2026, 10, 1)));
+  const tracker = new ChangeTracker(db);
+  writer.onCommit((c) => tracker.observe(c));
+  return { db, writer, tracker, stores: createSqliteStores(db), path };
+};
+
+describe("migrations", () => {
+  it("bring a new file to the latest version with WAL and foreign keys on", () => {
+    const { db } = newStore();
+    expect(db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    expect(db.pragma("foreign_keys", { simple: true })).toBe(1);
+  });
+
+  it("refuse a database from a newer build", () => {
+    const { db, path } = newStore();
+    db.pragma("user_version = 999");
+    db.close();
+    expect(() => openDatabase(path)).toThrow(/newer than this build knows/);
+  });
+});
+
+describe("RevisionWriter", () => {
+  it("bumps the revision once per write and records what changed", () => {
+    const { db, writer, stores } = newStore();
+    const first = applySeed(writer, stores, DEMO_DATASET);
+    const second = writer.write((tx) =>
+      stores.directory.putMembership(tx, { tenantId: "ten_acme", actorId: "usr_bob", actorType: "user", role: "member", status: "active" }),
+    ).revision;
+    expect([first, second]).toEqual([1, 2]);
+    expect(readRevision(db)).toBe(2);
+    expect(db.prepare("SELECT revision, tenant_id, kind FROM changes WHERE revision = 2").all()).toEqual([
+      { revision: 2, tenant_id: "ten_acme", kind: "membership" },
+    ]);
+  });
+
+  it("writes nothing, not even a revision, when the write throws", () => {
+    const { db, writer, stores } = newStore();
+    applySeed(writer, stores, DEMO_DATASET);
+    expect(() =>
+      writer.write((tx) => {
+        stores.directory.putMembership(tx, { tenantId: "ten_acme", actorId: "usr_zed", actorType: "user", role: "owner", status: "active" });
+        // A foreign-key violation halfway through: the whole write rolls back.
+        stores.directory.putMembership(tx, { tenantId: "ten_missing", actorId: "usr_zed", actorType: "user", role: "owner", status: "active" });
+      }),
+    ).toThrow(/FOREIGN KEY/);
+    expect(readRevision(db)).toBe(1);
+    expect(stores.directory.membership("ten_acme", "usr_zed")).toBeUndefined();
+  });
+});
+
+describe("ChangeTracker", () => {
+  it("sees another connection's commits through data_version, per tenant", () => {
+    const a = newStore();
+    applySeed(a.writer, a.stores, DEMO_DATASET);
+    const b = newStore(a.path);
+    expect(b.tracker.sync()).toBe(1);
+    const before = b.tracker.revisionOf("ten_globex");
+
+    const revision = a.writer.write((tx) =>
+      a.stores.directory.putMembership(tx, { tenantId: "ten_acme", actorId: "usr_bob", actorType: "user", role: "admin", status: "active" }),
+    ).revision;
+    expect(b.tracker.revision).toBe(1); // not yet synced
+    expect(b.tracker.sync()).toBe(revision);
+    expect(b.tracker.revisionOf("ten_acme")).toBe(revision);
+    expect(b.tracker.revisionOf("ten_globex")).toBe(before);
+  });
+
+  it("does not skip another connection's lower revision that commits before its own", () => {
+    const a = newStore();
+    applySeed(a.writer, a.stores, DEMO_DATASET);
+    const b = newStore(a.path);
+    b.tracker.sync();
+    const fromA = a.writer.write((tx) => a.stores.entitlements.setUsage(tx, "ten_globex", "projects", 0, 2)).revision;
+    const fromB = b.writer.write((tx) => b.stores.entitlements.setUsage(tx, "ten_acme", "projects", 0, 5)).revision;
+    expect(fromB).toBeGreaterThan(fromA);
+    b.tracker.sync();
+    expect(b.tracker.revisionOf("ten_globex")).toBe(fromA);
+  });
+});
