@@ -29,7 +29,7 @@ export const protobufFileName = "bulkhead/v1/decision.proto";
 
 /**
  * DecisionService: may this actor, inside this tenant, do this action on this
- * resource, right now? See docs/design.md for the reason-code catalog.
+ * resource, right now? README.md lists the reason codes and error codes.
  */
 
 /**
