@@ -9,4 +9,11 @@ step "typecheck"; node_modules/.bin/tsc -p tsconfig.json --noEmit
 step "policy unit tests (opa test)"; bash scripts/test-policies.sh
 step "compile policies to Wasm"; bash scripts/build-policies.sh
 step "compile TypeScript"; node_modules/.bin/tsc -p tsconfig.build.json
-step "vitest"; node_modules/.bin/vitest run "$@"
+step "vitest"
+report="$(mktemp)"
+status=0
+node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# A plain closing line, so CI can tell how many tests ran whatever the reporter.
+node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`)' "$report" || true
+exit "$status"
