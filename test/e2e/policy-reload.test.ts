@@ -1,6 +1,7 @@
 import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICY_DIR } from "../../src/paths.js";
 import { buildVariantBundle, editFile } from "../support/policy-builds.js";
@@ -81,6 +82,30 @@ describe("policy hot reload", () => {
     await waitFor(() => sidecar.bulkhead.policies.status.lastError?.includes("http.send") ?? false, "the builtin check");
     expect(sidecar.bulkhead.policies.status.lastError).toContain("builtins this host does not provide: http.send");
     expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
+  });
+
+  it("fails a Check closed with INTERNAL when the policy traps at evaluation", async () => {
+    // Conflicting values for one complete rule abort the Wasm, but only for projects.delete,
+    // so the bundle passes its smoke cases and loads.
+    const traps = buildVariantBundle((src) => {
+      editFile(
+        join(src, "bulkhead", "checks.rego"),
+        "reason(code, message, details) :=",
+        'trap := 1 if input.action == "projects.delete"\n\ntrap := 2 if input.action == "projects.delete"\n\n' +
+          "reason(code, message, details) :=",
+      );
+      editFile(join(src, "bulkhead", "decision.rego"), "\tchecks.is_member\n", "\tchecks.is_member\n\tnot checks.trap == 0\n");
+    });
+    publish(traps);
+    await waitFor(() => sidecar.bulkhead.policies.status.state === "ready" && sidecar.bulkhead.policies.revision !== goodRevision, "the trapping bundle");
+    expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
+    const error = await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.delete")).catch((e) => e);
+    expect(error.code).toBe(status.INTERNAL);
+    expect(error.metadata.get("bulkhead-error-code")).toEqual(["POLICY_EVALUATION_FAILED"]);
+    // The same Wasm instance keeps answering after a trap.
+    expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
+    publish(DEFAULT_POLICY_DIR);
+    await waitFor(() => sidecar.bulkhead.policies.revision === goodRevision, "the original bundle");
   });
 
   it("rejects a half-published bundle and recovers when the good one returns", async () => {
