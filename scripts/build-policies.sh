@@ -29,9 +29,13 @@ trap 'rm -rf "$work"' EXIT
   echo "bulkhead: policies are not opa-fmt clean; run: $opa fmt -w policies" >&2; exit 1; }
 "$opa" check --strict "$src"
 
-node "$root/scripts/merge-policy-data.mjs" "$src/data" > "$work/data.json"
-"$opa" build -t wasm -e bulkhead/decision --ignore '*_test.rego' \
-  -o "$work/bundle.tar.gz" "$src/bulkhead" "$work/data.json"
+# Build from a copy at fixed relative paths: the Wasm records source locations,
+# and the revision should depend on the policy, not on where it was checked out.
+mkdir -p "$work/src"
+cp -r "$src/bulkhead" "$work/src/bulkhead"
+node "$root/scripts/merge-policy-data.mjs" "$src/data" > "$work/src/data.json"
+(cd "$work/src" && "$opa" build -t wasm -e bulkhead/decision --ignore '*_test.rego' \
+  -o "$work/bundle.tar.gz" bulkhead data.json)
 mkdir -p "$work/bundle" "$out"
 tar -xzf "$work/bundle.tar.gz" -C "$work/bundle" --no-same-permissions /policy.wasm /data.json 2> >(grep -v "Removing leading" >&2)
 chmod 644 "$work/bundle/"*
