@@ -15,6 +15,8 @@ import { ChangeTracker } from "./store/change-tracker.js";
 import { openDatabase, type Db } from "./store/database.js";
 import { RevisionWriter } from "./store/revision-writer.js";
 import { createSqliteStores, type Stores } from "./store/stores.js";
+import { Outbox } from "./events/outbox.js";
+import { Metering } from "./usage/metering.js";
 
 export interface Runtime {
   clock: Clock;
@@ -32,6 +34,8 @@ export interface Bulkhead {
   policies: PolicyManager;
   resolver: ContextResolver;
   decider: Decider;
+  metering: Metering;
+  outbox: Outbox;
   decisionLog: DecisionLog;
   metrics: Metrics;
   grpc: Server;
@@ -63,10 +67,25 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
 
   const decisionLog = new DecisionLog(db, { log });
   const metrics = createMetrics({ policies, decisionLog, tracker });
+  const outbox = new Outbox(db);
+  const metering = new Metering({ writer, ...stores, outbox, clock });
   const resolver = new ContextResolver({ db, ...stores, tracker, roles: policies, clock });
-  const decider = new Decider({ resolver, policies, tracker, decisionLog, ids, clock, metrics });
+  const decider = new Decider({ resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock, metrics });
 
-  const { server: grpc, health } = createGrpcServer({ decider, callerTokens: config.callerTokens });
+  const { server: grpc, health } = createGrpcServer({
+    decider,
+    callerTokens: config.callerTokens,
+    entitlements: { db, stores, metering, outbox, decider, clock },
+  });
+  // Lapsed reservations stop counting at their expiry by themselves; the
+  // sweeper only keeps the tables small. unref: it never holds the process up.
+  const sweeper = setInterval(() => {
+    try {
+      writer.write((tx) => stores.usage.sweep(tx, tx.now));
+    } catch (error) {
+      log(`usage sweeper failed: ${(error as Error).message}`);
+    }
+  }, 60_000).unref();
   let storeOpen = true;
   const http = createHttpServer({ policies, decisionLog, metrics, storeOpen: () => storeOpen });
 
@@ -75,7 +94,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, decisionLog, metrics, grpc, http,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, outbox, decisionLog, metrics, grpc, http,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -86,6 +105,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     },
     async close() {
       setServing(false);
+      clearInterval(sweeper);
       policies.stop();
       await new Promise<void>((resolve) => grpc.tryShutdown(() => resolve()));
       await http.close();

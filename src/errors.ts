@@ -7,6 +7,7 @@
 export type ErrorCategory =
   | "invalid_argument"
   | "not_found"
+  | "already_exists"
   | "failed_precondition"
   | "unauthenticated"
   | "unavailable"
@@ -16,6 +17,10 @@ export type ErrorCategory =
 export const ERROR_CATALOG = {
   REQUEST_INVALID_ARGUMENT: { category: "invalid_argument", summary: "a request field is missing or malformed" },
   CONTEXT_NOT_FOUND: { category: "not_found", summary: "no such principal in this tenant" },
+  TENANT_NOT_FOUND: { category: "not_found", summary: "no such tenant" },
+  RESERVATION_NOT_FOUND: { category: "not_found", summary: "no such reservation in this tenant" },
+  RESERVATION_CLOSED: { category: "failed_precondition", summary: "the reservation was already committed, released or expired" },
+  IDEMPOTENCY_KEY_REUSED: { category: "already_exists", summary: "the idempotency key was used for a different request" },
   STORE_REVISION_NOT_REACHED: { category: "failed_precondition", summary: "min_revision is ahead of the store" },
   CALLER_UNAUTHENTICATED: { category: "unauthenticated", summary: "missing or unknown caller token" },
   POLICY_NOT_LOADED: { category: "unavailable", summary: "no policy bundle has loaded yet" },

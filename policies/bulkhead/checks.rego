@@ -175,14 +175,31 @@ violations contains reason(
 violations contains reason(
 	"limit_reached",
 	concat("", ["limit reached for ", action.meter]),
-	{"meter": action.meter, "used": number_text(used), "limit": number_text(hard_limit), "requested": number_text(requested)},
+	{
+		"meter": action.meter,
+		"used": number_text(used),
+		"limit": number_text(hard_limit),
+		"requested": number_text(requested),
+		"resets_at": resets_at,
+	},
 ) if {
 	action.meter
 	hard_limit
 	not within_limit
 }
 
-hard_limit := ctx.limits[action.meter].hard
+# null (or no limit entry) means the meter is unlimited for this tenant.
+hard_limit := h if {
+	h := ctx.limits[action.meter].hard
+	h != null
+}
+
+resets_at := r if {
+	r := ctx.limits[action.meter].resets_at
+	is_string(r)
+}
+
+else := ""
 
 used := n if {
 	n := ctx.usage[action.meter]

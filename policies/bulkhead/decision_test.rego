@@ -14,8 +14,8 @@ base := {
 		"membership": {"role": "admin", "status": "active"},
 		"permissions": data.bulkhead.roles.admin,
 		"entitlements": ["projects", "exports.csv", "team_members", "analytics.pro"],
-		"limits": {"exports.csv.monthly": {"soft": 80, "hard": 100}},
-		"usage": {"exports.csv.monthly": 12},
+		"limits": {"exports.csv.monthly": {"soft": 80, "hard": 100, "resets_at": "2026-12-01T00:00:00.000Z"}, "seats": {"soft": null, "hard": 10, "resets_at": ""}},
+		"usage": {"exports.csv.monthly": 12, "seats": 3},
 		"features": {"new_export_pipeline": true},
 		"api_key": null,
 	},
@@ -171,7 +171,10 @@ test_limit_reached_at_hard_limit if {
 	result := decision with input as req
 	not result.allow
 	codes(result) == ["limit_reached"]
-	result.reasons[0].details == {"meter": "exports.csv.monthly", "used": "100", "limit": "100", "requested": "1"}
+	result.reasons[0].details == {
+		"meter": "exports.csv.monthly", "used": "100", "limit": "100", "requested": "1",
+		"resets_at": "2026-12-01T00:00:00.000Z",
+	}
 }
 
 test_limit_counts_requested_amount if {
@@ -225,4 +228,23 @@ test_empty_input_denies if {
 	result := decision with input as {}
 	not result.allow
 	codes(result) == ["unknown_action"]
+}
+
+test_null_hard_limit_is_unlimited if {
+	req := json.patch(with_action("reports.export"), [
+		{"op": "replace", "path": "/context/limits/exports.csv.monthly/hard", "value": null},
+		{"op": "replace", "path": "/context/usage/exports.csv.monthly", "value": 1000000},
+	])
+	decision.allow with input as req
+}
+
+test_invite_denied_when_seats_are_full if {
+	req := json.patch(with_action("members.invite"), [{"op": "replace", "path": "/context/usage/seats", "value": 10}])
+	result := decision with input as req
+	codes(result) == ["limit_reached"]
+	result.reasons[0].details.meter == "seats"
+}
+
+test_invite_allowed_below_seat_limit if {
+	decision.allow with input as with_action("members.invite")
 }

@@ -8,14 +8,17 @@ import type { FlagStore } from "../flags/flag-store.js";
 import type { ChangeTracker } from "../store/change-tracker.js";
 import type { Db } from "../store/database.js";
 import { readRevision } from "../store/revision-writer.js";
+import { readMeterState } from "../usage/meter-state.js";
+import type { UsageStore } from "../usage/usage-store.js";
 import type { RoleCatalog } from "./role-catalog.js";
-import type { MemberContext, Principal, Resolution } from "./tenant-context.js";
+import type { LimitValue, MemberContext, Principal, Resolution } from "./tenant-context.js";
 
 export interface ContextResolverDeps {
   db: Db;
   directory: DirectoryStore;
   entitlements: EntitlementStore;
   flags: FlagStore;
+  usage: UsageStore;
   tracker: ChangeTracker;
   roles: RoleCatalog;
   clock: Clock;
@@ -36,6 +39,15 @@ export class ContextResolver {
   constructor(private readonly deps: ContextResolverDeps) {
     this.cache = new LRUCache({ max: deps.cacheSize ?? 50_000 });
     this.readSnapshot = deps.db.transaction((principal: Principal) => this.readFromStore(principal));
+  }
+
+  /**
+   * Reads straight from the store, bypassing the cache: for use inside a
+   * write transaction (Check with consume), where the answer must reflect
+   * exactly the state the write will change.
+   */
+  resolveUncached(principal: Principal): Resolution {
+    return this.readFromStore(principal);
   }
 
   resolve(principal: Principal): Resolution {
@@ -80,17 +92,29 @@ export class ContextResolver {
   private buildMemberContext(tenant: Tenant, membership: Membership, revision: number): MemberContext {
     const now = this.deps.clock.now();
     const plan = this.deps.entitlements.plan(tenant.planCode);
-    const resolved = resolveEntitlements(this.deps.entitlements, tenant.id, plan, now);
+    const snapshot = resolveEntitlements(this.deps.entitlements, tenant.id, plan, now);
+    let validUntil = snapshot.validUntil;
+    const limits: Record<string, LimitValue> = {};
+    const usage: Record<string, number> = {};
+    // Held reservations count as usage until they lapse, which needs no write.
+    validUntil = Math.min(validUntil, this.deps.usage.nextHoldExpiry(tenant.id, now) ?? Infinity);
+    for (const limit of Object.values(snapshot.limits)) {
+      const state = readMeterState(this.deps, tenant.id, limit, now);
+      const resets = Number.isFinite(state.window.end);
+      limits[limit.meter] = { soft: limit.soft, hard: limit.hard, resets_at: resets ? new Date(state.window.end).toISOString() : "" };
+      usage[limit.meter] = state.used + state.reserved;
+      validUntil = Math.min(validUntil, state.window.end);
+    }
     return {
       tenant,
       membership,
       permissions: this.permissionsOf(tenant.id, membership.role),
-      entitlements: resolved.entitlements,
-      limits: resolved.limits,
-      usage: resolved.usage,
+      entitlements: snapshot.entitlements,
+      limits,
+      usage,
       features: evaluateFlags(this.deps.flags.all(), { tenantId: tenant.id, planCode: tenant.planCode }),
       builtAtRevision: revision,
-      validUntil: resolved.validUntil,
+      validUntil,
     };
   }
 

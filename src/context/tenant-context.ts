@@ -1,5 +1,11 @@
 import type { Membership, Tenant } from "../directory/directory-store.js";
-import type { LimitValue } from "../entitlements/entitlement-resolver.js";
+/** Limits as the policy sees them; hard null = unlimited. */
+export interface LimitValue {
+  soft: number | null;
+  hard: number | null;
+  /** ISO time the usage window resets; "" when it never does. */
+  resets_at: string;
+}
 
 export const ACTOR_TYPES = ["user", "service_account", "api_key", "system", "staff"] as const;
 export type ActorType = (typeof ACTOR_TYPES)[number];
@@ -30,6 +36,7 @@ export interface MemberContext {
   permissions: string[];
   entitlements: string[];
   limits: Record<string, LimitValue>;
+  /** Used plus reserved units per limited meter. */
   usage: Record<string, number>;
   features: Record<string, boolean>;
   /** Store revision of the snapshot this was read from. */

@@ -1,5 +1,6 @@
 import { ACTOR_TYPES, SOURCES, type ActorType, type Principal, type Source } from "../context/tenant-context.js";
 import { invalidArgument } from "../errors.js";
+import { checkId, checkPattern, checkToken, requireAmount } from "../validation.js";
 
 export interface ResourceRef {
   type: string;
@@ -42,16 +43,12 @@ export interface RawCheck {
 }
 
 export const LIMITS = {
-  idLength: 128,
   attributesBytes: 16 * 1024,
-  maxConsume: 1_000_000_000,
   batchSize: 1000,
 } as const;
 
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.:@-]*$/;
 const SLUG = /^[a-z0-9][a-z0-9-]*$/;
 const ACTION = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/;
-const TOKEN = /^[\x21-\x7e]*$/; // printable ASCII, no spaces: request and session ids
 
 /**
  * Validates a raw request. Throws INVALID_ARGUMENT naming the first bad field
@@ -63,12 +60,13 @@ export function validateCheck(raw: RawCheck, prefix = ""): CheckInput {
   if (action === "") throw invalidArgument(`${prefix}action`, "is required");
   checkPattern(action, ACTION, `${prefix}action`, "must look like 'projects.read'");
   const resource = validateResource(raw.resource, `${prefix}resource`);
-  const consume = raw.consume ?? 0;
-  if (!Number.isSafeInteger(consume) || consume < 0 || consume > LIMITS.maxConsume) {
-    throw invalidArgument(`${prefix}consume`, `must be an integer from 0 to ${LIMITS.maxConsume}`);
-  }
+  const consume = requireAmount(raw.consume, `${prefix}consume`, 0);
   const idempotencyKey = raw.idempotencyKey ?? "";
   checkToken(idempotencyKey, `${prefix}idempotency_key`);
+  // Consuming without a key would count a retried call twice.
+  if (consume > 0 && idempotencyKey === "") {
+    throw invalidArgument(`${prefix}idempotency_key`, "is required when consume is set");
+  }
   return { principal, action, resource, minRevision: validateRevision(raw.minRevision, `${prefix}min_revision`), consume, idempotencyKey };
 }
 
@@ -127,17 +125,4 @@ function validateResource(raw: RawCheck["resource"], field: string): ResourceRef
     throw invalidArgument(`${field}.attributes`, `must be at most ${LIMITS.attributesBytes} bytes as JSON`);
   }
   return { type, id, tenantId, ownerId, attributes: attributes as Record<string, unknown> };
-}
-
-function checkId(value: string, field: string): void {
-  checkPattern(value, ID, field, "must start with a letter or digit and use only letters, digits and _.:@-");
-}
-
-function checkPattern(value: string, pattern: RegExp, field: string, rule: string): void {
-  if (value.length > LIMITS.idLength) throw invalidArgument(field, `must be at most ${LIMITS.idLength} characters`);
-  if (!pattern.test(value)) throw invalidArgument(field, rule);
-}
-
-function checkToken(value: string, field: string): void {
-  checkPattern(value, TOKEN, field, "must be printable ASCII without spaces");
 }

@@ -9,6 +9,11 @@ import { BulkheadError, wrapError } from "../errors.js";
 import type { IdGenerator } from "../ids.js";
 import type { Metrics } from "../metrics.js";
 import type { ChangeTracker } from "../store/change-tracker.js";
+import type { RevisionWriter } from "../store/revision-writer.js";
+import { idempotentWrite } from "../usage/idempotent-write.js";
+import type { Metering } from "../usage/metering.js";
+import type { UsageStore } from "../usage/usage-store.js";
+import type { PolicySet } from "../engine/policy-set.js";
 import type { CheckInput } from "./check-input.js";
 
 export interface Decision {
@@ -33,6 +38,9 @@ export interface DeciderDeps {
   policies: PolicyManager;
   tracker: ChangeTracker;
   decisionLog: DecisionLog;
+  writer: RevisionWriter;
+  usage: UsageStore;
+  metering: Metering;
   ids: IdGenerator;
   clock: Clock;
   metrics?: Pick<Metrics, "decisions" | "decisionErrors">;
@@ -88,7 +96,46 @@ export class Decider {
 
   private decide(input: CheckInput, storeRevision: number): Decision {
     const policy = this.deps.policies.policy;
+    if (input.consume > 0) return this.decideAndConsume(input, policy);
     const resolution = this.resolve(input.principal);
+    const decision = this.evaluate(input, resolution, policy, storeRevision);
+    this.audit(input, resolution, decision);
+    return decision;
+  }
+
+  /**
+   * Check with `consume`: resolve, evaluate and charge the action's meter in
+   * one IMMEDIATE write, so the usage the policy saw is the usage that gets
+   * incremented, across every process sharing the database. A deny, for any
+   * reason, charges nothing; a retry with the same idempotency key gets the
+   * original decision back.
+   */
+  private decideAndConsume(input: CheckInput, policy: PolicySet): Decision {
+    const p = input.principal;
+    let resolution: Resolution = { kind: "non_member", tenantId: p.tenantId || p.tenantSlug };
+    const outcome = this.guardStore(() =>
+      idempotentWrite(
+        this.deps,
+        { tenantId: p.tenantId || `slug:${p.tenantSlug}`, key: input.idempotencyKey, operation: "check", request: input },
+        (tx) => {
+          resolution = this.deps.resolver.resolveUncached(p);
+          const decision = this.evaluate(input, resolution, policy, tx.revision);
+          const meter = policy.data.bulkhead.actions[input.action]?.meter;
+          if (!decision.allow || resolution.kind !== "member" || !meter) return { answer: decision, keep: false };
+          const state = this.deps.metering.stateFor(resolution.context.tenant.id, meter, tx.now);
+          if (state.limit.kind === "seats") return { answer: decision, keep: false };
+          this.deps.metering.charge(tx, resolution.context.tenant.id, state, input.consume);
+          return { answer: decision, keep: true };
+        },
+      ),
+    );
+    if (outcome.replayed) return outcome.answer;
+    const decision = { ...outcome.answer, storeRevision: outcome.revision };
+    this.audit(input, resolution, decision);
+    return decision;
+  }
+
+  private evaluate(input: CheckInput, resolution: Resolution, policy: PolicySet, storeRevision: number): Decision {
     let result;
     try {
       result = policy.evaluate(buildPolicyInput(input, resolution));
@@ -104,17 +151,21 @@ export class Decider {
       evaluatedAt: this.deps.clock.now(),
       requestId: input.principal.requestId,
     };
-    this.audit(input, resolution, decision);
     this.deps.metrics?.decisions.inc({ allow: String(decision.allow) });
     return decision;
   }
 
-  private resolve(principal: Principal): Resolution {
+  /** Store throws become STORE_FAILED; coded errors pass through. */
+  private guardStore<T>(work: () => T): T {
     try {
-      return this.deps.resolver.resolve(principal);
+      return work();
     } catch (error) {
-      throw wrapError("STORE_FAILED", "reading the tenant context failed", error);
+      throw wrapError("STORE_FAILED", "the store failed", error);
     }
+  }
+
+  private resolve(principal: Principal): Resolution {
+    return this.guardStore(() => this.deps.resolver.resolve(principal));
   }
 
   /**
@@ -122,7 +173,7 @@ export class Decider {
    * returns the revision decisions will be made at. Polls, because the write
    * may come from another process; gives up at the deadline, never allows.
    */
-  private async awaitRevision(minRevision: number, deadline?: number): Promise<number> {
+  async awaitRevision(minRevision: number, deadline?: number): Promise<number> {
     const { tracker, clock } = this.deps;
     let revision = this.syncTracker();
     if (revision >= minRevision) return revision;
@@ -140,11 +191,7 @@ export class Decider {
   }
 
   private syncTracker(): number {
-    try {
-      return this.deps.tracker.sync();
-    } catch (error) {
-      throw wrapError("STORE_FAILED", "reading store changes failed", error);
-    }
+    return this.guardStore(() => this.deps.tracker.sync());
   }
 
   private audit(input: CheckInput, resolution: Resolution, decision: Decision): void {

@@ -7,14 +7,19 @@ const proEntitlements = ["projects", "exports.csv", "team_members", "analytics.p
 
 /** DESIGN.md section 10: what `npm start` serves on an empty database. */
 export const DEMO_DATASET: StoreSeed = {
+  meters: [
+    { name: "projects", kind: "count", reset: "none", description: "projects the tenant has (reported by the host)" },
+    { name: "seats", kind: "seats", reset: "none", description: "active members plus pending invites" },
+    { name: "exports.csv.monthly", kind: "consumable", reset: "calendar_month", description: "CSV exports per month" },
+  ],
   plans: [
     {
       code: "free",
       name: "Free",
       entitlements: ["projects"],
       limits: [
-        { meter: "projects", soft: null, hard: 3, reset: "none" },
-        { meter: "seats", soft: null, hard: 3, reset: "none" },
+        { meter: "projects", soft: null, hard: 3 },
+        { meter: "seats", soft: null, hard: 3 },
       ],
     },
     {
@@ -22,9 +27,9 @@ export const DEMO_DATASET: StoreSeed = {
       name: "Pro",
       entitlements: proEntitlements,
       limits: [
-        { meter: "projects", soft: null, hard: 100, reset: "none" },
-        { meter: "seats", soft: null, hard: 10, reset: "none" },
-        { meter: "exports.csv.monthly", soft: 80, hard: 100, reset: "calendar_month" },
+        { meter: "projects", soft: null, hard: 100 },
+        { meter: "seats", soft: null, hard: 10 },
+        { meter: "exports.csv.monthly", soft: 80, hard: 100 },
       ],
     },
     {
@@ -32,11 +37,15 @@ export const DEMO_DATASET: StoreSeed = {
       name: "Enterprise",
       entitlements: [...proEntitlements, "sso", "audit.export"],
       limits: [
-        { meter: "projects", soft: null, hard: 10_000, reset: "none" },
-        { meter: "seats", soft: null, hard: 1_000, reset: "none" },
-        { meter: "exports.csv.monthly", soft: 8_000, hard: 10_000, reset: "calendar_month" },
+        { meter: "projects", soft: null, hard: 10_000 },
+        { meter: "seats", soft: null, hard: 1_000 },
+        { meter: "exports.csv.monthly", soft: 8_000, hard: 10_000 },
       ],
     },
+  ],
+  addons: [
+    // A Stripe subscription item whose price lookup_key is "seats" maps here.
+    { code: "seats", name: "Extra seats", entitlements: [], limits: [{ meter: "seats", soft: null, hard: 1 }] },
   ],
   tenants: [
     { id: "ten_acme", slug: "acme", name: "Acme", planCode: "pro", billingStatus: "active", region: "us", tags: ["beta"] },

@@ -1,6 +1,6 @@
 import type { CustomRole, Membership, Tenant, User } from "../directory/directory-store.js";
 import { usageWindow } from "../entitlements/entitlement-resolver.js";
-import type { EntitlementOverride, Plan } from "../entitlements/entitlement-store.js";
+import type { Addon, EntitlementOverride, LimitOverride, Meter, Plan } from "../entitlements/entitlement-store.js";
 import type { Flag } from "../flags/flag-store.js";
 import type { RevisionWriter } from "../store/revision-writer.js";
 import type { Stores } from "../store/stores.js";
@@ -10,12 +10,16 @@ import type { Stores } from "../store/stores.js";
  * both written this way. Omitted tenant fields take the defaults below.
  */
 export interface StoreSeed {
+  meters?: Meter[];
   plans?: Plan[];
+  addons?: Addon[];
   tenants?: (Pick<Tenant, "id" | "slug" | "planCode"> & Partial<Tenant>)[];
   users?: User[];
   memberships?: (Pick<Membership, "tenantId" | "actorId" | "role"> & Partial<Membership>)[];
   customRoles?: CustomRole[];
+  tenantAddons?: { tenantId: string; addonCode: string; quantity: number }[];
   overrides?: EntitlementOverride[];
+  limitOverrides?: LimitOverride[];
   /** Units used in the window that contains the seed time. */
   usage?: { tenantId: string; meter: string; used: number }[];
   flags?: Flag[];
@@ -24,7 +28,9 @@ export interface StoreSeed {
 /** Applies a seed in one write (one revision). */
 export function applySeed(writer: RevisionWriter, stores: Stores, seed: StoreSeed): number {
   return writer.write((tx) => {
+    for (const meter of seed.meters ?? []) stores.entitlements.putMeter(tx, meter);
     for (const plan of seed.plans ?? []) stores.entitlements.putPlan(tx, plan);
+    for (const addon of seed.addons ?? []) stores.entitlements.putAddon(tx, addon);
     for (const t of seed.tenants ?? []) {
       stores.directory.putTenant(tx, {
         name: t.slug,
@@ -41,12 +47,12 @@ export function applySeed(writer: RevisionWriter, stores: Stores, seed: StoreSee
       stores.directory.putMembership(tx, { actorType: "user", status: "active", ...m });
     }
     for (const role of seed.customRoles ?? []) stores.directory.putCustomRole(tx, role);
+    for (const a of seed.tenantAddons ?? []) stores.entitlements.setTenantAddon(tx, a.tenantId, a.addonCode, a.quantity);
     for (const override of seed.overrides ?? []) stores.entitlements.addOverride(tx, override);
+    for (const override of seed.limitOverrides ?? []) stores.entitlements.addLimitOverride(tx, override);
     for (const u of seed.usage ?? []) {
-      const tenant = stores.directory.tenantById(u.tenantId);
-      const limit = tenant && stores.entitlements.plan(tenant.planCode)?.limits.find((l) => l.meter === u.meter);
-      const window = usageWindow(limit?.reset ?? "none", tx.now);
-      stores.entitlements.setUsage(tx, u.tenantId, u.meter, window.start, u.used);
+      const window = usageWindow(stores.entitlements.meter(u.meter)?.reset ?? "none", tx.now);
+      stores.usage.set(tx, u.tenantId, u.meter, window.start, u.used);
     }
     for (const flag of seed.flags ?? []) stores.flags.putFlag(tx, flag);
   }).revision;

@@ -47,6 +47,8 @@ export interface DirectoryStore {
   tenantBySlug(slug: string): Tenant | undefined;
   membership(tenantId: string, actorId: string): Membership | undefined;
   customRole(tenantId: string, name: string): CustomRole | undefined;
+  /** Seats taken: active members plus pending invites. */
+  countSeats(tenantId: string): number;
 
   putTenant(tx: WriteScope, tenant: Tenant): void;
   putUser(tx: WriteScope, user: User): void;

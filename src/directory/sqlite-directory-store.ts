@@ -41,6 +41,9 @@ export class SqliteDirectoryStore implements DirectoryStore {
       customRole: db.prepare<[string, string], { permissions: string }>(
         "SELECT permissions FROM custom_roles WHERE tenant_id = ? AND name = ?",
       ),
+      countSeats: db
+        .prepare<[string], number>("SELECT count(*) FROM memberships WHERE tenant_id = ? AND status IN ('active', 'invited')")
+        .pluck(),
       putTenant: db.prepare(
         `INSERT INTO tenants (id, slug, name, status, plan_code, billing_status, region, isolation_tier, tags, created_at, updated_at)
          VALUES (@id, @slug, @name, @status, @planCode, @billingStatus, @region, @isolationTier, @tags, @now, @now)
@@ -83,6 +86,10 @@ export class SqliteDirectoryStore implements DirectoryStore {
   customRole(tenantId: string, name: string): CustomRole | undefined {
     const row = this.stmt.customRole.get(tenantId, name);
     return row && { tenantId, name, permissions: JSON.parse(row.permissions) as string[] };
+  }
+
+  countSeats(tenantId: string): number {
+    return this.stmt.countSeats.get(tenantId)!;
   }
 
   putTenant(tx: WriteScope, tenant: Tenant): void {

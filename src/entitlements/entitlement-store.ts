@@ -3,38 +3,73 @@ import type { WriteScope } from "../store/revision-writer.js";
 export const LIMIT_RESETS = ["none", "calendar_month", "billing_period"] as const;
 export type LimitReset = (typeof LIMIT_RESETS)[number];
 
-export interface PlanLimit {
+export const METER_KINDS = ["consumable", "count", "seats"] as const;
+export type MeterKind = (typeof METER_KINDS)[number];
+
+export interface Meter {
+  name: string;
+  kind: MeterKind;
+  reset: LimitReset;
+  description: string;
+}
+
+/** soft/hard of null: no such threshold (a null hard limit is unlimited). */
+export interface LimitValues {
   meter: string;
   soft: number | null;
   hard: number | null;
-  reset: LimitReset;
 }
 
 export interface Plan {
   code: string;
   name: string;
   entitlements: string[];
-  limits: PlanLimit[];
+  limits: LimitValues[];
 }
 
-export interface EntitlementOverride {
+/** An add-on: entitlements, plus limits per unit of quantity. */
+export interface Addon {
+  code: string;
+  name: string;
+  entitlements: string[];
+  limits: LimitValues[];
+}
+
+export interface TenantAddon {
+  addon: Addon;
+  quantity: number;
+}
+
+interface OverrideBase {
   tenantId: string;
-  entitlement: string;
-  effect: "grant" | "revoke";
   reason: string;
   author: string;
-  /** Epoch ms after which the override no longer applies; null = no expiry. */
+  /** Epoch ms at which the override stops applying; null = no expiry. */
   expiresAt: number | null;
 }
 
-/** Plans, their entitlements and limits, per-tenant overrides, and usage counters. */
-export interface EntitlementStore {
-  plan(code: string): Plan | undefined;
-  overrides(tenantId: string): EntitlementOverride[];
-  /** Units used of a meter in the window that starts at `windowStart`. */
-  usage(tenantId: string, meter: string, windowStart: number): number;
+export interface EntitlementOverride extends OverrideBase {
+  entitlement: string;
+  effect: "grant" | "revoke";
+}
 
+export interface LimitOverride extends OverrideBase, LimitValues {}
+
+/** Stored overrides carry their row id, which GetEntitlements reports as the source. */
+export type Stored<T> = T & { id: number };
+
+/** Meters, plans, add-ons and per-tenant overrides. */
+export interface EntitlementStore {
+  meter(name: string): Meter | undefined;
+  plan(code: string): Plan | undefined;
+  tenantAddons(tenantId: string): TenantAddon[];
+  overrides(tenantId: string): Stored<EntitlementOverride>[];
+  limitOverrides(tenantId: string): Stored<LimitOverride>[];
+
+  putMeter(tx: WriteScope, meter: Meter): void;
   putPlan(tx: WriteScope, plan: Plan): void;
+  putAddon(tx: WriteScope, addon: Addon): void;
+  setTenantAddon(tx: WriteScope, tenantId: string, addonCode: string, quantity: number): void;
   addOverride(tx: WriteScope, override: EntitlementOverride): void;
-  setUsage(tx: WriteScope, tenantId: string, meter: string, windowStart: number, used: number): void;
+  addLimitOverride(tx: WriteScope, override: LimitOverride): void;
 }

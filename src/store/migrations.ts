@@ -1,5 +1,6 @@
 import type { Db } from "./database.js";
 import { schema001 } from "./schema-001.js";
+import { schema002 } from "./schema-002.js";
 
 /**
  * Numbered, append-only migrations. A migration that has shipped is never
@@ -9,6 +10,7 @@ import { schema001 } from "./schema-001.js";
  */
 export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   { version: 1, name: "directory, commercial, usage, flags, audit, revision", sql: schema001 },
+  { version: 2, name: "add-ons, limit overrides, reservations, idempotency, warnings, outbox", sql: schema002 },
 ];
 
 export function applyMigrations(db: Db): void {

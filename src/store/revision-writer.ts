@@ -15,6 +15,8 @@ export interface ChangeRecord {
 export interface WriteScope {
   /** The write's timestamp (epoch ms), one value for the whole transaction. */
   readonly now: number;
+  /** The revision this write commits as, if it changes anything. */
+  readonly revision: number;
   /** Declares what the write touched; caches invalidate from these records. */
   changed(tenantId: string | null, kind: string): void;
 }
@@ -29,12 +31,16 @@ export interface Committed<T> {
  * The one path for state writes. Each call is one IMMEDIATE transaction that
  * runs the mutators, bumps `meta.revision` by one and appends the declared
  * change records; listeners hear about the records only after the commit.
+ * A call that wrote no row (an idempotent replay, a denied consume) commits
+ * no revision.
  *
  * The function must be synchronous (better-sqlite3 transactions cannot span an
  * await): fetch and verify first, then write.
  */
 export class RevisionWriter {
   private readonly bump;
+  private readonly current;
+  private readonly totalChanges;
   private readonly appendChange;
   private readonly listeners: ((changes: ChangeRecord[]) => void)[] = [];
 
@@ -45,6 +51,8 @@ export class RevisionWriter {
     this.bump = db.prepare<[], { value: number }>(
       "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value",
     );
+    this.current = db.prepare<[], number>("SELECT value FROM meta WHERE key = 'revision'").pluck();
+    this.totalChanges = db.prepare<[], number>("SELECT total_changes()").pluck();
     this.appendChange = db.prepare("INSERT INTO changes (revision, tenant_id, kind, at) VALUES (?, ?, ?, ?)");
   }
 
@@ -55,12 +63,19 @@ export class RevisionWriter {
   write<T>(mutate: (scope: WriteScope) => T): Committed<T> {
     const now = this.clock.now();
     const touched = new Map<string, { tenantId: string | null; kind: string }>();
-    const scope: WriteScope = {
-      now,
-      changed: (tenantId, kind) => touched.set(`${tenantId ?? ""}\u0000${kind}`, { tenantId, kind }),
-    };
     const transaction = this.db.transaction(() => {
+      const before = this.totalChanges.get()!;
+      const current = this.current.get()!;
+      const scope: WriteScope = {
+        now,
+        revision: current + 1,
+        changed: (tenantId, kind) => touched.set(`${tenantId ?? ""}\u0000${kind}`, { tenantId, kind }),
+      };
       const result = mutate(scope);
+      if (this.totalChanges.get() === before) {
+        touched.clear();
+        return { result, revision: current };
+      }
       // A write that declared nothing is treated as touching everything:
       // over-invalidation is safe, a stale cache is not.
       if (touched.size === 0) touched.set("", { tenantId: null, kind: "unspecified" });
@@ -69,6 +84,7 @@ export class RevisionWriter {
       return { result, revision };
     });
     const committed = transaction.immediate();
+    if (touched.size === 0) return committed;
     const records = [...touched.values()].map((c) => ({ ...c, revision: committed.revision }));
     for (const listener of this.listeners) listener(records);
     return committed;

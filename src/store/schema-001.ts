@@ -29,12 +29,21 @@ CREATE TABLE plan_entitlements (
   PRIMARY KEY (plan_code, entitlement)
 ) STRICT;
 
+-- The meter catalog. consumable: metered by Consume/Reserve in reset windows;
+-- count: a resource count the host reports (projects); seats: derived from
+-- active and invited memberships, never consumed directly.
+CREATE TABLE meters (
+  name        TEXT PRIMARY KEY,
+  kind        TEXT NOT NULL CHECK (kind IN ('consumable', 'count', 'seats')),
+  reset       TEXT NOT NULL DEFAULT 'none' CHECK (reset IN ('none', 'calendar_month', 'billing_period')),
+  description TEXT NOT NULL DEFAULT ''
+) STRICT;
+
 CREATE TABLE plan_limits (
   plan_code TEXT NOT NULL REFERENCES plans (code) ON DELETE CASCADE,
-  meter     TEXT NOT NULL,
+  meter     TEXT NOT NULL REFERENCES meters (name),
   soft      INTEGER,
   hard      INTEGER,
-  reset     TEXT NOT NULL DEFAULT 'none' CHECK (reset IN ('none', 'calendar_month', 'billing_period')),
   PRIMARY KEY (plan_code, meter)
 ) STRICT;
 

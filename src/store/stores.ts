@@ -4,6 +4,8 @@ import type { EntitlementStore } from "../entitlements/entitlement-store.js";
 import { SqliteEntitlementStore } from "../entitlements/sqlite-entitlement-store.js";
 import type { FlagStore } from "../flags/flag-store.js";
 import { SqliteFlagStore } from "../flags/sqlite-flag-store.js";
+import type { UsageStore } from "../usage/usage-store.js";
+import { SqliteUsageStore } from "../usage/sqlite-usage-store.js";
 import type { Db } from "./database.js";
 
 /** Every store over one database; created in one place (compose.ts, tests). */
@@ -11,6 +13,7 @@ export interface Stores {
   directory: DirectoryStore;
   entitlements: EntitlementStore;
   flags: FlagStore;
+  usage: UsageStore;
 }
 
 export function createSqliteStores(db: Db): Stores {
@@ -18,5 +21,6 @@ export function createSqliteStores(db: Db): Stores {
     directory: new SqliteDirectoryStore(db),
     entitlements: new SqliteEntitlementStore(db),
     flags: new SqliteFlagStore(db),
+    usage: new SqliteUsageStore(db),
   };
 }

@@ -86,8 +86,8 @@ describe("ChangeTracker", () => {
     applySeed(a.writer, a.stores, DEMO_DATASET);
     const b = newStore(a.path);
     b.tracker.sync();
-    const fromA = a.writer.write((tx) => a.stores.entitlements.setUsage(tx, "ten_globex", "projects", 0, 2)).revision;
-    const fromB = b.writer.write((tx) => b.stores.entitlements.setUsage(tx, "ten_acme", "projects", 0, 5)).revision;
+    const fromA = a.writer.write((tx) => a.stores.usage.set(tx, "ten_globex", "projects", 0, 2)).revision;
+    const fromB = b.writer.write((tx) => b.stores.usage.set(tx, "ten_acme", "projects", 0, 5)).revision;
     expect(fromB).toBeGreaterThan(fromA);
     b.tracker.sync();
     expect(b.tracker.revisionOf("ten_globex")).toBe(fromA);

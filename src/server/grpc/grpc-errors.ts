@@ -5,6 +5,7 @@ import { BulkheadError, wrapError, type ErrorCategory } from "../../errors.js";
 const GRPC_STATUS: Record<ErrorCategory, status> = {
   invalid_argument: status.INVALID_ARGUMENT,
   not_found: status.NOT_FOUND,
+  already_exists: status.ALREADY_EXISTS,
   failed_precondition: status.FAILED_PRECONDITION,
   unauthenticated: status.UNAUTHENTICATED,
   unavailable: status.UNAVAILABLE,

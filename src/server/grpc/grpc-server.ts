@@ -2,15 +2,18 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import type { Decider } from "../../decision/decider.js";
 import { DecisionServiceService } from "../../gen/bulkhead/v1/decision.js";
+import { EntitlementServiceService } from "../../gen/bulkhead/v1/entitlements.js";
+import { entitlementHandlers, type EntitlementHandlerDeps } from "./entitlement-handlers.js";
 import { CallerAuth } from "./call-guard.js";
 import { decisionHandlers } from "./decision-handlers.js";
 import { addReflection } from "./reflection.js";
 
-export const SERVICE_NAMES = ["bulkhead.v1.DecisionService"] as const;
+export const SERVICE_NAMES = ["bulkhead.v1.DecisionService", "bulkhead.v1.EntitlementService"] as const;
 
 export interface GrpcServerDeps {
   decider: Decider;
   callerTokens: readonly string[];
+  entitlements: EntitlementHandlerDeps;
 }
 
 export interface GrpcServer {
@@ -21,7 +24,9 @@ export interface GrpcServer {
 /** Builds the gRPC server: Bulkhead services, grpc.health.v1 and reflection (for grpcurl). */
 export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
-  server.addService(DecisionServiceService, decisionHandlers(deps.decider, new CallerAuth(deps.callerTokens)));
+  const auth = new CallerAuth(deps.callerTokens);
+  server.addService(DecisionServiceService, decisionHandlers(deps.decider, auth));
+  server.addService(EntitlementServiceService, entitlementHandlers(deps.entitlements, auth));
 
   const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "NOT_SERVING"])) });
   health.addToServer(server);

@@ -1,0 +1,48 @@
+import type { DirectoryStore } from "../directory/directory-store.js";
+import { BulkheadError } from "../errors.js";
+import type { Db } from "../store/database.js";
+import { readRevision } from "../store/revision-writer.js";
+import { readMeterState, remaining, type MeterState } from "../usage/meter-state.js";
+import type { UsageStore } from "../usage/usage-store.js";
+import { resolveEntitlements, type EntitlementGrant } from "./entitlement-resolver.js";
+import type { EntitlementStore } from "./entitlement-store.js";
+
+export interface LimitReport extends MeterState {
+  remaining: number | null;
+}
+
+export interface EntitlementReport {
+  tenantId: string;
+  planCode: string;
+  billingStatus: string;
+  grants: EntitlementGrant[];
+  limits: LimitReport[];
+  storeRevision: number;
+}
+
+/** What GetEntitlements answers, read in one snapshot. */
+export function readEntitlementReport(
+  deps: { db: Db; directory: DirectoryStore; entitlements: EntitlementStore; usage: UsageStore },
+  tenantId: string,
+  now: number,
+): EntitlementReport {
+  return deps.db.transaction(() => {
+    const storeRevision = readRevision(deps.db);
+    const tenant = deps.directory.tenantById(tenantId);
+    if (!tenant) throw new BulkheadError("TENANT_NOT_FOUND", "no such tenant", "tenant_id");
+    const snapshot = resolveEntitlements(deps.entitlements, tenantId, deps.entitlements.plan(tenant.planCode), now);
+    const limits = Object.values(snapshot.limits).map((limit) => {
+      const state = readMeterState(deps, tenantId, limit, now);
+      const left = remaining(state);
+      return { ...state, remaining: Number.isFinite(left) ? left : null };
+    });
+    return {
+      tenantId,
+      planCode: tenant.planCode,
+      billingStatus: tenant.billingStatus,
+      grants: snapshot.grants,
+      limits,
+      storeRevision,
+    };
+  })();
+}

@@ -1,0 +1,109 @@
+import type { ServerWritableStream } from "@grpc/grpc-js";
+import type { Clock } from "../../clock.js";
+import type { Decider } from "../../decision/decider.js";
+import { validateRevision } from "../../decision/check-input.js";
+import { readEntitlementReport } from "../../entitlements/entitlement-report.js";
+import type { Outbox } from "../../events/outbox.js";
+import type { EntitlementServiceServer, Event, WatchEventsRequest } from "../../gen/bulkhead/v1/entitlements.js";
+import type { Db } from "../../store/database.js";
+import type { Stores } from "../../store/stores.js";
+import type { Metering } from "../../usage/metering.js";
+import {
+  validateActual,
+  validateConsume,
+  validateReport,
+  validateReservationRef,
+  validateReserve,
+} from "../../usage/usage-input.js";
+import { checkId } from "../../validation.js";
+import { deadlineOf, type CallerAuth } from "./call-guard.js";
+import { fromEntitlementReport, fromMeterAnswer, fromOutboxEvent } from "./entitlement-mapping.js";
+import { toGrpcError } from "./grpc-errors.js";
+import { unary } from "./unary.js";
+import { requireId } from "../../validation.js";
+
+export interface EntitlementHandlerDeps {
+  db: Db;
+  stores: Stores;
+  metering: Metering;
+  outbox: Outbox;
+  decider: Decider;
+  clock: Clock;
+  /** How often WatchEvents looks for new outbox rows (other processes write them too). */
+  pollMs?: number;
+}
+
+/** Thin handlers: validate, call the metering use cases, map back. */
+export function entitlementHandlers(deps: EntitlementHandlerDeps, auth: CallerAuth): EntitlementServiceServer {
+  const { metering } = deps;
+  return {
+    getEntitlements: unary(auth, async (request, call) => {
+      const tenantId = requireId(request.tenantId, "tenant_id");
+      await deps.decider.awaitRevision(validateRevision(request.minRevision, "min_revision"), deadlineOf(call));
+      return fromEntitlementReport(readEntitlementReport({ db: deps.db, ...deps.stores }, tenantId, deps.clock.now()));
+    }),
+
+    consume: unary(auth, (request) => {
+      const answer = metering.consume(validateConsume(request));
+      return { allowed: answer.allowed, reasons: answer.reasons, ...fromMeterAnswer(answer) };
+    }),
+
+    reserve: unary(auth, (request) => {
+      const answer = metering.reserve(validateReserve(request));
+      return {
+        allowed: answer.allowed,
+        reasons: answer.reasons,
+        reservationId: answer.reservationId,
+        expiresAt: answer.allowed ? new Date(answer.expiresAt) : undefined,
+        reserved: answer.reserved,
+        ...fromMeterAnswer(answer),
+      };
+    }),
+
+    commit: unary(auth, (request) => {
+      const ref = validateReservationRef(request);
+      const answer = metering.commit(ref, validateActual(request.actual));
+      return { overLimit: answer.overLimit, ...fromMeterAnswer(answer) };
+    }),
+
+    release: unary(auth, (request) => metering.release(validateReservationRef(request))),
+
+    reportUsage: unary(auth, (request) => {
+      const report = validateReport(request);
+      return metering.report(report.tenantId, report.meter, report.value);
+    }),
+
+    watchEvents: (call) => watchEvents(deps, auth, call),
+  };
+}
+
+/**
+ * Streams outbox events after `after_id`, then polls for new ones until the
+ * client cancels. Polling (not an in-process signal) also sees events that
+ * other processes sharing the database wrote.
+ */
+function watchEvents(deps: EntitlementHandlerDeps, auth: CallerAuth, call: ServerWritableStream<WatchEventsRequest, Event>): void {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    auth.verify(call.metadata);
+    if (call.request.tenantId) checkId(call.request.tenantId, "tenant_id");
+  } catch (error) {
+    call.emit("error", Object.assign(new Error(), toGrpcError(error)));
+    return;
+  }
+  let cursor = call.request.afterId;
+  const pump = () => {
+    try {
+      for (const event of deps.outbox.after(cursor, call.request.tenantId)) {
+        call.write(fromOutboxEvent(event));
+        cursor = event.id;
+      }
+      timer = setTimeout(pump, deps.pollMs ?? 100);
+    } catch (error) {
+      call.emit("error", Object.assign(new Error(), toGrpcError(error)));
+    }
+  };
+  call.on("cancelled", () => clearTimeout(timer));
+  call.on("close", () => clearTimeout(timer));
+  pump();
+}

@@ -1,0 +1,47 @@
+import { createHash } from "node:crypto";
+import { BulkheadError } from "../errors.js";
+import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
+import type { UsageStore } from "./usage-store.js";
+
+/** How long a retried call gets its original answer back. */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+export interface IdempotentResult<T> {
+  answer: T;
+  /** True when the stored answer of an earlier call was returned. */
+  replayed: boolean;
+  /** The revision the write committed as (or saw, when it wrote nothing). */
+  revision: number;
+}
+
+/**
+ * Runs `work` in one write unless `key` already answered this tenant: the
+ * same request gets the stored answer, a different one is refused with
+ * IDEMPOTENCY_KEY_REUSED. Only answers that changed something are kept
+ * (`keep`): a denial consumed nothing, so retrying it simply asks again.
+ * The lookup happens inside the IMMEDIATE transaction, so two concurrent
+ * calls with one key cannot both do the work.
+ */
+export function idempotentWrite<T>(
+  deps: { writer: RevisionWriter; usage: UsageStore },
+  scope: { tenantId: string; key: string; operation: string; request: unknown },
+  work: (tx: WriteScope) => { answer: T; keep: boolean },
+): IdempotentResult<T> {
+  const requestHash = createHash("sha256").update(scope.operation).update(JSON.stringify(scope.request)).digest("hex");
+  const { result, revision } = deps.writer.write((tx) => {
+    const stored = deps.usage.idempotent(scope.tenantId, scope.key, tx.now);
+    if (stored) {
+      if (stored.operation !== scope.operation || stored.requestHash !== requestHash) {
+        throw new BulkheadError("IDEMPOTENCY_KEY_REUSED", "idempotency key was used for a different request", "idempotency_key");
+      }
+      return { answer: JSON.parse(stored.response) as T, replayed: true };
+    }
+    const { answer, keep } = work(tx);
+    if (keep) {
+      const stored = { operation: scope.operation, requestHash, response: JSON.stringify(answer) };
+      deps.usage.remember(tx, scope.tenantId, scope.key, stored, tx.now + IDEMPOTENCY_TTL_MS);
+    }
+    return { answer, replayed: false };
+  });
+  return { ...result, revision };
+}
