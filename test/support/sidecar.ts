@@ -14,6 +14,21 @@ import {
   type CheckResponse,
   type TenantContext,
 } from "../../src/gen/bulkhead/v1/decision.js";
+import {
+  CommitRequest,
+  ConsumeRequest,
+  EntitlementServiceClient,
+  GetEntitlementsRequest,
+  ReleaseRequest,
+  ReportUsageRequest,
+  ReserveRequest,
+  type CommitResponse,
+  type ConsumeResponse,
+  type GetEntitlementsResponse,
+  type ReleaseResponse,
+  type ReportUsageResponse,
+  type ReserveResponse,
+} from "../../src/gen/bulkhead/v1/entitlements.js";
 import { DEFAULT_POLICY_DIR } from "../../src/paths.js";
 
 export type DeepPartialRequest<T> = { [K in keyof T]?: T[K] extends object | undefined ? DeepPartialRequest<NonNullable<T[K]>> : T[K] };
@@ -28,6 +43,15 @@ export interface TestSidecar {
   check(request: DeepPartialRequest<CheckRequest>, metadata?: Metadata): Promise<CheckResponse>;
   batchCheck(request: DeepPartialRequest<BatchCheckRequest>): Promise<BatchCheckResponse>;
   resolveContext(request: DeepPartialRequest<ResolveContextRequest>): Promise<TenantContext>;
+  entitlementClient: EntitlementServiceClient;
+  entitlements: {
+    get(request: DeepPartialRequest<GetEntitlementsRequest>): Promise<GetEntitlementsResponse>;
+    consume(request: DeepPartialRequest<ConsumeRequest>, metadata?: Metadata): Promise<ConsumeResponse>;
+    reserve(request: DeepPartialRequest<ReserveRequest>): Promise<ReserveResponse>;
+    commit(request: DeepPartialRequest<CommitRequest>): Promise<CommitResponse>;
+    release(request: DeepPartialRequest<ReleaseRequest>): Promise<ReleaseResponse>;
+    report(request: DeepPartialRequest<ReportUsageRequest>): Promise<ReportUsageResponse>;
+  };
   seed(seed: StoreSeed): number;
   close(): Promise<void>;
 }
@@ -55,30 +79,38 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<TestSi
   const { grpcPort, httpPort } = await bulkhead.listen();
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const client = new DecisionServiceClient(grpcAddress, credentials.createInsecure());
+  const entitlementClient = new EntitlementServiceClient(grpcAddress, credentials.createInsecure());
   // ts-proto encoders need complete messages; fromPartial fills the defaults.
+  type Callback<Res> = (error: ServiceError | null, response: Res) => void;
   const call =
-    <Req, Res>(
-      method: (req: Req, md: Metadata, cb: (e: ServiceError | null, r: Res) => void) => unknown,
-      complete: (partial: never) => Req,
-    ) =>
+    <Req, Res>(target: object, method: string, complete: (partial: never) => Req) =>
     (request: unknown, metadata = new Metadata()) =>
-      new Promise<Res>((resolve, reject) =>
-        method.call(client, complete(request as never), metadata, (error, response) =>
-          error ? reject(error) : resolve(response),
-        ),
-      );
+      new Promise<Res>((resolve, reject) => {
+        const fn = (target as Record<string, (req: Req, md: Metadata, cb: Callback<Res>) => void>)[method]!;
+        fn.call(target, complete(request as never), metadata, (error, response) => (error ? reject(error) : resolve(response)));
+      });
   return {
     bulkhead,
     client,
     dir,
     grpcAddress,
     httpPort,
-    check: call(client.check, CheckRequest.fromPartial),
-    batchCheck: call(client.batchCheck, BatchCheckRequest.fromPartial),
-    resolveContext: call(client.resolveContext, ResolveContextRequest.fromPartial),
+    check: call<CheckRequest, CheckResponse>(client, "check", CheckRequest.fromPartial),
+    batchCheck: call<BatchCheckRequest, BatchCheckResponse>(client, "batchCheck", BatchCheckRequest.fromPartial),
+    resolveContext: call<ResolveContextRequest, TenantContext>(client, "resolveContext", ResolveContextRequest.fromPartial),
+    entitlementClient,
+    entitlements: {
+      get: call<GetEntitlementsRequest, GetEntitlementsResponse>(entitlementClient, "getEntitlements", GetEntitlementsRequest.fromPartial),
+      consume: call<ConsumeRequest, ConsumeResponse>(entitlementClient, "consume", ConsumeRequest.fromPartial),
+      reserve: call<ReserveRequest, ReserveResponse>(entitlementClient, "reserve", ReserveRequest.fromPartial),
+      commit: call<CommitRequest, CommitResponse>(entitlementClient, "commit", CommitRequest.fromPartial),
+      release: call<ReleaseRequest, ReleaseResponse>(entitlementClient, "release", ReleaseRequest.fromPartial),
+      report: call<ReportUsageRequest, ReportUsageResponse>(entitlementClient, "reportUsage", ReportUsageRequest.fromPartial),
+    },
     seed: (seed) => applySeed(bulkhead.writer, bulkhead.stores, seed),
     async close() {
       client.close();
+      entitlementClient.close();
       await bulkhead.close();
       rmSync(dir, { recursive: true, force: true });
     },

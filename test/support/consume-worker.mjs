@@ -1,0 +1,33 @@
+// A second process that meters against the same SQLite file as the sidecar,
+// through the compiled code (run `npm run build:ts` first; npm test does).
+//   node consume-worker.mjs <db> <tenant> <meter> <calls> <key-prefix>
+// Prints {"allowed": n, "denied": n} when done.
+import { join } from "node:path";
+
+const [dbPath, tenantId, meter, calls, prefix] = process.argv.slice(2);
+const dist = join(import.meta.dirname, "..", "..", "dist", "src");
+const { openDatabase } = await import(join(dist, "store", "database.js"));
+const { RevisionWriter } = await import(join(dist, "store", "revision-writer.js"));
+const { createSqliteStores } = await import(join(dist, "store", "stores.js"));
+const { Outbox } = await import(join(dist, "events", "outbox.js"));
+const { Metering } = await import(join(dist, "usage", "metering.js"));
+const { systemClock } = await import(join(dist, "clock.js"));
+
+const db = openDatabase(dbPath);
+const metering = new Metering({
+  writer: new RevisionWriter(db, systemClock),
+  ...createSqliteStores(db),
+  outbox: new Outbox(db),
+  clock: systemClock,
+});
+let allowed = 0;
+let denied = 0;
+for (let i = 0; i < Number(calls); i++) {
+  const answer = metering.consume({ tenantId, meter, amount: 1, idempotencyKey: `${prefix}-${i}` });
+  if (answer.allowed) allowed++;
+  else denied++;
+  // Yield now and then so the two processes interleave for real.
+  if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
+}
+db.close();
+process.stdout.write(JSON.stringify({ allowed, denied }));
