@@ -60,6 +60,27 @@ describe("GetEntitlements", () => {
     expect(limits["seats"]).toMatchObject({ kind: "seats", hard: 15, used: 1, sources: ["plan:pro", "addon:seatsx5"] });
   });
 
+  it("grants exports.csv to a free tenant until a date, then takes it away by itself", async () => {
+    const tenantId = proTenant("ten_free_trial", 0, "free");
+    const expiresAt = clock.now() + 3_600_000;
+    sidecar.seed({
+      overrides: [{ tenantId, entitlement: "exports.csv", effect: "grant", reason: "sales trial", author: "usr_sales", expiresAt }],
+    });
+    const owner = `usr_${tenantId}`;
+    const during = await sidecar.check(checkRequest(tenantId, owner, "reports.export"));
+    // The plan gate is lifted; the rollout (pro and enterprise only) still holds.
+    expect(codes(during)).toEqual(["feature_disabled"]);
+    expect((await sidecar.entitlements.get({ tenantId })).entitlements.find((e) => e.key === "exports.csv")).toMatchObject({
+      source: "override",
+      expiresAt: new Date(expiresAt),
+    });
+    clock.set(expiresAt);
+    const after = await sidecar.check(checkRequest(tenantId, owner, "reports.export"));
+    expect(codes(after)).toEqual(["not_in_plan", "feature_disabled"]);
+    expect((await sidecar.entitlements.get({ tenantId })).entitlements.map((e) => e.key)).toEqual(["projects"]);
+    clock.set(Date.UTC(2026, 10, 26, 12));
+  });
+
   it("answers NOT_FOUND for an unknown tenant", async () => {
     const error = await sidecar.entitlements.get({ tenantId: "ten_nowhere" }).catch((e) => e);
     expect(error.code).toBe(status.NOT_FOUND);
