@@ -7,6 +7,7 @@ import { ContextResolver } from "./context/context-resolver.js";
 import { Decider } from "./decision/decider.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
 import { PolicyManager } from "./engine/policy-manager.js";
+import type { PolicySource } from "./engine/policy-source.js";
 import { ulidGenerator, type IdGenerator } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
@@ -56,21 +57,13 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const log = runtime.log ?? ((message: string) => console.error(`bulkhead: ${message}`));
 
   const db = openDatabase(config.dbPath);
-  const stores = createSqliteStores(db);
-  const writer = new RevisionWriter(db, clock);
-  const tracker = new ChangeTracker(db);
-  writer.onCommit((changes) => tracker.observe(changes));
-  if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
-
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
+  const core = createDecisionCore(db, policies, { clock, ids, log });
+  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider } = core;
+  if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
-
-  const decisionLog = new DecisionLog(db, { log });
   const metrics = createMetrics({ policies, decisionLog, tracker });
-  const outbox = new Outbox(db);
-  const metering = new Metering({ writer, ...stores, outbox, clock });
-  const resolver = new ContextResolver({ db, ...stores, tracker, roles: policies, clock });
-  const decider = new Decider({ resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock, metrics });
+  core.attachMetrics(metrics);
 
   const { server: grpc, health } = createGrpcServer({
     decider,
@@ -113,6 +106,40 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       storeOpen = false;
       db.close();
     },
+  };
+}
+
+export interface DecisionCore {
+  stores: Stores;
+  writer: RevisionWriter;
+  tracker: ChangeTracker;
+  decisionLog: DecisionLog;
+  outbox: Outbox;
+  metering: Metering;
+  resolver: ContextResolver;
+  decider: Decider;
+  attachMetrics(metrics: Metrics): void;
+}
+
+/**
+ * Everything that decides, over one database and one policy source, without
+ * servers: the sidecar wraps it in gRPC/HTTP, xtest and policy diff use it as is.
+ */
+export function createDecisionCore(db: Db, policies: PolicySource, runtime: Runtime): DecisionCore {
+  const { clock, ids, log } = runtime;
+  const stores = createSqliteStores(db);
+  const writer = new RevisionWriter(db, clock);
+  const tracker = new ChangeTracker(db);
+  writer.onCommit((changes) => tracker.observe(changes));
+  const decisionLog = new DecisionLog(db, { log });
+  const outbox = new Outbox(db);
+  const metering = new Metering({ writer, ...stores, outbox, clock });
+  const resolver = new ContextResolver({ db, ...stores, tracker, roles: policies, clock });
+  const deciderDeps = { resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock };
+  const decider = new Decider(deciderDeps);
+  return {
+    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider,
+    attachMetrics: (metrics) => decider.attachMetrics(metrics),
   };
 }
 

@@ -4,7 +4,7 @@ import type { ContextResolver } from "../context/context-resolver.js";
 import type { MemberContext, Principal, Resolution } from "../context/tenant-context.js";
 import type { Reason } from "../engine/decision-result.js";
 import { buildPolicyInput } from "../engine/policy-input.js";
-import type { PolicyManager } from "../engine/policy-manager.js";
+import type { PolicySource } from "../engine/policy-source.js";
 import { BulkheadError, wrapError } from "../errors.js";
 import type { IdGenerator } from "../ids.js";
 import type { Metrics } from "../metrics.js";
@@ -35,7 +35,7 @@ export interface ResolvedContext {
 
 export interface DeciderDeps {
   resolver: ContextResolver;
-  policies: PolicyManager;
+  policies: PolicySource;
   tracker: ChangeTracker;
   decisionLog: DecisionLog;
   writer: RevisionWriter;
@@ -55,6 +55,11 @@ export interface DeciderDeps {
  */
 export class Decider {
   constructor(private readonly deps: DeciderDeps) {}
+
+  /** Metrics come after construction because they read state from the parts they count. */
+  attachMetrics(metrics: Pick<Metrics, "decisions" | "decisionErrors">): void {
+    this.deps.metrics = metrics;
+  }
 
   check(input: CheckInput, deadline?: number): Promise<Decision> {
     return this.counted(async () => {

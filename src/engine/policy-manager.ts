@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from "node:fs";
-import type { RoleCatalog } from "../context/role-catalog.js";
+import type { PolicySource } from "./policy-source.js";
 import { BulkheadError } from "../errors.js";
 import { readPolicyBundle } from "./policy-bundle.js";
 import { PolicySet } from "./policy-set.js";
@@ -27,7 +27,7 @@ export interface PolicyManagerOptions {
  * loaded and smoke-tested in full, and only then replaces the one reference;
  * any failure keeps the old set serving and marks the status degraded.
  */
-export class PolicyManager implements RoleCatalog {
+export class PolicyManager implements PolicySource {
   private current: PolicySet | null = null;
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;

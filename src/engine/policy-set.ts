@@ -23,7 +23,12 @@ export class PolicySet implements RoleCatalog {
     readonly revision: string,
   ) {}
 
-  static async load(bundle: PolicyBundle): Promise<PolicySet> {
+  /**
+   * `smokeTest: false` is for analysis tools (xtest, policy diff) that must see
+   * what a candidate policy would do, including a broken one; serving always
+   * smoke-tests.
+   */
+  static async load(bundle: PolicyBundle, options: { smokeTest?: boolean } = {}): Promise<PolicySet> {
     let policy: LoadedPolicy;
     try {
       policy = await loadPolicy(bundle.wasm, { ...MEMORY });
@@ -39,7 +44,7 @@ export class PolicySet implements RoleCatalog {
     }
     policy.setData(bundle.data);
     const set = new PolicySet(policy, bundle.data, bundle.revision);
-    set.smokeTest();
+    if (options.smokeTest ?? true) set.smokeTest();
     return set;
   }
 
