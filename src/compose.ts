@@ -125,7 +125,12 @@ export interface DecisionCore {
  * Everything that decides, over one database and one policy source, without
  * servers: the sidecar wraps it in gRPC/HTTP, xtest and policy diff use it as is.
  */
-export function createDecisionCore(db: Db, policies: PolicySource, runtime: Runtime): DecisionCore {
+export function createDecisionCore(
+  db: Db,
+  policies: PolicySource,
+  runtime: Runtime,
+  options: { boundaryGuard?: boolean } = {},
+): DecisionCore {
   const { clock, ids, log } = runtime;
   const stores = createSqliteStores(db);
   const writer = new RevisionWriter(db, clock);
@@ -135,7 +140,7 @@ export function createDecisionCore(db: Db, policies: PolicySource, runtime: Runt
   const outbox = new Outbox(db);
   const metering = new Metering({ writer, ...stores, outbox, clock });
   const resolver = new ContextResolver({ db, ...stores, tracker, roles: policies, clock });
-  const deciderDeps = { resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock };
+  const deciderDeps = { resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock, ...options };
   const decider = new Decider(deciderDeps);
   return {
     stores, writer, tracker, decisionLog, outbox, metering, resolver, decider,

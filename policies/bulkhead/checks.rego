@@ -23,9 +23,9 @@ same_tenant if resource_tenant == tenant.id
 is_member if membership.role
 
 # Codes after which nothing else is revealed: once the caller is in the wrong
-# tenant or outside the tenant, any further reason would describe a tenant it
-# may not see.
-terminal := {"unknown_action", "wrong_tenant", "not_a_member"}
+# tenant, outside it, or not (yet) an active member of it, any further reason
+# would describe a tenant it may not see.
+terminal := {"unknown_action", "wrong_tenant", "not_a_member", "membership_inactive"}
 
 # Most fundamental first. Policy-specific codes come last; a code missing
 # from this list is still reported (after these), never dropped.
@@ -102,6 +102,12 @@ else := mapped if {
 
 else := "none"
 
+# An action's access level; a catalog entry without a known one is treated as
+# a write, so a typo in the catalog can only make billing gates stricter.
+action_access := action.access if action.access in {"read", "write", "billing"}
+
+else := "write"
+
 # Actions with access "billing" are how a customer fixes billing, so billing
 # state never blocks them.
 violations contains reason(
@@ -110,7 +116,7 @@ violations contains reason(
 	{"billing_status": billing_status},
 ) if {
 	billing_access == "none"
-	action.access != "billing"
+	action_access != "billing"
 }
 
 violations contains reason(
@@ -119,8 +125,7 @@ violations contains reason(
 	{"billing_status": billing_status},
 ) if {
 	billing_access == "read_only"
-	action.access != "read"
-	action.access != "billing"
+	action_access == "write"
 }
 
 billing_status := tenant.billing_status if is_string(tenant.billing_status)

@@ -248,3 +248,20 @@ test_invite_denied_when_seats_are_full if {
 test_invite_allowed_below_seat_limit if {
 	decision.allow with input as with_action("members.invite")
 }
+
+test_membership_inactive_reveals_nothing_else if {
+	req := json.patch(with_action("reports.export"), [
+		{"op": "replace", "path": "/context/membership/status", "value": "invited"},
+		{"op": "replace", "path": "/context/tenant/billing_status", "value": "unpaid"},
+		{"op": "replace", "path": "/context/entitlements", "value": []},
+	])
+	result := decision with input as req
+	codes(result) == ["membership_inactive"]
+}
+
+test_action_without_access_is_gated_as_a_write if {
+	req := json.patch(with_action("projects.read"), [{"op": "replace", "path": "/context/tenant/billing_status", "value": "unpaid"}])
+	result := decision with input as req
+		with data.bulkhead.actions as {"projects.read": {"permission": "projects.read", "entitlement": "projects"}}
+	codes(result) == ["billing_read_only"]
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createBulkhead } from "../compose.js";
 import { ConfigError, DEFAULTS, loadConfig } from "../config.js";
 import { PACKAGE_ROOT } from "../paths.js";
+import { SuiteError } from "../xtest/suite.js";
+import { policyCommand } from "./policy-command.js";
+import { xtestCommand } from "./xtest-command.js";
 
 const USAGE = `bulkhead - tenant-boundary decision sidecar
 
@@ -13,6 +15,8 @@ Usage:
   bulkhead serve [flags]     start the gRPC and HTTP servers
   bulkhead policy build      compile policies/ to Wasm into dist/policies (hot-reloaded by serve)
   bulkhead policy test       run the Rego unit tests (opa test)
+  bulkhead policy diff       list allow <-> deny flips between two bundles (bulkhead policy --help)
+  bulkhead xtest <suite>     run a cross-tenant attack suite (bulkhead xtest --help)
   bulkhead --version | --help
 
 serve flags (each also an environment variable):
@@ -33,7 +37,9 @@ async function main(argv: string[]): Promise<number> {
     case "serve":
       return serve(rest);
     case "policy":
-      return policy(rest);
+      return policyCommand(rest);
+    case "xtest":
+      return xtestCommand(rest);
     case "--version":
     case "version":
       console.log(JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")).version);
@@ -89,21 +95,10 @@ async function serve(args: string[]): Promise<number> {
   return 0;
 }
 
-function policy(args: string[]): number {
-  const scripts: Record<string, string> = { build: "build-policies.sh", test: "test-policies.sh" };
-  const script = scripts[args[0] ?? ""];
-  if (!script) {
-    process.stderr.write(`bulkhead policy: expected 'build' or 'test'\n\n${USAGE}`);
-    return 2;
-  }
-  const result = spawnSync("bash", [join(PACKAGE_ROOT, "scripts", script), ...args.slice(1)], { stdio: "inherit" });
-  return result.status ?? 1;
-}
-
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof ConfigError || (error instanceof TypeError && "code" in error)) {
+    if (error instanceof ConfigError || error instanceof SuiteError || (error instanceof TypeError && "code" in error)) {
       console.error(`bulkhead: ${error.message}`);
       process.exit(2);
     }

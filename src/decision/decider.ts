@@ -2,7 +2,7 @@ import type { DecisionLog } from "../audit/decision-log.js";
 import type { Clock } from "../clock.js";
 import type { ContextResolver } from "../context/context-resolver.js";
 import type { MemberContext, Principal, Resolution } from "../context/tenant-context.js";
-import type { Reason } from "../engine/decision-result.js";
+import type { PolicyDecision, Reason } from "../engine/decision-result.js";
 import { buildPolicyInput } from "../engine/policy-input.js";
 import type { PolicySource } from "../engine/policy-source.js";
 import { BulkheadError, wrapError } from "../errors.js";
@@ -44,6 +44,12 @@ export interface DeciderDeps {
   ids: IdGenerator;
   clock: Clock;
   metrics?: Pick<Metrics, "decisions" | "decisionErrors">;
+  /**
+   * Re-check the tenant boundary in TypeScript after the policy (default on).
+   * Only xtest and policy diff turn it off, because they test what a policy
+   * alone would do.
+   */
+  boundaryGuard?: boolean;
   /** Longest wait for min_revision when the caller set no deadline. */
   revisionWaitMs?: number;
 }
@@ -68,12 +74,22 @@ export class Decider {
     });
   }
 
-  /** One revision wait for the whole batch, then plain evaluation per item. */
+  /**
+   * One revision wait for the whole batch, then plain evaluation per item.
+   * A batch that consumes runs inside one write, so a failure on any item
+   * (a reused key, a trap) rolls back every charge: the caller sees only
+   * the error, and nothing was consumed for answers it never received.
+   */
   checkMany(inputs: CheckInput[], deadline?: number): Promise<Decision[]> {
     return this.counted(async () => {
       const minRevision = Math.max(0, ...inputs.map((i) => i.minRevision));
       const storeRevision = await this.awaitRevision(minRevision, deadline);
-      return inputs.map((input) => this.decide(input, storeRevision));
+      const decideAll = () => inputs.map((input) => this.decide(input, storeRevision));
+      if (!inputs.some((i) => i.consume > 0)) return decideAll();
+      const batch = this.guardStore(() => this.deps.writer.write(decideAll));
+      // Items decided inside the batch saw the revision it was about to commit;
+      // if it committed nothing, that revision does not exist.
+      return batch.result.map((d) => ({ ...d, storeRevision: Math.min(d.storeRevision, batch.revision) }));
     });
   }
 
@@ -82,7 +98,13 @@ export class Decider {
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(minRevision, deadline);
       const resolution = this.resolve(principal);
-      if (resolution.kind !== "member") {
+      // Hosts gate on the returned permissions, so only an active member of an
+      // active tenant gets a context; everyone else gets the same NOT_FOUND.
+      if (
+        resolution.kind !== "member" ||
+        resolution.context.membership.status !== "active" ||
+        resolution.context.tenant.status !== "active"
+      ) {
         throw new BulkheadError("CONTEXT_NOT_FOUND", "no membership for this principal");
       }
       return { principal, member: resolution.context, storeRevision };
@@ -112,30 +134,40 @@ export class Decider {
    * Check with `consume`: resolve, evaluate and charge the action's meter in
    * one IMMEDIATE write, so the usage the policy saw is the usage that gets
    * incremented, across every process sharing the database. A deny, for any
-   * reason, charges nothing; a retry with the same idempotency key gets the
-   * original decision back.
+   * reason, charges nothing. Idempotency keys are looked up only for members
+   * and are namespaced by the resolved tenant id, so they neither probe
+   * other tenants nor double-charge through id/slug spellings; a retry is
+   * re-evaluated first and gets the original decision only while it would
+   * still be allowed.
    */
   private decideAndConsume(input: CheckInput, policy: PolicySet): Decision {
     const p = input.principal;
     let resolution: Resolution = { kind: "non_member", tenantId: p.tenantId || p.tenantSlug };
-    const outcome = this.guardStore(() =>
-      idempotentWrite(
-        this.deps,
-        { tenantId: p.tenantId || `slug:${p.tenantSlug}`, key: input.idempotencyKey, operation: "check", request: input },
-        (tx) => {
-          resolution = this.deps.resolver.resolveUncached(p);
-          const decision = this.evaluate(input, resolution, policy, tx.revision);
+    let fresh: Decision | undefined;
+    const committed = this.guardStore(() =>
+      this.deps.writer.write((tx) => {
+        resolution = this.deps.resolver.resolveUncached(p);
+        fresh = this.evaluate(input, resolution, policy, tx.revision);
+        if (resolution.kind !== "member") return { answer: fresh, replayed: false };
+        const tenantId = resolution.context.tenant.id;
+        // What makes two calls "the same request": who, what, on what, how much;
+        // not how the tenant was spelled or the per-call request id.
+        const request = { actor: [p.actorId, p.actorType], action: input.action, resource: input.resource, consume: input.consume };
+        return idempotentWrite<Decision>(this.deps, { tenantId, key: input.idempotencyKey, operation: "check", request }, (tx2, replay) => {
+          if (!fresh!.allow) return { answer: fresh!, keep: false };
+          if (replay) return { answer: replay, keep: false, replayed: true };
           const meter = policy.data.bulkhead.actions[input.action]?.meter;
-          if (!decision.allow || resolution.kind !== "member" || !meter) return { answer: decision, keep: false };
-          const state = this.deps.metering.stateFor(resolution.context.tenant.id, meter, tx.now);
-          if (state.limit.kind === "seats") return { answer: decision, keep: false };
-          this.deps.metering.charge(tx, resolution.context.tenant.id, state, input.consume);
-          return { answer: decision, keep: true };
-        },
-      ),
+          if (!meter) return { answer: fresh!, keep: false };
+          const state = this.deps.metering.stateFor(tenantId, meter, tx2.now);
+          if (state.limit.kind === "seats") return { answer: fresh!, keep: false };
+          this.deps.metering.charge(tx2, tenantId, state, input.consume);
+          return { answer: fresh!, keep: true };
+        });
+      }),
     );
-    if (outcome.replayed) return outcome.answer;
-    const decision = { ...outcome.answer, storeRevision: outcome.revision };
+    // A fresh decision is as of the revision the write committed (or saw, when it charged nothing).
+    const { answer, replayed } = committed.result;
+    const decision = replayed ? answer : { ...answer, storeRevision: committed.revision };
     this.audit(input, resolution, decision);
     return decision;
   }
@@ -147,9 +179,10 @@ export class Decider {
     } catch (error) {
       throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
+    const guarded = this.deps.boundaryGuard === false ? result : enforceBoundary(result, input, resolution);
     const decision: Decision = {
-      allow: result.allow,
-      reasons: result.reasons,
+      allow: guarded.allow,
+      reasons: guarded.reasons,
       decisionId: this.deps.ids.decisionId(),
       policyRevision: policy.revision,
       storeRevision,
@@ -219,4 +252,19 @@ export class Decider {
       source: p.source,
     });
   }
+}
+
+/**
+ * Defence in depth: whatever a policy says, an allow needs a member of the
+ * principal's tenant acting on a resource of that tenant.
+ */
+function enforceBoundary(result: PolicyDecision, input: CheckInput, resolution: Resolution): PolicyDecision {
+  if (!result.allow) return result;
+  if (resolution.kind !== "member") {
+    return { allow: false, reasons: [{ code: "not_a_member", message: "actor is not a member of the tenant", details: {} }] };
+  }
+  if (input.resource.tenantId !== resolution.context.tenant.id) {
+    return { allow: false, reasons: [{ code: "wrong_tenant", message: "resource belongs to another tenant", details: {} }] };
+  }
+  return result;
 }

@@ -49,11 +49,19 @@ export async function readPolicyBundle(dir: string): Promise<PolicyBundle> {
   return { wasm, data: parsePolicyData(dataJson), revision };
 }
 
+const ACCESS_LEVELS = new Set(["read", "write", "billing"]);
+
+/** The catalog drives every gate, so a malformed entry rejects the whole bundle. */
 function parsePolicyData(json: Buffer): PolicyData {
   const data = JSON.parse(json.toString("utf8")) as Partial<PolicyData>;
   const b = data.bulkhead;
   if (!b || typeof b.actions !== "object" || typeof b.roles !== "object" || typeof b.billing_access !== "object") {
     throw new Error("data.json lacks bulkhead.actions, bulkhead.roles or bulkhead.billing_access");
+  }
+  for (const [name, spec] of Object.entries(b.actions)) {
+    if (typeof spec?.permission !== "string" || !ACCESS_LEVELS.has(spec.access)) {
+      throw new Error(`action catalog entry ${name} needs a permission and access read, write or billing`);
+    }
   }
   return data as PolicyData;
 }

@@ -32,7 +32,9 @@ export interface Committed<T> {
  * runs the mutators, bumps `meta.revision` by one and appends the declared
  * change records; listeners hear about the records only after the commit.
  * A call that wrote no row (an idempotent replay, a denied consume) commits
- * no revision.
+ * no revision. A write started inside another write joins it: the outer one
+ * commits (or rolls back) everything as one revision, which is how a batch
+ * of consuming checks stays all-or-nothing.
  *
  * The function must be synchronous (better-sqlite3 transactions cannot span an
  * await): fetch and verify first, then write.
@@ -43,6 +45,7 @@ export class RevisionWriter {
   private readonly totalChanges;
   private readonly appendChange;
   private readonly listeners: ((changes: ChangeRecord[]) => void)[] = [];
+  private active: WriteScope | null = null;
 
   constructor(
     private readonly db: Db,
@@ -61,6 +64,7 @@ export class RevisionWriter {
   }
 
   write<T>(mutate: (scope: WriteScope) => T): Committed<T> {
+    if (this.active) return { result: mutate(this.active), revision: this.active.revision };
     const now = this.clock.now();
     const touched = new Map<string, { tenantId: string | null; kind: string }>();
     const transaction = this.db.transaction(() => {
@@ -71,7 +75,13 @@ export class RevisionWriter {
         revision: current + 1,
         changed: (tenantId, kind) => touched.set(`${tenantId ?? ""}\u0000${kind}`, { tenantId, kind }),
       };
-      const result = mutate(scope);
+      this.active = scope;
+      let result: T;
+      try {
+        result = mutate(scope);
+      } finally {
+        this.active = null;
+      }
       if (this.totalChanges.get() === before) {
         touched.clear();
         return { result, revision: current };

@@ -15,33 +15,32 @@ export interface IdempotentResult<T> {
 }
 
 /**
- * Runs `work` in one write unless `key` already answered this tenant: the
- * same request gets the stored answer, a different one is refused with
- * IDEMPOTENCY_KEY_REUSED. Only answers that changed something are kept
- * (`keep`): a denial consumed nothing, so retrying it simply asks again.
- * The lookup happens inside the IMMEDIATE transaction, so two concurrent
- * calls with one key cannot both do the work.
+ * Runs `work` in one write, handing it the stored answer when `key` already
+ * answered the same request for this tenant (a different request with the
+ * key is refused with IDEMPOTENCY_KEY_REUSED). `work` decides what a replay
+ * returns: metering returns the stored answer; a Check re-evaluates first so
+ * a retry never resurrects an allow the actor has since lost. Only answers
+ * that changed something are kept (`keep`): a denial consumed nothing. The
+ * lookup happens inside the IMMEDIATE transaction, so two concurrent calls
+ * with one key cannot both do the work.
  */
 export function idempotentWrite<T>(
   deps: { writer: RevisionWriter; usage: UsageStore },
   scope: { tenantId: string; key: string; operation: string; request: unknown },
-  work: (tx: WriteScope) => { answer: T; keep: boolean },
+  work: (tx: WriteScope, replay: T | undefined) => { answer: T; keep: boolean; replayed?: boolean },
 ): IdempotentResult<T> {
   const requestHash = createHash("sha256").update(scope.operation).update(JSON.stringify(scope.request)).digest("hex");
   const { result, revision } = deps.writer.write((tx) => {
     const stored = deps.usage.idempotent(scope.tenantId, scope.key, tx.now);
-    if (stored) {
-      if (stored.operation !== scope.operation || stored.requestHash !== requestHash) {
-        throw new BulkheadError("IDEMPOTENCY_KEY_REUSED", "idempotency key was used for a different request", "idempotency_key");
-      }
-      return { answer: JSON.parse(stored.response) as T, replayed: true };
+    if (stored && (stored.operation !== scope.operation || stored.requestHash !== requestHash)) {
+      throw new BulkheadError("IDEMPOTENCY_KEY_REUSED", "idempotency key was used for a different request", "idempotency_key");
     }
-    const { answer, keep } = work(tx);
-    if (keep) {
-      const stored = { operation: scope.operation, requestHash, response: JSON.stringify(answer) };
-      deps.usage.remember(tx, scope.tenantId, scope.key, stored, tx.now + IDEMPOTENCY_TTL_MS);
+    const { answer, keep, replayed = false } = work(tx, stored && (JSON.parse(stored.response) as T));
+    if (keep && !stored) {
+      const record = { operation: scope.operation, requestHash, response: JSON.stringify(answer) };
+      deps.usage.remember(tx, scope.tenantId, scope.key, record, tx.now + IDEMPOTENCY_TTL_MS);
     }
-    return { answer, replayed: false };
+    return { answer, replayed };
   });
   return { ...result, revision };
 }

@@ -28,10 +28,6 @@ export interface ReserveAnswer extends MeterAnswer {
   expiresAt: number;
 }
 
-export interface CommitAnswer extends MeterAnswer {
-  overLimit: boolean;
-}
-
 export interface MeteringDeps {
   writer: RevisionWriter;
   directory: DirectoryStore;
@@ -53,6 +49,8 @@ export class Metering {
   consume(input: ConsumeInput): MeterAnswer {
     return this.idempotent(input.tenantId, input.idempotencyKey, "consume", input, (tx) => {
       const state = this.consumableState(input.tenantId, input.meter, tx.now);
+      const refused = this.notConfigured(state, input.amount);
+      if (refused) return { answer: refused, keep: false };
       if (input.amount > remaining(state)) return { answer: denial(state, input.amount), keep: false };
       const used = this.charge(tx, input.tenantId, state, input.amount);
       return { answer: answer(true, { ...state, used }, [], tx.revision), keep: true };
@@ -63,9 +61,8 @@ export class Metering {
     return this.idempotent(input.tenantId, input.idempotencyKey, "reserve", input, (tx) => {
       const state = this.consumableState(input.tenantId, input.meter, tx.now);
       const expiresAt = tx.now + input.ttlSeconds * 1000;
-      if (input.amount > remaining(state)) {
-        return { answer: { ...denial(state, input.amount), reservationId: "", expiresAt: 0 }, keep: false };
-      }
+      const refused = this.notConfigured(state, input.amount) ?? (input.amount > remaining(state) ? denial(state, input.amount) : undefined);
+      if (refused) return { answer: { ...refused, reservationId: "", expiresAt: 0 }, keep: false };
       const reservationId = `rsv_${ulid(tx.now)}`;
       this.deps.usage.hold(tx, {
         id: reservationId, tenantId: input.tenantId, meter: input.meter, windowStart: state.window.start,
@@ -76,16 +73,23 @@ export class Metering {
     });
   }
 
-  /** Records `actual` units (facts are recorded even over the limit) and returns the rest. */
-  commit(ref: ReservationRef, actual: number): CommitAnswer {
+  /**
+   * Records `actual` units (at most what was reserved, like capturing an
+   * authorisation) in the window the reservation was made in, and returns the rest.
+   */
+  commit(ref: ReservationRef, actual: number): MeterAnswer {
     return this.idempotent(ref.tenantId, `commit:${ref.reservationId}`, "commit", { ...ref, actual }, (tx) => {
       const reservation = this.openReservation(tx, ref);
+      if (actual > reservation.amount) {
+        throw invalidArgument("actual", `must be at most the ${reservation.amount} units reserved; reserve enough up front`);
+      }
       this.deps.usage.close(tx, reservation, "committed");
-      const state = this.consumableState(ref.tenantId, reservation.meter, tx.now);
+      const current = this.consumableState(ref.tenantId, reservation.meter, tx.now);
+      const state = { ...current, window: { ...current.window, start: reservation.windowStart } };
+      state.used = this.deps.usage.used(ref.tenantId, reservation.meter, reservation.windowStart);
+      state.reserved = this.deps.usage.reserved(ref.tenantId, reservation.meter, reservation.windowStart, tx.now);
       const used = actual > 0 ? this.charge(tx, ref.tenantId, state, actual) : state.used;
-      const after = { ...state, used };
-      const overLimit = state.limit.hard !== null && used + state.reserved > state.limit.hard;
-      return { answer: { ...answer(true, after, [], tx.revision), overLimit }, keep: true };
+      return { answer: answer(true, { ...state, used }, [], tx.revision), keep: true };
     });
   }
 
@@ -150,6 +154,17 @@ export class Metering {
     return state;
   }
 
+  /** A meter the tenant's plan, add-ons and overrides never mention is not in its plan. */
+  private notConfigured(state: MeterState, requested: number): MeterAnswer | undefined {
+    if (state.limit.sources.length > 0) return undefined;
+    const reason: Reason = {
+      code: "not_in_plan",
+      message: `the tenant's plan does not include ${state.limit.meter}`,
+      details: { meter: state.limit.meter, requested: String(requested) },
+    };
+    return answer(false, state, [reason], 0);
+  }
+
   private openReservation(tx: WriteScope, ref: ReservationRef) {
     const reservation = this.deps.usage.reservation(ref.tenantId, ref.reservationId);
     if (!reservation) throw new BulkheadError("RESERVATION_NOT_FOUND", "no such reservation", "reservation_id");
@@ -169,7 +184,8 @@ export class Metering {
     work: (tx: WriteScope) => { answer: T; keep: boolean },
   ): T {
     let kept = false;
-    const outcome = idempotentWrite(this.deps, { tenantId, key, operation, request }, (tx) => {
+    const outcome = idempotentWrite<T>(this.deps, { tenantId, key, operation, request }, (tx, replay) => {
+      if (replay) return { answer: replay, keep: false, replayed: true };
       const done = work(tx);
       kept = done.keep;
       return done;

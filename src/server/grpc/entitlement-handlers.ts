@@ -62,8 +62,7 @@ export function entitlementHandlers(deps: EntitlementHandlerDeps, auth: CallerAu
 
     commit: unary(auth, (request) => {
       const ref = validateReservationRef(request);
-      const answer = metering.commit(ref, validateActual(request.actual));
-      return { overLimit: answer.overLimit, ...fromMeterAnswer(answer) };
+      return fromMeterAnswer(metering.commit(ref, validateActual(request.actual)));
     }),
 
     release: unary(auth, (request) => metering.release(validateReservationRef(request))),

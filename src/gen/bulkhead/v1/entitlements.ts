@@ -129,8 +129,6 @@ export interface CommitResponse {
   used: number;
   limit: number;
   remaining: number;
-  /** actual exceeded what the limit allowed; it is recorded anyway */
-  overLimit: boolean;
   storeRevision: number;
   unlimited: boolean;
 }
@@ -1588,7 +1586,7 @@ export const CommitRequest: MessageFns<CommitRequest> = {
 };
 
 function createBaseCommitResponse(): CommitResponse {
-  return { used: 0, limit: 0, remaining: 0, overLimit: false, storeRevision: 0, unlimited: false };
+  return { used: 0, limit: 0, remaining: 0, storeRevision: 0, unlimited: false };
 }
 
 export const CommitResponse: MessageFns<CommitResponse> = {
@@ -1601,9 +1599,6 @@ export const CommitResponse: MessageFns<CommitResponse> = {
     }
     if (message.remaining !== 0) {
       writer.uint32(24).uint64(message.remaining);
-    }
-    if (message.overLimit !== false) {
-      writer.uint32(32).bool(message.overLimit);
     }
     if (message.storeRevision !== 0) {
       writer.uint32(40).uint64(message.storeRevision);
@@ -1651,14 +1646,6 @@ export const CommitResponse: MessageFns<CommitResponse> = {
             message.remaining = longToNumber(reader.uint64());
             continue;
           }
-          case 4: {
-            if (tag !== 32) {
-              break;
-            }
-
-            message.overLimit = reader.bool();
-            continue;
-          }
           case 5: {
             if (tag !== 40) {
               break;
@@ -1692,11 +1679,6 @@ export const CommitResponse: MessageFns<CommitResponse> = {
       used: isSet(object.used) ? globalThis.Number(object.used) : 0,
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
       remaining: isSet(object.remaining) ? globalThis.Number(object.remaining) : 0,
-      overLimit: isSet(object.overLimit)
-        ? globalThis.Boolean(object.overLimit)
-        : isSet(object.over_limit)
-        ? globalThis.Boolean(object.over_limit)
-        : false,
       storeRevision: isSet(object.storeRevision)
         ? globalThis.Number(object.storeRevision)
         : isSet(object.store_revision)
@@ -1717,9 +1699,6 @@ export const CommitResponse: MessageFns<CommitResponse> = {
     if (message.remaining !== 0) {
       obj.remaining = Math.round(message.remaining);
     }
-    if (message.overLimit !== false) {
-      obj.overLimit = message.overLimit;
-    }
     if (message.storeRevision !== 0) {
       obj.storeRevision = Math.round(message.storeRevision);
     }
@@ -1737,7 +1716,6 @@ export const CommitResponse: MessageFns<CommitResponse> = {
     message.used = object.used ?? 0;
     message.limit = object.limit ?? 0;
     message.remaining = object.remaining ?? 0;
-    message.overLimit = object.overLimit ?? false;
     message.storeRevision = object.storeRevision ?? 0;
     message.unlimited = object.unlimited ?? false;
     return message;
@@ -2408,7 +2386,10 @@ export const EntitlementServiceService = {
     responseSerialize: (value: ReserveResponse): Buffer => Buffer.from(ReserveResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReserveResponse => ReserveResponse.decode(value),
   },
-  /** Turn a reservation into usage of `actual` units and return the rest. */
+  /**
+   * Turn a reservation into usage of `actual` (<= reserved) units in the
+   * reservation's window and return the rest.
+   */
   commit: {
     path: "/bulkhead.v1.EntitlementService/Commit" as const,
     requestStream: false as const,
@@ -2457,7 +2438,10 @@ export interface EntitlementServiceServer extends UntypedServiceImplementation {
   consume: handleUnaryCall<ConsumeRequest, ConsumeResponse>;
   /** Hold units for long work whose cost is known only at the end. */
   reserve: handleUnaryCall<ReserveRequest, ReserveResponse>;
-  /** Turn a reservation into usage of `actual` units and return the rest. */
+  /**
+   * Turn a reservation into usage of `actual` (<= reserved) units in the
+   * reservation's window and return the rest.
+   */
   commit: handleUnaryCall<CommitRequest, CommitResponse>;
   /** Return a reservation's units without using them. */
   release: handleUnaryCall<ReleaseRequest, ReleaseResponse>;
@@ -2516,7 +2500,10 @@ export interface EntitlementServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReserveResponse) => void,
   ): ClientUnaryCall;
-  /** Turn a reservation into usage of `actual` units and return the rest. */
+  /**
+   * Turn a reservation into usage of `actual` (<= reserved) units in the
+   * reservation's window and return the rest.
+   */
   commit(
     request: CommitRequest,
     callback: (error: ServiceError | null, response: CommitResponse) => void,
