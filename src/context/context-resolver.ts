@@ -13,6 +13,14 @@ import type { UsageStore } from "../usage/usage-store.js";
 import type { RoleCatalog } from "./role-catalog.js";
 import type { LimitValue, MemberContext, Principal, Resolution } from "./tenant-context.js";
 
+interface CachedResolution {
+  resolution: Resolution;
+  /** The tenant whose change records expire this entry. */
+  tenantId: string;
+  builtAtRevision: number;
+  validUntil: number;
+}
+
 export interface ContextResolverDeps {
   db: Db;
   directory: DirectoryStore;
@@ -33,7 +41,7 @@ export interface ContextResolverDeps {
  * its validUntil has not passed; callers sync the tracker first.
  */
 export class ContextResolver {
-  private readonly cache: LRUCache<string, MemberContext>;
+  private readonly cache: LRUCache<string, CachedResolution>;
   private readonly readSnapshot;
 
   constructor(private readonly deps: ContextResolverDeps) {
@@ -53,18 +61,26 @@ export class ContextResolver {
   resolve(principal: Principal): Resolution {
     const key = this.cacheKey(principal);
     const cached = this.cache.get(key);
-    if (cached && this.isFresh(cached)) return { kind: "member", context: cached };
+    if (cached && this.isFresh(cached)) return cached.resolution;
+    const revision = this.deps.tracker.revision;
     const resolution = this.readSnapshot(principal);
-    if (resolution.kind === "member") this.cache.set(key, resolution.context);
-    else this.cache.delete(key);
+    if (resolution.kind === "member") {
+      const { context } = resolution;
+      this.cache.set(key, { resolution, tenantId: context.tenant.id, builtAtRevision: context.builtAtRevision, validUntil: context.validUntil });
+    } else if (principal.tenantId) {
+      // Non-members are cached too (attack traffic should not cost a store
+      // read each time), but only when named by id: a membership or tenant
+      // created later is a change record for that very id, which expires the
+      // entry. A slug names no id to watch, so slug misses are not cached.
+      this.cache.set(key, { resolution, tenantId: principal.tenantId, builtAtRevision: revision, validUntil: Infinity });
+    } else {
+      this.cache.delete(key);
+    }
     return resolution;
   }
 
-  private isFresh(entry: MemberContext): boolean {
-    return (
-      entry.builtAtRevision >= this.deps.tracker.revisionOf(entry.tenant.id) &&
-      this.deps.clock.now() < entry.validUntil
-    );
+  private isFresh(entry: CachedResolution): boolean {
+    return entry.builtAtRevision >= this.deps.tracker.revisionOf(entry.tenantId) && this.deps.clock.now() < entry.validUntil;
   }
 
   private cacheKey(p: Principal): string {

@@ -29,6 +29,23 @@ describe("context freshness", () => {
     expect(after.storeRevision).toBe(revision);
   });
 
+  it("lets a non-member in on the next Check after a membership is added", async () => {
+    const before = await sidecar.check(checkRequest("ten_globex", "usr_newcomer", "projects.read"));
+    expect(codes(before)).toEqual(["not_a_member"]); // cached as a non-member now
+    sidecar.seed({ memberships: [{ tenantId: "ten_globex", actorId: "usr_newcomer", role: "viewer" }] });
+    expect((await sidecar.check(checkRequest("ten_globex", "usr_newcomer", "projects.read"))).allow).toBe(true);
+  });
+
+  it("sees a tenant created after a request for it was denied", async () => {
+    const before = await sidecar.check(checkRequest("ten_later", "usr_alice", "projects.read"));
+    expect(codes(before)).toEqual(["not_a_member"]);
+    sidecar.seed({
+      tenants: [{ id: "ten_later", slug: "later", planCode: "pro" }],
+      memberships: [{ tenantId: "ten_later", actorId: "usr_alice", role: "owner" }],
+    });
+    expect((await sidecar.check(checkRequest("ten_later", "usr_alice", "projects.read"))).allow).toBe(true);
+  });
+
   it("stops applying an override at its expiry without any write", async () => {
     const expiresAt = clock.now() + 60_000;
     sidecar.seed({

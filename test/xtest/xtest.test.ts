@@ -1,0 +1,108 @@
+import { XMLParser } from "fast-xml-parser";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_POLICY_DIR, PACKAGE_ROOT } from "../../src/paths.js";
+import { diffPolicies } from "../../src/xtest/policy-diff.js";
+import { junitXml } from "../../src/xtest/report.js";
+import { suiteSeeds, loadSuite } from "../../src/xtest/suite.js";
+import { runXtest, type XtestRun } from "../../src/xtest/xtest.js";
+import { buildVariantBundle, editFile } from "../support/policy-builds.js";
+import { startSidecar, type TestSidecar } from "../support/sidecar.js";
+
+const DEMO_SUITE = join(PACKAGE_ROOT, "test", "xtest", "demo.yaml");
+let inProcess: XtestRun;
+
+beforeAll(async () => {
+  inProcess = await runXtest({ suitePath: DEMO_SUITE, bundleDir: DEFAULT_POLICY_DIR });
+});
+
+describe("the demo suite", () => {
+  it("passes against the shipped policy with no leak", () => {
+    expect(inProcess.report.leaks).toEqual([]);
+    expect(inProcess.report.failures).toEqual([]);
+  });
+
+  it("covers every attack class the demo state allows", () => {
+    const classes = Object.keys(inProcess.report.byClass).sort();
+    expect(classes).toEqual(
+      ["billing_state", "cross_tenant", "cross_tenant_by_slug", "expected_allow", "job_wrong_tenant", "non_member",
+        "plan_entitlement", "unknown_tenant", "vertical_role"].sort(),
+    );
+    // Every member x every other tenant's resource x every action.
+    expect(inProcess.report.byClass["cross_tenant"]!.total).toBe(5 * 4 * 7);
+  });
+
+  it("writes JUnit XML that parses, one testsuite per attack class", () => {
+    const parsed = new XMLParser({ ignoreAttributes: false }).parse(junitXml(inProcess.suite.name, inProcess.report));
+    const suites = [parsed.testsuites.testsuite].flat();
+    expect(parsed.testsuites["@_tests"]).toBe(String(inProcess.cases.length));
+    expect(suites.map((s: Record<string, string>) => s["@_name"]).sort()).toEqual(Object.keys(inProcess.report.byClass).sort());
+  });
+});
+
+describe("negative control", () => {
+  it("reports named leaks when the policy loses its tenant comparison", async () => {
+    const leaky = buildVariantBundle((src) => {
+      editFile(join(src, "bulkhead", "checks.rego"), /resource_tenant\n\tnot same_tenant/, "resource_tenant\n\tfalse");
+      editFile(join(src, "bulkhead", "decision.rego"), "\tchecks.same_tenant\n", "");
+    });
+    const run = await runXtest({ suitePath: DEMO_SUITE, bundleDir: leaky });
+    expect(run.report.leaks.length).toBeGreaterThan(0);
+    expect(new Set(run.report.leaks.map((l) => l.case.attack))).toEqual(new Set(["cross_tenant", "cross_tenant_by_slug", "job_wrong_tenant"]));
+    expect(run.report.leaks.map((l) => l.case.id)).toContain("cross_tenant/usr_alice@ten_acme/projects.read/prj_globex_1");
+  });
+});
+
+describe("against a live sidecar", () => {
+  let sidecar: TestSidecar;
+  beforeAll(async () => {
+    sidecar = await startSidecar({ demo: false });
+    for (const seed of suiteSeeds(loadSuite(DEMO_SUITE))) sidecar.seed(seed);
+  });
+  afterAll(() => sidecar.close());
+
+  it("gives the same outcome as in process, case for case", async () => {
+    const live = await runXtest({ suitePath: DEMO_SUITE, bundleDir: DEFAULT_POLICY_DIR, target: sidecar.grpcAddress });
+    expect(live.report.leaks).toEqual([]);
+    expect(live.report.results.map((r) => [r.case.id, r.outcome])).toEqual(inProcess.report.results.map((r) => [r.case.id, r.outcome]));
+  });
+});
+
+describe("policy diff", () => {
+  it("reports a deliberate change (viewers may export) and nothing else", async () => {
+    const viewersExport = buildVariantBundle((src) =>
+      editFile(join(src, "data", "roles.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "reports.export",'),
+    );
+    const diff = await diffPolicies({ fromDir: DEFAULT_POLICY_DIR, toDir: viewersExport, replay: DEMO_SUITE });
+    expect(diff.replayed).toBe(inProcess.cases.length);
+    expect(diff.flips.map((f) => f.id).sort()).toEqual(
+      [
+        "vertical_role/usr_bob@ten_acme/reports.export/prj_acme_1",
+        "vertical_role/usr_bob@ten_acme/reports.export/rep_acme_1",
+        "vertical_role/usr_carol@ten_acme/reports.export/prj_acme_1",
+        "vertical_role/usr_carol@ten_acme/reports.export/rep_acme_1",
+      ],
+    );
+    for (const flip of diff.flips) {
+      expect(flip.from).toEqual({ allow: false, reasons: ["missing_permission"] });
+      expect(flip.to).toEqual({ allow: true, reasons: [] });
+    }
+  });
+
+  it("replays a sidecar's decision log against its own state", async () => {
+    const sidecar = await startSidecar();
+    try {
+      await sidecar.check({ principal: { tenantId: "ten_acme", actorId: "usr_bob" }, action: "reports.export", resource: { type: "report", id: "r1", tenantId: "ten_acme" } });
+      await sidecar.check({ principal: { tenantId: "ten_acme", actorId: "usr_bob" }, action: "projects.read", resource: { type: "project", id: "p1", tenantId: "ten_acme" } });
+      sidecar.bulkhead.decisionLog.flush();
+      const viewersExport = buildVariantBundle((src) =>
+        editFile(join(src, "data", "roles.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "reports.export",'),
+      );
+      const diff = await diffPolicies({ fromDir: DEFAULT_POLICY_DIR, toDir: viewersExport, replay: sidecar.bulkhead.config.dbPath });
+      expect(diff.replayed).toBe(2);
+      expect(diff.flips.map((f) => f.id)).toEqual(["usr_bob@ten_acme/reports.export/r1"]);
+    } finally {
+      await sidecar.close();
+    }
+  });
+});
