@@ -6,6 +6,10 @@ import type { Config } from "./config.js";
 import { ContextResolver } from "./context/context-resolver.js";
 import { Decider } from "./decision/decider.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
+import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
+import { BillingProjector } from "./billing/billing-projector.js";
+import { stripeClient } from "./billing/stripe-webhook.js";
+import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
 import { PolicyManager } from "./engine/policy-manager.js";
 import type { PolicySource } from "./engine/policy-source.js";
 import { ulidGenerator, type IdGenerator } from "./ids.js";
@@ -37,6 +41,7 @@ export interface Bulkhead {
   decider: Decider;
   metering: Metering;
   outbox: Outbox;
+  projector: BillingProjector;
   decisionLog: DecisionLog;
   metrics: Metrics;
   grpc: Server;
@@ -58,7 +63,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
 
   const db = openDatabase(config.dbPath);
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
-  const core = createDecisionCore(db, policies, { clock, ids, log });
+  const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider } = core;
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
@@ -81,13 +86,22 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   }, 60_000).unref();
   let storeOpen = true;
   const http = createHttpServer({ policies, decisionLog, metrics, storeOpen: () => storeOpen });
+  const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
+  await registerStripeWebhook(http, {
+    projector,
+    secrets: config.stripeWebhookSecrets,
+    clock,
+    metrics,
+    ...(config.stripeApiKey && { stripe: stripeClient(config.stripeApiKey, config.stripeApiUrl) }),
+    log,
+  });
 
   const setServing = (serving: boolean) => {
     for (const name of ["", ...SERVICE_NAMES]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, outbox, decisionLog, metrics, grpc, http,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, outbox, projector, decisionLog, metrics, grpc, http,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -129,7 +143,7 @@ export function createDecisionCore(
   db: Db,
   policies: PolicySource,
   runtime: Runtime,
-  options: { boundaryGuard?: boolean } = {},
+  options: { boundaryGuard?: boolean; pastDueGraceDays?: number } = {},
 ): DecisionCore {
   const { clock, ids, log } = runtime;
   const stores = createSqliteStores(db);
@@ -139,8 +153,9 @@ export function createDecisionCore(
   const decisionLog = new DecisionLog(db, { log });
   const outbox = new Outbox(db);
   const metering = new Metering({ writer, ...stores, outbox, clock });
-  const resolver = new ContextResolver({ db, ...stores, tracker, roles: policies, clock });
-  const deciderDeps = { resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock, ...options };
+  const pastDueGraceDays = options.pastDueGraceDays ?? DEFAULT_PAST_DUE_GRACE_DAYS;
+  const resolver = new ContextResolver({ db, ...stores, pastDueGraceDays, tracker, roles: policies, clock });
+  const deciderDeps = { resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock, boundaryGuard: options.boundaryGuard };
   const decider = new Decider(deciderDeps);
   return {
     stores, writer, tracker, decisionLog, outbox, metering, resolver, decider,

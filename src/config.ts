@@ -11,6 +11,13 @@ export interface Config {
   /** Bearer tokens DecisionService callers must present; empty = none required. */
   callerTokens: string[];
   watchPolicies: boolean;
+  /** Stripe webhook signing secrets; several are accepted during rotation. */
+  stripeWebhookSecrets: string[];
+  stripeApiKey: string;
+  /** e.g. http://127.0.0.1:12111 for stripe-mock; empty = api.stripe.com. */
+  stripeApiUrl: string;
+  /** How long past_due keeps its access before dropping to read_only. */
+  pastDueGraceDays: number;
 }
 
 /** Environment variable -> config key. Flags of `bulkhead serve` use the same names in kebab-case. */
@@ -21,6 +28,10 @@ export const ENV_VARS = {
   BULKHEAD_POLICY_DIR: "policyDir",
   BULKHEAD_DEMO: "demo",
   BULKHEAD_CALLER_TOKENS: "callerTokens",
+  BULKHEAD_STRIPE_WEBHOOK_SECRETS: "stripeWebhookSecrets",
+  BULKHEAD_STRIPE_API_KEY: "stripeApiKey",
+  BULKHEAD_STRIPE_API_URL: "stripeApiUrl",
+  BULKHEAD_PAST_DUE_GRACE_DAYS: "pastDueGraceDays",
 } as const;
 
 export class ConfigError extends Error {
@@ -48,14 +59,27 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     dbPath: absolute(pick("db", "BULKHEAD_DB") ?? DEFAULTS.dbPath),
     policyDir: absolute(pick("policy-dir", "BULKHEAD_POLICY_DIR") ?? DEFAULTS.policyDir),
     demo: ["1", "true", "yes"].includes((pick("demo", "BULKHEAD_DEMO") ?? "").toLowerCase()),
-    callerTokens: (pick("caller-tokens", "BULKHEAD_CALLER_TOKENS") ?? "")
-      .split(",")
-      .map((t) => t.trim())
-      .filter(Boolean),
+    callerTokens: list(pick("caller-tokens", "BULKHEAD_CALLER_TOKENS")),
     watchPolicies: flags["no-watch"] !== true,
+    stripeWebhookSecrets: list(env.BULKHEAD_STRIPE_WEBHOOK_SECRETS),
+    stripeApiKey: env.BULKHEAD_STRIPE_API_KEY ?? "",
+    stripeApiUrl: env.BULKHEAD_STRIPE_API_URL ?? "",
+    pastDueGraceDays: graceDays(env.BULKHEAD_PAST_DUE_GRACE_DAYS),
   };
   validateConfig(config);
   return config;
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+
+function graceDays(value: string | undefined): number {
+  if (value === undefined || value === "") return 14;
+  const days = Number(value);
+  if (!Number.isInteger(days) || days < 0 || days > 365) {
+    throw new ConfigError(`BULKHEAD_PAST_DUE_GRACE_DAYS=${value} must be a whole number of days from 0 to 365`);
+  }
+  return days;
 }
 
 function absolute(path: string): string {

@@ -7,6 +7,7 @@ export interface Metrics {
   registry: Registry;
   decisions: Counter<"allow">;
   decisionErrors: Counter<"code">;
+  billingEvents: Counter<"outcome">;
 }
 
 /**
@@ -34,5 +35,11 @@ export function createMetrics(parts: { policies: PolicyManager; decisionLog: Dec
     registry,
     decisions: new Counter({ name: "bulkhead_decisions_total", help: "decisions answered", labelNames: ["allow"], registers: [registry] }),
     decisionErrors: new Counter({ name: "bulkhead_decision_errors_total", help: "decision calls that failed", labelNames: ["code"], registers: [registry] }),
+    billingEvents: new Counter({
+      name: "bulkhead_billing_events_total",
+      help: "Stripe webhook deliveries by outcome (applied, duplicate, stale, unmapped, unhandled, bad_signature, failed)",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
   };
 }

@@ -8,6 +8,8 @@ import type { FlagStore } from "../flags/flag-store.js";
 import type { ChangeTracker } from "../store/change-tracker.js";
 import type { Db } from "../store/database.js";
 import { readRevision } from "../store/revision-writer.js";
+import { effectiveBilling } from "../billing/billing-access.js";
+import type { SqliteBillingStore } from "../billing/billing-store.js";
 import { readMeterState } from "../usage/meter-state.js";
 import type { UsageStore } from "../usage/usage-store.js";
 import type { RoleCatalog } from "./role-catalog.js";
@@ -27,6 +29,8 @@ export interface ContextResolverDeps {
   entitlements: EntitlementStore;
   flags: FlagStore;
   usage: UsageStore;
+  billing: SqliteBillingStore;
+  pastDueGraceDays: number;
   tracker: ChangeTracker;
   roles: RoleCatalog;
   clock: Clock;
@@ -107,9 +111,17 @@ export class ContextResolver {
 
   private buildMemberContext(tenant: Tenant, membership: Membership, revision: number): MemberContext {
     const now = this.deps.clock.now();
-    const plan = this.deps.entitlements.plan(tenant.planCode);
-    const snapshot = resolveEntitlements(this.deps.entitlements, tenant.id, plan, now);
-    let validUntil = snapshot.validUntil;
+    const rules = {
+      planAccess: (planCode: string, status: string) => this.deps.billing.planAccess(planCode, status),
+      defaultAccess: (status: string) => this.deps.roles.billingAccessOf(status),
+      pastDueGraceDays: this.deps.pastDueGraceDays,
+    };
+    const billing = effectiveBilling(tenant, this.deps.billing.state(tenant.id), rules, now);
+    const effectiveTenant = { ...tenant, planCode: billing.planCode, billingStatus: billing.billingStatus };
+    const plan = this.deps.entitlements.plan(billing.planCode);
+    const features = this.deps.billing.features(tenant.id);
+    const snapshot = resolveEntitlements(this.deps.entitlements, tenant.id, plan, now, features);
+    let validUntil = Math.min(snapshot.validUntil, billing.validUntil);
     const limits: Record<string, LimitValue> = {};
     const usage: Record<string, number> = {};
     // Held reservations count as usage until they lapse, which needs no write.
@@ -122,13 +134,14 @@ export class ContextResolver {
       validUntil = Math.min(validUntil, state.window.end);
     }
     return {
-      tenant,
+      tenant: effectiveTenant,
+      billingAccess: billing.access,
       membership,
       permissions: this.permissionsOf(tenant.id, membership.role),
       entitlements: snapshot.entitlements,
       limits,
       usage,
-      features: evaluateFlags(this.deps.flags.all(), { tenantId: tenant.id, planCode: tenant.planCode }),
+      features: evaluateFlags(this.deps.flags.all(), { tenantId: tenant.id, planCode: billing.planCode }),
       builtAtRevision: revision,
       validUntil,
     };

@@ -31,7 +31,9 @@ export interface Principal {
  * one cached value serves every request of that member.
  */
 export interface MemberContext {
+  /** The tenant with its effective plan and billing status (see billing-access.ts). */
   tenant: Tenant;
+  billingAccess: "full" | "read_only" | "none";
   membership: Membership;
   permissions: string[];
   entitlements: string[];

@@ -47,6 +47,8 @@ export const DEMO_DATASET: StoreSeed = {
     // A Stripe subscription item whose price lookup_key is "seats" maps here.
     { code: "seats", name: "Extra seats", entitlements: [], limits: [{ meter: "seats", soft: null, hard: 1 }] },
   ],
+  // A tenant whose paid subscription ended is back on free with full access to it.
+  planBillingAccess: [{ planCode: "free", billingStatus: "canceled", access: "full" }],
   tenants: [
     { id: "ten_acme", slug: "acme", name: "Acme", planCode: "pro", billingStatus: "active", region: "us", tags: ["beta"] },
     { id: "ten_globex", slug: "globex", name: "Globex", planCode: "free", billingStatus: "active", region: "eu" },

@@ -23,6 +23,10 @@ export interface StoreSeed {
   /** Units used in the window that contains the seed time. */
   usage?: { tenantId: string; meter: string; used: number }[];
   flags?: Flag[];
+  /** Billing status -> access per plan, overriding the bundle's default mapping. */
+  planBillingAccess?: { planCode: string; billingStatus: string; access: "full" | "read_only" | "none" }[];
+  /** Stripe customer -> tenant mappings. */
+  billingCustomers?: { customerId: string; tenantId: string }[];
 }
 
 /** Applies a seed in one write (one revision). */
@@ -55,5 +59,7 @@ export function applySeed(writer: RevisionWriter, stores: Stores, seed: StoreSee
       stores.usage.set(tx, u.tenantId, u.meter, window.start, u.used);
     }
     for (const flag of seed.flags ?? []) stores.flags.putFlag(tx, flag);
+    for (const a of seed.planBillingAccess ?? []) stores.billing.setPlanAccess(tx, a.planCode, a.billingStatus, a.access);
+    for (const c of seed.billingCustomers ?? []) stores.billing.mapCustomer(tx, c.customerId, c.tenantId);
   }).revision;
 }

@@ -54,6 +54,7 @@ export function buildPolicyInput(check: CheckInput, resolution: Resolution): Pol
             status: resolution.context.tenant.status,
             plan_code: resolution.context.tenant.planCode,
             billing_status: resolution.context.tenant.billingStatus,
+            billing_access: resolution.context.billingAccess,
             region: resolution.context.tenant.region,
             isolation_tier: resolution.context.tenant.isolationTier,
             tags: resolution.context.tenant.tags,

@@ -67,6 +67,10 @@ export class PolicyManager implements PolicySource {
     return this.current?.permissionsOf(role);
   }
 
+  billingAccessOf(status: string): string | undefined {
+    return this.current?.billingAccessOf(status);
+  }
+
   /** Reloads from disk; concurrent calls queue so swaps happen in order. */
   reload(): Promise<void> {
     this.reloading = this.reloading.then(() => this.loadCandidate());

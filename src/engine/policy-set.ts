@@ -60,6 +60,10 @@ export class PolicySet implements RoleCatalog {
     return normaliseDecision(resultSet, input.action, this.data);
   }
 
+  billingAccessOf(status: string): string | undefined {
+    return Object.hasOwn(this.data.bulkhead.billing_access, status) ? this.data.bulkhead.billing_access[status] : undefined;
+  }
+
   permissionsOf(role: string): readonly string[] | undefined {
     return Object.hasOwn(this.data.bulkhead.roles, role) ? this.data.bulkhead.roles[role] : undefined;
   }

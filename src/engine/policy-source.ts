@@ -7,5 +7,10 @@ export interface PolicySource extends RoleCatalog {
 }
 
 export function fixedPolicy(set: PolicySet): PolicySource {
-  return { policy: set, revision: set.revision, permissionsOf: (role) => set.permissionsOf(role) };
+  return {
+    policy: set,
+    revision: set.revision,
+    permissionsOf: (role) => set.permissionsOf(role),
+    billingAccessOf: (status) => set.billingAccessOf(status),
+  };
 }

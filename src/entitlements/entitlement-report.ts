@@ -2,6 +2,7 @@ import type { DirectoryStore } from "../directory/directory-store.js";
 import { BulkheadError } from "../errors.js";
 import type { Db } from "../store/database.js";
 import { readRevision } from "../store/revision-writer.js";
+import type { SqliteBillingStore } from "../billing/billing-store.js";
 import { readMeterState, remaining, type MeterState } from "../usage/meter-state.js";
 import type { UsageStore } from "../usage/usage-store.js";
 import { resolveEntitlements, type EntitlementGrant } from "./entitlement-resolver.js";
@@ -22,7 +23,7 @@ export interface EntitlementReport {
 
 /** What GetEntitlements answers, read in one snapshot. */
 export function readEntitlementReport(
-  deps: { db: Db; directory: DirectoryStore; entitlements: EntitlementStore; usage: UsageStore },
+  deps: { db: Db; directory: DirectoryStore; entitlements: EntitlementStore; usage: UsageStore; billing: SqliteBillingStore },
   tenantId: string,
   now: number,
 ): EntitlementReport {
@@ -30,7 +31,8 @@ export function readEntitlementReport(
     const storeRevision = readRevision(deps.db);
     const tenant = deps.directory.tenantById(tenantId);
     if (!tenant) throw new BulkheadError("TENANT_NOT_FOUND", "no such tenant", "tenant_id");
-    const snapshot = resolveEntitlements(deps.entitlements, tenantId, deps.entitlements.plan(tenant.planCode), now);
+    const features = deps.billing.features(tenantId);
+    const snapshot = resolveEntitlements(deps.entitlements, tenantId, deps.entitlements.plan(tenant.planCode), now, features);
     const limits = Object.values(snapshot.limits).map((limit) => {
       const state = readMeterState(deps, tenantId, limit, now);
       const left = remaining(state);

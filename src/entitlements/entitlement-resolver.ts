@@ -3,7 +3,7 @@ import type { EntitlementStore, LimitReset, LimitValues, Meter, MeterKind, Plan 
 /** One reason a tenant has an entitlement. */
 export interface EntitlementGrant {
   key: string;
-  source: "plan" | "addon" | "override";
+  source: "plan" | "addon" | "override" | "stripe";
   sourceId: string;
   expiresAt: number | null;
 }
@@ -38,6 +38,8 @@ export function resolveEntitlements(
   tenantId: string,
   plan: Plan | undefined,
   now: number,
+  /** Stripe Entitlements features active for the tenant (lookup keys). */
+  stripeFeatures: string[] = [],
 ): EntitlementSnapshot {
   let validUntil = Infinity;
   const active = <T extends { expiresAt: number | null }>(o: T) => o.expiresAt === null || now < o.expiresAt;
@@ -64,6 +66,7 @@ export function resolveEntitlements(
     for (const l of addon.limits) addLimit(l, quantity, `addon:${addon.code}x${quantity}`);
   }
 
+  for (const key of stripeFeatures) grants.push({ key, source: "stripe", sourceId: key, expiresAt: null });
   const revoked = new Set<string>();
   for (const o of store.overrides(tenantId).filter(active)) {
     noteExpiry(o.expiresAt);

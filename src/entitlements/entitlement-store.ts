@@ -63,6 +63,7 @@ export interface EntitlementStore {
   meter(name: string): Meter | undefined;
   plan(code: string): Plan | undefined;
   tenantAddons(tenantId: string): TenantAddon[];
+  hasAddon(code: string): boolean;
   overrides(tenantId: string): Stored<EntitlementOverride>[];
   limitOverrides(tenantId: string): Stored<LimitOverride>[];
 

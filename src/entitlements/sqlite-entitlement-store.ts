@@ -28,6 +28,7 @@ export class SqliteEntitlementStore implements EntitlementStore {
         `SELECT a.code, a.name, t.quantity FROM tenant_addons t JOIN addons a ON a.code = t.addon_code
           WHERE t.tenant_id = ? ORDER BY a.code`,
       ),
+      hasAddon: db.prepare<[string], number>("SELECT count(*) FROM addons WHERE code = ?").pluck(),
       addonEntitlements: db
         .prepare<[string], string>("SELECT entitlement FROM addon_entitlements WHERE addon_code = ? ORDER BY entitlement")
         .pluck(),
@@ -96,6 +97,10 @@ export class SqliteEntitlementStore implements EntitlementStore {
         limits: this.stmt.addonLimits.all(row.code),
       },
     }));
+  }
+
+  hasAddon(code: string): boolean {
+    return this.stmt.hasAddon.get(code)! > 0;
   }
 
   overrides(tenantId: string): Stored<EntitlementOverride>[] {

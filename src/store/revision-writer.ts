@@ -19,6 +19,8 @@ export interface WriteScope {
   readonly revision: number;
   /** Declares what the write touched; caches invalidate from these records. */
   changed(tenantId: string | null, kind: string): void;
+  /** Declares that the write only appended history no decision reads (a billing event row), so it invalidates nothing. */
+  noted(kind: string): void;
 }
 
 export interface Committed<T> {
@@ -67,6 +69,7 @@ export class RevisionWriter {
     if (this.active) return { result: mutate(this.active), revision: this.active.revision };
     const now = this.clock.now();
     const touched = new Map<string, { tenantId: string | null; kind: string }>();
+    let noted = false;
     const transaction = this.db.transaction(() => {
       const before = this.totalChanges.get()!;
       const current = this.current.get()!;
@@ -74,6 +77,9 @@ export class RevisionWriter {
         now,
         revision: current + 1,
         changed: (tenantId, kind) => touched.set(`${tenantId ?? ""}\u0000${kind}`, { tenantId, kind }),
+        noted: () => {
+          noted = true;
+        },
       };
       this.active = scope;
       let result: T;
@@ -88,7 +94,7 @@ export class RevisionWriter {
       }
       // A write that declared nothing is treated as touching everything:
       // over-invalidation is safe, a stale cache is not.
-      if (touched.size === 0) touched.set("", { tenantId: null, kind: "unspecified" });
+      if (touched.size === 0 && !noted) touched.set("", { tenantId: null, kind: "unspecified" });
       const revision = this.bump.get()!.value;
       for (const c of touched.values()) this.appendChange.run(revision, c.tenantId, c.kind, now);
       return { result, revision };

@@ -6,6 +6,7 @@ import type { FlagStore } from "../flags/flag-store.js";
 import { SqliteFlagStore } from "../flags/sqlite-flag-store.js";
 import type { UsageStore } from "../usage/usage-store.js";
 import { SqliteUsageStore } from "../usage/sqlite-usage-store.js";
+import { SqliteBillingStore } from "../billing/billing-store.js";
 import type { Db } from "./database.js";
 
 /** Every store over one database; created in one place (compose.ts, tests). */
@@ -14,6 +15,7 @@ export interface Stores {
   entitlements: EntitlementStore;
   flags: FlagStore;
   usage: UsageStore;
+  billing: SqliteBillingStore;
 }
 
 export function createSqliteStores(db: Db): Stores {
@@ -22,5 +24,6 @@ export function createSqliteStores(db: Db): Stores {
     entitlements: new SqliteEntitlementStore(db),
     flags: new SqliteFlagStore(db),
     usage: new SqliteUsageStore(db),
+    billing: new SqliteBillingStore(db),
   };
 }

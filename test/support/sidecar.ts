@@ -63,6 +63,8 @@ export interface SidecarOptions {
   runtime?: Partial<Runtime>;
 }
 
+export const TEST_WEBHOOK_SECRET = "whsec_test_primary";
+
 export async function startSidecar(options: SidecarOptions = {}): Promise<TestSidecar> {
   const dir = mkdtempSync(join(tmpdir(), "bulkhead-test-"));
   const config: Config = {
@@ -73,6 +75,10 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<TestSi
     demo: options.demo ?? true,
     callerTokens: [],
     watchPolicies: false,
+    stripeWebhookSecrets: [TEST_WEBHOOK_SECRET],
+    stripeApiKey: "",
+    stripeApiUrl: "",
+    pastDueGraceDays: 14,
     ...options.config,
   };
   const bulkhead = await createBulkhead(config, { log: () => {}, ...options.runtime });

@@ -1,0 +1,72 @@
+import type { FastifyInstance } from "fastify";
+import type { BillingProjector } from "../../billing/billing-projector.js";
+import { verifyStripeEvent, WebhookSignatureError, type stripeClient } from "../../billing/stripe-webhook.js";
+import type { Clock } from "../../clock.js";
+import type { Metrics } from "../../metrics.js";
+
+export interface StripeWebhookDeps {
+  projector: BillingProjector;
+  secrets: readonly string[];
+  clock: Clock;
+  metrics: Pick<Metrics, "billingEvents">;
+  /** For the pages of an entitlement summary Stripe did not include; absent = no API access. */
+  stripe?: ReturnType<typeof stripeClient>;
+  log: (message: string) => void;
+}
+
+const BODY_LIMIT = 1024 * 1024;
+
+/**
+ * POST /webhooks/stripe, in its own encapsulated scope so the raw-body parser
+ * (signatures are over the exact bytes) applies to this route only. 200 only
+ * after the event's transaction committed; 400 for a bad or missing
+ * signature (nothing stored); 500 on internal failure so Stripe retries.
+ */
+export async function registerStripeWebhook(app: FastifyInstance, deps: StripeWebhookDeps): Promise<void> {
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: BODY_LIMIT }, (_request, body, done) => done(null, body));
+    scope.post("/webhooks/stripe", async (request, reply) => {
+      if (deps.secrets.length === 0) {
+        return reply.code(500).send({ error: "BULKHEAD_STRIPE_WEBHOOK_SECRETS is not configured" });
+      }
+      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      let event;
+      try {
+        const header = request.headers["stripe-signature"];
+        event = verifyStripeEvent(raw, typeof header === "string" ? header : undefined, deps.secrets, deps.clock.now());
+      } catch (error) {
+        if (!(error instanceof WebhookSignatureError)) throw error;
+        deps.metrics.billingEvents.inc({ outcome: "bad_signature" });
+        return reply.code(400).send({ error: error.message });
+      }
+      try {
+        await completeEntitlementSummary(event.type, event.object, deps.stripe);
+        const result = deps.projector.ingest(event);
+        deps.metrics.billingEvents.inc({ outcome: result.outcome });
+        if (result.outcome === "unmapped") deps.log(`billing: event ${event.id} (${event.type}) names no known tenant; stored, not applied`);
+        return reply.code(200).send({ received: true, outcome: result.outcome, store_revision: result.revision });
+      } catch (error) {
+        deps.metrics.billingEvents.inc({ outcome: "failed" });
+        deps.log(`billing: event ${event.id} failed, Stripe will retry: ${(error as Error).message}`);
+        return reply.code(500).send({ error: "internal error; retry" });
+      }
+    });
+  });
+}
+
+/**
+ * Stripe sends only the first page of an entitlement summary. The rest is
+ * fetched (before the transaction) so a partial list never removes features;
+ * without API access such an event fails with 500 and Stripe retries.
+ */
+async function completeEntitlementSummary(type: string, object: Record<string, unknown>, stripe: StripeWebhookDeps["stripe"]): Promise<void> {
+  if (type !== "entitlements.active_entitlement_summary.updated") return;
+  const list = object.entitlements as { has_more?: boolean; data?: unknown[] } | undefined;
+  if (!list?.has_more) return;
+  if (!stripe) throw new Error("entitlement summary has more pages and BULKHEAD_STRIPE_API_KEY is not configured");
+  const customer = String(object.customer);
+  const all: unknown[] = [];
+  for await (const entitlement of stripe.entitlements.activeEntitlements.list({ customer, limit: 100 })) all.push(entitlement);
+  object.entitlements = { ...list, data: all, has_more: false };
+}
