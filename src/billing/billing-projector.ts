@@ -98,6 +98,27 @@ export class BillingProjector {
     }
   }
 
+  /**
+   * Re-applies a stored event (after a mapping was fixed, say), audited in the
+   * same transaction. Watermarks still apply, so a replay never rolls state back.
+   */
+  replay(eventId: string, actor: string, reason: string): IngestResult {
+    const stored = this.deps.billing.event(eventId);
+    if (!stored) throw new Error(`no stored billing event ${eventId}`);
+    const envelope = JSON.parse(stored.payload) as { id: string; type: string; created: number; data: { object: Record<string, unknown> } };
+    const event: BillingEvent = { id: envelope.id, type: envelope.type, created: envelope.created * 1000, object: envelope.data.object, payload: stored.payload };
+    const { result, revision } = this.deps.writer.write((tx) => {
+      const applied = this.apply(tx, event);
+      this.deps.billing.setOutcome(event.id, applied.outcome, applied.tenantId);
+      this.deps.billing.audit(tx, {
+        actor, tenantId: applied.tenantId, object: `billing_event:${eventId}`, action: "billing.replay",
+        reason, source: "cli", result: applied.outcome,
+      });
+      return applied;
+    });
+    return { ...result, revision };
+  }
+
   /** Re-derives the tenant's plan, billing status, timing and seats from its subscriptions. */
   recomputeTenant(tx: WriteScope, tenantId: string): void {
     const tenant = this.deps.directory.tenantById(tenantId);
@@ -147,13 +168,13 @@ export class BillingProjector {
   }
 
   /** metadata.tenant_id wins when it names a real tenant; otherwise the customer mapping. */
-  private tenantFor(customerId: string, hint: string | null): string | null {
+  tenantFor(customerId: string, hint: string | null): string | null {
     if (hint && this.deps.directory.tenantById(hint)) return hint;
     return this.deps.billing.customerTenant(customerId) ?? null;
   }
 
   /** The first item whose price lookup key names a plan; null keeps the plan already known. */
-  private planOf(facts: SubscriptionFacts): string | null {
+  planOf(facts: SubscriptionFacts): string | null {
     for (const item of facts.items) {
       const plan = item.lookupKey && this.deps.billing.planForLookupKey(item.lookupKey);
       if (plan) return plan;

@@ -6,6 +6,7 @@ import { createBulkhead } from "../compose.js";
 import { ConfigError, DEFAULTS, loadConfig } from "../config.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { SuiteError } from "../xtest/suite.js";
+import { billingCommand } from "./billing-command.js";
 import { policyCommand } from "./policy-command.js";
 import { xtestCommand } from "./xtest-command.js";
 
@@ -17,6 +18,7 @@ Usage:
   bulkhead policy test       run the Rego unit tests (opa test)
   bulkhead policy diff       list allow <-> deny flips between two bundles (bulkhead policy --help)
   bulkhead xtest <suite>     run a cross-tenant attack suite (bulkhead xtest --help)
+  bulkhead billing ...       reconcile with Stripe, replay stored events (bulkhead billing --help)
   bulkhead --version | --help
 
 serve flags (each also an environment variable):
@@ -26,6 +28,9 @@ serve flags (each also an environment variable):
   --policy-dir DIR        BULKHEAD_POLICY_DIR     compiled bundle directory (default dist/policies)
   --demo                  BULKHEAD_DEMO=1         seed the demo dataset into an empty database
   --caller-tokens A,B     BULKHEAD_CALLER_TOKENS  bearer tokens callers must present
+                          BULKHEAD_STRIPE_WEBHOOK_SECRETS  webhook signing secrets (comma-separated)
+                          BULKHEAD_STRIPE_API_KEY, BULKHEAD_STRIPE_API_URL  Stripe API (stripe-mock in tests)
+                          BULKHEAD_PAST_DUE_GRACE_DAYS  past_due grace before read-only (default 14)
   --no-watch                                      do not hot-reload the policy bundle
 
 A non-loopback address is refused unless caller tokens are set.
@@ -40,6 +45,8 @@ async function main(argv: string[]): Promise<number> {
       return policyCommand(rest);
     case "xtest":
       return xtestCommand(rest);
+    case "billing":
+      return billingCommand(rest);
     case "--version":
     case "version":
       console.log(JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")).version);

@@ -1,0 +1,77 @@
+import { userInfo } from "node:os";
+import { parseArgs } from "node:util";
+import { BillingProjector } from "../billing/billing-projector.js";
+import { reconcileSubscriptions } from "../billing/reconcile.js";
+import { stripeClient } from "../billing/stripe-webhook.js";
+import { systemClock } from "../clock.js";
+import { DEFAULTS, loadConfig } from "../config.js";
+import { openDatabase } from "../store/database.js";
+import { RevisionWriter } from "../store/revision-writer.js";
+import { createSqliteStores } from "../store/stores.js";
+
+export const BILLING_USAGE = `bulkhead billing - the local billing mirror
+
+Usage:
+  bulkhead billing reconcile [--dry-run] [--db FILE]
+      list every subscription from the Stripe API (BULKHEAD_STRIPE_API_KEY,
+      BULKHEAD_STRIPE_API_URL) and repair drift in the mirror, printing a diff
+  bulkhead billing replay <event-id> --reason TEXT [--db FILE]
+      re-apply a stored event (audited); watermarks still apply
+  bulkhead billing events --unmapped [--db FILE]
+      list stored events that named no known tenant
+
+--db defaults to BULKHEAD_DB or ${DEFAULTS.dbPath}.
+`;
+
+export async function billingCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { "dry-run": { type: "boolean" }, db: { type: "string" }, reason: { type: "string" }, unmapped: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  const [sub, eventId] = positionals;
+  if (values.help || !sub) {
+    (values.help ? process.stdout : process.stderr).write(BILLING_USAGE);
+    return values.help ? 0 : 2;
+  }
+  const config = loadConfig(process.env, values.db ? { db: values.db } : {});
+  const db = openDatabase(config.dbPath);
+  try {
+    const stores = createSqliteStores(db);
+    const writer = new RevisionWriter(db, systemClock);
+    const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
+    const actor = `cli:${userInfo().username}`;
+    if (sub === "reconcile") {
+      if (!config.stripeApiKey) {
+        process.stderr.write("bulkhead billing reconcile: set BULKHEAD_STRIPE_API_KEY (and BULKHEAD_STRIPE_API_URL for stripe-mock)\n");
+        return 2;
+      }
+      const stripe = stripeClient(config.stripeApiKey, config.stripeApiUrl);
+      const report = await reconcileSubscriptions({ writer, billing: stores.billing, projector }, stripe, { dryRun: values["dry-run"] === true, now: Date.now(), actor });
+      for (const d of report.drift) {
+        const changes = Object.entries(d.changes).map(([field, [from, to]]) => `${field}: ${JSON.stringify(from)} -> ${JSON.stringify(to)}`);
+        console.log(`${d.subscriptionId} (${d.tenantId}): ${changes.join(", ")}`);
+      }
+      for (const id of report.unmapped) console.log(`${id}: no tenant maps to this subscription's customer; skipped`);
+      console.log(`${report.checked} subscriptions checked, ${report.drift.length} drifted, ${report.applied ? "repaired" : values["dry-run"] ? "dry run: nothing written" : "nothing to repair"}`);
+      return 0;
+    }
+    if (sub === "replay") {
+      if (!eventId || !values.reason) {
+        process.stderr.write("bulkhead billing replay: needs <event-id> and --reason\n");
+        return 2;
+      }
+      const result = projector.replay(eventId, actor, values.reason);
+      console.log(`${eventId}: ${result.outcome}${result.tenantId ? ` for ${result.tenantId}` : ""} at revision ${result.revision}`);
+      return 0;
+    }
+    if (sub === "events" && values.unmapped) {
+      for (const e of stores.billing.eventsWithOutcome("unmapped")) console.log(`${e.eventId}\t${e.type}`);
+      return 0;
+    }
+    process.stderr.write(BILLING_USAGE);
+    return 2;
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,140 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { reconcileSubscriptions } from "../../src/billing/reconcile.js";
+import { stripeClient } from "../../src/billing/stripe-webhook.js";
+import { openDatabase } from "../../src/store/database.js";
+import { PACKAGE_ROOT } from "../../src/paths.js";
+import { startSidecarProcess, startStripeMock } from "../support/processes.js";
+import { startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
+import { deliver, event, sign, subscriptionObject } from "../support/stripe-events.js";
+
+// stripe-mock serves this subscription (Stripe's fixture): active, for this customer.
+const MOCK_SUBSCRIPTION = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
+const MOCK_CUSTOMER = "cus_QXg1o8vcGmoR32";
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+let sidecar: TestSidecar;
+let mock: { url: string; stop: () => void };
+
+beforeAll(async () => {
+  [sidecar, mock] = await Promise.all([startSidecar(), startStripeMock()]);
+  sidecar.seed({
+    tenants: [{ id: "ten_drift", slug: "drift", planCode: "pro" }],
+    billingCustomers: [{ customerId: MOCK_CUSTOMER, tenantId: "ten_drift" }],
+  });
+}, 300_000);
+afterAll(async () => {
+  mock?.stop();
+  await sidecar?.close();
+});
+
+const post = async (type: string, object: Record<string, unknown>, created: number, id: string) => {
+  const payload = event(id, type, object, created);
+  return deliver(sidecar.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, nowSeconds()));
+};
+const tenant = (id: string) => sidecar.bulkhead.db.prepare("SELECT plan_code, billing_status FROM tenants WHERE id = ?").get(id);
+
+describe("reconcile against stripe-mock", () => {
+  it("reports drift on --dry-run without writing, then repairs it and audits the repair", async () => {
+    await post("customer.subscription.updated", subscriptionObject({ id: MOCK_SUBSCRIPTION, customer: MOCK_CUSTOMER, status: "past_due", plan: "pro" }), nowSeconds() - 60, "evt_drift_1");
+    expect(tenant("ten_drift")).toEqual({ plan_code: "pro", billing_status: "past_due" });
+
+    const env = { ...process.env, BULKHEAD_STRIPE_API_KEY: "sk_test_123", BULKHEAD_STRIPE_API_URL: mock.url };
+    const cli = [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "billing", "reconcile", "--dry-run", "--db", sidecar.bulkhead.config.dbPath];
+    const { stdout } = await promisify(execFile)(process.execPath, cli, { env });
+    expect(stdout).toContain(`${MOCK_SUBSCRIPTION} (ten_drift): status: "past_due" -> "active"`);
+    expect(stdout).toContain("dry run: nothing written");
+    expect(tenant("ten_drift")).toEqual({ plan_code: "pro", billing_status: "past_due" });
+
+    const report = await reconcileSubscriptions(
+      { writer: sidecar.bulkhead.writer, billing: sidecar.bulkhead.stores.billing, projector: sidecar.bulkhead.projector },
+      stripeClient("sk_test_123", mock.url),
+      { dryRun: false, now: Date.now(), actor: "test" },
+    );
+    expect(report).toMatchObject({ checked: 1, applied: true });
+    expect(tenant("ten_drift")).toEqual({ plan_code: "pro", billing_status: "active" });
+    expect(sidecar.bulkhead.db.prepare("SELECT action, tenant_id FROM admin_audit WHERE object = ?").get(`subscription:${MOCK_SUBSCRIPTION}`))
+      .toEqual({ action: "billing.reconcile", tenant_id: "ten_drift" });
+
+    // An older event still in flight cannot undo the repair.
+    const late = await post("customer.subscription.updated", subscriptionObject({ id: MOCK_SUBSCRIPTION, customer: MOCK_CUSTOMER, status: "unpaid", plan: "pro" }), nowSeconds() - 30, "evt_drift_2");
+    expect(late.body.outcome).toBe("stale");
+    expect(tenant("ten_drift")).toMatchObject({ billing_status: "active" });
+  });
+});
+
+describe("replay", () => {
+  it("re-applies a stored event once its customer is mapped, audited", async () => {
+    sidecar.seed({ tenants: [{ id: "ten_later_mapped", slug: "later-mapped", planCode: "free" }] });
+    const first = await post("customer.subscription.created", subscriptionObject({ id: "sub_replay", customer: "cus_replay", status: "active", plan: "enterprise" }), nowSeconds(), "evt_replay_1");
+    expect(first.body.outcome).toBe("unmapped");
+    sidecar.seed({ billingCustomers: [{ customerId: "cus_replay", tenantId: "ten_later_mapped" }] });
+    const result = sidecar.bulkhead.projector.replay("evt_replay_1", "usr_ops", "customer mapped after the fact");
+    expect(result).toMatchObject({ outcome: "applied", tenantId: "ten_later_mapped" });
+    expect(tenant("ten_later_mapped")).toEqual({ plan_code: "enterprise", billing_status: "active" });
+    expect(sidecar.bulkhead.db.prepare("SELECT actor, reason, result FROM admin_audit WHERE action = 'billing.replay'").get())
+      .toEqual({ actor: "usr_ops", reason: "customer mapped after the fact", result: "applied" });
+  });
+});
+
+describe("crash between receipt and commit", () => {
+  it("loses nothing that was acknowledged when the process is killed mid-stream", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "bulkhead-crash-")), "crash.db");
+    const env = { BULKHEAD_STRIPE_WEBHOOK_SECRETS: TEST_WEBHOOK_SECRET };
+    const statuses = ["trialing", "active", "past_due", "active", "past_due", "unpaid", "active"];
+    const base = nowSeconds() - 1000;
+    const payloads = Array.from({ length: 60 }, (_, i) =>
+      event(`evt_crash_${i}`, "customer.subscription.updated",
+        subscriptionObject({ id: `sub_crash_${i % 6}`, customer: "cus_crash", status: statuses[i % statuses.length]!, plan: "pro", tenantId: "ten_acme" }), base + i),
+    );
+    const acknowledged = new Set<string>();
+    const first = await startSidecarProcess(dbPath, env);
+    const exited = new Promise((resolve) => first.child.once("exit", resolve));
+    const sends = payloads.map(async (payload, i) => {
+      await new Promise((r) => setTimeout(r, i * 3));
+      try {
+        const r = await deliver(first.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, nowSeconds()));
+        if (r.status === 200) acknowledged.add(`evt_crash_${i}`);
+        // Kill the process hard once a third of the stream was acknowledged, with the rest in flight.
+        if (acknowledged.size === 20) first.child.kill("SIGKILL");
+      } catch {
+        // connection cut by the kill: not acknowledged, Stripe would retry
+      }
+    });
+    await Promise.all(sends);
+    await exited;
+
+    const db = openDatabase(dbPath);
+    const stored = new Set(db.prepare("SELECT event_id FROM billing_events").pluck().all() as string[]);
+    db.close();
+    expect(acknowledged.size).toBeGreaterThan(0);
+    expect(acknowledged.size).toBeLessThan(payloads.length);
+    for (const id of acknowledged) expect(stored.has(id), id).toBe(true);
+
+    // Stripe retries everything it has no 200 for; the end state equals a clean run.
+    const second = await startSidecarProcess(dbPath, env);
+    try {
+      for (const [i, payload] of payloads.entries()) {
+        if (acknowledged.has(`evt_crash_${i}`)) continue;
+        const r = await deliver(second.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, nowSeconds()));
+        expect(r.status).toBe(200);
+      }
+    } finally {
+      second.child.kill("SIGTERM");
+    }
+    const after = openDatabase(dbPath);
+    expect(after.prepare("SELECT count(*) FROM billing_events").pluck().get()).toBe(payloads.length);
+    const subs = after.prepare("SELECT id, status FROM subscriptions ORDER BY id").all();
+    after.close();
+    // Each subscription ends in the status of its newest event.
+    const expected = Array.from({ length: 6 }, (_, k) => {
+      const last = Math.max(...payloads.map((_, i) => i).filter((i) => i % 6 === k));
+      return { id: `sub_crash_${k}`, status: statuses[last % statuses.length] };
+    });
+    expect(subs).toEqual(expected);
+  }, 60_000);
+});

@@ -1,0 +1,51 @@
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { PACKAGE_ROOT } from "../../src/paths.js";
+
+/** A free loopback port (closed again before returning). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** Spawns a process and resolves once a line of its output matches `ready`. */
+export function spawnUntil(command: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = output.match(ready);
+      if (match) resolve({ child, match });
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`${command} exited with ${code} before it was ready:\n${output}`)));
+    setTimeout(() => reject(new Error(`${command} not ready after 30 s:\n${output}`)), 30_000).unref();
+  });
+}
+
+/** stripe-mock (installed by scripts/ensure-tool.sh with go install) on a free port. */
+export async function startStripeMock(): Promise<{ url: string; stop: () => void }> {
+  const binary = execFileSync("bash", [join(PACKAGE_ROOT, "scripts", "ensure-tool.sh"), "stripe-mock"], { encoding: "utf8" }).trim();
+  const port = await freePort();
+  const { child } = await spawnUntil(binary, ["-http-addr", `127.0.0.1:${port}`], /Listening for HTTP/);
+  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill("SIGTERM") };
+}
+
+/** `bulkhead serve` as its own process (compiled code), on free ports. */
+export async function startSidecarProcess(dbPath: string, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; httpPort: number }> {
+  const { child, match } = await spawnUntil(
+    process.execPath,
+    [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "serve", "--db", dbPath, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch", "--demo"],
+    /HTTP listening on 127\.0\.0\.1:(\d+)/,
+    env,
+  );
+  return { child, httpPort: Number(match[1]) };
+}
