@@ -29,17 +29,7 @@ export interface BillingAccessRules {
  * (back on the free plan) once the period is over, even before Stripe says so.
  */
 export function effectiveBilling(tenant: Tenant, state: BillingState | undefined, rules: BillingAccessRules, now: number): EffectiveBilling {
-  let planCode = tenant.planCode;
-  let billingStatus = tenant.billingStatus;
-  let validUntil = Infinity;
-  if (state?.cancelAtPeriodEnd && state.currentPeriodEnd !== null) {
-    if (now >= state.currentPeriodEnd) {
-      planCode = FREE_PLAN;
-      billingStatus = "canceled";
-    } else {
-      validUntil = state.currentPeriodEnd;
-    }
-  }
+  let { planCode, billingStatus, validUntil } = effectivePlan(tenant, state, now);
   let access = mapAccess(rules, planCode, billingStatus);
   if (billingStatus === "past_due" && state) {
     const graceEnds = state.statusSince + rules.pastDueGraceDays * DAY_MS;
@@ -47,6 +37,15 @@ export function effectiveBilling(tenant: Tenant, state: BillingState | undefined
     else validUntil = Math.min(validUntil, graceEnds);
   }
   return { planCode, billingStatus, access, validUntil };
+}
+
+/** The plan and status in force at `now`: a subscription that cancels at period end is over once the period is. */
+export function effectivePlan(tenant: Tenant, state: BillingState | undefined, now: number): { planCode: string; billingStatus: string; validUntil: number } {
+  if (state?.cancelAtPeriodEnd && state.currentPeriodEnd !== null) {
+    if (now >= state.currentPeriodEnd) return { planCode: FREE_PLAN, billingStatus: "canceled", validUntil: Infinity };
+    return { planCode: tenant.planCode, billingStatus: tenant.billingStatus, validUntil: state.currentPeriodEnd };
+  }
+  return { planCode: tenant.planCode, billingStatus: tenant.billingStatus, validUntil: Infinity };
 }
 
 function mapAccess(rules: BillingAccessRules, planCode: string, status: string): EffectiveBilling["access"] {

@@ -3,6 +3,7 @@ import { BulkheadError } from "../errors.js";
 import type { Db } from "../store/database.js";
 import { readRevision } from "../store/revision-writer.js";
 import type { SqliteBillingStore } from "../billing/billing-store.js";
+import { effectivePlan } from "../billing/billing-access.js";
 import { readMeterState, remaining, type MeterState } from "../usage/meter-state.js";
 import type { UsageStore } from "../usage/usage-store.js";
 import { resolveEntitlements, type EntitlementGrant } from "./entitlement-resolver.js";
@@ -32,7 +33,8 @@ export function readEntitlementReport(
     const tenant = deps.directory.tenantById(tenantId);
     if (!tenant) throw new BulkheadError("TENANT_NOT_FOUND", "no such tenant", "tenant_id");
     const features = deps.billing.features(tenantId);
-    const snapshot = resolveEntitlements(deps.entitlements, tenantId, deps.entitlements.plan(tenant.planCode), now, features);
+    const { planCode } = effectivePlan(tenant, deps.billing.state(tenantId), now);
+    const snapshot = resolveEntitlements(deps.entitlements, tenantId, deps.entitlements.plan(planCode), now, features);
     const limits = Object.values(snapshot.limits).map((limit) => {
       const state = readMeterState(deps, tenantId, limit, now);
       const left = remaining(state);
@@ -40,7 +42,7 @@ export function readEntitlementReport(
     });
     return {
       tenantId,
-      planCode: tenant.planCode,
+      planCode,
       billingStatus: tenant.billingStatus,
       grants: snapshot.grants,
       limits,

@@ -1,3 +1,5 @@
+import { effectivePlan } from "../billing/billing-access.js";
+import type { SqliteBillingStore } from "../billing/billing-store.js";
 import type { Clock } from "../clock.js";
 import type { DirectoryStore } from "../directory/directory-store.js";
 import { resolveEntitlements, type EffectiveLimit } from "../entitlements/entitlement-resolver.js";
@@ -30,6 +32,7 @@ export interface ReserveAnswer extends MeterAnswer {
 
 export interface MeteringDeps {
   writer: RevisionWriter;
+  billing: Pick<SqliteBillingStore, "state">;
   directory: DirectoryStore;
   entitlements: EntitlementStore;
   usage: UsageStore;
@@ -139,7 +142,9 @@ export class Metering {
     if (!tenant) throw new BulkheadError("TENANT_NOT_FOUND", "no such tenant", "tenant_id");
     const spec = this.deps.entitlements.meter(meter);
     if (!spec) throw invalidArgument("meter", `unknown meter '${meter}'`);
-    const snapshot = resolveEntitlements(this.deps.entitlements, tenantId, this.deps.entitlements.plan(tenant.planCode), now);
+    // The plan in force now (cancel at period end), as decisions see it.
+    const { planCode } = effectivePlan(tenant, this.deps.billing.state(tenantId), now);
+    const snapshot = resolveEntitlements(this.deps.entitlements, tenantId, this.deps.entitlements.plan(planCode), now);
     const limit: EffectiveLimit = snapshot.limits[meter] ?? {
       meter, kind: spec.kind, reset: spec.reset, soft: null, hard: null, sources: [],
     };

@@ -179,6 +179,10 @@ describe("entitlements follow billing on the next Check", () => {
     clock.set(periodEnd * 1000);
     expect(codes(await exportCheck())).toContain("not_in_plan");
     expect((await sidecar.check(checkRequest(t.tenantId, t.owner, "projects.read"))).allow).toBe(true);
+    // Metering and GetEntitlements see the same plan in force as decisions do.
+    expect((await sidecar.entitlements.get({ tenantId: t.tenantId })).planCode).toBe("free");
+    const consume = await sidecar.entitlements.consume({ tenantId: t.tenantId, meter: "exports.csv.monthly", amount: 1, idempotencyKey: "after-period" });
+    expect(consume.reasons[0]?.code).toBe("not_in_plan");
     clock.set(START);
   });
 
