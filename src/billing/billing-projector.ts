@@ -49,6 +49,8 @@ const ENDED = new Set(["canceled", "incomplete_expired"]);
  * the tenant's plan, billing status and seats, bump the revision.
  */
 export class BillingProjector {
+  private reapplying = false;
+
   constructor(
     private readonly deps: {
       writer: RevisionWriter;
@@ -105,11 +107,11 @@ export class BillingProjector {
   replay(eventId: string, actor: string, reason: string): IngestResult {
     const stored = this.deps.billing.event(eventId);
     if (!stored) throw new Error(`no stored billing event ${eventId}`);
-    const envelope = JSON.parse(stored.payload) as { id: string; type: string; created: number; data: { object: Record<string, unknown> } };
-    const event: BillingEvent = { id: envelope.id, type: envelope.type, created: envelope.created * 1000, object: envelope.data.object, payload: stored.payload };
+    const event = toBillingEvent(stored.payload);
     const { result, revision } = this.deps.writer.write((tx) => {
       const applied = this.apply(tx, event);
-      this.deps.billing.setOutcome(event.id, applied.outcome, applied.tenantId);
+      // An event that was applied once stays recorded as applied.
+      if (stored.outcome !== "applied") this.deps.billing.setOutcome(event.id, applied.outcome, applied.tenantId);
       this.deps.billing.audit(tx, {
         actor, tenantId: applied.tenantId, object: `billing_event:${eventId}`, action: "billing.replay",
         reason, source: "cli", result: applied.outcome,
@@ -119,14 +121,24 @@ export class BillingProjector {
     return { ...result, revision };
   }
 
-  /** Re-derives the tenant's plan, billing status, timing and seats from its subscriptions. */
+  /**
+   * Re-derives the tenant's plan, billing status, timing and seats from its
+   * subscriptions. The governing subscription is the best live one that
+   * names a plan (active/trialing before past_due before unpaid/paused before
+   * incomplete, then newest), so a failed upgrade cannot demote a paying
+   * tenant. No live plan subscription, or a price that names no plan, means
+   * the free plan: an unknown price never keeps a richer plan. Seats add up
+   * over every live subscription.
+   */
   recomputeTenant(tx: WriteScope, tenantId: string): void {
     const tenant = this.deps.directory.tenantById(tenantId);
     const subscriptions = this.deps.billing.tenantSubscriptions(tenantId);
-    const governing = subscriptions.find((s) => !ENDED.has(s.status)) ?? subscriptions[0];
-    if (!tenant || !governing) return;
-    const ended = ENDED.has(governing.status);
-    const planCode = ended ? FREE_PLAN : (governing.planCode ?? tenant.planCode);
+    if (!tenant || subscriptions.length === 0) return;
+    const live = subscriptions
+      .filter((s) => !ENDED.has(s.status))
+      .sort((a, b) => statusRank(a.status) - statusRank(b.status) || b.created - a.created);
+    const governing = live.find((s) => s.planCode !== null) ?? live[0] ?? subscriptions[0]!;
+    const planCode = live.length > 0 && governing.planCode !== null ? governing.planCode : FREE_PLAN;
     this.deps.directory.putTenant(tx, { ...tenant, planCode, billingStatus: governing.status });
     this.deps.billing.putState(tx, tenantId, {
       statusSince: governing.statusSince,
@@ -135,7 +147,7 @@ export class BillingProjector {
     });
     // Seat items feed the "seats" add-on, where the catalog defines one.
     if (this.deps.entitlements.hasAddon("seats")) {
-      this.deps.entitlements.setTenantAddon(tx, tenantId, "seats", ended ? 0 : governing.seats);
+      this.deps.entitlements.setTenantAddon(tx, tenantId, "seats", live.reduce((n, s) => n + s.seats, 0));
     }
   }
 
@@ -143,8 +155,13 @@ export class BillingProjector {
     const facts = subscriptionFacts(event.object);
     const tenantId = this.tenantFor(facts.customerId, facts.tenantHint);
     if (!tenantId) return { outcome: "unmapped" as const, tenantId: null };
-    if (!this.deps.billing.advance(facts.id, event.created, event.id)) return { outcome: "stale" as const, tenantId };
     const status = event.type === "customer.subscription.deleted" ? "canceled" : facts.status;
+    // Stripe never revives a canceled subscription, so an ended one stays ended
+    // whatever order same-second events arrive in.
+    const stored = this.deps.billing.subscriptionStatus(facts.id);
+    if (stored && ENDED.has(stored) && !ENDED.has(status)) return { outcome: "stale" as const, tenantId };
+    if (!this.deps.billing.advance(facts.id, event.created, event.id)) return { outcome: "stale" as const, tenantId };
+    this.claimCustomer(tx, facts.customerId, tenantId);
     this.deps.billing.putSubscription(tx, tenantId, { ...facts, status }, this.planOf(facts), event.created);
     this.recomputeTenant(tx, tenantId);
     return { outcome: "applied" as const, tenantId };
@@ -160,25 +177,82 @@ export class BillingProjector {
   }
 
   private mapCustomer(tx: WriteScope, customerId: string, hint: string | null, event: BillingEvent, objectKey: string) {
+    const mapped = this.deps.billing.customerTenant(customerId);
+    // A webhook never moves a customer to another tenant: that takes an operator.
+    if (mapped && hint && hint !== mapped) return { outcome: "unmapped" as const, tenantId: null };
     const tenantId = this.tenantFor(customerId, hint);
     if (!tenantId) return { outcome: "unmapped" as const, tenantId: null };
     if (!this.deps.billing.advance(objectKey, event.created, event.id)) return { outcome: "stale" as const, tenantId };
-    this.deps.billing.mapCustomer(tx, customerId, tenantId);
+    this.claimCustomer(tx, customerId, tenantId);
     return { outcome: "applied" as const, tenantId };
   }
 
-  /** metadata.tenant_id wins when it names a real tenant; otherwise the customer mapping. */
+  /**
+   * The customer's existing mapping wins (the first mapping sticks);
+   * metadata.tenant_id, which only the merchant's server sets, is used only
+   * for a customer no tenant has yet. client_reference_id is not trusted: a
+   * buyer can put any value in a payment link.
+   */
   tenantFor(customerId: string, hint: string | null): string | null {
-    if (hint && this.deps.directory.tenantById(hint)) return hint;
-    return this.deps.billing.customerTenant(customerId) ?? null;
+    const mapped = this.deps.billing.customerTenant(customerId);
+    if (mapped) return mapped;
+    return hint && this.deps.directory.tenantById(hint) ? hint : null;
   }
 
-  /** The first item whose price lookup key names a plan; null keeps the plan already known. */
+  /**
+   * Maps a so-far unknown customer and re-applies, oldest first, the events
+   * that arrived for it before the mapping did (Stripe often sends
+   * customer.subscription.created before checkout.session.completed).
+   */
+  private claimCustomer(tx: WriteScope, customerId: string, tenantId: string): void {
+    if (this.deps.billing.customerTenant(customerId)) return;
+    this.deps.billing.mapCustomer(tx, customerId, tenantId);
+    if (this.reapplying) return;
+    this.reapplying = true;
+    try {
+      const waiting = this.deps.billing
+        .eventsWithOutcome("unmapped")
+        .map((stored) => toBillingEvent(stored.payload))
+        .filter((e) => customerOf(e.object) === customerId);
+      for (const e of waiting) {
+        const applied = this.apply(tx, e);
+        this.deps.billing.setOutcome(e.id, applied.outcome, applied.tenantId);
+      }
+    } finally {
+      this.reapplying = false;
+    }
+  }
+
+  /**
+   * The first item whose price names a plan: its lookup key (or price id) in
+   * the plan catalog's key map, else a plan with that code. null: no plan.
+   */
   planOf(facts: SubscriptionFacts): string | null {
     for (const item of facts.items) {
-      const plan = item.lookupKey && this.deps.billing.planForLookupKey(item.lookupKey);
-      if (plan) return plan;
+      for (const key of [item.lookupKey, item.priceId]) {
+        const plan = key && this.deps.billing.planForLookupKey(key);
+        if (plan) return plan;
+      }
     }
     return null;
   }
+}
+
+function statusRank(status: string): number {
+  const ranks: Record<string, number> = { active: 0, trialing: 0, past_due: 1, unpaid: 2, paused: 2, incomplete: 3 };
+  return ranks[status] ?? 4;
+}
+
+/** A stored payload back into the event shape (replay, re-application after mapping). */
+export function toBillingEvent(payload: string): BillingEvent {
+  const envelope = JSON.parse(payload) as { id: string; type: string; created: number; data: { object: Record<string, unknown> } };
+  return { id: envelope.id, type: envelope.type, created: envelope.created * 1000, object: envelope.data.object, payload };
+}
+
+/** The Stripe customer an event's object belongs to. */
+function customerOf(object: Record<string, unknown>): string | null {
+  if (object.object === "customer") return String(object.id);
+  const customer = object.customer;
+  if (typeof customer === "string") return customer;
+  return typeof customer === "object" && customer !== null ? String((customer as { id?: unknown }).id) : null;
 }

@@ -63,7 +63,7 @@ export class SqliteBillingStore {
            current_period_end, trial_end, created, updated_at)
          VALUES (@id, @tenantId, @customerId, @status, @statusSince, @planCode, @cancelAtPeriodEnd, @currentPeriodEnd, @trialEnd, @created, @now)
          ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, status = excluded.status, status_since = excluded.status_since,
-           plan_code = coalesce(excluded.plan_code, subscriptions.plan_code), cancel_at_period_end = excluded.cancel_at_period_end,
+           plan_code = excluded.plan_code, cancel_at_period_end = excluded.cancel_at_period_end,
            current_period_end = excluded.current_period_end, trial_end = excluded.trial_end, updated_at = excluded.updated_at`,
       ),
       clearItems: db.prepare("DELETE FROM subscription_items WHERE subscription_id = ?"),
@@ -99,6 +99,9 @@ export class SqliteBillingStore {
       planForKey: db.prepare<[string, string], string>(
         "SELECT coalesce((SELECT plan_code FROM plan_lookup_keys WHERE lookup_key = ?), (SELECT code FROM plans WHERE code = ?))",
       ).pluck(),
+      setPlanLookupKey: db.prepare(
+        "INSERT INTO plan_lookup_keys (lookup_key, plan_code) VALUES (?, ?) ON CONFLICT (lookup_key) DO UPDATE SET plan_code = excluded.plan_code",
+      ),
       audit: db.prepare(
         `INSERT INTO admin_audit (at, actor, tenant_id, object, action, reason, source, result)
          VALUES (@at, @actor, @tenantId, @object, @action, @reason, @source, @result)`,
@@ -157,6 +160,10 @@ export class SqliteBillingStore {
     tx.changed(tenantId, "billing");
   }
 
+  subscriptionStatus(id: string): string | undefined {
+    return this.stmt.subscription.get(id)?.status;
+  }
+
   tenantSubscriptions(tenantId: string): StoredSubscription[] {
     return this.stmt.tenantSubscriptions.all(tenantId).map((s) => ({ ...s, cancelAtPeriodEnd: Boolean(s.cancelAtPeriodEnd) }));
   }
@@ -193,6 +200,11 @@ export class SqliteBillingStore {
   setPlanAccess(tx: WriteScope, planCode: string, billingStatus: string, access: string): void {
     this.stmt.setPlanAccess.run(planCode, billingStatus, access);
     tx.changed(null, "plan_billing_access");
+  }
+
+  setPlanLookupKey(tx: WriteScope, lookupKey: string, planCode: string): void {
+    this.stmt.setPlanLookupKey.run(lookupKey, planCode);
+    tx.changed(null, "plan_lookup_key");
   }
 
   /** The plan a price lookup key names: an explicit mapping, else a plan with that code. */

@@ -29,6 +29,9 @@ export async function reconcileSubscriptions(
   stripe: Stripe,
   options: { dryRun: boolean; now: number; actor: string },
 ): Promise<ReconcileReport> {
+  // Events applied after listing began are newer than the listing: the
+  // repair must not overwrite them.
+  const listedAt = options.now;
   const remote: SubscriptionFacts[] = [];
   for await (const subscription of stripe.subscriptions.list({ status: "all", limit: 100 })) {
     remote.push(subscriptionFacts(subscription as unknown as Record<string, unknown>));
@@ -47,7 +50,7 @@ export async function reconcileSubscriptions(
     const seats = facts.items.filter((i) => i.lookupKey === "seats").reduce((n, i) => n + i.quantity, 0);
     const pairs: Record<string, [unknown, unknown]> = {
       status: [mirror?.status ?? null, facts.status],
-      plan: [mirror?.planCode ?? null, plan ?? mirror?.planCode ?? null],
+      plan: [mirror?.planCode ?? null, plan],
       cancel_at_period_end: [mirror?.cancelAtPeriodEnd ?? null, facts.cancelAtPeriodEnd],
       current_period_end: [mirror?.currentPeriodEnd ?? null, facts.currentPeriodEnd],
       seats: [mirror?.seats ?? null, seats],
@@ -60,7 +63,10 @@ export async function reconcileSubscriptions(
   if (!options.dryRun && repairs.length > 0) {
     deps.writer.write((tx) => {
       for (const { facts, tenantId, plan } of repairs) {
-        deps.billing.advance(facts.id, options.now, `reconcile:${options.now}`);
+        if (!deps.billing.advance(facts.id, listedAt, `reconcile:${listedAt}`)) {
+          drift.splice(drift.findIndex((d) => d.subscriptionId === facts.id), 1);
+          continue;
+        }
         deps.billing.putSubscription(tx, tenantId, facts, plan, options.now);
         deps.projector.recomputeTenant(tx, tenantId);
         deps.billing.audit(tx, {

@@ -79,8 +79,9 @@ export function customerFacts(o: Json): { id: string; tenantHint: string | null 
   return { id: String(o.id), tenantHint: str(obj(o.metadata).tenant_id) };
 }
 
+/** Only metadata.tenant_id, which the merchant's server sets: client_reference_id can come from a buyer's URL. */
 export function checkoutFacts(o: Json): { customerId: string | null; tenantHint: string | null } {
-  return { customerId: idOf(o.customer), tenantHint: str(o.client_reference_id) ?? str(obj(o.metadata).tenant_id) };
+  return { customerId: idOf(o.customer), tenantHint: str(obj(o.metadata).tenant_id) };
 }
 
 export interface EntitlementSummaryFacts {

@@ -25,6 +25,8 @@ export interface StoreSeed {
   flags?: Flag[];
   /** Billing status -> access per plan, overriding the bundle's default mapping. */
   planBillingAccess?: { planCode: string; billingStatus: string; access: "full" | "read_only" | "none" }[];
+  /** Price lookup keys or price ids -> plan codes. */
+  planLookupKeys?: { lookupKey: string; planCode: string }[];
   /** Stripe customer -> tenant mappings. */
   billingCustomers?: { customerId: string; tenantId: string }[];
 }
@@ -60,6 +62,7 @@ export function applySeed(writer: RevisionWriter, stores: Stores, seed: StoreSee
     }
     for (const flag of seed.flags ?? []) stores.flags.putFlag(tx, flag);
     for (const a of seed.planBillingAccess ?? []) stores.billing.setPlanAccess(tx, a.planCode, a.billingStatus, a.access);
+    for (const k of seed.planLookupKeys ?? []) stores.billing.setPlanLookupKey(tx, k.lookupKey, k.planCode);
     for (const c of seed.billingCustomers ?? []) stores.billing.mapCustomer(tx, c.customerId, c.tenantId);
   }).revision;
 }

@@ -25,6 +25,8 @@ beforeAll(async () => {
   sidecar.seed({
     tenants: [{ id: "ten_drift", slug: "drift", planCode: "pro" }],
     billingCustomers: [{ customerId: MOCK_CUSTOMER, tenantId: "ten_drift" }],
+    // stripe-mock's price has no lookup key; the catalog maps its price id.
+    planLookupKeys: [{ lookupKey: "price_1PgafmB7WZ01zgkW6dKueIc5", planCode: "pro" }],
   });
 }, 300_000);
 afterAll(async () => {
@@ -64,6 +66,21 @@ describe("reconcile against stripe-mock", () => {
     const late = await post("customer.subscription.updated", subscriptionObject({ id: MOCK_SUBSCRIPTION, customer: MOCK_CUSTOMER, status: "unpaid", plan: "pro" }), nowSeconds() - 30, "evt_drift_2");
     expect(late.body.outcome).toBe("stale");
     expect(tenant("ten_drift")).toMatchObject({ billing_status: "active" });
+  });
+});
+
+describe("reconcile racing a webhook", () => {
+  it("does not overwrite an event applied after the listing began", async () => {
+    const listingStarted = Date.now() - 60_000;
+    // Applied while reconcile was (notionally) still listing: newer than the listing.
+    await post("customer.subscription.updated", subscriptionObject({ id: MOCK_SUBSCRIPTION, customer: MOCK_CUSTOMER, status: "unpaid", plan: "pro" }), nowSeconds() + 5, "evt_race_1");
+    const report = await reconcileSubscriptions(
+      { writer: sidecar.bulkhead.writer, billing: sidecar.bulkhead.stores.billing, projector: sidecar.bulkhead.projector },
+      stripeClient("sk_test_123", mock.url),
+      { dryRun: false, now: listingStarted, actor: "test" },
+    );
+    expect(report.drift).toEqual([]);
+    expect(tenant("ten_drift")).toMatchObject({ billing_status: "unpaid" });
   });
 });
 
