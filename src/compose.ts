@@ -10,6 +10,9 @@ import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
 import { BillingProjector } from "./billing/billing-projector.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
+import { ApiKeyStore } from "./identity/api-keys.js";
+import { loadKeySecret } from "./identity/key-secret.js";
+import { KeyRateLimiter } from "./identity/rate-limiter.js";
 import { PolicyManager } from "./engine/policy-manager.js";
 import type { PolicySource } from "./engine/policy-source.js";
 import { ulidGenerator, type IdGenerator } from "./ids.js";
@@ -42,6 +45,7 @@ export interface Bulkhead {
   metering: Metering;
   outbox: Outbox;
   projector: BillingProjector;
+  apiKeys: ApiKeyStore;
   decisionLog: DecisionLog;
   metrics: Metrics;
   grpc: Server;
@@ -64,7 +68,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const db = openDatabase(config.dbPath);
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
-  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider } = core;
+  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys } = core;
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
   const metrics = createMetrics({ policies, decisionLog, tracker });
@@ -101,7 +105,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, outbox, projector, decisionLog, metrics, grpc, http,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, outbox, projector, apiKeys, decisionLog, metrics, grpc, http,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -125,6 +129,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
 
 export interface DecisionCore {
   stores: Stores;
+  apiKeys: ApiKeyStore;
   writer: RevisionWriter;
   tracker: ChangeTracker;
   decisionLog: DecisionLog;
@@ -143,7 +148,7 @@ export function createDecisionCore(
   db: Db,
   policies: PolicySource,
   runtime: Runtime,
-  options: { boundaryGuard?: boolean; pastDueGraceDays?: number } = {},
+  options: { boundaryGuard?: boolean; pastDueGraceDays?: number; keySecret?: Buffer } = {},
 ): DecisionCore {
   const { clock, ids, log } = runtime;
   const stores = createSqliteStores(db);
@@ -155,10 +160,14 @@ export function createDecisionCore(
   const metering = new Metering({ writer, ...stores, outbox, clock });
   const pastDueGraceDays = options.pastDueGraceDays ?? DEFAULT_PAST_DUE_GRACE_DAYS;
   const resolver = new ContextResolver({ db, ...stores, pastDueGraceDays, tracker, roles: policies, clock });
-  const deciderDeps = { resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock, boundaryGuard: options.boundaryGuard };
+  const apiKeys = new ApiKeyStore(db, options.keySecret ?? loadKeySecret(db.name, process.env.BULKHEAD_KEY_SECRET));
+  const deciderDeps = {
+    resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock,
+    apiKeys, rateLimiter: new KeyRateLimiter(), boundaryGuard: options.boundaryGuard,
+  };
   const decider = new Decider(deciderDeps);
   return {
-    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider,
+    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys,
     attachMetrics: (metrics) => decider.attachMetrics(metrics),
   };
 }

@@ -137,6 +137,8 @@ violations contains reason(
 	concat("", ["role '", role_name, "' lacks permission ", action.permission]),
 	{"permission": action.permission, "role": role_name},
 ) if {
+	# An API key's scopes are its permissions; api_key_scope reports those.
+	not is_object(ctx.api_key)
 	not action.permission in ctx.permissions
 }
 

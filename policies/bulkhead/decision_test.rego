@@ -137,7 +137,10 @@ test_missing_permission if {
 }
 
 test_api_key_scope if {
-	req := json.patch(base, [{"op": "replace", "path": "/context/api_key", "value": {"id": "key_1", "scopes": ["reports.export"]}}])
+	req := json.patch(base, [
+		{"op": "replace", "path": "/context/api_key", "value": {"id": "key_1", "scopes": ["reports.export"]}},
+		{"op": "replace", "path": "/context/permissions", "value": ["reports.export"]},
+	])
 	result := decision with input as req
 	not result.allow
 	codes(result) == ["api_key_scope"]

@@ -1,3 +1,4 @@
+import { AdminAudit, type AdminAuditEntry } from "../audit/admin-audit.js";
 import type { Db } from "../store/database.js";
 import type { WriteScope } from "../store/revision-writer.js";
 import type { InvoiceFacts, SubscriptionFacts } from "./stripe-objects.js";
@@ -33,8 +34,10 @@ export interface StoredEvent {
 /** The local billing mirror: customers, subscriptions, invoices, events, watermarks, features. */
 export class SqliteBillingStore {
   private readonly stmt;
+  private readonly adminAudit: AdminAudit;
 
   constructor(db: Db) {
+    this.adminAudit = new AdminAudit(db);
     this.stmt = {
       recordEvent: db.prepare(
         `INSERT INTO billing_events (event_id, type, created, object_id, tenant_id, outcome, payload, received_at)
@@ -101,10 +104,6 @@ export class SqliteBillingStore {
       ).pluck(),
       setPlanLookupKey: db.prepare(
         "INSERT INTO plan_lookup_keys (lookup_key, plan_code) VALUES (?, ?) ON CONFLICT (lookup_key) DO UPDATE SET plan_code = excluded.plan_code",
-      ),
-      audit: db.prepare(
-        `INSERT INTO admin_audit (at, actor, tenant_id, object, action, reason, source, result)
-         VALUES (@at, @actor, @tenantId, @object, @action, @reason, @source, @result)`,
       ),
     };
   }
@@ -212,7 +211,8 @@ export class SqliteBillingStore {
     return this.stmt.planForKey.get(lookupKey, lookupKey) ?? null;
   }
 
-  audit(tx: WriteScope, entry: { actor: string; tenantId: string | null; object: string; action: string; reason: string; source: string; result: string }): void {
-    this.stmt.audit.run({ ...entry, at: tx.now });
+  /** Billing's operator actions (replay, reconcile) go to the shared admin audit. */
+  audit(tx: WriteScope, entry: AdminAuditEntry): void {
+    this.adminAudit.record(tx, entry);
   }
 }

@@ -6,6 +6,7 @@ import { createBulkhead } from "../compose.js";
 import { ConfigError, DEFAULTS, loadConfig } from "../config.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { SuiteError } from "../xtest/suite.js";
+import { adminCommand } from "./admin-command.js";
 import { billingCommand } from "./billing-command.js";
 import { policyCommand } from "./policy-command.js";
 import { xtestCommand } from "./xtest-command.js";
@@ -19,6 +20,7 @@ Usage:
   bulkhead policy diff       list allow <-> deny flips between two bundles (bulkhead policy --help)
   bulkhead xtest <suite>     run a cross-tenant attack suite (bulkhead xtest --help)
   bulkhead billing ...       reconcile with Stripe, replay stored events (bulkhead billing --help)
+  bulkhead admin api-keys .. create, rotate, revoke and list API keys (bulkhead admin --help)
   bulkhead --version | --help
 
 serve flags (each also an environment variable):
@@ -47,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
       return xtestCommand(rest);
     case "billing":
       return billingCommand(rest);
+    case "admin":
+      return adminCommand(rest);
     case "--version":
     case "version":
       console.log(JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")).version);

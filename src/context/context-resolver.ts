@@ -12,6 +12,7 @@ import { effectiveBilling } from "../billing/billing-access.js";
 import type { SqliteBillingStore } from "../billing/billing-store.js";
 import { readMeterState } from "../usage/meter-state.js";
 import type { UsageStore } from "../usage/usage-store.js";
+import { keyValidUntil, type ApiKey } from "../identity/api-keys.js";
 import type { RoleCatalog } from "./role-catalog.js";
 import type { LimitValue, MemberContext, Principal, Resolution } from "./tenant-context.js";
 
@@ -48,9 +49,27 @@ export class ContextResolver {
   private readonly cache: LRUCache<string, CachedResolution>;
   private readonly readSnapshot;
 
+  private readonly readKeySnapshot;
+
   constructor(private readonly deps: ContextResolverDeps) {
     this.cache = new LRUCache({ max: deps.cacheSize ?? 50_000 });
     this.readSnapshot = deps.db.transaction((principal: Principal) => this.readFromStore(principal));
+    this.readKeySnapshot = deps.db.transaction((key: ApiKey): Resolution => {
+      const revision = readRevision(deps.db);
+      const tenant = deps.directory.tenantById(key.tenantId);
+      if (!tenant) return { kind: "non_member", tenantId: key.tenantId };
+      const membership = { tenantId: tenant.id, actorId: key.id, actorType: "service_account" as const, role: "api_key", status: "active" as const };
+      const context = this.buildMemberContext(tenant, membership, revision);
+      return {
+        kind: "member",
+        context: {
+          ...context,
+          permissions: key.scopes,
+          apiKey: { id: key.id, scopes: key.scopes },
+          validUntil: Math.min(context.validUntil, keyValidUntil(key)),
+        },
+      };
+    });
   }
 
   /**
@@ -81,6 +100,31 @@ export class ContextResolver {
       this.cache.delete(key);
     }
     return resolution;
+  }
+
+  /**
+   * The context of an authenticated API key: a member of the key's tenant
+   * whose permissions are exactly the key's scopes. Cached like a member,
+   * and stale once the key expires or retires.
+   */
+  resolveForKey(key: ApiKey): Resolution {
+    const cacheKey = `${this.deps.roles.revision}\u0000apikey\u0000${key.id}`;
+    const cached = this.cache.get(cacheKey);
+    if (cached && this.isFresh(cached)) return cached.resolution;
+    const resolution = this.readKeySnapshot(key);
+    if (resolution.kind === "member") {
+      const { context } = resolution;
+      this.cache.set(cacheKey, { resolution, tenantId: key.tenantId, builtAtRevision: context.builtAtRevision, validUntil: context.validUntil });
+    }
+    return resolution;
+  }
+
+  resolveForKeyUncached(key: ApiKey): Resolution {
+    return this.readKeySnapshot(key);
+  }
+
+  tenantOf(tenantId: string): Tenant | undefined {
+    return this.deps.directory.tenantById(tenantId);
   }
 
   private isFresh(entry: CachedResolution): boolean {

@@ -20,6 +20,8 @@ export interface Principal {
   tenantSlug: string;
   actorId: string;
   actorType: ActorType;
+  /** A raw API key; then the key decides tenant, actor and scopes. */
+  apiKey: string;
   sessionId: string;
   requestId: string;
   source: Source;
@@ -41,6 +43,8 @@ export interface MemberContext {
   /** Used plus reserved units per limited meter. */
   usage: Record<string, number>;
   features: Record<string, boolean>;
+  /** Set when the principal is an API key: its id and scopes, for the policy's api_key_scope check. */
+  apiKey?: { id: string; scopes: string[] };
   /** Store revision of the snapshot this was read from. */
   builtAtRevision: number;
   /** Epoch ms after which it is stale even without a write. */

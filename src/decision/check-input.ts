@@ -1,5 +1,6 @@
 import { ACTOR_TYPES, SOURCES, type ActorType, type Principal, type Source } from "../context/tenant-context.js";
 import { invalidArgument } from "../errors.js";
+import { looksLikeApiKey } from "../identity/api-keys.js";
 import { checkId, checkPattern, checkToken, requireAmount } from "../validation.js";
 
 export interface ResourceRef {
@@ -72,30 +73,32 @@ export function validateCheck(raw: RawCheck, prefix = ""): CheckInput {
 
 export function validatePrincipal(raw: RawPrincipal | undefined, field = "principal"): Principal {
   if (!raw) throw invalidArgument(field, "is required");
+  const apiKey = raw.apiKey ?? "";
+  if (apiKey && !looksLikeApiKey(apiKey)) throw invalidArgument(`${field}.api_key`, "is not a Bulkhead API key");
   const tenantId = raw.tenantId ?? "";
   const tenantSlug = raw.tenantSlug ?? "";
-  if ((tenantId === "") === (tenantSlug === "")) {
+  // An API key names its own tenant; a tenant in the request is then only a claim to check.
+  if (tenantId && tenantSlug) throw invalidArgument(`${field}.tenant_id`, "exactly one of tenant_id and tenant_slug is required");
+  if (!apiKey && !tenantId && !tenantSlug) {
     throw invalidArgument(`${field}.tenant_id`, "exactly one of tenant_id and tenant_slug is required");
   }
   if (tenantId) checkId(tenantId, `${field}.tenant_id`);
   if (tenantSlug) checkPattern(tenantSlug, SLUG, `${field}.tenant_slug`, "must be lowercase letters, digits and '-'");
   const actorId = raw.actorId ?? "";
-  if (actorId === "") throw invalidArgument(`${field}.actor_id`, "is required");
-  checkId(actorId, `${field}.actor_id`);
-  if (raw.apiKey) {
-    throw invalidArgument(`${field}.api_key`, "API-key principals are not enabled on this sidecar");
-  }
-  const actorType = (raw.actorType || "user") as ActorType;
+  if (!apiKey && actorId === "") throw invalidArgument(`${field}.actor_id`, "is required");
+  if (actorId) checkId(actorId, `${field}.actor_id`);
+  const actorType = (raw.actorType || (apiKey ? "api_key" : "user")) as ActorType;
   if (!ACTOR_TYPES.includes(actorType)) {
     throw invalidArgument(`${field}.actor_type`, `must be one of ${ACTOR_TYPES.join(", ")}`);
   }
-  const source = (raw.source || "workspace_route") as Source;
+  if (apiKey && actorType !== "api_key") throw invalidArgument(`${field}.actor_type`, "must be api_key (or empty) with an api_key");
+  const source = (raw.source || (apiKey ? "api_key" : "workspace_route")) as Source;
   if (!SOURCES.includes(source)) throw invalidArgument(`${field}.source`, `must be one of ${SOURCES.join(", ")}`);
   const sessionId = raw.sessionId ?? "";
   const requestId = raw.requestId ?? "";
   checkToken(sessionId, `${field}.session_id`);
   checkToken(requestId, `${field}.request_id`);
-  return { tenantId, tenantSlug, actorId, actorType, sessionId, requestId, source };
+  return { tenantId, tenantSlug, actorId, actorType, apiKey, sessionId, requestId, source };
 }
 
 export function validateRevision(value: number | undefined, field: string): number {

@@ -14,6 +14,8 @@ import { idempotentWrite } from "../usage/idempotent-write.js";
 import type { Metering } from "../usage/metering.js";
 import type { UsageStore } from "../usage/usage-store.js";
 import type { PolicySet } from "../engine/policy-set.js";
+import type { ApiKey, ApiKeyStore } from "../identity/api-keys.js";
+import type { KeyRateLimiter } from "../identity/rate-limiter.js";
 import type { CheckInput } from "./check-input.js";
 
 export interface Decision {
@@ -41,6 +43,8 @@ export interface DeciderDeps {
   writer: RevisionWriter;
   usage: UsageStore;
   metering: Metering;
+  apiKeys: ApiKeyStore;
+  rateLimiter: KeyRateLimiter;
   ids: IdGenerator;
   clock: Clock;
   metrics?: Pick<Metrics, "decisions" | "decisionErrors">;
@@ -97,7 +101,10 @@ export class Decider {
   resolveContext(principal: Principal, minRevision: number, deadline?: number): Promise<ResolvedContext> {
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(minRevision, deadline);
-      const resolution = this.resolve(principal);
+      const gate = this.gateApiKey({ principal, action: "", resource: { type: "", id: "", tenantId: "", ownerId: "", attributes: {} }, minRevision, consume: 0, idempotencyKey: "" });
+      if ("denied" in gate) throw new BulkheadError("CONTEXT_NOT_FOUND", "no membership for this principal");
+      principal = gate.input.principal;
+      const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(principal);
       // Hosts gate on the returned permissions, so only an active member of an
       // active tenant gets a context; everyone else gets the same NOT_FOUND.
       if (
@@ -121,13 +128,43 @@ export class Decider {
     }
   }
 
-  private decide(input: CheckInput, storeRevision: number): Decision {
+  private decide(raw: CheckInput, storeRevision: number): Decision {
     const policy = this.deps.policies.policy;
-    if (input.consume > 0) return this.decideAndConsume(input, policy);
-    const resolution = this.resolve(input.principal);
+    const gate = this.gateApiKey(raw);
+    if ("denied" in gate) {
+      const decision = this.finish(gate.input, { kind: "non_member", tenantId: gate.input.principal.tenantId }, gate.denied, policy, storeRevision);
+      this.audit(gate.input, { kind: "non_member", tenantId: gate.input.principal.tenantId }, decision);
+      return decision;
+    }
+    const { input } = gate;
+    if (input.consume > 0) return this.decideAndConsume(input, policy, gate.key);
+    const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
     const decision = this.evaluate(input, resolution, policy, storeRevision);
     this.audit(input, resolution, decision);
     return decision;
+  }
+
+  /**
+   * An API-key principal is authenticated here, before any policy: the key
+   * decides the tenant and the actor, a request claiming another tenant is
+   * wrong_tenant, and each key has a token bucket. A key that does not
+   * verify (unknown, revoked, expired, retired after rotation) is denied.
+   */
+  private gateApiKey(input: CheckInput): { input: CheckInput; key?: ApiKey } | { input: CheckInput; denied: PolicyDecision } {
+    const p = input.principal;
+    if (!p.apiKey) return { input };
+    const now = this.deps.clock.now();
+    const key = this.guardStore(() => this.deps.apiKeys.authenticate(p.apiKey, now));
+    const deny = (code: string, message: string): { input: CheckInput; denied: PolicyDecision } => ({
+      input: { ...input, principal: { ...p, actorId: key?.id ?? "", tenantId: p.tenantId || p.tenantSlug } },
+      denied: { allow: false, reasons: [{ code, message, details: {} }] },
+    });
+    if (!key) return deny("api_key_invalid", "API key is unknown, revoked or expired");
+    const claimed = p.tenantId || p.tenantSlug;
+    const tenant = this.guardStore(() => this.deps.resolver.tenantOf(key.tenantId));
+    if (claimed && claimed !== key.tenantId && claimed !== tenant?.slug) return deny("wrong_tenant", "API key belongs to another tenant");
+    if (!this.deps.rateLimiter.take(key.id, key.ratePerMinute, now)) return deny("rate_limited", "API key rate limit exceeded");
+    return { input: { ...input, principal: { ...p, tenantId: key.tenantId, tenantSlug: "", actorId: key.id, actorType: "api_key" } }, key };
   }
 
   /**
@@ -140,13 +177,13 @@ export class Decider {
    * re-evaluated first and gets the original decision only while it would
    * still be allowed.
    */
-  private decideAndConsume(input: CheckInput, policy: PolicySet): Decision {
+  private decideAndConsume(input: CheckInput, policy: PolicySet, key?: ApiKey): Decision {
     const p = input.principal;
     let resolution: Resolution = { kind: "non_member", tenantId: p.tenantId || p.tenantSlug };
     let fresh: Decision | undefined;
     const committed = this.guardStore(() =>
       this.deps.writer.write((tx) => {
-        resolution = this.deps.resolver.resolveUncached(p);
+        resolution = key ? this.deps.resolver.resolveForKeyUncached(key) : this.deps.resolver.resolveUncached(p);
         fresh = this.evaluate(input, resolution, policy, tx.revision);
         if (resolution.kind !== "member") return { answer: fresh, replayed: false };
         const tenantId = resolution.context.tenant.id;
@@ -180,6 +217,10 @@ export class Decider {
       throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
     const guarded = this.deps.boundaryGuard === false ? result : enforceBoundary(result, input, resolution);
+    return this.finish(input, resolution, guarded, policy, storeRevision);
+  }
+
+  private finish(input: CheckInput, _resolution: Resolution, guarded: PolicyDecision, policy: PolicySet, storeRevision: number): Decision {
     const decision: Decision = {
       allow: guarded.allow,
       reasons: guarded.reasons,

@@ -21,7 +21,7 @@ export interface PolicyInput {
     limits: Record<string, { soft: number | null; hard: number | null }>;
     usage: Record<string, number>;
     features: Record<string, boolean>;
-    api_key: null;
+    api_key: { id: string; scopes: string[] } | null;
     impersonation: null;
     source: string;
     request_id: string;
@@ -65,6 +65,7 @@ export function buildPolicyInput(check: CheckInput, resolution: Resolution): Pol
           limits: resolution.context.limits,
           usage: resolution.context.usage,
           features: resolution.context.features,
+          api_key: resolution.context.apiKey ?? null,
         }
       : {
           ...base,

@@ -2,6 +2,7 @@ import type { Db } from "./database.js";
 import { schema001 } from "./schema-001.js";
 import { schema002 } from "./schema-002.js";
 import { schema003 } from "./schema-003.js";
+import { schema004 } from "./schema-004.js";
 
 /**
  * Numbered, append-only migrations. A migration that has shipped is never
@@ -13,6 +14,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
   { version: 1, name: "directory, commercial, usage, flags, audit, revision", sql: schema001 },
   { version: 2, name: "add-ons, limit overrides, reservations, idempotency, warnings, outbox", sql: schema002 },
   { version: 3, name: "billing mirror, events, watermarks, access per plan, admin audit", sql: schema003 },
+  { version: 4, name: "API keys", sql: schema004 },
 ];
 
 export function applyMigrations(db: Db): void {

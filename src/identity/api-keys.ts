@@ -1,0 +1,116 @@
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { ulid } from "../ids.js";
+import type { Db } from "../store/database.js";
+import type { WriteScope } from "../store/revision-writer.js";
+
+/** A key as stored; the secret itself is never kept. */
+export interface ApiKey {
+  id: string;
+  tenantId: string;
+  name: string;
+  scopes: string[];
+  ratePerMinute: number;
+  expiresAt: number | null;
+  revokedAt: number | null;
+  retiresAt: number | null;
+  createdAt: number;
+}
+
+/** Raw keys look like `bk_<key id>.<43 chars of secret>`; the id finds the row, the HMAC proves the secret. */
+const KEY_FORMAT = /^bk_(key_[0-9A-Z]{26})\.([A-Za-z0-9_-]{43})$/;
+
+export function looksLikeApiKey(raw: string): boolean {
+  return KEY_FORMAT.test(raw);
+}
+
+/**
+ * API keys for the callers of one tenant: created with scopes (permissions),
+ * an expiry and a rate; shown once; rotated with an overlap; revoked at once.
+ * Verification is a keyed hash compared in constant time.
+ */
+export class ApiKeyStore {
+  private readonly stmt;
+
+  constructor(
+    db: Db,
+    private readonly serverSecret: Buffer,
+  ) {
+    const columns = `id, tenant_id AS tenantId, name, scopes, rate_per_min AS ratePerMinute, expires_at AS expiresAt,
+      revoked_at AS revokedAt, retires_at AS retiresAt, created_at AS createdAt`;
+    this.stmt = {
+      byId: db.prepare<[string], Omit<ApiKey, "scopes"> & { scopes: string; secret_hash: string }>(
+        `SELECT ${columns}, secret_hash FROM api_keys WHERE id = ?`,
+      ),
+      list: db.prepare<[string], Omit<ApiKey, "scopes"> & { scopes: string }>(`SELECT ${columns} FROM api_keys WHERE tenant_id = ? ORDER BY created_at`),
+      insert: db.prepare(
+        `INSERT INTO api_keys (id, tenant_id, name, secret_hash, scopes, rate_per_min, expires_at, created_at, created_by)
+         VALUES (@id, @tenantId, @name, @hash, @scopes, @ratePerMinute, @expiresAt, @now, @createdBy)`,
+      ),
+      revoke: db.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL"),
+      retire: db.prepare("UPDATE api_keys SET retires_at = ?, replaced_by = ? WHERE id = ?"),
+    };
+  }
+
+  /** Returns the stored key and the raw key, which is shown once and never stored. */
+  create(
+    tx: WriteScope,
+    spec: { tenantId: string; name: string; scopes: string[]; ratePerMinute: number; expiresAt: number | null; createdBy: string },
+  ): { key: ApiKey; raw: string } {
+    const id = `key_${ulid(tx.now)}`;
+    const raw = `bk_${id}.${randomBytes(32).toString("base64url")}`;
+    this.stmt.insert.run({ ...spec, id, hash: this.hash(raw), scopes: JSON.stringify(spec.scopes), now: tx.now });
+    tx.changed(spec.tenantId, "api_key");
+    return { key: { ...spec, id, revokedAt: null, retiresAt: null, createdAt: tx.now }, raw };
+  }
+
+  /** A new key with the same tenant, name, scopes and rate; the old one works until `overlapMs` from now. */
+  rotate(tx: WriteScope, keyId: string, overlapMs: number, createdBy: string): { key: ApiKey; raw: string } | undefined {
+    const old = this.get(keyId);
+    if (!old || old.revokedAt !== null) return undefined;
+    const next = this.create(tx, { ...old, createdBy });
+    this.stmt.retire.run(tx.now + overlapMs, next.key.id, keyId);
+    return next;
+  }
+
+  revoke(tx: WriteScope, tenantId: string, keyId: string): boolean {
+    const revoked = this.stmt.revoke.run(tx.now, keyId, tenantId).changes > 0;
+    tx.changed(tenantId, "api_key");
+    return revoked;
+  }
+
+  get(keyId: string): ApiKey | undefined {
+    const row = this.stmt.byId.get(keyId);
+    if (!row) return undefined;
+    const { secret_hash: _hash, ...key } = row;
+    return { ...key, scopes: JSON.parse(row.scopes) as string[] };
+  }
+
+  list(tenantId: string): ApiKey[] {
+    return this.stmt.list.all(tenantId).map((k) => ({ ...k, scopes: JSON.parse(k.scopes) as string[] }));
+  }
+
+  /** The key a raw value proves, if it is live at `now`; undefined for anything else. */
+  authenticate(raw: string, now: number): ApiKey | undefined {
+    const match = KEY_FORMAT.exec(raw);
+    if (!match) return undefined;
+    const row = this.stmt.byId.get(match[1]!);
+    if (!row) return undefined;
+    const expected = Buffer.from(row.secret_hash, "hex");
+    const presented = Buffer.from(this.hash(raw), "hex");
+    if (expected.length !== presented.length || !timingSafeEqual(expected, presented)) return undefined;
+    const key = { ...row, scopes: JSON.parse(row.scopes) as string[] };
+    if (key.revokedAt !== null && key.revokedAt <= now) return undefined;
+    if (key.expiresAt !== null && key.expiresAt <= now) return undefined;
+    if (key.retiresAt !== null && key.retiresAt <= now) return undefined;
+    return key;
+  }
+
+  private hash(raw: string): string {
+    return createHmac("sha256", this.serverSecret).update(raw).digest("hex");
+  }
+}
+
+/** When a live key stops being live by time alone. */
+export function keyValidUntil(key: ApiKey): number {
+  return Math.min(key.expiresAt ?? Infinity, key.retiresAt ?? Infinity);
+}

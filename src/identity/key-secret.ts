@@ -1,0 +1,23 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+/**
+ * The server secret API-key hashes are keyed with: BULKHEAD_KEY_SECRET, or a
+ * random one generated once into `key.secret` beside the database (mode
+ * 0600), so every process sharing the database verifies the same keys.
+ */
+export function loadKeySecret(dbPath: string, fromEnv: string | undefined): Buffer {
+  if (fromEnv) return Buffer.from(fromEnv, "utf8");
+  if (dbPath === ":memory:") return randomBytes(32);
+  const file = join(dirname(dbPath), "key.secret");
+  if (!existsSync(file)) {
+    try {
+      writeFileSync(file, randomBytes(32).toString("hex"), { mode: 0o600, flag: "wx" });
+    } catch (error) {
+      // Another process created it first; read theirs.
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+  }
+  return Buffer.from(readFileSync(file, "utf8").trim(), "utf8");
+}
