@@ -26,13 +26,11 @@ async function openMetering(dbPath) {
   const { openDatabase } = await import(join(dist, "store", "database.js"));
   const { RevisionWriter } = await import(join(dist, "store", "revision-writer.js"));
   const { createSqliteStores } = await import(join(dist, "store", "stores.js"));
-  const { Outbox } = await import(join(dist, "events", "outbox.js"));
-  const { Metering } = await import(join(dist, "usage", "metering.js"));
+  const { meteringFor } = await import(join(dist, "compose.js"));
   const { systemClock } = await import(join(dist, "clock.js"));
   const db = openDatabase(dbPath);
-  const stores = createSqliteStores(db);
-  const writer = new RevisionWriter(db, systemClock);
-  return { db, stores, writer, metering: new Metering({ writer, ...stores, outbox: new Outbox(db), clock: systemClock }) };
+  // Seeding needs the stores and a writer; metering gets its own over the same file.
+  return { db, stores: createSqliteStores(db), writer: new RevisionWriter(db, systemClock), metering: meteringFor(db, systemClock) };
 }
 
 /** Worker mode: consume for `seconds`, report latencies (ms) as JSON on stdout. */

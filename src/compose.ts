@@ -172,6 +172,11 @@ export function createDecisionCore(
   };
 }
 
+/** Metering alone over a database, for tools and second processes (bench, race tests). */
+export function meteringFor(db: Db, clock: Clock): Metering {
+  return new Metering({ writer: new RevisionWriter(db, clock), ...createSqliteStores(db), outbox: new Outbox(db), clock });
+}
+
 function splitHostPort(addr: string): [string, string] {
   const i = addr.lastIndexOf(":");
   return [addr.slice(0, i).replace(/^\[|\]$/g, ""), addr.slice(i + 1)];

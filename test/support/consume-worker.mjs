@@ -7,19 +7,11 @@ import { join } from "node:path";
 const [dbPath, tenantId, meter, calls, prefix] = process.argv.slice(2);
 const dist = join(import.meta.dirname, "..", "..", "dist", "src");
 const { openDatabase } = await import(join(dist, "store", "database.js"));
-const { RevisionWriter } = await import(join(dist, "store", "revision-writer.js"));
-const { createSqliteStores } = await import(join(dist, "store", "stores.js"));
-const { Outbox } = await import(join(dist, "events", "outbox.js"));
-const { Metering } = await import(join(dist, "usage", "metering.js"));
+const { meteringFor } = await import(join(dist, "compose.js"));
 const { systemClock } = await import(join(dist, "clock.js"));
 
 const db = openDatabase(dbPath);
-const metering = new Metering({
-  writer: new RevisionWriter(db, systemClock),
-  ...createSqliteStores(db),
-  outbox: new Outbox(db),
-  clock: systemClock,
-});
+const metering = meteringFor(db, systemClock);
 let allowed = 0;
 let denied = 0;
 for (let i = 0; i < Number(calls); i++) {
