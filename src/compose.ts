@@ -11,6 +11,10 @@ import { BillingProjector } from "./billing/billing-projector.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
+import { AdminAudit } from "./audit/admin-audit.js";
+import { DirectoryAdmin } from "./directory/directory-admin.js";
+import { loadAdminTokens } from "./identity/admin-token.js";
+import { ChangeFeed } from "./store/change-feed.js";
 import { loadKeySecret } from "./identity/key-secret.js";
 import { KeyRateLimiter } from "./identity/rate-limiter.js";
 import { PolicyManager } from "./engine/policy-manager.js";
@@ -74,10 +78,13 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const metrics = createMetrics({ policies, decisionLog, tracker });
   core.attachMetrics(metrics);
 
+  const directoryAdmin = new DirectoryAdmin({ writer, ...stores, roles: policies, audit: new AdminAudit(db) });
   const { server: grpc, health } = createGrpcServer({
     decider,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, outbox, decider, clock },
+    admin: { admin: directoryAdmin, changes: new ChangeFeed(db) },
+    adminTokens: loadAdminTokens(config.dbPath, config.adminTokens.join(","), log),
   });
   // Lapsed reservations stop counting at their expiry by themselves; the
   // sweeper only keeps the tables small. unref: it never holds the process up.

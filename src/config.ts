@@ -18,6 +18,8 @@ export interface Config {
   stripeApiUrl: string;
   /** How long past_due keeps its access before dropping to read_only. */
   pastDueGraceDays: number;
+  /** AdminService bearer tokens; empty = generate admin.token beside the database. */
+  adminTokens: string[];
 }
 
 /** Environment variable -> config key. Flags of `bulkhead serve` use the same names in kebab-case. */
@@ -32,6 +34,7 @@ export const ENV_VARS = {
   BULKHEAD_STRIPE_API_KEY: "stripeApiKey",
   BULKHEAD_STRIPE_API_URL: "stripeApiUrl",
   BULKHEAD_PAST_DUE_GRACE_DAYS: "pastDueGraceDays",
+  BULKHEAD_ADMIN_TOKEN: "adminTokens",
 } as const;
 
 export class ConfigError extends Error {
@@ -65,6 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     stripeApiKey: env.BULKHEAD_STRIPE_API_KEY ?? "",
     stripeApiUrl: env.BULKHEAD_STRIPE_API_URL ?? "",
     pastDueGraceDays: graceDays(env.BULKHEAD_PAST_DUE_GRACE_DAYS),
+    adminTokens: list(env.BULKHEAD_ADMIN_TOKEN),
   };
   validateConfig(config);
   return config;

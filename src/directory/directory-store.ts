@@ -46,6 +46,7 @@ export interface DirectoryStore {
   tenantById(id: string): Tenant | undefined;
   tenantBySlug(slug: string): Tenant | undefined;
   membership(tenantId: string, actorId: string): Membership | undefined;
+  memberships(tenantId: string): Membership[];
   customRole(tenantId: string, name: string): CustomRole | undefined;
   /** Seats taken: active members plus pending invites. */
   countSeats(tenantId: string): number;

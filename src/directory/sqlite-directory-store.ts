@@ -38,6 +38,10 @@ export class SqliteDirectoryStore implements DirectoryStore {
         `SELECT tenant_id AS tenantId, actor_id AS actorId, actor_type AS actorType, role, status
            FROM memberships WHERE tenant_id = ? AND actor_id = ?`,
       ),
+      memberships: db.prepare<[string], Membership>(
+        `SELECT tenant_id AS tenantId, actor_id AS actorId, actor_type AS actorType, role, status
+           FROM memberships WHERE tenant_id = ? ORDER BY actor_id`,
+      ),
       customRole: db.prepare<[string, string], { permissions: string }>(
         "SELECT permissions FROM custom_roles WHERE tenant_id = ? AND name = ?",
       ),
@@ -81,6 +85,10 @@ export class SqliteDirectoryStore implements DirectoryStore {
 
   membership(tenantId: string, actorId: string): Membership | undefined {
     return this.stmt.membership.get(tenantId, actorId);
+  }
+
+  memberships(tenantId: string): Membership[] {
+    return this.stmt.memberships.all(tenantId);
   }
 
   customRole(tenantId: string, name: string): CustomRole | undefined {

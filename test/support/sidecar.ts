@@ -64,6 +64,7 @@ export interface SidecarOptions {
 }
 
 export const TEST_WEBHOOK_SECRET = "whsec_test_primary";
+export const TEST_ADMIN_TOKEN = "admin-test-token";
 
 export async function startSidecar(options: SidecarOptions = {}): Promise<TestSidecar> {
   const dir = mkdtempSync(join(tmpdir(), "bulkhead-test-"));
@@ -79,6 +80,7 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<TestSi
     stripeApiKey: "",
     stripeApiUrl: "",
     pastDueGraceDays: 14,
+    adminTokens: [TEST_ADMIN_TOKEN],
     ...options.config,
   };
   const bulkhead = await createBulkhead(config, { log: () => {}, ...options.runtime });

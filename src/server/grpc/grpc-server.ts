@@ -3,17 +3,22 @@ import { HealthImplementation } from "grpc-health-check";
 import type { Decider } from "../../decision/decider.js";
 import { DecisionServiceService } from "../../gen/bulkhead/v1/decision.js";
 import { EntitlementServiceService } from "../../gen/bulkhead/v1/entitlements.js";
+import { AdminServiceService } from "../../gen/bulkhead/v1/admin.js";
+import { adminHandlers, type AdminHandlerDeps } from "./admin-handlers.js";
 import { entitlementHandlers, type EntitlementHandlerDeps } from "./entitlement-handlers.js";
 import { CallerAuth } from "./call-guard.js";
 import { decisionHandlers } from "./decision-handlers.js";
 import { addReflection } from "./reflection.js";
 
-export const SERVICE_NAMES = ["bulkhead.v1.DecisionService", "bulkhead.v1.EntitlementService"] as const;
+export const SERVICE_NAMES = ["bulkhead.v1.DecisionService", "bulkhead.v1.EntitlementService", "bulkhead.v1.AdminService"] as const;
 
 export interface GrpcServerDeps {
   decider: Decider;
   callerTokens: readonly string[];
   entitlements: EntitlementHandlerDeps;
+  admin: AdminHandlerDeps;
+  /** AdminService credentials, separate from the decision callers'. */
+  adminTokens: readonly string[];
 }
 
 export interface GrpcServer {
@@ -27,6 +32,7 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   const auth = new CallerAuth(deps.callerTokens);
   server.addService(DecisionServiceService, decisionHandlers(deps.decider, auth));
   server.addService(EntitlementServiceService, entitlementHandlers(deps.entitlements, auth));
+  server.addService(AdminServiceService, adminHandlers(deps.admin, new CallerAuth(deps.adminTokens)));
 
   const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "NOT_SERVING"])) });
   health.addToServer(server);
