@@ -5,7 +5,7 @@ import type { AdminServiceServer, Change, WatchChangesRequest } from "../../gen/
 import type { ChangeFeed } from "../../store/change-feed.js";
 import { checkId, requireId } from "../../validation.js";
 import type { CallerAuth } from "./call-guard.js";
-import { toGrpcError } from "./grpc-errors.js";
+import { pollStream } from "./poll-stream.js";
 import { unary } from "./unary.js";
 
 export interface AdminHandlerDeps {
@@ -49,29 +49,15 @@ export function adminHandlers(deps: AdminHandlerDeps, auth: CallerAuth): AdminSe
 
 const toWrite = (r: { revision: number; changed: boolean }) => ({ storeRevision: r.revision, changed: r.changed });
 
-/** Every change after `after_revision` in revision order, then new ones as they commit (polled, so other processes' writes arrive too). */
+/** Every change after `after_revision` in revision order, then new ones as they commit. */
 function watchChanges(deps: AdminHandlerDeps, auth: CallerAuth, call: ServerWritableStream<WatchChangesRequest, Change>): void {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    auth.verify(call.metadata);
-    if (call.request.tenantId) checkId(call.request.tenantId, "tenant_id");
-  } catch (error) {
-    call.emit("error", Object.assign(new Error(), toGrpcError(error)));
-    return;
-  }
-  let cursor = call.request.afterRevision;
-  const pump = () => {
-    try {
-      for (const c of deps.changes.after(cursor, call.request.tenantId)) {
-        call.write({ revision: c.revision, tenantId: c.tenantId ?? "", kind: c.kind });
-        cursor = c.revision;
-      }
-      timer = setTimeout(pump, deps.pollMs ?? 100);
-    } catch (error) {
-      call.emit("error", Object.assign(new Error(), toGrpcError(error)));
-    }
-  };
-  call.on("cancelled", () => clearTimeout(timer));
-  call.on("close", () => clearTimeout(timer));
-  pump();
+  pollStream(call, {
+    auth,
+    validate: () => call.request.tenantId && checkId(call.request.tenantId, "tenant_id"),
+    start: call.request.afterRevision,
+    next: (cursor) => deps.changes.after(cursor, call.request.tenantId),
+    cursorOf: (c) => c.revision,
+    toMessage: (c) => ({ revision: c.revision, tenantId: c.tenantId ?? "", kind: c.kind }),
+    ...(deps.pollMs !== undefined && { pollMs: deps.pollMs }),
+  });
 }

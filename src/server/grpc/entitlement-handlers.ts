@@ -15,12 +15,11 @@ import {
   validateReservationRef,
   validateReserve,
 } from "../../usage/usage-input.js";
-import { checkId } from "../../validation.js";
+import { checkId, requireId } from "../../validation.js";
 import { deadlineOf, type CallerAuth } from "./call-guard.js";
 import { fromEntitlementReport, fromMeterAnswer, fromOutboxEvent } from "./entitlement-mapping.js";
-import { toGrpcError } from "./grpc-errors.js";
+import { pollStream } from "./poll-stream.js";
 import { unary } from "./unary.js";
-import { requireId } from "../../validation.js";
 
 export interface EntitlementHandlerDeps {
   db: Db;
@@ -76,33 +75,15 @@ export function entitlementHandlers(deps: EntitlementHandlerDeps, auth: CallerAu
   };
 }
 
-/**
- * Streams outbox events after `after_id`, then polls for new ones until the
- * client cancels. Polling (not an in-process signal) also sees events that
- * other processes sharing the database wrote.
- */
+/** Outbox events after `after_id`, then new ones as they commit. */
 function watchEvents(deps: EntitlementHandlerDeps, auth: CallerAuth, call: ServerWritableStream<WatchEventsRequest, Event>): void {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    auth.verify(call.metadata);
-    if (call.request.tenantId) checkId(call.request.tenantId, "tenant_id");
-  } catch (error) {
-    call.emit("error", Object.assign(new Error(), toGrpcError(error)));
-    return;
-  }
-  let cursor = call.request.afterId;
-  const pump = () => {
-    try {
-      for (const event of deps.outbox.after(cursor, call.request.tenantId)) {
-        call.write(fromOutboxEvent(event));
-        cursor = event.id;
-      }
-      timer = setTimeout(pump, deps.pollMs ?? 100);
-    } catch (error) {
-      call.emit("error", Object.assign(new Error(), toGrpcError(error)));
-    }
-  };
-  call.on("cancelled", () => clearTimeout(timer));
-  call.on("close", () => clearTimeout(timer));
-  pump();
+  pollStream(call, {
+    auth,
+    validate: () => call.request.tenantId && checkId(call.request.tenantId, "tenant_id"),
+    start: call.request.afterId,
+    next: (cursor) => deps.outbox.after(cursor, call.request.tenantId),
+    cursorOf: (e) => e.id,
+    toMessage: fromOutboxEvent,
+    ...(deps.pollMs !== undefined && { pollMs: deps.pollMs }),
+  });
 }

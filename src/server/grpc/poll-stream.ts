@@ -1,0 +1,48 @@
+import type { ServerWritableStream } from "@grpc/grpc-js";
+import type { CallerAuth } from "./call-guard.js";
+import { toGrpcError } from "./grpc-errors.js";
+
+/**
+ * A server stream fed by polling a log table (outbox, changes) from a cursor:
+ * everything after the cursor first, then new rows as they commit, until the
+ * client cancels. Polling, rather than an in-process signal, also sees rows
+ * other processes sharing the database wrote.
+ */
+export function pollStream<Req, Row, Res>(
+  call: ServerWritableStream<Req, Res>,
+  options: {
+    auth: CallerAuth;
+    /** Validates the request before anything is sent; throws a coded error. */
+    validate: () => void;
+    start: number;
+    next: (cursor: number) => Row[];
+    cursorOf: (row: Row) => number;
+    toMessage: (row: Row) => Res;
+    pollMs?: number;
+  },
+): void {
+  let timer: NodeJS.Timeout | undefined;
+  const fail = (error: unknown) => call.emit("error", Object.assign(new Error(), toGrpcError(error)));
+  try {
+    options.auth.verify(call.metadata);
+    options.validate();
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  let cursor = options.start;
+  const pump = () => {
+    try {
+      for (const row of options.next(cursor)) {
+        call.write(options.toMessage(row));
+        cursor = options.cursorOf(row);
+      }
+      timer = setTimeout(pump, options.pollMs ?? 100);
+    } catch (error) {
+      fail(error);
+    }
+  };
+  call.on("cancelled", () => clearTimeout(timer));
+  call.on("close", () => clearTimeout(timer));
+  pump();
+}
