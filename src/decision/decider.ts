@@ -101,9 +101,9 @@ export class Decider {
   resolveContext(principal: Principal, minRevision: number, deadline?: number): Promise<ResolvedContext> {
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(minRevision, deadline);
-      const gate = this.gateApiKey({ principal, action: "", resource: { type: "", id: "", tenantId: "", ownerId: "", attributes: {} }, minRevision, consume: 0, idempotencyKey: "" });
+      const gate = this.gateApiKey(principal);
       if ("denied" in gate) throw new BulkheadError("CONTEXT_NOT_FOUND", "no membership for this principal");
-      principal = gate.input.principal;
+      principal = gate.principal;
       const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(principal);
       // Hosts gate on the returned permissions, so only an active member of an
       // active tenant gets a context; everyone else gets the same NOT_FOUND.
@@ -130,13 +130,13 @@ export class Decider {
 
   private decide(raw: CheckInput, storeRevision: number): Decision {
     const policy = this.deps.policies.policy;
-    const gate = this.gateApiKey(raw);
+    const gate = this.gateApiKey(raw.principal);
+    const input = { ...raw, principal: gate.principal };
     if ("denied" in gate) {
-      const decision = this.finish(gate.input, { kind: "non_member", tenantId: gate.input.principal.tenantId }, gate.denied, policy, storeRevision);
-      this.audit(gate.input, { kind: "non_member", tenantId: gate.input.principal.tenantId }, decision);
+      const decision = this.finish(input, gate.denied, policy, storeRevision);
+      this.audit(input, { kind: "non_member", tenantId: input.principal.tenantId }, decision);
       return decision;
     }
-    const { input } = gate;
     if (input.consume > 0) return this.decideAndConsume(input, policy, gate.key);
     const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
     const decision = this.evaluate(input, resolution, policy, storeRevision);
@@ -150,22 +150,22 @@ export class Decider {
    * wrong_tenant, and each key has a token bucket. A key that does not
    * verify (unknown, revoked, expired, retired after rotation) is denied.
    */
-  private gateApiKey(input: CheckInput): { input: CheckInput; key?: ApiKey } | { input: CheckInput; denied: PolicyDecision } {
-    const p = input.principal;
-    if (!p.apiKey) return { input };
+  private gateApiKey(p: Principal): { principal: Principal; key?: ApiKey } | { principal: Principal; denied: PolicyDecision } {
+    if (!p.apiKey) return { principal: p };
     const now = this.deps.clock.now();
     const key = this.guardStore(() => this.deps.apiKeys.authenticate(p.apiKey, now));
-    const deny = (code: string, message: string): { input: CheckInput; denied: PolicyDecision } => ({
-      input: { ...input, principal: { ...p, actorId: key?.id ?? "", tenantId: p.tenantId || p.tenantSlug } },
-      denied: { allow: false, reasons: [{ code, message, details: {} }] },
+    const deny = (code: string, message: string) => ({
+      principal: { ...p, actorId: key?.id ?? "", tenantId: p.tenantId || p.tenantSlug },
+      denied: { allow: false, reasons: [{ code, message, details: {} }] } as PolicyDecision,
     });
     if (!key) return deny("api_key_invalid", "API key is unknown, revoked or expired");
     const claimed = p.tenantId || p.tenantSlug;
     const tenant = this.guardStore(() => this.deps.resolver.tenantOf(key.tenantId));
     if (claimed && claimed !== key.tenantId && claimed !== tenant?.slug) return deny("wrong_tenant", "API key belongs to another tenant");
     if (!this.deps.rateLimiter.take(key.id, key.ratePerMinute, now)) return deny("rate_limited", "API key rate limit exceeded");
-    return { input: { ...input, principal: { ...p, tenantId: key.tenantId, tenantSlug: "", actorId: key.id, actorType: "api_key" } }, key };
+    return { principal: { ...p, tenantId: key.tenantId, tenantSlug: "", actorId: key.id, actorType: "api_key" }, key };
   }
+
 
   /**
    * Check with `consume`: resolve, evaluate and charge the action's meter in
@@ -217,10 +217,10 @@ export class Decider {
       throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
     const guarded = this.deps.boundaryGuard === false ? result : enforceBoundary(result, input, resolution);
-    return this.finish(input, resolution, guarded, policy, storeRevision);
+    return this.finish(input, guarded, policy, storeRevision);
   }
 
-  private finish(input: CheckInput, _resolution: Resolution, guarded: PolicyDecision, policy: PolicySet, storeRevision: number): Decision {
+  private finish(input: CheckInput, guarded: PolicyDecision, policy: PolicySet, storeRevision: number): Decision {
     const decision: Decision = {
       allow: guarded.allow,
       reasons: guarded.reasons,
