@@ -12,7 +12,13 @@ import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
+import { AuditedWriter } from "./audit/audited-write.js";
 import { DirectoryAdmin } from "./directory/directory-admin.js";
+import { TenantAdmin } from "./directory/tenant-admin.js";
+import { CommercialAdmin } from "./entitlements/commercial-admin.js";
+import { AccessAdmin } from "./identity/access-admin.js";
+import { AdminAuth } from "./identity/admin-auth.js";
+import { Approvals } from "./identity/approvals.js";
 import { loadAdminTokens } from "./identity/admin-token.js";
 import { ChangeFeed } from "./store/change-feed.js";
 import { loadKeySecret } from "./identity/key-secret.js";
@@ -25,7 +31,7 @@ import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-se
 import { createHttpServer } from "./server/http/http-server.js";
 import { ChangeTracker } from "./store/change-tracker.js";
 import { openDatabase, type Db } from "./store/database.js";
-import { RevisionWriter } from "./store/revision-writer.js";
+import { readRevision, RevisionWriter } from "./store/revision-writer.js";
 import { createSqliteStores, type Stores } from "./store/stores.js";
 import { Outbox } from "./events/outbox.js";
 import { Metering } from "./usage/metering.js";
@@ -72,19 +78,31 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const db = openDatabase(config.dbPath);
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
-  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys } = core;
+  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret } = core;
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
   const metrics = createMetrics({ policies, decisionLog, tracker });
   core.attachMetrics(metrics);
 
-  const directoryAdmin = new DirectoryAdmin({ writer, ...stores, roles: policies, audit: new AdminAudit(db) });
+  const audited = new AuditedWriter(writer, new AdminAudit(db));
+  const approvals = new Approvals(db);
   const { server: grpc, health } = createGrpcServer({
     decider,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, outbox, decider, clock },
-    admin: { admin: directoryAdmin, changes: new ChangeFeed(db) },
-    adminTokens: loadAdminTokens(config.dbPath, config.adminTokens.join(","), log),
+    admin: {
+      tenants: new TenantAdmin({ audited, ...stores, apiKeys }),
+      directory: new DirectoryAdmin({ audited, ...stores, roles: policies, approvals }),
+      commercial: new CommercialAdmin({ audited, ...stores, approvals }),
+      access: new AccessAdmin({
+        audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
+      }),
+      auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
+      changes: new ChangeFeed(db),
+      reasonCodes: config.adminReasonCodes,
+      now: () => clock.now(),
+      revision: () => readRevision(db),
+    },
   });
   // Lapsed reservations stop counting at their expiry by themselves; the
   // sweeper only keeps the tables small. unref: it never holds the process up.
@@ -137,6 +155,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
 export interface DecisionCore {
   stores: Stores;
   apiKeys: ApiKeyStore;
+  /** The server secret API-key and staff-token hashes are keyed with. */
+  keySecret: Buffer;
   writer: RevisionWriter;
   tracker: ChangeTracker;
   decisionLog: DecisionLog;
@@ -161,20 +181,21 @@ export function createDecisionCore(
   const stores = createSqliteStores(db);
   const writer = new RevisionWriter(db, clock);
   const tracker = new ChangeTracker(db);
-  writer.onCommit((changes) => tracker.observe(changes));
+  writer.onCommit((changes, revision) => tracker.observe(changes, revision));
   const decisionLog = new DecisionLog(db, { log });
   const outbox = new Outbox(db);
   const metering = new Metering({ writer, ...stores, outbox, clock });
   const pastDueGraceDays = options.pastDueGraceDays ?? DEFAULT_PAST_DUE_GRACE_DAYS;
+  const keySecret = options.keySecret ?? loadKeySecret(db.name, process.env.BULKHEAD_KEY_SECRET);
+  const apiKeys = new ApiKeyStore(db, keySecret);
   const resolver = new ContextResolver({ db, ...stores, pastDueGraceDays, tracker, roles: policies, clock });
-  const apiKeys = new ApiKeyStore(db, options.keySecret ?? loadKeySecret(db.name, process.env.BULKHEAD_KEY_SECRET));
   const deciderDeps = {
     resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock,
     apiKeys, rateLimiter: new KeyRateLimiter(), boundaryGuard: options.boundaryGuard,
   };
   const decider = new Decider(deciderDeps);
   return {
-    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys,
+    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret,
     attachMetrics: (metrics) => decider.attachMetrics(metrics),
   };
 }

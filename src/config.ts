@@ -18,9 +18,19 @@ export interface Config {
   stripeApiUrl: string;
   /** How long past_due keeps its access before dropping to read_only. */
   pastDueGraceDays: number;
-  /** AdminService bearer tokens; empty = generate admin.token beside the database. */
+  /** AdminService bootstrap tokens; empty = generate admin.token beside the database. */
   adminTokens: string[];
+  /** AdminService tokens for the host's directory sync. */
+  syncTokens: string[];
+  /** The reason codes an admin write's reason must start with. */
+  adminReasonCodes: string[];
+  /** The longest impersonation session staff may start. */
+  impersonationMaxTtlSeconds: number;
 }
+
+export const DEFAULT_ADMIN_REASON_CODES = [
+  "customer_request", "incident", "directory_sync", "onboarding", "offboarding", "billing_correction", "security", "maintenance",
+] as const;
 
 /** Environment variable -> config key. Flags of `bulkhead serve` use the same names in kebab-case. */
 export const ENV_VARS = {
@@ -35,6 +45,9 @@ export const ENV_VARS = {
   BULKHEAD_STRIPE_API_URL: "stripeApiUrl",
   BULKHEAD_PAST_DUE_GRACE_DAYS: "pastDueGraceDays",
   BULKHEAD_ADMIN_TOKEN: "adminTokens",
+  BULKHEAD_SYNC_TOKENS: "syncTokens",
+  BULKHEAD_ADMIN_REASON_CODES: "adminReasonCodes",
+  BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS: "impersonationMaxTtlSeconds",
 } as const;
 
 export class ConfigError extends Error {
@@ -67,8 +80,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     stripeWebhookSecrets: list(env.BULKHEAD_STRIPE_WEBHOOK_SECRETS),
     stripeApiKey: env.BULKHEAD_STRIPE_API_KEY ?? "",
     stripeApiUrl: env.BULKHEAD_STRIPE_API_URL ?? "",
-    pastDueGraceDays: graceDays(env.BULKHEAD_PAST_DUE_GRACE_DAYS),
+    pastDueGraceDays: wholeNumber("BULKHEAD_PAST_DUE_GRACE_DAYS", env.BULKHEAD_PAST_DUE_GRACE_DAYS, 14, 0, 365),
     adminTokens: list(env.BULKHEAD_ADMIN_TOKEN),
+    syncTokens: list(env.BULKHEAD_SYNC_TOKENS),
+    adminReasonCodes: reasonCodes(env.BULKHEAD_ADMIN_REASON_CODES),
+    impersonationMaxTtlSeconds: wholeNumber("BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS", env.BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS, 3600, 60, 86_400),
   };
   validateConfig(config);
   return config;
@@ -77,13 +93,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
 const list = (value: string | undefined): string[] =>
   (value ?? "").split(",").map((t) => t.trim()).filter(Boolean);
 
-function graceDays(value: string | undefined): number {
-  if (value === undefined || value === "") return 14;
-  const days = Number(value);
-  if (!Number.isInteger(days) || days < 0 || days > 365) {
-    throw new ConfigError(`BULKHEAD_PAST_DUE_GRACE_DAYS=${value} must be a whole number of days from 0 to 365`);
+function reasonCodes(value: string | undefined): string[] {
+  const codes = list(value);
+  if (codes.length === 0) return [...DEFAULT_ADMIN_REASON_CODES];
+  for (const code of codes) {
+    if (!/^[a-z][a-z0-9_]*$/.test(code)) throw new ConfigError(`BULKHEAD_ADMIN_REASON_CODES: '${code}' must be snake_case`);
   }
-  return days;
+  return codes;
+}
+
+function wholeNumber(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}=${value} must be a whole number from ${min} to ${max}`);
+  return n;
 }
 
 function absolute(path: string): string {

@@ -10,6 +10,7 @@ export type ErrorCategory =
   | "already_exists"
   | "failed_precondition"
   | "unauthenticated"
+  | "permission_denied"
   | "unavailable"
   | "deadline_exceeded"
   | "internal";
@@ -23,6 +24,10 @@ export const ERROR_CATALOG = {
   IDEMPOTENCY_KEY_REUSED: { category: "already_exists", summary: "the idempotency key was used for a different request" },
   STORE_REVISION_NOT_REACHED: { category: "failed_precondition", summary: "min_revision is ahead of the store" },
   CALLER_UNAUTHENTICATED: { category: "unauthenticated", summary: "missing or unknown caller token" },
+  ADMIN_FORBIDDEN: { category: "permission_denied", summary: "the caller's staff role does not allow this admin action" },
+  APPROVAL_REQUIRED: { category: "failed_precondition", summary: "a global (all_tenants) action needs a second staff member's approval" },
+  ADMIN_NOT_FOUND: { category: "not_found", summary: "the object an admin call names does not exist" },
+  ADMIN_CONFLICT: { category: "failed_precondition", summary: "the admin action conflicts with the current state" },
   POLICY_NOT_LOADED: { category: "unavailable", summary: "no policy bundle has loaded yet" },
   POLICY_EVALUATION_FAILED: { category: "internal", summary: "the policy trapped or returned garbage" },
   STORE_FAILED: { category: "internal", summary: "the SQLite store failed" },

@@ -38,6 +38,7 @@ precedence := [
 	"tenant_suspended",
 	"billing_suspended",
 	"billing_read_only",
+	"impersonation_restricted",
 	"missing_permission",
 	"api_key_scope",
 	"not_in_plan",
@@ -141,6 +142,38 @@ violations contains reason(
 	not is_object(ctx.api_key)
 	not action.permission in ctx.permissions
 }
+
+# Staff acting through an impersonation session see the member's view, with
+# no more than the member may do and no more than their staff role allows
+# (data.bulkhead.staff_roles): which access levels, and whether customer data
+# may leave through an export. An unknown staff role allows nothing.
+violations contains reason(
+	"impersonation_restricted",
+	impersonation_problem,
+	{"staff_role": staff_role, "session_id": impersonation_session},
+) if {
+	is_object(ctx.impersonation)
+	impersonation_problem
+}
+
+impersonation_problem := concat("", ["staff role '", staff_role, "' may not use ", action_access, " access while impersonating"]) if {
+	not staff_allows_access
+} else := concat("", ["staff role '", staff_role, "' may not export customer data while impersonating"]) if {
+	action.customer_data == true
+	not staff_allows_export
+}
+
+staff_allows_access if action_access in data.bulkhead.staff_roles[staff_role].impersonation_access
+
+staff_allows_export if data.bulkhead.staff_roles[staff_role].customer_data_export == true
+
+staff_role := ctx.impersonation.staff_role if is_string(ctx.impersonation.staff_role)
+
+else := ""
+
+impersonation_session := ctx.impersonation.session_id if is_string(ctx.impersonation.session_id)
+
+else := ""
 
 role_name := membership.role if is_string(membership.role)
 

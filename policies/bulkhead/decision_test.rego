@@ -18,6 +18,7 @@ base := {
 		"usage": {"exports.csv.monthly": 12, "seats": 3},
 		"features": {"new_export_pipeline": true},
 		"api_key": null,
+		"impersonation": null,
 	},
 }
 
@@ -267,4 +268,27 @@ test_action_without_access_is_gated_as_a_write if {
 	result := decision with input as req
 		with data.bulkhead.actions as {"projects.read": {"permission": "projects.read", "entitlement": "projects"}}
 	codes(result) == ["billing_read_only"]
+}
+
+impersonating(role) := json.patch(base, [{"op": "replace", "path": "/context/impersonation", "value": {"session_id": "imp_1", "staff_id": "stf_1", "staff_role": role}}])
+
+test_impersonation_read_allowed_for_support_agent if {
+	decision.allow with input as impersonating("support_agent")
+}
+
+test_impersonation_write_restricted_for_support_agent if {
+	req := json.patch(impersonating("support_agent"), [{"op": "replace", "path": "/action", "value": "projects.create"}])
+	result := decision with input as req
+	not result.allow
+	codes(result) == ["impersonation_restricted"]
+	result.reasons[0].details == {"staff_role": "support_agent", "session_id": "imp_1"}
+}
+
+test_impersonation_never_exports_customer_data if {
+	req := json.patch(impersonating("support_admin"), [{"op": "replace", "path": "/action", "value": "reports.export"}])
+	codes(decision) == ["impersonation_restricted"] with input as req
+}
+
+test_impersonation_unknown_staff_role_allows_nothing if {
+	codes(decision) == ["impersonation_restricted"] with input as impersonating("intern")
 }

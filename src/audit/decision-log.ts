@@ -17,6 +17,8 @@ export interface DecisionRecord {
   storeRevision: number;
   requestId: string;
   source: string;
+  /** The session, staff member and impersonated member when staff acted through an impersonation. */
+  impersonation: { session_id: string; staff_id: string; as_actor_id: string } | null;
 }
 
 export interface DecisionLogStats {
@@ -51,12 +53,12 @@ export class DecisionLog {
   ) {
     const insert = db.prepare(
       `INSERT INTO decision_log (decision_id, at, tenant_id, actor_id, actor_type, action, resource_type, resource_id,
-         resource_tenant_id, allow, reasons, policy_revision, store_revision, request_id, source)
+         resource_tenant_id, allow, reasons, policy_revision, store_revision, request_id, source, impersonation)
        VALUES (@decisionId, @at, @tenantId, @actorId, @actorType, @action, @resourceType, @resourceId,
-         @resourceTenantId, @allow, @reasons, @policyRevision, @storeRevision, @requestId, @source)`,
+         @resourceTenantId, @allow, @reasons, @policyRevision, @storeRevision, @requestId, @source, @impersonation)`,
     );
     this.insertBatch = db.transaction((records: DecisionRecord[]) => {
-      for (const r of records) insert.run({ ...r, allow: r.allow ? 1 : 0, reasons: JSON.stringify(r.reasons) });
+      for (const r of records) insert.run({ ...r, allow: r.allow ? 1 : 0, reasons: JSON.stringify(r.reasons), impersonation: impersonationColumn(r.impersonation) });
     });
   }
 
@@ -89,4 +91,9 @@ export class DecisionLog {
   get stats(): Readonly<DecisionLogStats> {
     return { ...this.statsValue, buffered: this.buffer.length };
   }
+}
+
+/** "" when nobody impersonated, else the session's ids as JSON (staff_role and reason stay in admin_audit). */
+function impersonationColumn(i: DecisionRecord["impersonation"]): string {
+  return i ? JSON.stringify({ session_id: i.session_id, staff_id: i.staff_id, as_actor_id: i.as_actor_id }) : "";
 }

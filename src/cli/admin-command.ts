@@ -1,113 +1,194 @@
+import { credentials, loadPackageDefinition, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { loadSync, type MethodDefinition } from "@grpc/proto-loader";
+import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
-import { parseArgs } from "node:util";
-import { systemClock } from "../clock.js";
-import { loadConfig } from "../config.js";
-import { ApiKeyStore } from "../identity/api-keys.js";
-import { loadKeySecret } from "../identity/key-secret.js";
-import { AdminAudit } from "../audit/admin-audit.js";
-import { openDatabase } from "../store/database.js";
-import { RevisionWriter } from "../store/revision-writer.js";
+import { dirname, join } from "node:path";
+import { DEFAULTS, loadConfig } from "../config.js";
+import { PACKAGE_ROOT } from "../paths.js";
 
-export const ADMIN_USAGE = `bulkhead admin - operator actions on the store (audited)
+/**
+ * `bulkhead admin <command>`: every AdminService RPC as a subcommand, over
+ * the same gRPC API the host and the console use, so the CLI can do nothing
+ * the API would refuse. Commands and their flags come from admin.proto
+ * itself: put-tenant is PutTenant, --tenant-id is tenant_id.
+ */
+interface FieldInfo {
+  name: string;
+  repeated: boolean;
+  type: string;
+  message?: string;
+}
+
+/** One line per command for --help (the proto's comments say more). */
+const SUMMARY: Record<string, string> = {
+  "put-tenant": "create or update a tenant (plan or billing status needs billing.write)",
+  "get-tenant": "a tenant's metadata and member count",
+  "search-tenants": "tenants by id or slug prefix: id, slug and status only",
+  "delete-tenant": "mark deleted, revoke its API keys, end impersonations (--confirm-slug)",
+  "put-user": "a user's profile (a user in several tenants needs --all-tenants)",
+  "put-membership": "add a member or change its role or status",
+  "remove-membership": "remove a member; the next Check denies",
+  "sync-memberships": "a tenant's whole member list; Bulkhead applies the difference",
+  "put-custom-role": "a tenant's own role with catalog permissions",
+  "delete-custom-role": "refused while members hold it",
+  "put-plan": "a plan's entitlements and limits (global: --all-tenants --approval-id)",
+  "put-override": "grant or revoke one entitlement for one tenant, with expiry",
+  "remove-override": "remove an override by id",
+  "create-api-key": "a scoped key for one tenant; the key is printed once",
+  "rotate-api-key": "a replacement key; the old one works for --overlap-seconds",
+  "revoke-api-key": "refused on the very next Check",
+  "list-api-keys": "a tenant's keys and their state, never secrets",
+  "put-staff": "add or change a staff member; prints their token once (bootstrap only)",
+  "request-approval": "ask a second staff member to approve one global action",
+  "approve": "approve someone else's request",
+  "start-impersonation": "act as one member of one tenant until --ttl-seconds pass",
+  "end-impersonation": "end your session early",
+  "watch-changes": "stream revisioned change records (JSON lines) until Ctrl-C",
+};
+
+const PROTO = join(PACKAGE_ROOT, "proto", "bulkhead", "v1", "admin.proto");
+const kebab = (name: string) => name.replace(/([a-z0-9])([A-Z])/g, "$1-$2").replace(/_/g, "-").toLowerCase();
+
+function loadService() {
+  const definition = loadSync(PROTO, { keepCase: true, longs: Number, enums: String, defaults: true });
+  const service = definition["bulkhead.v1.AdminService"] as unknown as Record<string, MethodDefinition<object, object>>;
+  const commands = new Map(Object.entries(service).filter(([name]) => /^[A-Z]/.test(name)).map(([name, method]) => [kebab(name), { name, method }]));
+  const fieldsOf = (message: unknown): FieldInfo[] =>
+    ((message as { type: { field: { name: string; label: string; type: string; typeName: string }[] } }).type.field).map((f) => ({
+      name: f.name, repeated: f.label === "LABEL_REPEATED", type: f.type.replace("TYPE_", "").toLowerCase(), ...(f.typeName && { message: f.typeName }),
+    }));
+  const Client = (loadPackageDefinition(definition) as any).bulkhead.v1.AdminService;
+  return { commands, fieldsOf, Client };
+}
+
+const CONNECTION = `Connection (every command):
+  --addr HOST:PORT   sidecar address (BULKHEAD_GRPC_ADDR, default ${DEFAULTS.grpcAddr})
+  --token TOKEN      bearer token: a staff token, BULKHEAD_ADMIN_TOKEN, or admin.token beside --db
+  --db FILE          only to find admin.token (BULKHEAD_DB, default ${DEFAULTS.dbPath})
+  --as NAME          who you are, audited, when the token is a shared one (default cli:<login>)
+  --json '{...}'     the request as JSON (proto field names); flags override its fields`;
+
+export function adminUsage(): string {
+  const { commands } = loadService();
+  const names = [...commands.keys()];
+  return `bulkhead admin - AdminService from the command line (audited like the API)
 
 Usage:
-  bulkhead admin api-keys create --tenant T --scopes P1,P2 --name N --reason R [--expires-days D] [--rate PER_MIN]
-  bulkhead admin api-keys rotate --key K --overlap-seconds S --reason R
-  bulkhead admin api-keys revoke --tenant T --key K --reason R
-  bulkhead admin api-keys list --tenant T
+  bulkhead admin <command> [--field value ...]
+  bulkhead admin <command> --help      the fields of one command
 
-Every command takes --db FILE (default BULKHEAD_DB or ./data/bulkhead.db). The
-secret of a new key is printed once and never stored: only a keyed hash is
-(BULKHEAD_KEY_SECRET, or key.secret beside the database). A rotated key keeps
-working for the overlap; a revoked one is refused on the very next Check.
+Commands:
+${names.map((n) => `  ${n.padEnd(20)} ${SUMMARY[n] ?? ""}`).join("\n")}
+
+Every write needs --tenant-id (or --all-tenants with --approval-id for a
+global one) and --reason starting with a reason code, e.g.
+  --reason "customer_request: ticket 4711"
+
+Examples:
+  bulkhead admin put-staff --staff-id stf_ann --name "Ann" --role support_agent --reason onboarding
+  bulkhead admin get-tenant --tenant-id ten_acme --token "$STAFF_TOKEN"
+  bulkhead admin create-api-key --tenant-id ten_acme --name ci --scopes projects.read,reports.export --reason customer_request
+  bulkhead admin start-impersonation --tenant-id ten_acme --as-actor-id usr_alice --ttl-seconds 900 --reason "customer_request: ticket 9"
+
+${CONNECTION}
 `;
-
-export function adminCommand(args: string[]): number {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      db: { type: "string" }, tenant: { type: "string" }, scopes: { type: "string" }, name: { type: "string" },
-      reason: { type: "string" }, key: { type: "string" }, "expires-days": { type: "string" }, rate: { type: "string" },
-      "overlap-seconds": { type: "string" }, help: { type: "boolean", short: "h" },
-    },
-  });
-  const [area, action] = positionals;
-  if (values.help || area !== "api-keys" || !action) {
-    (values.help ? process.stdout : process.stderr).write(ADMIN_USAGE);
-    return values.help ? 0 : 2;
-  }
-  const require = (name: keyof typeof values): string => {
-    const value = values[name];
-    if (typeof value !== "string" || value === "") throw new UsageError(`--${name} is required for api-keys ${action}`);
-    return value;
-  };
-  const config = loadConfig(process.env, values.db ? { db: values.db } : {});
-  const db = openDatabase(config.dbPath);
-  try {
-    const keys = new ApiKeyStore(db, loadKeySecret(config.dbPath, process.env.BULKHEAD_KEY_SECRET));
-    const audit = new AdminAudit(db);
-    const writer = new RevisionWriter(db, systemClock);
-    const actor = `cli:${userInfo().username}`;
-    const record = (tx: Parameters<Parameters<RevisionWriter["write"]>[0]>[0], tenantId: string, keyId: string, verb: string) =>
-      audit.record(tx, { actor, tenantId, object: `api_key:${keyId}`, action: `api_key.${verb}`, reason: require("reason"), source: "cli", result: "ok" });
-
-    if (action === "list") {
-      for (const k of keys.list(require("tenant"))) {
-        const state = k.revokedAt ? "revoked" : k.retiresAt ? `retires ${new Date(k.retiresAt).toISOString()}` : "active";
-        console.log(`${k.id}\t${k.name}\t${k.scopes.join(",")}\t${state}`);
-      }
-      return 0;
-    }
-    if (action === "create") {
-      const tenantId = require("tenant");
-      const days = values["expires-days"] ? Number(values["expires-days"]) : null;
-      const { result, revision } = writer.write((tx) => {
-        const created = keys.create(tx, {
-          tenantId, name: require("name"), scopes: require("scopes").split(",").map((s) => s.trim()).filter(Boolean),
-          ratePerMinute: values.rate ? Number(values.rate) : 600, expiresAt: days === null ? null : tx.now + days * 86_400_000, createdBy: actor,
-        });
-        record(tx, tenantId, created.key.id, "create");
-        return created;
-      });
-      console.error(`bulkhead: created ${result.key.id} for ${tenantId} at revision ${revision}; the key is shown once:`);
-      console.log(result.raw);
-      return 0;
-    }
-    if (action === "rotate") {
-      const overlapMs = Number(require("overlap-seconds")) * 1000;
-      const { result } = writer.write((tx) => {
-        const rotated = keys.rotate(tx, require("key"), overlapMs, actor);
-        if (rotated) record(tx, rotated.key.tenantId, require("key"), "rotate");
-        return rotated;
-      });
-      if (!result) throw new UsageError(`no live key ${require("key")}`);
-      console.error(`bulkhead: ${require("key")} works for ${overlapMs / 1000} s more; its replacement ${result.key.id} is shown once:`);
-      console.log(result.raw);
-      return 0;
-    }
-    if (action === "revoke") {
-      const tenantId = require("tenant");
-      const { result } = writer.write((tx) => {
-        const revoked = keys.revoke(tx, tenantId, require("key"));
-        if (revoked) record(tx, tenantId, require("key"), "revoke");
-        return revoked;
-      });
-      if (!result) throw new UsageError(`no live key ${require("key")} in ${tenantId}`);
-      console.error(`bulkhead: revoked ${require("key")}`);
-      return 0;
-    }
-    process.stderr.write(ADMIN_USAGE);
-    return 2;
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`bulkhead admin: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  } finally {
-    db.close();
-  }
 }
 
 class UsageError extends Error {}
+
+/** Flags -> request object, typed by the proto: repeated fields take comma lists, bools take no value. */
+function buildRequest(args: string[], fields: FieldInfo[]): { request: Record<string, unknown>; connection: Record<string, string> } {
+  const connection: Record<string, string> = {};
+  let request: Record<string, unknown> = {};
+  const byFlag = new Map(fields.map((f) => [kebab(f.name), f]));
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith("--")) throw new UsageError(`unexpected argument '${arg}'`);
+    const flag = arg.slice(2);
+    const field = byFlag.get(flag);
+    const next = args[i + 1];
+    const takeValue = (): string => {
+      if (next === undefined || next.startsWith("--")) throw new UsageError(`--${flag} needs a value`);
+      i++;
+      return next;
+    };
+    if (["addr", "token", "db", "as"].includes(flag)) connection[flag] = takeValue();
+    else if (flag === "json") request = { ...(JSON.parse(takeValue()) as object), ...request };
+    else if (!field) throw new UsageError(`unknown flag --${flag} (see --help for this command's fields)`);
+    else if (field.type === "bool") request[field.name] = next === undefined || next.startsWith("--") ? true : takeValue() === "true";
+    else if (field.message) request[field.name] = JSON.parse(takeValue());
+    else if (field.repeated) request[field.name] = takeValue().split(",").map((v) => v.trim()).filter(Boolean);
+    else if (/int|fixed/.test(field.type)) request[field.name] = Number(takeValue());
+    else request[field.name] = takeValue();
+  }
+  return { request, connection };
+}
+
+function tokenFor(connection: Record<string, string>): string {
+  if (connection.token) return connection.token;
+  if (process.env.BULKHEAD_ADMIN_TOKEN) return process.env.BULKHEAD_ADMIN_TOKEN.split(",")[0]!.trim();
+  const file = join(dirname(loadConfig(process.env, connection.db ? { db: connection.db } : {}).dbPath), "admin.token");
+  if (existsSync(file)) return readFileSync(file, "utf8").trim();
+  throw new UsageError(`no token: pass --token, set BULKHEAD_ADMIN_TOKEN, or run next to the sidecar's ${file}`);
+}
+
+export async function adminCommand(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (!command || command === "--help" || command === "-h") {
+    (command ? process.stdout : process.stderr).write(adminUsage());
+    return command ? 0 : 2;
+  }
+  const { commands, fieldsOf, Client } = loadService();
+  const entry = commands.get(command);
+  if (!entry) {
+    process.stderr.write(`bulkhead admin: unknown command '${command}'\n\n${adminUsage()}`);
+    return 2;
+  }
+  const fields = fieldsOf(entry.method.requestType);
+  if (rest.includes("--help") || rest.includes("-h")) {
+    const lines = fields.map((f) => `  --${kebab(f.name)}${f.type === "bool" ? "" : f.message ? " JSON" : f.repeated ? " A,B" : " VALUE"}`);
+    process.stdout.write(`bulkhead admin ${command}: AdminService.${entry.name}\n  ${SUMMARY[command] ?? ""}\n\nFields:\n${lines.join("\n")}\n\n${CONNECTION}\n`);
+    return 0;
+  }
+  try {
+    const { request, connection } = buildRequest(rest, fields);
+    const metadata = new Metadata();
+    metadata.set("authorization", `Bearer ${tokenFor(connection)}`);
+    metadata.set("bulkhead-actor", connection.as ?? `cli:${userInfo().username.replace(/[^A-Za-z0-9_.@-]/g, "_")}`);
+    const client = new Client(connection.addr ?? process.env.BULKHEAD_GRPC_ADDR ?? DEFAULTS.grpcAddr, credentials.createInsecure());
+    try {
+      if (entry.method.responseStream) return await streamToStdout(client, entry.name, request, metadata);
+      const response = await new Promise<unknown>((resolve, reject) =>
+        client[entry.name](request, metadata, { deadline: Date.now() + 10_000 }, (e: ServiceError | null, r: unknown) => (e ? reject(e) : resolve(r))),
+      );
+      console.log(JSON.stringify(response, null, 2));
+      return 0;
+    } finally {
+      client.close();
+    }
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof SyntaxError) {
+      process.stderr.write(`bulkhead admin ${command}: ${error.message}\n`);
+      return 2;
+    }
+    const e = error as ServiceError;
+    if (typeof e.code !== "number") throw error;
+    const field = e.metadata?.get("bulkhead-field")[0];
+    process.stderr.write(`bulkhead admin ${command}: ${e.details}${field ? ` (field ${field})` : ""}\n`);
+    return 1;
+  }
+}
+
+/** WatchChanges: one JSON line per change until interrupted. */
+function streamToStdout(client: any, method: string, request: unknown, metadata: Metadata): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stream = client[method](request, metadata);
+    stream.on("data", (message: unknown) => console.log(JSON.stringify(message)));
+    stream.on("error", reject);
+    stream.on("end", () => resolve(0));
+    process.once("SIGINT", () => {
+      stream.cancel();
+      resolve(0);
+    });
+  });
+}

@@ -20,7 +20,8 @@ Usage:
   bulkhead policy diff       list allow <-> deny flips between two bundles (bulkhead policy --help)
   bulkhead xtest <suite>     run a cross-tenant attack suite (bulkhead xtest --help)
   bulkhead billing ...       reconcile with Stripe, replay stored events (bulkhead billing --help)
-  bulkhead admin api-keys .. create, rotate, revoke and list API keys (bulkhead admin --help)
+  bulkhead admin <command>   tenants, members, roles, plans, overrides, API keys, staff,
+                             approvals, impersonation over AdminService (bulkhead admin --help)
   bulkhead --version | --help
 
 serve flags (each also an environment variable):

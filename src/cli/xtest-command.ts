@@ -8,6 +8,8 @@ import { RevisionWriter } from "../store/revision-writer.js";
 import { createSqliteStores } from "../store/stores.js";
 import { jsonReport, junitXml, summaryText } from "../xtest/report.js";
 import { loadSuite, suiteSeeds } from "../xtest/suite.js";
+import { ApiKeyStore } from "../identity/api-keys.js";
+import { loadKeySecret } from "../identity/key-secret.js";
 import { runXtest } from "../xtest/xtest.js";
 
 export const XTEST_USAGE = `bulkhead xtest - cross-tenant attack suites
@@ -80,7 +82,9 @@ function seedCommand(args: string[]): number {
     }
     const writer = new RevisionWriter(db, systemClock);
     const stores = createSqliteStores(db);
-    for (const seed of suiteSeeds(suite)) applySeed(writer, stores, seed);
+    // Keys are hashed with the secret the sidecar on this database will use.
+    const apiKeys = new ApiKeyStore(db, loadKeySecret(values.db, process.env.BULKHEAD_KEY_SECRET));
+    for (const seed of suiteSeeds(suite)) applySeed(writer, stores, seed, apiKeys);
     console.error(`bulkhead: seeded suite "${suite.name}" into ${values.db}`);
     return 0;
   } finally {

@@ -13,6 +13,8 @@ import type { SqliteBillingStore } from "../billing/billing-store.js";
 import { readMeterState } from "../usage/meter-state.js";
 import type { UsageStore } from "../usage/usage-store.js";
 import { keyValidUntil, type ApiKey } from "../identity/api-keys.js";
+import type { ImpersonationStore } from "../identity/impersonation-store.js";
+import type { StaffStore } from "../identity/staff-store.js";
 import type { RoleCatalog } from "./role-catalog.js";
 import type { LimitValue, MemberContext, Principal, Resolution } from "./tenant-context.js";
 
@@ -31,6 +33,8 @@ export interface ContextResolverDeps {
   flags: FlagStore;
   usage: UsageStore;
   billing: SqliteBillingStore;
+  staff: StaffStore;
+  impersonations: ImpersonationStore;
   pastDueGraceDays: number;
   tracker: ChangeTracker;
   roles: RoleCatalog;
@@ -144,6 +148,7 @@ export class ContextResolver {
       : directory.tenantBySlug(principal.tenantSlug);
     const requested = principal.tenantId || principal.tenantSlug;
     if (!tenant) return { kind: "non_member", tenantId: requested };
+    if (principal.actorType === "staff") return this.readImpersonation(tenant, principal.actorId, revision, requested);
     const membership = directory.membership(tenant.id, principal.actorId);
     // The stated actor type must match the membership: a service account id
     // presented as a user (or the reverse) is nobody.
@@ -151,6 +156,26 @@ export class ContextResolver {
       return { kind: "non_member", tenantId: requested };
     }
     return { kind: "member", context: this.buildMemberContext(tenant, membership, revision) };
+  }
+
+  /**
+   * A staff actor is nobody in a tenant unless they hold a live impersonation
+   * session there; then they see the impersonated member's context, marked
+   * with the session, until the exact moment it expires.
+   */
+  private readImpersonation(tenant: Tenant, staffId: string, revision: number, requested: string): Resolution {
+    const now = this.deps.clock.now();
+    const staff = this.deps.staff.get(staffId);
+    const session = staff?.status === "active" ? this.deps.impersonations.live(staffId, tenant.id, now) : undefined;
+    if (!staff || !session) return { kind: "non_member", tenantId: requested };
+    const membership = this.deps.directory.membership(tenant.id, session.asActorId);
+    if (membership?.status !== "active") return { kind: "non_member", tenantId: requested };
+    const context = this.buildMemberContext(tenant, membership, revision);
+    const impersonation = {
+      session_id: session.id, staff_id: staff.id, staff_role: staff.role, as_actor_id: session.asActorId,
+      reason: session.reason, expires_at: new Date(session.expiresAt).toISOString(),
+    };
+    return { kind: "member", context: { ...context, impersonation, validUntil: Math.min(context.validUntil, session.expiresAt) } };
   }
 
   private buildMemberContext(tenant: Tenant, membership: Membership, revision: number): MemberContext {

@@ -5,6 +5,8 @@
  */
 export interface RoleCatalog {
   permissionsOf(role: string): readonly string[] | undefined;
+  /** Every permission some catalog action needs: what a custom role or an API key may be granted. */
+  catalogPermissions(): readonly string[];
   /** The bundle's default billing status -> access mapping (policies/data/billing_access.json). */
   billingAccessOf(status: string): string | undefined;
   /** Changes whenever the catalog may have changed (the policy revision). */

@@ -45,10 +45,22 @@ export interface MemberContext {
   features: Record<string, boolean>;
   /** Set when the principal is an API key: its id and scopes, for the policy's api_key_scope check. */
   apiKey?: { id: string; scopes: string[] };
+  /** Set when a staff member acts through an impersonation session; the policy restricts by staff role. */
+  impersonation?: ImpersonationContext;
   /** Store revision of the snapshot this was read from. */
   builtAtRevision: number;
   /** Epoch ms after which it is stale even without a write. */
   validUntil: number;
+}
+
+/** As the policy and the decision log see an impersonation (snake_case: it is policy input). */
+export interface ImpersonationContext {
+  session_id: string;
+  staff_id: string;
+  staff_role: string;
+  as_actor_id: string;
+  reason: string;
+  expires_at: string;
 }
 
 /**

@@ -291,6 +291,7 @@ export class Decider {
       storeRevision: decision.storeRevision,
       requestId: p.requestId,
       source: p.source,
+      impersonation: resolution.kind === "member" ? (resolution.context.impersonation ?? null) : null,
     });
   }
 }

@@ -2,6 +2,8 @@ import type { CustomRole, Membership, Tenant, User } from "../directory/director
 import { usageWindow } from "../entitlements/entitlement-resolver.js";
 import type { Addon, EntitlementOverride, LimitOverride, Meter, Plan } from "../entitlements/entitlement-store.js";
 import type { Flag } from "../flags/flag-store.js";
+import type { ApiKeyStore } from "../identity/api-keys.js";
+import type { StaffRole } from "../identity/staff-roles.js";
 import type { RevisionWriter } from "../store/revision-writer.js";
 import type { Stores } from "../store/stores.js";
 
@@ -29,10 +31,17 @@ export interface StoreSeed {
   planLookupKeys?: { lookupKey: string; planCode: string }[];
   /** Stripe customer -> tenant mappings. */
   billingCustomers?: { customerId: string; tenantId: string }[];
+  /** Staff members; seeded ones get no usable token (issue one with PutStaff). */
+  staff?: { id: string; name: string; role: StaffRole }[];
+  /** API keys with fixed raw values (cross-tenant suites); applying them needs the ApiKeyStore. */
+  apiKeys?: { raw: string; tenantId: string; name: string; scopes: string[] }[];
+  /** Impersonation sessions that start at the seed time. */
+  impersonations?: { staffId: string; tenantId: string; asActorId: string; reason: string; ttlSeconds: number }[];
 }
 
 /** Applies a seed in one write (one revision). */
-export function applySeed(writer: RevisionWriter, stores: Stores, seed: StoreSeed): number {
+export function applySeed(writer: RevisionWriter, stores: Stores, seed: StoreSeed, apiKeys?: ApiKeyStore): number {
+  if (seed.apiKeys?.length && !apiKeys) throw new Error("this seed has API keys: pass the ApiKeyStore (it holds the server secret)");
   return writer.write((tx) => {
     for (const meter of seed.meters ?? []) stores.entitlements.putMeter(tx, meter);
     for (const plan of seed.plans ?? []) stores.entitlements.putPlan(tx, plan);
@@ -64,5 +73,9 @@ export function applySeed(writer: RevisionWriter, stores: Stores, seed: StoreSee
     for (const a of seed.planBillingAccess ?? []) stores.billing.setPlanAccess(tx, a.planCode, a.billingStatus, a.access);
     for (const k of seed.planLookupKeys ?? []) stores.billing.setPlanLookupKey(tx, k.lookupKey, k.planCode);
     for (const c of seed.billingCustomers ?? []) stores.billing.mapCustomer(tx, c.customerId, c.tenantId);
+    // "seeded:<id>" is never the hex HMAC of a presented token, so no token proves a seeded member.
+    for (const m of seed.staff ?? []) stores.staff.put(tx, { ...m, status: "active" }, `seeded:${m.id}`);
+    for (const k of seed.apiKeys ?? []) apiKeys!.importRaw(tx, k.raw, { ...k, createdBy: "seed" });
+    for (const i of seed.impersonations ?? []) stores.impersonations.start(tx, { ...i, expiresAt: tx.now + i.ttlSeconds * 1000 });
   }).revision;
 }

@@ -1,51 +1,49 @@
-import type { AdminAudit } from "../audit/admin-audit.js";
+import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
 import type { RoleCatalog } from "../context/role-catalog.js";
-import type { EntitlementStore } from "../entitlements/entitlement-store.js";
-import { invalidArgument } from "../errors.js";
-import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
-import type { DirectoryStore, Membership, Tenant } from "./directory-store.js";
-
-/** Who did it and why: every admin write carries both, and both land in admin_audit. */
-export interface AdminActor {
-  actor: string;
-  reason: string;
-  source: string;
-}
-
-export interface WriteResult {
-  revision: number;
-  changed: boolean;
-}
+import { BulkheadError, invalidArgument } from "../errors.js";
+import type { Approvals } from "../identity/approvals.js";
+import type { DirectoryStore, Membership, User } from "./directory-store.js";
 
 export type MembershipSpec = Pick<Membership, "actorId" | "actorType" | "role" | "status">;
 
 /**
- * Directory writes as use cases: validate against the store inside the
- * transaction (plan exists, role exists), write, audit in the same
- * transaction. A write that changes nothing commits nothing, audits nothing.
+ * Users, memberships and custom roles as use cases: checked against the
+ * store inside the transaction (tenant exists, role exists), written, and
+ * audited in the same transaction by AuditedWriter.
  */
 export class DirectoryAdmin {
   constructor(
     private readonly deps: {
-      writer: RevisionWriter;
+      audited: AuditedWriter;
       directory: DirectoryStore;
-      entitlements: EntitlementStore;
       roles: RoleCatalog;
-      audit: AdminAudit;
+      approvals: Approvals;
     },
   ) {}
 
-  putTenant(tenant: Tenant, by: AdminActor): WriteResult {
-    return this.write(by, tenant.id, `tenant:${tenant.id}`, "tenant.put", (tx) => {
-      if (!this.deps.entitlements.plan(tenant.planCode)) throw invalidArgument("plan_code", `unknown plan '${tenant.planCode}'`);
-      const known = this.deps.directory.tenantBySlug(tenant.slug);
-      if (known && known.id !== tenant.id) throw invalidArgument("slug", `slug '${tenant.slug}' belongs to another tenant`);
-      this.deps.directory.putTenant(tx, tenant);
+  /**
+   * A user's profile. A user who belongs to other tenants too is shared
+   * state: changing it needs all_tenants and a second staff member's approval.
+   */
+  putUser(tenantId: string, user: User, global: { allTenants: boolean; approvalId: string }, by: AdminActor): WriteResult {
+    const target = { tenantId: global.allTenants ? null : tenantId, object: `user:${user.id}`, action: "user.put" };
+    return this.deps.audited.write(by, target, (tx) => {
+      this.requireTenant(tenantId);
+      const elsewhere = this.deps.directory.tenantsOfActor(user.id).filter((t) => t !== tenantId);
+      if (elsewhere.length > 0) {
+        if (!global.allTenants) {
+          throw new BulkheadError("APPROVAL_REQUIRED", `all_tenants: user '${user.id}' also belongs to ${elsewhere.length} other tenant(s)`, "all_tenants");
+        }
+        this.deps.approvals.spend(tx, global.approvalId, `user.put:${user.id}`, by.caller.actor);
+      }
+      const current = this.deps.directory.user(user.id);
+      if (current && current.email === user.email && current.displayName === user.displayName) return;
+      this.deps.directory.putUser(tx, user);
     });
   }
 
   putMembership(tenantId: string, spec: MembershipSpec, by: AdminActor): WriteResult {
-    return this.write(by, tenantId, `membership:${tenantId}/${spec.actorId}`, "membership.put", (tx) => {
+    return this.deps.audited.write(by, { tenantId, object: `membership:${tenantId}/${spec.actorId}`, action: "membership.put" }, (tx) => {
       this.requireTenant(tenantId);
       this.requireRole(tenantId, spec.role, "membership.role");
       const current = this.deps.directory.membership(tenantId, spec.actorId);
@@ -55,7 +53,7 @@ export class DirectoryAdmin {
   }
 
   removeMembership(tenantId: string, actorId: string, by: AdminActor): WriteResult {
-    return this.write(by, tenantId, `membership:${tenantId}/${actorId}`, "membership.remove", (tx) => {
+    return this.deps.audited.write(by, { tenantId, object: `membership:${tenantId}/${actorId}`, action: "membership.remove" }, (tx) => {
       this.requireTenant(tenantId);
       if (this.deps.directory.membership(tenantId, actorId)) this.deps.directory.removeMembership(tx, tenantId, actorId);
     });
@@ -69,7 +67,7 @@ export class DirectoryAdmin {
       if (seen.has(m.actorId)) throw invalidArgument(`memberships[${i}].actor_id`, `'${m.actorId}' is listed twice`);
       seen.add(m.actorId);
     });
-    const result = this.write(by, tenantId, `memberships:${tenantId}`, "memberships.sync", (tx) => {
+    const result = this.deps.audited.write(by, { tenantId, object: `memberships:${tenantId}`, action: "memberships.sync" }, (tx) => {
       this.requireTenant(tenantId);
       wanted.forEach((m, i) => this.requireRole(tenantId, m.role, `memberships[${i}].role`));
       const current = new Map(this.deps.directory.memberships(tenantId).map((m) => [m.actorId, m]));
@@ -86,17 +84,33 @@ export class DirectoryAdmin {
         counts.removed++;
       }
     });
-    return { ...result, ...counts };
+    return { revision: result.revision, changed: result.changed, ...counts };
   }
 
-  private write(by: AdminActor, tenantId: string, object: string, action: string, mutate: (tx: WriteScope) => void): WriteResult {
-    if (by.reason.trim() === "") throw invalidArgument("reason", "is required for every admin write");
-    let changed = false;
-    const { revision } = this.deps.writer.write((tx) => {
-      mutate(trackingScope(tx, () => (changed = true)));
-      if (changed) this.deps.audit.record(tx, { actor: by.actor, tenantId, object, action, reason: by.reason, source: by.source, result: "ok" });
+  /** A tenant's own role: a name that is not built in, with permissions the action catalog knows. */
+  putCustomRole(tenantId: string, name: string, permissions: string[], by: AdminActor): WriteResult {
+    if (this.deps.roles.permissionsOf(name) !== undefined) throw invalidArgument("name", `'${name}' is a built-in role`);
+    const known = new Set(this.deps.roles.catalogPermissions());
+    permissions.forEach((p, i) => {
+      if (!known.has(p)) throw invalidArgument(`permissions[${i}]`, `unknown permission '${p}' (not in the action catalog)`);
     });
-    return { revision, changed };
+    return this.deps.audited.write(by, { tenantId, object: `role:${tenantId}/${name}`, action: "custom_role.put" }, (tx) => {
+      this.requireTenant(tenantId);
+      const current = this.deps.directory.customRole(tenantId, name);
+      if (current && sameSet(current.permissions, permissions)) return;
+      this.deps.directory.putCustomRole(tx, { tenantId, name, permissions: [...new Set(permissions)].sort() });
+    });
+  }
+
+  /** Refused while members hold the role: removing it would silently strip their access. */
+  deleteCustomRole(tenantId: string, name: string, by: AdminActor): WriteResult {
+    return this.deps.audited.write(by, { tenantId, object: `role:${tenantId}/${name}`, action: "custom_role.delete" }, (tx) => {
+      this.requireTenant(tenantId);
+      if (!this.deps.directory.customRole(tenantId, name)) throw new BulkheadError("ADMIN_NOT_FOUND", `name: no custom role '${name}' in ${tenantId}`, "name");
+      const holders = this.deps.directory.countRoleHolders(tenantId, name);
+      if (holders > 0) throw new BulkheadError("ADMIN_CONFLICT", `name: ${holders} member(s) still hold '${name}'; change their role first`, "name");
+      this.deps.directory.deleteCustomRole(tx, tenantId, name);
+    });
   }
 
   private requireTenant(tenantId: string): void {
@@ -110,19 +124,13 @@ export class DirectoryAdmin {
   }
 }
 
+
 function sameMembership(a: MembershipSpec, b: MembershipSpec): boolean {
   return a.role === b.role && a.status === b.status && a.actorType === b.actorType;
 }
 
-/** Passes writes through and notes that one happened, so no-op admin calls audit nothing. */
-function trackingScope(tx: WriteScope, onChange: () => void): WriteScope {
-  return {
-    now: tx.now,
-    revision: tx.revision,
-    changed: (tenantId, kind) => {
-      onChange();
-      tx.changed(tenantId, kind);
-    },
-    noted: (kind) => tx.noted(kind),
-  };
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const left = new Set(a);
+  const right = new Set(b);
+  return left.size === right.size && [...left].every((x) => right.has(x));
 }

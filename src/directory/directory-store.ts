@@ -50,10 +50,17 @@ export interface DirectoryStore {
   customRole(tenantId: string, name: string): CustomRole | undefined;
   /** Seats taken: active members plus pending invites. */
   countSeats(tenantId: string): number;
+  /** Tenants whose id or slug starts with `prefix`, by id. */
+  searchTenants(prefix: string, limit: number): Tenant[];
+  user(id: string): User | undefined;
+  /** Every tenant the actor is a member of. */
+  tenantsOfActor(actorId: string): string[];
+  countRoleHolders(tenantId: string, role: string): number;
 
   putTenant(tx: WriteScope, tenant: Tenant): void;
   putUser(tx: WriteScope, user: User): void;
   putMembership(tx: WriteScope, membership: Membership): void;
   removeMembership(tx: WriteScope, tenantId: string, actorId: string): boolean;
   putCustomRole(tx: WriteScope, role: CustomRole): void;
+  deleteCustomRole(tx: WriteScope, tenantId: string, name: string): boolean;
 }

@@ -48,6 +48,16 @@ export class SqliteDirectoryStore implements DirectoryStore {
       countSeats: db
         .prepare<[string], number>("SELECT count(*) FROM memberships WHERE tenant_id = ? AND status IN ('active', 'invited')")
         .pluck(),
+      // Prefix match as a range, so both lookups use their unique indexes.
+      searchTenants: db.prepare<[{ prefix: string; limit: number }], TenantRow>(
+        `SELECT ${tenantColumns} FROM tenants WHERE id >= @prefix AND id < @prefix || char(0x10FFFF)
+         UNION SELECT ${tenantColumns} FROM tenants WHERE slug >= @prefix AND slug < @prefix || char(0x10FFFF)
+         ORDER BY id LIMIT @limit`,
+      ),
+      user: db.prepare<[string], User>("SELECT id, email, display_name AS displayName FROM users WHERE id = ?"),
+      tenantsOfActor: db.prepare<[string], string>("SELECT tenant_id FROM memberships WHERE actor_id = ? ORDER BY tenant_id").pluck(),
+      roleHolders: db.prepare<[string, string], number>("SELECT count(*) FROM memberships WHERE tenant_id = ? AND role = ?").pluck(),
+      deleteCustomRole: db.prepare("DELETE FROM custom_roles WHERE tenant_id = ? AND name = ?"),
       putTenant: db.prepare(
         `INSERT INTO tenants (id, slug, name, status, plan_code, billing_status, region, isolation_tier, tags, created_at, updated_at)
          VALUES (@id, @slug, @name, @status, @planCode, @billingStatus, @region, @isolationTier, @tags, @now, @now)
@@ -100,6 +110,23 @@ export class SqliteDirectoryStore implements DirectoryStore {
     return this.stmt.countSeats.get(tenantId)!;
   }
 
+  /** Tenants whose id or slug starts with `prefix`, by id. */
+  searchTenants(prefix: string, limit: number): Tenant[] {
+    return this.stmt.searchTenants.all({ prefix, limit }).map(toTenant);
+  }
+
+  user(id: string): User | undefined {
+    return this.stmt.user.get(id);
+  }
+
+  tenantsOfActor(actorId: string): string[] {
+    return this.stmt.tenantsOfActor.all(actorId);
+  }
+
+  countRoleHolders(tenantId: string, role: string): number {
+    return this.stmt.roleHolders.get(tenantId, role)!;
+  }
+
   putTenant(tx: WriteScope, tenant: Tenant): void {
     this.stmt.putTenant.run({ ...tenant, tags: JSON.stringify(tenant.tags), now: tx.now });
     tx.changed(tenant.id, "tenant");
@@ -107,8 +134,8 @@ export class SqliteDirectoryStore implements DirectoryStore {
 
   putUser(tx: WriteScope, user: User): void {
     this.stmt.putUser.run({ ...user, now: tx.now });
-    // A user row carries no access by itself; memberships do.
-    tx.changed(null, "user");
+    // A user row carries no access by itself (memberships do), so it expires no cached decision.
+    tx.noted("user");
   }
 
   putMembership(tx: WriteScope, membership: Membership): void {
@@ -125,5 +152,11 @@ export class SqliteDirectoryStore implements DirectoryStore {
   putCustomRole(tx: WriteScope, role: CustomRole): void {
     this.stmt.putCustomRole.run(role.tenantId, role.name, JSON.stringify(role.permissions));
     tx.changed(role.tenantId, "custom_role");
+  }
+
+  deleteCustomRole(tx: WriteScope, tenantId: string, name: string): boolean {
+    const deleted = this.stmt.deleteCustomRole.run(tenantId, name).changes > 0;
+    if (deleted) tx.changed(tenantId, "custom_role");
+    return deleted;
   }
 }

@@ -16,6 +16,8 @@ export interface ActionSpec {
   flag?: string;
   meter?: string;
   access: "read" | "write" | "billing";
+  /** The action lets customer data leave (an export): impersonating staff need explicit leave for it. */
+  customer_data?: boolean;
 }
 
 export interface PolicyData {
@@ -23,6 +25,7 @@ export interface PolicyData {
     actions: Record<string, ActionSpec>;
     roles: Record<string, string[]>;
     billing_access: Record<string, string>;
+    staff_roles: Record<string, { impersonation_access: string[]; customer_data_export: boolean }>;
   };
 }
 

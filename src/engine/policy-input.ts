@@ -1,5 +1,5 @@
 import type { CheckInput } from "../decision/check-input.js";
-import type { Resolution } from "../context/tenant-context.js";
+import type { ImpersonationContext, Resolution } from "../context/tenant-context.js";
 
 /** The document the Rego policy sees as `input` (DESIGN.md section 4). */
 export interface PolicyInput {
@@ -22,7 +22,7 @@ export interface PolicyInput {
     usage: Record<string, number>;
     features: Record<string, boolean>;
     api_key: { id: string; scopes: string[] } | null;
-    impersonation: null;
+    impersonation: ImpersonationContext | null;
     source: string;
     request_id: string;
     session_id: string;
@@ -66,6 +66,7 @@ export function buildPolicyInput(check: CheckInput, resolution: Resolution): Pol
           usage: resolution.context.usage,
           features: resolution.context.features,
           api_key: resolution.context.apiKey ?? null,
+          impersonation: resolution.context.impersonation ?? null,
         }
       : {
           ...base,

@@ -67,6 +67,10 @@ export class PolicyManager implements PolicySource {
     return this.current?.permissionsOf(role);
   }
 
+  catalogPermissions(): readonly string[] {
+    return this.current?.catalogPermissions() ?? [];
+  }
+
   billingAccessOf(status: string): string | undefined {
     return this.current?.billingAccessOf(status);
   }

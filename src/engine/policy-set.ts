@@ -64,6 +64,10 @@ export class PolicySet implements RoleCatalog {
     return Object.hasOwn(this.data.bulkhead.billing_access, status) ? this.data.bulkhead.billing_access[status] : undefined;
   }
 
+  catalogPermissions(): readonly string[] {
+    return [...new Set(Object.values(this.data.bulkhead.actions).map((a) => a.permission))].sort();
+  }
+
   permissionsOf(role: string): readonly string[] | undefined {
     return Object.hasOwn(this.data.bulkhead.roles, role) ? this.data.bulkhead.roles[role] : undefined;
   }

@@ -11,6 +11,7 @@ export function fixedPolicy(set: PolicySet): PolicySource {
     policy: set,
     revision: set.revision,
     permissionsOf: (role) => set.permissionsOf(role),
+    catalogPermissions: () => set.catalogPermissions(),
     billingAccessOf: (status) => set.billingAccessOf(status),
   };
 }

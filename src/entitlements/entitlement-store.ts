@@ -71,6 +71,9 @@ export interface EntitlementStore {
   putPlan(tx: WriteScope, plan: Plan): void;
   putAddon(tx: WriteScope, addon: Addon): void;
   setTenantAddon(tx: WriteScope, tenantId: string, addonCode: string, quantity: number): void;
-  addOverride(tx: WriteScope, override: EntitlementOverride): void;
+  /** Returns the override's id. */
+  addOverride(tx: WriteScope, override: EntitlementOverride): number;
+  /** Only the tenant's own override: an id from another tenant removes nothing. */
+  removeOverride(tx: WriteScope, tenantId: string, id: number): boolean;
   addLimitOverride(tx: WriteScope, override: LimitOverride): void;
 }

@@ -70,6 +70,7 @@ export class SqliteEntitlementStore implements EntitlementStore {
         `INSERT INTO entitlement_overrides (tenant_id, entitlement, effect, reason, author, expires_at, created_at)
          VALUES (@tenantId, @entitlement, @effect, @reason, @author, @expiresAt, @now)`,
       ),
+      removeOverride: db.prepare("DELETE FROM entitlement_overrides WHERE id = ? AND tenant_id = ?"),
       addLimitOverride: db.prepare(
         `INSERT INTO limit_overrides (tenant_id, meter, soft, hard, reason, author, expires_at, created_at)
          VALUES (@tenantId, @meter, @soft, @hard, @reason, @author, @expiresAt, @now)`,
@@ -141,9 +142,16 @@ export class SqliteEntitlementStore implements EntitlementStore {
     tx.changed(tenantId, "addon");
   }
 
-  addOverride(tx: WriteScope, override: EntitlementOverride): void {
-    this.stmt.addOverride.run({ ...override, now: tx.now });
+  addOverride(tx: WriteScope, override: EntitlementOverride): number {
+    const id = Number(this.stmt.addOverride.run({ ...override, now: tx.now }).lastInsertRowid);
     tx.changed(override.tenantId, "entitlement_override");
+    return id;
+  }
+
+  removeOverride(tx: WriteScope, tenantId: string, id: number): boolean {
+    const removed = this.stmt.removeOverride.run(id, tenantId).changes > 0;
+    if (removed) tx.changed(tenantId, "entitlement_override");
+    return removed;
   }
 
   addLimitOverride(tx: WriteScope, override: LimitOverride): void {

@@ -1,7 +1,8 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { ulid } from "../ids.js";
 import type { Db } from "../store/database.js";
 import type { WriteScope } from "../store/revision-writer.js";
+import { keyedHash } from "./key-secret.js";
 
 /** A key as stored; the secret itself is never kept. */
 export interface ApiKey {
@@ -47,6 +48,7 @@ export class ApiKeyStore {
          VALUES (@id, @tenantId, @name, @hash, @scopes, @ratePerMinute, @expiresAt, @now, @createdBy)`,
       ),
       revoke: db.prepare("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND tenant_id = ? AND revoked_at IS NULL"),
+      revokeAll: db.prepare("UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND revoked_at IS NULL"),
       retire: db.prepare("UPDATE api_keys SET retires_at = ?, replaced_by = ? WHERE id = ?"),
     };
   }
@@ -63,6 +65,19 @@ export class ApiKeyStore {
     return { key: { ...spec, id, revokedAt: null, retiresAt: null, createdAt: tx.now }, raw };
   }
 
+  /**
+   * Stores a key whose raw value was made elsewhere (a cross-tenant suite's
+   * fixed keys), so suites can attack with real, valid keys.
+   */
+  importRaw(tx: WriteScope, raw: string, spec: { tenantId: string; name: string; scopes: string[]; createdBy: string }): ApiKey {
+    const match = KEY_FORMAT.exec(raw);
+    if (!match) throw new Error("not a Bulkhead API key (bk_key_<ULID>.<43 base64url chars>)");
+    const id = match[1]!;
+    this.stmt.insert.run({ ...spec, id, hash: this.hash(raw), scopes: JSON.stringify(spec.scopes), ratePerMinute: 600_000, expiresAt: null, now: tx.now });
+    tx.changed(spec.tenantId, "api_key");
+    return { ...spec, id, ratePerMinute: 600_000, expiresAt: null, revokedAt: null, retiresAt: null, createdAt: tx.now };
+  }
+
   /** A new key with the same tenant, name, scopes and rate; the old one works until `overlapMs` from now. */
   rotate(tx: WriteScope, keyId: string, overlapMs: number, createdBy: string): { key: ApiKey; raw: string } | undefined {
     const old = this.get(keyId);
@@ -75,6 +90,13 @@ export class ApiKeyStore {
   revoke(tx: WriteScope, tenantId: string, keyId: string): boolean {
     const revoked = this.stmt.revoke.run(tx.now, keyId, tenantId).changes > 0;
     tx.changed(tenantId, "api_key");
+    return revoked;
+  }
+
+  /** Revokes every key of the tenant (tenant deletion); returns how many were live. */
+  revokeAll(tx: WriteScope, tenantId: string): number {
+    const revoked = this.stmt.revokeAll.run(tx.now, tenantId).changes;
+    if (revoked > 0) tx.changed(tenantId, "api_key");
     return revoked;
   }
 
@@ -106,7 +128,7 @@ export class ApiKeyStore {
   }
 
   private hash(raw: string): string {
-    return createHmac("sha256", this.serverSecret).update(raw).digest("hex");
+    return keyedHash(this.serverSecret, raw);
   }
 }
 

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
@@ -20,4 +20,9 @@ export function loadKeySecret(dbPath: string, fromEnv: string | undefined): Buff
     }
   }
   return Buffer.from(readFileSync(file, "utf8").trim(), "utf8");
+}
+
+/** The keyed hash secrets (API keys, staff tokens) are stored as; hex. */
+export function keyedHash(serverSecret: Buffer, raw: string): string {
+  return createHmac("sha256", serverSecret).update(raw).digest("hex");
 }

@@ -36,15 +36,20 @@ export class ChangeTracker {
     const version = this.readDataVersion();
     if (version !== this.dataVersion) {
       this.dataVersion = version;
+      // The revision is read before the change rows, so every change at or
+      // below it is among the rows: lastRevision never runs ahead of them.
+      // Revisions without change rows (noted-only writes) still count.
+      const revision = readRevision(this.db);
       const rows = this.since.all(this.tableCursor);
       if (rows.length > 0) this.tableCursor = rows[rows.length - 1]!.revision;
-      this.observe(rows.map((r) => ({ revision: r.revision, tenantId: r.tenant_id, kind: r.kind })));
+      this.observe(rows.map((r) => ({ revision: r.revision, tenantId: r.tenant_id, kind: r.kind })), revision);
     }
     return this.lastRevision;
   }
 
-  /** Records changes committed by this process (called by RevisionWriter). */
-  observe(changes: ChangeRecord[]): void {
+  /** Records changes committed up to `revision` (by this process, via RevisionWriter, or read back by sync). */
+  observe(changes: ChangeRecord[], revision = 0): void {
+    this.lastRevision = Math.max(this.lastRevision, revision);
     for (const change of changes) {
       if (change.tenantId === null) {
         this.globalRevision = Math.max(this.globalRevision, change.revision);

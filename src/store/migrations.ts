@@ -3,6 +3,7 @@ import { schema001 } from "./schema-001.js";
 import { schema002 } from "./schema-002.js";
 import { schema003 } from "./schema-003.js";
 import { schema004 } from "./schema-004.js";
+import { schema005 } from "./schema-005.js";
 
 /**
  * Numbered, append-only migrations. A migration that has shipped is never
@@ -15,6 +16,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
   { version: 2, name: "add-ons, limit overrides, reservations, idempotency, warnings, outbox", sql: schema002 },
   { version: 3, name: "billing mirror, events, watermarks, access per plan, admin audit", sql: schema003 },
   { version: 4, name: "API keys", sql: schema004 },
+  { version: 5, name: "staff, impersonation sessions, approvals", sql: schema005 },
 ];
 
 export function applyMigrations(db: Db): void {

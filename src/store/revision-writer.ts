@@ -46,7 +46,7 @@ export class RevisionWriter {
   private readonly current;
   private readonly totalChanges;
   private readonly appendChange;
-  private readonly listeners: ((changes: ChangeRecord[]) => void)[] = [];
+  private readonly listeners: ((changes: ChangeRecord[], revision: number) => void)[] = [];
   private active: WriteScope | null = null;
 
   constructor(
@@ -61,7 +61,8 @@ export class RevisionWriter {
     this.appendChange = db.prepare("INSERT INTO changes (revision, tenant_id, kind, at) VALUES (?, ?, ?, ?)");
   }
 
-  onCommit(listener: (changes: ChangeRecord[]) => void): void {
+  /** Hears every committed revision, with its change records (none for a write that only noted history). */
+  onCommit(listener: (changes: ChangeRecord[], revision: number) => void): void {
     this.listeners.push(listener);
   }
 
@@ -70,6 +71,7 @@ export class RevisionWriter {
     const now = this.clock.now();
     const touched = new Map<string, { tenantId: string | null; kind: string }>();
     let noted = false;
+    let bumped = false;
     const transaction = this.db.transaction(() => {
       const before = this.totalChanges.get()!;
       const current = this.current.get()!;
@@ -96,13 +98,15 @@ export class RevisionWriter {
       // over-invalidation is safe, a stale cache is not.
       if (touched.size === 0 && !noted) touched.set("", { tenantId: null, kind: "unspecified" });
       const revision = this.bump.get()!.value;
+      bumped = true;
       for (const c of touched.values()) this.appendChange.run(revision, c.tenantId, c.kind, now);
       return { result, revision };
     });
     const committed = transaction.immediate();
-    if (touched.size === 0) return committed;
+    if (!bumped) return committed;
+    // A noted-only write still moves the revision, and min_revision waits on it.
     const records = [...touched.values()].map((c) => ({ ...c, revision: committed.revision }));
-    for (const listener of this.listeners) listener(records);
+    for (const listener of this.listeners) listener(records, committed.revision);
     return committed;
   }
 }

@@ -7,6 +7,8 @@ import { SqliteFlagStore } from "../flags/sqlite-flag-store.js";
 import type { UsageStore } from "../usage/usage-store.js";
 import { SqliteUsageStore } from "../usage/sqlite-usage-store.js";
 import { SqliteBillingStore } from "../billing/billing-store.js";
+import { ImpersonationStore } from "../identity/impersonation-store.js";
+import { StaffStore } from "../identity/staff-store.js";
 import type { Db } from "./database.js";
 
 /** Every store over one database; created in one place (compose.ts, tests). */
@@ -16,6 +18,8 @@ export interface Stores {
   flags: FlagStore;
   usage: UsageStore;
   billing: SqliteBillingStore;
+  staff: StaffStore;
+  impersonations: ImpersonationStore;
 }
 
 export function createSqliteStores(db: Db): Stores {
@@ -25,5 +29,7 @@ export function createSqliteStores(db: Db): Stores {
     flags: new SqliteFlagStore(db),
     usage: new SqliteUsageStore(db),
     billing: new SqliteBillingStore(db),
+    staff: new StaffStore(db),
+    impersonations: new ImpersonationStore(db),
   };
 }

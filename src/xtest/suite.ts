@@ -81,6 +81,10 @@ export function suiteSeeds(suite: Suite): StoreSeed[] {
       a.memberships.map((m) => ({ tenantId: m.tenant, actorId: a.id, role: m.role, actorType: a.type ?? "user", status: m.status ?? "active" })),
     ),
     customRoles: (suite.custom_roles ?? []).map((r) => ({ tenantId: r.tenant, name: r.name, permissions: r.permissions })),
+    apiKeys: (suite.api_keys ?? []).map((k) => {
+      if (!k.secret.startsWith(`bk_${k.id}.`)) throw new SuiteError(`api_keys ${k.id}: secret must be bk_${k.id}.<43 base64url characters>`);
+      return { raw: k.secret, tenantId: k.tenant, name: k.id, scopes: k.scopes };
+    }),
     flags: (suite.flags ?? []).map((f) => ({
       key: f.key,
       kind: "release",

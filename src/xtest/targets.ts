@@ -36,7 +36,7 @@ export async function localTarget(seeds: StoreSeed[], bundleDir: string, existin
   const policy = await PolicySet.load(await readPolicyBundle(bundleDir), { smokeTest: false });
   const runtime = { clock: systemClock, ids: ulidGenerator(systemClock), log: () => {} };
   const core = createDecisionCore(db, fixedPolicy(policy), runtime, { boundaryGuard: false });
-  for (const seed of seeds) applySeed(core.writer, core.stores, seed);
+  for (const seed of seeds) applySeed(core.writer, core.stores, seed, core.apiKeys);
   return {
     name: `in-process (bundle ${policy.revision})`,
     core,

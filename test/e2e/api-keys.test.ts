@@ -5,7 +5,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import { PACKAGE_ROOT } from "../../src/paths.js";
-import { codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { codes, startSidecar, TEST_ADMIN_TOKEN, type TestSidecar } from "../support/sidecar.js";
 
 // API-key principals end to end: the key decides tenant, actor and scopes.
 const START = Date.UTC(2026, 10, 26, 12);
@@ -100,19 +100,28 @@ describe("API keys", () => {
   });
 });
 
-describe("bulkhead admin api-keys", () => {
+describe("bulkhead admin (CLI over AdminService)", () => {
+  const cli = join(PACKAGE_ROOT, "dist", "src", "cli", "main.js");
+  const run = (...args: string[]) =>
+    promisify(execFile)(process.execPath, [cli, "admin", ...args, "--addr", sidecar.grpcAddress, "--token", TEST_ADMIN_TOKEN, "--as", "usr_ops"]);
+
   it("creates a key shown once, audited, that the running sidecar accepts", async () => {
-    const cli = join(PACKAGE_ROOT, "dist", "src", "cli", "main.js");
-    const { stdout } = await promisify(execFile)(process.execPath, [
-      cli, "admin", "api-keys", "create", "--db", sidecar.bulkhead.config.dbPath,
-      "--tenant", "ten_globex", "--scopes", "projects.read", "--name", "etl", "--reason", "ticket-42",
-    ]);
-    const raw = stdout.trim();
-    expect((await keyCheck(raw, "projects.read", "ten_globex")).allow).toBe(true);
-    const audit = sidecar.bulkhead.db.prepare("SELECT action, tenant_id, reason FROM admin_audit WHERE action = 'api_key.create'").get();
-    expect(audit).toEqual({ action: "api_key.create", tenant_id: "ten_globex", reason: "ticket-42" });
-    const missingReason = await promisify(execFile)(process.execPath, [cli, "admin", "api-keys", "create", "--db", sidecar.bulkhead.config.dbPath, "--tenant", "ten_globex", "--scopes", "projects.read", "--name", "x"]).catch((e) => e);
-    expect(missingReason.code).toBe(2);
-    expect(missingReason.stderr).toContain("--reason is required");
+    const { stdout } = await run("create-api-key", "--tenant-id", "ten_globex", "--scopes", "projects.read", "--name", "etl", "--reason", "customer_request: ticket-42");
+    const created = JSON.parse(stdout) as { api_key: string; key_id: string };
+    expect((await keyCheck(created.api_key, "projects.read", "ten_globex")).allow).toBe(true);
+    const audit = sidecar.bulkhead.db.prepare("SELECT actor, action, tenant_id, reason FROM admin_audit WHERE action = 'api_key.create' ORDER BY id DESC").get();
+    expect(audit).toEqual({ actor: "bootstrap:usr_ops", action: "api_key.create", tenant_id: "ten_globex", reason: "customer_request: ticket-42" });
+  });
+
+  it("reports the wrong field and exits 1 when the API refuses, 2 on a usage error", async () => {
+    const missingReason = await run("create-api-key", "--tenant-id", "ten_globex", "--scopes", "projects.read", "--name", "x").catch((e) => e);
+    expect(missingReason.code).toBe(1);
+    expect(missingReason.stderr).toContain("(field reason)");
+    const unknownFlag = await run("create-api-key", "--tenant", "ten_globex").catch((e) => e);
+    expect(unknownFlag.code).toBe(2);
+    expect(unknownFlag.stderr).toContain("unknown flag --tenant");
+    const help = await promisify(execFile)(process.execPath, [cli, "admin", "put-plan", "--help"]);
+    expect(help.stdout).toContain("--all-tenants");
+    expect(help.stdout).toContain("--approval-id");
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBulkhead, type Bulkhead, type Runtime } from "../../src/compose.js";
-import type { Config } from "../../src/config.js";
+import { DEFAULT_ADMIN_REASON_CODES, type Config } from "../../src/config.js";
 import { applySeed, type StoreSeed } from "../../src/demo/store-seed.js";
 import {
   BatchCheckRequest,
@@ -65,6 +65,7 @@ export interface SidecarOptions {
 
 export const TEST_WEBHOOK_SECRET = "whsec_test_primary";
 export const TEST_ADMIN_TOKEN = "admin-test-token";
+export const TEST_SYNC_TOKEN = "sync-test-token";
 
 export async function startSidecar(options: SidecarOptions = {}): Promise<TestSidecar> {
   const dir = mkdtempSync(join(tmpdir(), "bulkhead-test-"));
@@ -81,6 +82,9 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<TestSi
     stripeApiUrl: "",
     pastDueGraceDays: 14,
     adminTokens: [TEST_ADMIN_TOKEN],
+    syncTokens: [TEST_SYNC_TOKEN],
+    adminReasonCodes: [...DEFAULT_ADMIN_REASON_CODES],
+    impersonationMaxTtlSeconds: 3600,
     ...options.config,
   };
   const bulkhead = await createBulkhead(config, { log: () => {}, ...options.runtime });
@@ -115,7 +119,7 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<TestSi
       release: call<ReleaseRequest, ReleaseResponse>(entitlementClient, "release", ReleaseRequest.fromPartial),
       report: call<ReportUsageRequest, ReportUsageResponse>(entitlementClient, "reportUsage", ReportUsageRequest.fromPartial),
     },
-    seed: (seed) => applySeed(bulkhead.writer, bulkhead.stores, seed),
+    seed: (seed) => applySeed(bulkhead.writer, bulkhead.stores, seed, bulkhead.apiKeys),
     async close() {
       client.close();
       entitlementClient.close();

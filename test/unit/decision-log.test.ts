@@ -8,7 +8,7 @@ import { openDatabase } from "../../src/store/database.js";
 const record = (i: number): DecisionRecord => ({
   decisionId: `dec_${i}`, at: 1, tenantId: "ten_a", actorId: "usr_a", actorType: "user", action: "projects.read",
   resourceType: "project", resourceId: "p", resourceTenantId: "ten_a", allow: true, reasons: [],
-  policyRevision: "r", storeRevision: 1, requestId: "", source: "workspace_route",
+  policyRevision: "r", storeRevision: 1, requestId: "", source: "workspace_route", impersonation: null,
 });
 
 const db = () => openDatabase(join(mkdtempSync(join(tmpdir(), "bulkhead-log-")), "b.db"));

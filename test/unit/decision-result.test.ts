@@ -3,7 +3,7 @@ import { normaliseDecision } from "../../src/engine/decision-result.js";
 import type { PolicyData } from "../../src/engine/policy-bundle.js";
 
 const data: PolicyData = {
-  bulkhead: { actions: { "projects.read": { permission: "projects.read", access: "read" } }, roles: {}, billing_access: {} },
+  bulkhead: { actions: { "projects.read": { permission: "projects.read", access: "read" } }, roles: {}, billing_access: {}, staff_roles: {} },
 };
 const wrap = (result: unknown) => [{ result }];
 

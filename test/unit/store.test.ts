@@ -15,7 +15,7 @@ const newStore = (path = join(mkdtempSync(join(tmpdir(), "bulkhead-store-")), "b
   const db = openDatabase(path);
   const writer = new RevisionWriter(db, new ManualClock(Date.UTC(2026, 10, 1)));
   const tracker = new ChangeTracker(db);
-  writer.onCommit((c) => tracker.observe(c));
+  writer.onCommit((c, revision) => tracker.observe(c, revision));
   return { db, writer, tracker, stores: createSqliteStores(db), path };
 };
 

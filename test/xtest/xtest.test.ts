@@ -25,11 +25,19 @@ describe("the demo suite", () => {
   it("covers every attack class the demo state allows", () => {
     const classes = Object.keys(inProcess.report.byClass).sort();
     expect(classes).toEqual(
-      ["billing_state", "cross_tenant", "cross_tenant_by_slug", "expected_allow", "job_wrong_tenant", "non_member",
+      ["api_key_other_tenant", "api_key_scope", "billing_state", "cross_tenant", "cross_tenant_by_slug", "expected_allow", "job_wrong_tenant", "non_member",
         "plan_entitlement", "unknown_tenant", "vertical_role"].sort(),
     );
     // Every member x every other tenant's resource x every action.
     expect(inProcess.report.byClass["cross_tenant"]!.total).toBe(5 * 4 * 7);
+  });
+
+  it("attacks with real, valid API keys, so the tenant and scope checks are what deny", () => {
+    const reasonsOf = (attackClass: string) =>
+      new Set(inProcess.report.results.filter((r) => r.case.attack === attackClass).flatMap((r) => ("reasons" in r.outcome ? r.outcome.reasons : [])));
+    expect(reasonsOf("api_key_other_tenant")).toEqual(new Set(["wrong_tenant"]));
+    expect(reasonsOf("api_key_scope")).toContain("api_key_scope");
+    expect(reasonsOf("api_key_scope")).not.toContain("api_key_invalid");
   });
 
   it("writes JUnit XML that parses, one testsuite per attack class", () => {

@@ -1,58 +1,174 @@
-import type { Metadata, ServerWritableStream } from "@grpc/grpc-js";
-import { validateMembership, validateMembershipList, validateReason, validateTenant } from "../../directory/admin-input.js";
-import type { AdminActor, DirectoryAdmin } from "../../directory/directory-admin.js";
-import type { AdminServiceServer, Change, WatchChangesRequest } from "../../gen/bulkhead/v1/admin.js";
+import type { Metadata, ServerUnaryCall, ServerWritableStream } from "@grpc/grpc-js";
+import { requireCapability, type AdminActor } from "../../audit/audited-write.js";
+import {
+  oneOf, optionalTime, validateEffect, validateIdList, validateMembership, validateMembershipList, validateName, validatePlan,
+  validateReason, validateTenant, validateUser,
+} from "../../directory/admin-input.js";
+import type { DirectoryAdmin } from "../../directory/directory-admin.js";
+import type { TenantAdmin } from "../../directory/tenant-admin.js";
+import type { CommercialAdmin } from "../../entitlements/commercial-admin.js";
+import type { AccessAdmin } from "../../identity/access-admin.js";
+import type { AdminAuth } from "../../identity/admin-auth.js";
+import type { ApiKey } from "../../identity/api-keys.js";
+import { STAFF_ROLES, type AdminCapability, type AdminCaller } from "../../identity/staff-roles.js";
+import type { AdminServiceServer, ApiKeyInfo, Change, WatchChangesRequest } from "../../gen/bulkhead/v1/admin.js";
 import type { ChangeFeed } from "../../store/change-feed.js";
 import { checkId, requireId } from "../../validation.js";
-import type { CallerAuth } from "./call-guard.js";
+import { bearerToken, CallerAuth } from "./call-guard.js";
 import { pollStream } from "./poll-stream.js";
 import { unary } from "./unary.js";
 
 export interface AdminHandlerDeps {
-  admin: DirectoryAdmin;
+  tenants: TenantAdmin;
+  directory: DirectoryAdmin;
+  commercial: CommercialAdmin;
+  access: AccessAdmin;
+  auth: AdminAuth;
   changes: ChangeFeed;
+  reasonCodes: readonly string[];
+  now: () => number;
+  revision: () => number;
   pollMs?: number;
 }
 
-/** The operator named in `bulkhead-actor` metadata (audited), else "admin". */
-function actorOf(metadata: Metadata, reason: string): AdminActor {
-  const named = metadata.get("bulkhead-actor")[0];
-  const actor = typeof named === "string" && named !== "" ? named : "admin";
-  checkId(actor, "bulkhead-actor");
-  return { actor, reason, source: "admin_api" };
-}
+/** AdminService authenticates per call (AdminAuth), so the shared unary wrapper's caller check is off. */
+const NO_CALLER_TOKENS = new CallerAuth([]);
 
-export function adminHandlers(deps: AdminHandlerDeps, auth: CallerAuth): AdminServiceServer {
-  const { admin } = deps;
+/**
+ * AdminService: each RPC names the capability it needs; the caller comes from
+ * the bearer token, the reason from the request. Finer rules (billing fields,
+ * all_tenants, approvals, whose session) live in the use cases.
+ */
+export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
+  const { tenants, directory, commercial, access } = deps;
+  const callerOf = (metadata: Metadata): AdminCaller => {
+    const named = metadata.get("bulkhead-actor")[0];
+    const operator = typeof named === "string" ? named : "";
+    if (operator) checkId(operator, "bulkhead-actor");
+    return deps.auth.authenticate(bearerToken(metadata), operator);
+  };
+  /** A read: authenticated and capable. */
+  const read = <Req, Res>(capability: AdminCapability, what: string, handler: (r: Req, caller: AdminCaller) => Res) =>
+    unary(NO_CALLER_TOKENS, (r: Req, call: ServerUnaryCall<Req, Res>) => {
+      const caller = callerOf(call.metadata);
+      requireCapability({ caller, reason: "", source: "admin_api" }, capability, what);
+      return handler(r, caller);
+    });
+  /** A write: also a reason that starts with a configured reason code. */
+  const write = <Req extends { reason: string }, Res>(capability: AdminCapability, what: string, handler: (r: Req, by: AdminActor) => Res) =>
+    read<Req, Res>(capability, what, (r, caller) => handler(r, { caller, reason: validateReason(r.reason, deps.reasonCodes), source: "admin_api" }));
+  const tenantOf = (r: { tenantId: string }) => requireId(r.tenantId, "tenant_id");
+  const global = (r: { allTenants: boolean; approvalId: string }) => ({ allTenants: r.allTenants, approvalId: r.approvalId });
+  const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
+
   return {
-    putTenant: unary(auth, (r, call) => {
-      const tenant = validateTenant({ ...r, id: r.tenantId });
-      return toWrite(admin.putTenant(tenant, actorOf(call.metadata, validateReason(r.reason))));
+    putTenant: write("tenants.write", "write tenants", (r, by) => toWrite(tenants.putTenant(validateTenant({ ...r, id: r.tenantId }), by))),
+    getTenant: read("tenants.read", "read tenants", (r) => {
+      const t = tenants.getTenant(tenantOf(r));
+      return {
+        tenantId: t.id, slug: t.slug, name: t.name, status: t.status, planCode: t.planCode, billingStatus: t.billingStatus, region: t.region,
+        isolationTier: t.isolationTier, tags: t.tags, memberCount: t.memberCount, storeRevision: deps.revision(),
+      };
     }),
-    putMembership: unary(auth, (r, call) => {
-      const tenantId = requireId(r.tenantId, "tenant_id");
-      return toWrite(admin.putMembership(tenantId, validateMembership(r.membership), actorOf(call.metadata, validateReason(r.reason))));
+    searchTenants: read("tenants.read", "search tenants", (r) => {
+      if (r.query) checkId(r.query, "query");
+      return { tenants: tenants.searchTenants(r.query, r.limit).map((t) => ({ tenantId: t.id, slug: t.slug, status: t.status })) };
     }),
-    removeMembership: unary(auth, (r, call) => {
-      const tenantId = requireId(r.tenantId, "tenant_id");
-      const actorId = requireId(r.actorId, "actor_id");
-      return toWrite(admin.removeMembership(tenantId, actorId, actorOf(call.metadata, validateReason(r.reason))));
+    deleteTenant: write("tenants.delete", "delete tenants", (r, by) => {
+      const result = tenants.deleteTenant(tenantOf(r), r.confirmSlug, by);
+      return { storeRevision: result.revision, apiKeysRevoked: result.apiKeysRevoked, impersonationsEnded: result.impersonationsEnded };
     }),
-    syncMemberships: unary(auth, (r, call) => {
-      const tenantId = requireId(r.tenantId, "tenant_id");
-      const result = admin.syncMemberships(tenantId, validateMembershipList(r.memberships), actorOf(call.metadata, validateReason(r.reason)));
+
+    putUser: write("directory.write", "write users", (r, by) => toWrite(directory.putUser(tenantOf(r), validateUser(r), global(r), by))),
+    putMembership: write("directory.write", "write memberships", (r, by) =>
+      toWrite(directory.putMembership(tenantOf(r), validateMembership(r.membership), by)),
+    ),
+    removeMembership: write("directory.write", "write memberships", (r, by) =>
+      toWrite(directory.removeMembership(tenantOf(r), requireId(r.actorId, "actor_id"), by)),
+    ),
+    syncMemberships: write("directory.write", "sync memberships", (r, by) => {
+      const result = directory.syncMemberships(tenantOf(r), validateMembershipList(r.memberships), by);
       return { storeRevision: result.revision, added: result.added, updated: result.updated, removed: result.removed };
     }),
-    watchChanges: (call) => watchChanges(deps, auth, call),
+    putCustomRole: write("directory.write", "write custom roles", (r, by) =>
+      toWrite(directory.putCustomRole(tenantOf(r), requireId(r.name, "name"), validateIdList(r.permissions, "permissions"), by)),
+    ),
+    deleteCustomRole: write("directory.write", "delete custom roles", (r, by) => toWrite(directory.deleteCustomRole(tenantOf(r), requireId(r.name, "name"), by))),
+
+    putPlan: write("plans.write", "change the plan catalog", (r, by) => toWrite(commercial.putPlan(validatePlan(r), global(r), by))),
+    putOverride: write("billing.write", "override entitlements", (r, by) => {
+      const result = commercial.putOverride(
+        {
+          tenantId: tenantOf(r), entitlement: requireId(r.entitlement, "entitlement"), effect: validateEffect(r.effect),
+          expiresAt: optionalTime(r.expiresAt, "expires_at"), reason: by.reason, author: by.caller.actor,
+        },
+        by,
+      );
+      return { storeRevision: result.revision, overrideId: result.overrideId };
+    }),
+    removeOverride: write("billing.write", "remove overrides", (r, by) => toWrite(commercial.removeOverride(tenantOf(r), r.overrideId, by))),
+
+    createApiKey: write("api_keys.write", "create API keys", (r, by) => {
+      const created = access.createApiKey(
+        {
+          tenantId: tenantOf(r), name: validateName(r.name, "name"), scopes: validateIdList(r.scopes, "scopes"),
+          expiresInDays: r.expiresInDays, ratePerMinute: r.ratePerMinute || 600,
+        },
+        by,
+      );
+      return { keyId: created.key.id, apiKey: created.raw, storeRevision: created.revision };
+    }),
+    rotateApiKey: write("api_keys.write", "rotate API keys", (r, by) => {
+      const rotated = access.rotateApiKey(tenantOf(r), requireId(r.keyId, "key_id"), r.overlapSeconds, by);
+      return { keyId: rotated.key.id, apiKey: rotated.raw, storeRevision: rotated.revision };
+    }),
+    revokeApiKey: write("api_keys.write", "revoke API keys", (r, by) => toWrite(access.revokeApiKey(tenantOf(r), requireId(r.keyId, "key_id"), by))),
+    listApiKeys: read("tenants.read", "list API keys", (r) => ({ keys: access.listApiKeys(tenantOf(r)).map((k) => keyInfo(k, deps.now())) })),
+
+    putStaff: write("staff.write", "manage staff", (r, by) => {
+      const member = {
+        id: requireId(r.staffId, "staff_id"), name: validateName(r.name, "name"), role: oneOf(r.role, STAFF_ROLES, "role"),
+        status: oneOf(r.status, ["active", "disabled"] as const, "status", "active"),
+      };
+      const result = access.putStaff(member, r.issueToken, by);
+      return { storeRevision: result.revision, token: result.token ?? "" };
+    }),
+    requestApproval: write("approvals", "request approvals", (r, by) => {
+      checkId(r.action, "action");
+      return toApproval(access.requestApproval(r.action, by), iso);
+    }),
+    approve: write("approvals", "approve global actions", (r, by) => toApproval(access.approve(requireId(r.approvalId, "approval_id"), by), iso)),
+    startImpersonation: write("impersonate", "impersonate members", (r, by) => {
+      const started = access.startImpersonation(tenantOf(r), requireId(r.asActorId, "as_actor_id"), r.ttlSeconds, by);
+      return { sessionId: started.session.id, expiresAt: iso(started.session.expiresAt), storeRevision: started.revision };
+    }),
+    endImpersonation: write("impersonate", "end impersonation sessions", (r, by) =>
+      toWrite(access.endImpersonation(tenantOf(r), requireId(r.sessionId, "session_id"), by)),
+    ),
+
+    watchChanges: (call) => watchChanges(deps, callerOf, call),
   };
 }
 
 const toWrite = (r: { revision: number; changed: boolean }) => ({ storeRevision: r.revision, changed: r.changed });
 
+const toApproval = (a: { id: string; action: string; requestedBy: string; approvedBy: string | null; expiresAt: number }, iso: (ms: number) => string) => ({
+  approvalId: a.id, action: a.action, requestedBy: a.requestedBy, approvedBy: a.approvedBy ?? "", expiresAt: iso(a.expiresAt),
+});
+
+function keyInfo(k: ApiKey, now: number): ApiKeyInfo {
+  const state =
+    k.revokedAt !== null ? "revoked" : k.expiresAt !== null && k.expiresAt <= now ? "expired" : k.retiresAt !== null ? (k.retiresAt <= now ? "retired" : "retiring") : "active";
+  const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
+  return { keyId: k.id, name: k.name, scopes: k.scopes, state, expiresAt: iso(k.expiresAt), retiresAt: iso(k.retiresAt) };
+}
+
 /** Every change after `after_revision` in revision order, then new ones as they commit. */
-function watchChanges(deps: AdminHandlerDeps, auth: CallerAuth, call: ServerWritableStream<WatchChangesRequest, Change>): void {
+function watchChanges(deps: AdminHandlerDeps, callerOf: (m: Metadata) => AdminCaller, call: ServerWritableStream<WatchChangesRequest, Change>): void {
   pollStream(call, {
-    auth,
+    auth: {
+      verify: (metadata) => requireCapability({ caller: callerOf(metadata), reason: "", source: "admin_api" }, "changes.watch", "watch changes"),
+    },
     validate: () => call.request.tenantId && checkId(call.request.tenantId, "tenant_id"),
     start: call.request.afterRevision,
     next: (cursor) => deps.changes.after(cursor, call.request.tenantId),

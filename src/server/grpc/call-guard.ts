@@ -1,13 +1,18 @@
 import { status, type Metadata, type ServiceError } from "@grpc/grpc-js";
-import { timingSafeEqual } from "node:crypto";
 import { BulkheadError } from "../../errors.js";
+import { matchesAny } from "../../identity/admin-auth.js";
 
 /**
  * Caller credentials for the sidecar's own APIs: when tokens are configured,
  * every call must carry `authorization: Bearer <token>` matching one of them.
  * With none configured the sidecar only binds loopback (see config.ts).
  */
-export class CallerAuth {
+/** What a handler wrapper asks before running: throws a coded error to refuse the call. */
+export interface CallGate {
+  verify(metadata: Metadata): void;
+}
+
+export class CallerAuth implements CallGate {
   private readonly tokens: Buffer[];
 
   constructor(tokens: readonly string[]) {
@@ -20,16 +25,17 @@ export class CallerAuth {
 
   verify(metadata: Metadata): void {
     if (!this.required) return;
-    const header = metadata.get("authorization")[0];
-    const presented = typeof header === "string" && header.startsWith("Bearer ") ? Buffer.from(header.slice(7)) : null;
-    // Compare against every token in constant time so timing says nothing.
-    const ok = presented !== null && this.tokens.reduce((hit, t) => safeEqual(t, presented) || hit, false);
-    if (!ok) throw new BulkheadError("CALLER_UNAUTHENTICATED", "missing or unknown caller token");
+    const presented = bearerToken(metadata);
+    if (presented === null || !matchesAny(this.tokens, Buffer.from(presented))) {
+      throw new BulkheadError("CALLER_UNAUTHENTICATED", "missing or unknown caller token");
+    }
   }
 }
 
-function safeEqual(a: Buffer, b: Buffer): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
+/** The token of an `authorization: Bearer <token>` header, if there is one. */
+export function bearerToken(metadata: Metadata): string | null {
+  const header = metadata.get("authorization")[0];
+  return typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : null;
 }
 
 /** The deadline of a call as epoch ms, when the client set one. */

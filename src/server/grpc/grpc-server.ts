@@ -16,9 +16,8 @@ export interface GrpcServerDeps {
   decider: Decider;
   callerTokens: readonly string[];
   entitlements: EntitlementHandlerDeps;
+  /** AdminService authenticates its own callers (AdminAuth), separately from the decision callers. */
   admin: AdminHandlerDeps;
-  /** AdminService credentials, separate from the decision callers'. */
-  adminTokens: readonly string[];
 }
 
 export interface GrpcServer {
@@ -32,7 +31,7 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   const auth = new CallerAuth(deps.callerTokens);
   server.addService(DecisionServiceService, decisionHandlers(deps.decider, auth));
   server.addService(EntitlementServiceService, entitlementHandlers(deps.entitlements, auth));
-  server.addService(AdminServiceService, adminHandlers(deps.admin, new CallerAuth(deps.adminTokens)));
+  server.addService(AdminServiceService, adminHandlers(deps.admin));
 
   const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "NOT_SERVING"])) });
   health.addToServer(server);

@@ -1,5 +1,5 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
-import type { CallerAuth } from "./call-guard.js";
+import type { CallGate } from "./call-guard.js";
 import { toGrpcError } from "./grpc-errors.js";
 
 /**
@@ -11,7 +11,7 @@ import { toGrpcError } from "./grpc-errors.js";
 export function pollStream<Req, Row, Res>(
   call: ServerWritableStream<Req, Res>,
   options: {
-    auth: CallerAuth;
+    auth: CallGate;
     /** Validates the request before anything is sent; throws a coded error. */
     validate: () => void;
     start: number;

@@ -1,5 +1,5 @@
 import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
-import type { CallerAuth } from "./call-guard.js";
+import type { CallGate } from "./call-guard.js";
 import { toGrpcError } from "./grpc-errors.js";
 
 /**
@@ -8,7 +8,7 @@ import { toGrpcError } from "./grpc-errors.js";
  * answer by returning, so no path reports success after a failure.
  */
 export function unary<Req, Res>(
-  auth: CallerAuth,
+  auth: CallGate,
   handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {

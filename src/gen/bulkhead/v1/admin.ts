@@ -26,10 +26,16 @@ export const protobufPackage = "bulkhead.v1";
 export const protobufFileName = "bulkhead/v1/admin.proto";
 
 /**
- * AdminService: directory writes and sync for the host and for operators.
- * Every write names its tenant and a reason, is audited in the same
+ * AdminService: directory writes and sync for the host, and guarded operator
+ * actions for staff. Every write names its tenant (a global write sets
+ * all_tenants and carries a second staff member's approval), carries a reason
+ * whose first word is a configured reason code, is audited in the same
  * transaction, and returns the store revision it committed at (a read-your-
  * writes token for CheckRequest.min_revision).
+ *
+ * Credentials (bearer tokens): bootstrap (BULKHEAD_ADMIN_TOKEN), directory
+ * sync (BULKHEAD_SYNC_TOKENS) and per-person staff tokens (PutStaff). What
+ * each may call is in src/identity/staff-roles.ts and the README.
  */
 
 export interface PutTenantRequest {
@@ -97,6 +103,232 @@ export interface Change {
   /** empty for a global change (plans, flags) */
   tenantId: string;
   kind: string;
+}
+
+export interface GetTenantRequest {
+  tenantId: string;
+}
+
+export interface TenantDetails {
+  tenantId: string;
+  slug: string;
+  name: string;
+  status: string;
+  planCode: string;
+  billingStatus: string;
+  region: string;
+  isolationTier: string;
+  tags: string[];
+  memberCount: number;
+  storeRevision: number;
+}
+
+export interface SearchTenantsRequest {
+  /** Matches a prefix of the tenant id or slug. */
+  query: string;
+  /** default 20, at most 100 */
+  limit: number;
+}
+
+/** Minimal by design: enough to pick a tenant, nothing about its members. */
+export interface TenantSummary {
+  tenantId: string;
+  slug: string;
+  status: string;
+}
+
+export interface SearchTenantsResponse {
+  tenants: TenantSummary[];
+}
+
+export interface DeleteTenantRequest {
+  tenantId: string;
+  /** Must repeat the tenant's slug, so a wrong id cannot delete a tenant. */
+  confirmSlug: string;
+  reason: string;
+}
+
+export interface DeleteTenantResponse {
+  storeRevision: number;
+  apiKeysRevoked: number;
+  impersonationsEnded: number;
+}
+
+export interface PutUserRequest {
+  /**
+   * The tenant the change is made for; a user who also belongs to other
+   * tenants can only be changed with all_tenants and an approval.
+   */
+  tenantId: string;
+  userId: string;
+  email: string;
+  displayName: string;
+  reason: string;
+  allTenants: boolean;
+  approvalId: string;
+}
+
+export interface PutCustomRoleRequest {
+  tenantId: string;
+  name: string;
+  permissions: string[];
+  reason: string;
+}
+
+export interface DeleteCustomRoleRequest {
+  tenantId: string;
+  name: string;
+  reason: string;
+}
+
+export interface PlanLimit {
+  meter: string;
+  soft?:
+    | number
+    | undefined;
+  /** absent = unlimited */
+  hard?: number | undefined;
+}
+
+export interface PutPlanRequest {
+  planCode: string;
+  name: string;
+  entitlements: string[];
+  limits: PlanLimit[];
+  reason: string;
+  /** A plan is shared by every tenant on it: both are required. */
+  allTenants: boolean;
+  approvalId: string;
+}
+
+export interface PutOverrideRequest {
+  tenantId: string;
+  entitlement: string;
+  /** grant | revoke */
+  effect: string;
+  /** RFC 3339 time the override stops applying; empty = never. */
+  expiresAt: string;
+  reason: string;
+}
+
+export interface PutOverrideResponse {
+  storeRevision: number;
+  overrideId: number;
+}
+
+export interface RemoveOverrideRequest {
+  tenantId: string;
+  overrideId: number;
+  reason: string;
+}
+
+export interface CreateApiKeyRequest {
+  tenantId: string;
+  name: string;
+  /** permissions */
+  scopes: string[];
+  /** 0 = never */
+  expiresInDays: number;
+  /** 0 = 600 */
+  ratePerMinute: number;
+  reason: string;
+}
+
+export interface RotateApiKeyRequest {
+  tenantId: string;
+  keyId: string;
+  /** the old key keeps working this long */
+  overlapSeconds: number;
+  reason: string;
+}
+
+export interface ApiKeySecret {
+  keyId: string;
+  /** The raw key: shown once, never stored. */
+  apiKey: string;
+  storeRevision: number;
+}
+
+export interface RevokeApiKeyRequest {
+  tenantId: string;
+  keyId: string;
+  reason: string;
+}
+
+export interface ListApiKeysRequest {
+  tenantId: string;
+}
+
+export interface ApiKeyInfo {
+  keyId: string;
+  name: string;
+  scopes: string[];
+  /** active | retiring | revoked | expired */
+  state: string;
+  expiresAt: string;
+  retiresAt: string;
+}
+
+export interface ListApiKeysResponse {
+  keys: ApiKeyInfo[];
+}
+
+export interface PutStaffRequest {
+  staffId: string;
+  name: string;
+  /** support_agent | support_admin | finance | engineer */
+  role: string;
+  /** active | disabled (default active) */
+  status: string;
+  /** Issue a new token (the old one stops working). New staff always get one. */
+  issueToken: boolean;
+  reason: string;
+}
+
+export interface PutStaffResponse {
+  storeRevision: number;
+  /** Shown once; empty when no token was issued. */
+  token: string;
+}
+
+export interface RequestApprovalRequest {
+  /** The exact global action, e.g. "plan.put:pro" or "user.put:usr_alice". */
+  action: string;
+  reason: string;
+}
+
+export interface ApproveRequest {
+  approvalId: string;
+  reason: string;
+}
+
+export interface ApprovalResponse {
+  approvalId: string;
+  action: string;
+  requestedBy: string;
+  approvedBy: string;
+  expiresAt: string;
+}
+
+export interface StartImpersonationRequest {
+  tenantId: string;
+  /** The member whose view the staff member takes. */
+  asActorId: string;
+  /** at most BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS */
+  ttlSeconds: number;
+  reason: string;
+}
+
+export interface ImpersonationResponse {
+  sessionId: string;
+  expiresAt: string;
+  storeRevision: number;
+}
+
+export interface EndImpersonationRequest {
+  tenantId: string;
+  sessionId: string;
+  reason: string;
 }
 
 function createBasePutTenantRequest(): PutTenantRequest {
@@ -1197,15 +1429,3650 @@ export const Change: MessageFns<Change> = {
   },
 };
 
+function createBaseGetTenantRequest(): GetTenantRequest {
+  return { tenantId: "" };
+}
+
+export const GetTenantRequest: MessageFns<GetTenantRequest> = {
+  encode(message: GetTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTenantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetTenantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetTenantRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetTenantRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetTenantRequest>, I>>(base?: I): GetTenantRequest {
+    return GetTenantRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetTenantRequest>, I>>(object: I): GetTenantRequest {
+    const message = createBaseGetTenantRequest();
+    message.tenantId = object.tenantId ?? "";
+    return message;
+  },
+};
+
+function createBaseTenantDetails(): TenantDetails {
+  return {
+    tenantId: "",
+    slug: "",
+    name: "",
+    status: "",
+    planCode: "",
+    billingStatus: "",
+    region: "",
+    isolationTier: "",
+    tags: [],
+    memberCount: 0,
+    storeRevision: 0,
+  };
+}
+
+export const TenantDetails: MessageFns<TenantDetails> = {
+  encode(message: TenantDetails, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.slug !== "") {
+      writer.uint32(18).string(message.slug);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.status !== "") {
+      writer.uint32(34).string(message.status);
+    }
+    if (message.planCode !== "") {
+      writer.uint32(42).string(message.planCode);
+    }
+    if (message.billingStatus !== "") {
+      writer.uint32(50).string(message.billingStatus);
+    }
+    if (message.region !== "") {
+      writer.uint32(58).string(message.region);
+    }
+    if (message.isolationTier !== "") {
+      writer.uint32(66).string(message.isolationTier);
+    }
+    for (const v of message.tags) {
+      writer.uint32(74).string(v!);
+    }
+    if (message.memberCount !== 0) {
+      writer.uint32(80).uint32(message.memberCount);
+    }
+    if (message.storeRevision !== 0) {
+      writer.uint32(88).uint64(message.storeRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TenantDetails {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenantDetails();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.slug = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.planCode = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.billingStatus = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.isolationTier = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.tags.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.memberCount = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TenantDetails {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      slug: isSet(object.slug) ? globalThis.String(object.slug) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      planCode: isSet(object.planCode)
+        ? globalThis.String(object.planCode)
+        : isSet(object.plan_code)
+        ? globalThis.String(object.plan_code)
+        : "",
+      billingStatus: isSet(object.billingStatus)
+        ? globalThis.String(object.billingStatus)
+        : isSet(object.billing_status)
+        ? globalThis.String(object.billing_status)
+        : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      isolationTier: isSet(object.isolationTier)
+        ? globalThis.String(object.isolationTier)
+        : isSet(object.isolation_tier)
+        ? globalThis.String(object.isolation_tier)
+        : "",
+      tags: globalThis.Array.isArray(object?.tags)
+        ? object.tags.map((e: any) => globalThis.String(e))
+        : [],
+      memberCount: isSet(object.memberCount)
+        ? globalThis.Number(object.memberCount)
+        : isSet(object.member_count)
+        ? globalThis.Number(object.member_count)
+        : 0,
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+    };
+  },
+
+  toJSON(message: TenantDetails): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.slug !== "") {
+      obj.slug = message.slug;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.planCode !== "") {
+      obj.planCode = message.planCode;
+    }
+    if (message.billingStatus !== "") {
+      obj.billingStatus = message.billingStatus;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.isolationTier !== "") {
+      obj.isolationTier = message.isolationTier;
+    }
+    if (message.tags?.length) {
+      obj.tags = message.tags;
+    }
+    if (message.memberCount !== 0) {
+      obj.memberCount = Math.round(message.memberCount);
+    }
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TenantDetails>, I>>(base?: I): TenantDetails {
+    return TenantDetails.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TenantDetails>, I>>(object: I): TenantDetails {
+    const message = createBaseTenantDetails();
+    message.tenantId = object.tenantId ?? "";
+    message.slug = object.slug ?? "";
+    message.name = object.name ?? "";
+    message.status = object.status ?? "";
+    message.planCode = object.planCode ?? "";
+    message.billingStatus = object.billingStatus ?? "";
+    message.region = object.region ?? "";
+    message.isolationTier = object.isolationTier ?? "";
+    message.tags = object.tags?.map((e) => e) || [];
+    message.memberCount = object.memberCount ?? 0;
+    message.storeRevision = object.storeRevision ?? 0;
+    return message;
+  },
+};
+
+function createBaseSearchTenantsRequest(): SearchTenantsRequest {
+  return { query: "", limit: 0 };
+}
+
+export const SearchTenantsRequest: MessageFns<SearchTenantsRequest> = {
+  encode(message: SearchTenantsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.query !== "") {
+      writer.uint32(10).string(message.query);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchTenantsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchTenantsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.query = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchTenantsRequest {
+    return {
+      query: isSet(object.query) ? globalThis.String(object.query) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: SearchTenantsRequest): unknown {
+    const obj: any = {};
+    if (message.query !== "") {
+      obj.query = message.query;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SearchTenantsRequest>, I>>(base?: I): SearchTenantsRequest {
+    return SearchTenantsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SearchTenantsRequest>, I>>(object: I): SearchTenantsRequest {
+    const message = createBaseSearchTenantsRequest();
+    message.query = object.query ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseTenantSummary(): TenantSummary {
+  return { tenantId: "", slug: "", status: "" };
+}
+
+export const TenantSummary: MessageFns<TenantSummary> = {
+  encode(message: TenantSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.slug !== "") {
+      writer.uint32(18).string(message.slug);
+    }
+    if (message.status !== "") {
+      writer.uint32(26).string(message.status);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TenantSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenantSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.slug = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TenantSummary {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      slug: isSet(object.slug) ? globalThis.String(object.slug) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+    };
+  },
+
+  toJSON(message: TenantSummary): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.slug !== "") {
+      obj.slug = message.slug;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TenantSummary>, I>>(base?: I): TenantSummary {
+    return TenantSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TenantSummary>, I>>(object: I): TenantSummary {
+    const message = createBaseTenantSummary();
+    message.tenantId = object.tenantId ?? "";
+    message.slug = object.slug ?? "";
+    message.status = object.status ?? "";
+    return message;
+  },
+};
+
+function createBaseSearchTenantsResponse(): SearchTenantsResponse {
+  return { tenants: [] };
+}
+
+export const SearchTenantsResponse: MessageFns<SearchTenantsResponse> = {
+  encode(message: SearchTenantsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.tenants) {
+      TenantSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchTenantsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchTenantsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenants.push(TenantSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchTenantsResponse {
+    return {
+      tenants: globalThis.Array.isArray(object?.tenants)
+        ? object.tenants.map((e: any) => TenantSummary.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: SearchTenantsResponse): unknown {
+    const obj: any = {};
+    if (message.tenants?.length) {
+      obj.tenants = message.tenants.map((e) => TenantSummary.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SearchTenantsResponse>, I>>(base?: I): SearchTenantsResponse {
+    return SearchTenantsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SearchTenantsResponse>, I>>(object: I): SearchTenantsResponse {
+    const message = createBaseSearchTenantsResponse();
+    message.tenants = object.tenants?.map((e) => TenantSummary.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeleteTenantRequest(): DeleteTenantRequest {
+  return { tenantId: "", confirmSlug: "", reason: "" };
+}
+
+export const DeleteTenantRequest: MessageFns<DeleteTenantRequest> = {
+  encode(message: DeleteTenantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.confirmSlug !== "") {
+      writer.uint32(18).string(message.confirmSlug);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteTenantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteTenantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.confirmSlug = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteTenantRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      confirmSlug: isSet(object.confirmSlug)
+        ? globalThis.String(object.confirmSlug)
+        : isSet(object.confirm_slug)
+        ? globalThis.String(object.confirm_slug)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: DeleteTenantRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.confirmSlug !== "") {
+      obj.confirmSlug = message.confirmSlug;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteTenantRequest>, I>>(base?: I): DeleteTenantRequest {
+    return DeleteTenantRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteTenantRequest>, I>>(object: I): DeleteTenantRequest {
+    const message = createBaseDeleteTenantRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.confirmSlug = object.confirmSlug ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteTenantResponse(): DeleteTenantResponse {
+  return { storeRevision: 0, apiKeysRevoked: 0, impersonationsEnded: 0 };
+}
+
+export const DeleteTenantResponse: MessageFns<DeleteTenantResponse> = {
+  encode(message: DeleteTenantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.storeRevision !== 0) {
+      writer.uint32(8).uint64(message.storeRevision);
+    }
+    if (message.apiKeysRevoked !== 0) {
+      writer.uint32(16).uint32(message.apiKeysRevoked);
+    }
+    if (message.impersonationsEnded !== 0) {
+      writer.uint32(24).uint32(message.impersonationsEnded);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteTenantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteTenantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.apiKeysRevoked = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.impersonationsEnded = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteTenantResponse {
+    return {
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+      apiKeysRevoked: isSet(object.apiKeysRevoked)
+        ? globalThis.Number(object.apiKeysRevoked)
+        : isSet(object.api_keys_revoked)
+        ? globalThis.Number(object.api_keys_revoked)
+        : 0,
+      impersonationsEnded: isSet(object.impersonationsEnded)
+        ? globalThis.Number(object.impersonationsEnded)
+        : isSet(object.impersonations_ended)
+        ? globalThis.Number(object.impersonations_ended)
+        : 0,
+    };
+  },
+
+  toJSON(message: DeleteTenantResponse): unknown {
+    const obj: any = {};
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    if (message.apiKeysRevoked !== 0) {
+      obj.apiKeysRevoked = Math.round(message.apiKeysRevoked);
+    }
+    if (message.impersonationsEnded !== 0) {
+      obj.impersonationsEnded = Math.round(message.impersonationsEnded);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteTenantResponse>, I>>(base?: I): DeleteTenantResponse {
+    return DeleteTenantResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteTenantResponse>, I>>(object: I): DeleteTenantResponse {
+    const message = createBaseDeleteTenantResponse();
+    message.storeRevision = object.storeRevision ?? 0;
+    message.apiKeysRevoked = object.apiKeysRevoked ?? 0;
+    message.impersonationsEnded = object.impersonationsEnded ?? 0;
+    return message;
+  },
+};
+
+function createBasePutUserRequest(): PutUserRequest {
+  return { tenantId: "", userId: "", email: "", displayName: "", reason: "", allTenants: false, approvalId: "" };
+}
+
+export const PutUserRequest: MessageFns<PutUserRequest> = {
+  encode(message: PutUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.userId !== "") {
+      writer.uint32(18).string(message.userId);
+    }
+    if (message.email !== "") {
+      writer.uint32(26).string(message.email);
+    }
+    if (message.displayName !== "") {
+      writer.uint32(34).string(message.displayName);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    if (message.allTenants !== false) {
+      writer.uint32(48).bool(message.allTenants);
+    }
+    if (message.approvalId !== "") {
+      writer.uint32(58).string(message.approvalId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.email = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.displayName = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.allTenants = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.approvalId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutUserRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      email: isSet(object.email) ? globalThis.String(object.email) : "",
+      displayName: isSet(object.displayName)
+        ? globalThis.String(object.displayName)
+        : isSet(object.display_name)
+        ? globalThis.String(object.display_name)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      allTenants: isSet(object.allTenants)
+        ? globalThis.Boolean(object.allTenants)
+        : isSet(object.all_tenants)
+        ? globalThis.Boolean(object.all_tenants)
+        : false,
+      approvalId: isSet(object.approvalId)
+        ? globalThis.String(object.approvalId)
+        : isSet(object.approval_id)
+        ? globalThis.String(object.approval_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PutUserRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.email !== "") {
+      obj.email = message.email;
+    }
+    if (message.displayName !== "") {
+      obj.displayName = message.displayName;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.allTenants !== false) {
+      obj.allTenants = message.allTenants;
+    }
+    if (message.approvalId !== "") {
+      obj.approvalId = message.approvalId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutUserRequest>, I>>(base?: I): PutUserRequest {
+    return PutUserRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutUserRequest>, I>>(object: I): PutUserRequest {
+    const message = createBasePutUserRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.userId = object.userId ?? "";
+    message.email = object.email ?? "";
+    message.displayName = object.displayName ?? "";
+    message.reason = object.reason ?? "";
+    message.allTenants = object.allTenants ?? false;
+    message.approvalId = object.approvalId ?? "";
+    return message;
+  },
+};
+
+function createBasePutCustomRoleRequest(): PutCustomRoleRequest {
+  return { tenantId: "", name: "", permissions: [], reason: "" };
+}
+
+export const PutCustomRoleRequest: MessageFns<PutCustomRoleRequest> = {
+  encode(message: PutCustomRoleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    for (const v of message.permissions) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutCustomRoleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutCustomRoleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.permissions.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutCustomRoleRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      permissions: globalThis.Array.isArray(object?.permissions)
+        ? object.permissions.map((e: any) => globalThis.String(e))
+        : [],
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: PutCustomRoleRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.permissions?.length) {
+      obj.permissions = message.permissions;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutCustomRoleRequest>, I>>(base?: I): PutCustomRoleRequest {
+    return PutCustomRoleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutCustomRoleRequest>, I>>(object: I): PutCustomRoleRequest {
+    const message = createBasePutCustomRoleRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.name = object.name ?? "";
+    message.permissions = object.permissions?.map((e) => e) || [];
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteCustomRoleRequest(): DeleteCustomRoleRequest {
+  return { tenantId: "", name: "", reason: "" };
+}
+
+export const DeleteCustomRoleRequest: MessageFns<DeleteCustomRoleRequest> = {
+  encode(message: DeleteCustomRoleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteCustomRoleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteCustomRoleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteCustomRoleRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: DeleteCustomRoleRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteCustomRoleRequest>, I>>(base?: I): DeleteCustomRoleRequest {
+    return DeleteCustomRoleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteCustomRoleRequest>, I>>(object: I): DeleteCustomRoleRequest {
+    const message = createBaseDeleteCustomRoleRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.name = object.name ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBasePlanLimit(): PlanLimit {
+  return { meter: "", soft: undefined, hard: undefined };
+}
+
+export const PlanLimit: MessageFns<PlanLimit> = {
+  encode(message: PlanLimit, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meter !== "") {
+      writer.uint32(10).string(message.meter);
+    }
+    if (message.soft !== undefined) {
+      writer.uint32(16).uint64(message.soft);
+    }
+    if (message.hard !== undefined) {
+      writer.uint32(24).uint64(message.hard);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlanLimit {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlanLimit();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.meter = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.soft = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.hard = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlanLimit {
+    return {
+      meter: isSet(object.meter) ? globalThis.String(object.meter) : "",
+      soft: isSet(object.soft) ? globalThis.Number(object.soft) : undefined,
+      hard: isSet(object.hard) ? globalThis.Number(object.hard) : undefined,
+    };
+  },
+
+  toJSON(message: PlanLimit): unknown {
+    const obj: any = {};
+    if (message.meter !== "") {
+      obj.meter = message.meter;
+    }
+    if (message.soft !== undefined) {
+      obj.soft = Math.round(message.soft);
+    }
+    if (message.hard !== undefined) {
+      obj.hard = Math.round(message.hard);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PlanLimit>, I>>(base?: I): PlanLimit {
+    return PlanLimit.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PlanLimit>, I>>(object: I): PlanLimit {
+    const message = createBasePlanLimit();
+    message.meter = object.meter ?? "";
+    message.soft = object.soft ?? undefined;
+    message.hard = object.hard ?? undefined;
+    return message;
+  },
+};
+
+function createBasePutPlanRequest(): PutPlanRequest {
+  return { planCode: "", name: "", entitlements: [], limits: [], reason: "", allTenants: false, approvalId: "" };
+}
+
+export const PutPlanRequest: MessageFns<PutPlanRequest> = {
+  encode(message: PutPlanRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.planCode !== "") {
+      writer.uint32(10).string(message.planCode);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    for (const v of message.entitlements) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.limits) {
+      PlanLimit.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    if (message.allTenants !== false) {
+      writer.uint32(48).bool(message.allTenants);
+    }
+    if (message.approvalId !== "") {
+      writer.uint32(58).string(message.approvalId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutPlanRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutPlanRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.planCode = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.entitlements.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.limits.push(PlanLimit.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.allTenants = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.approvalId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutPlanRequest {
+    return {
+      planCode: isSet(object.planCode)
+        ? globalThis.String(object.planCode)
+        : isSet(object.plan_code)
+        ? globalThis.String(object.plan_code)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      entitlements: globalThis.Array.isArray(object?.entitlements)
+        ? object.entitlements.map((e: any) => globalThis.String(e))
+        : [],
+      limits: globalThis.Array.isArray(object?.limits) ? object.limits.map((e: any) => PlanLimit.fromJSON(e)) : [],
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      allTenants: isSet(object.allTenants)
+        ? globalThis.Boolean(object.allTenants)
+        : isSet(object.all_tenants)
+        ? globalThis.Boolean(object.all_tenants)
+        : false,
+      approvalId: isSet(object.approvalId)
+        ? globalThis.String(object.approvalId)
+        : isSet(object.approval_id)
+        ? globalThis.String(object.approval_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PutPlanRequest): unknown {
+    const obj: any = {};
+    if (message.planCode !== "") {
+      obj.planCode = message.planCode;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.entitlements?.length) {
+      obj.entitlements = message.entitlements;
+    }
+    if (message.limits?.length) {
+      obj.limits = message.limits.map((e) => PlanLimit.toJSON(e));
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.allTenants !== false) {
+      obj.allTenants = message.allTenants;
+    }
+    if (message.approvalId !== "") {
+      obj.approvalId = message.approvalId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutPlanRequest>, I>>(base?: I): PutPlanRequest {
+    return PutPlanRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutPlanRequest>, I>>(object: I): PutPlanRequest {
+    const message = createBasePutPlanRequest();
+    message.planCode = object.planCode ?? "";
+    message.name = object.name ?? "";
+    message.entitlements = object.entitlements?.map((e) => e) || [];
+    message.limits = object.limits?.map((e) => PlanLimit.fromPartial(e)) || [];
+    message.reason = object.reason ?? "";
+    message.allTenants = object.allTenants ?? false;
+    message.approvalId = object.approvalId ?? "";
+    return message;
+  },
+};
+
+function createBasePutOverrideRequest(): PutOverrideRequest {
+  return { tenantId: "", entitlement: "", effect: "", expiresAt: "", reason: "" };
+}
+
+export const PutOverrideRequest: MessageFns<PutOverrideRequest> = {
+  encode(message: PutOverrideRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.entitlement !== "") {
+      writer.uint32(18).string(message.entitlement);
+    }
+    if (message.effect !== "") {
+      writer.uint32(26).string(message.effect);
+    }
+    if (message.expiresAt !== "") {
+      writer.uint32(34).string(message.expiresAt);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutOverrideRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutOverrideRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.entitlement = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.effect = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.expiresAt = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutOverrideRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      entitlement: isSet(object.entitlement) ? globalThis.String(object.entitlement) : "",
+      effect: isSet(object.effect) ? globalThis.String(object.effect) : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.String(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.String(object.expires_at)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: PutOverrideRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.entitlement !== "") {
+      obj.entitlement = message.entitlement;
+    }
+    if (message.effect !== "") {
+      obj.effect = message.effect;
+    }
+    if (message.expiresAt !== "") {
+      obj.expiresAt = message.expiresAt;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutOverrideRequest>, I>>(base?: I): PutOverrideRequest {
+    return PutOverrideRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutOverrideRequest>, I>>(object: I): PutOverrideRequest {
+    const message = createBasePutOverrideRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.entitlement = object.entitlement ?? "";
+    message.effect = object.effect ?? "";
+    message.expiresAt = object.expiresAt ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBasePutOverrideResponse(): PutOverrideResponse {
+  return { storeRevision: 0, overrideId: 0 };
+}
+
+export const PutOverrideResponse: MessageFns<PutOverrideResponse> = {
+  encode(message: PutOverrideResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.storeRevision !== 0) {
+      writer.uint32(8).uint64(message.storeRevision);
+    }
+    if (message.overrideId !== 0) {
+      writer.uint32(16).uint64(message.overrideId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutOverrideResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutOverrideResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.overrideId = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutOverrideResponse {
+    return {
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+      overrideId: isSet(object.overrideId)
+        ? globalThis.Number(object.overrideId)
+        : isSet(object.override_id)
+        ? globalThis.Number(object.override_id)
+        : 0,
+    };
+  },
+
+  toJSON(message: PutOverrideResponse): unknown {
+    const obj: any = {};
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    if (message.overrideId !== 0) {
+      obj.overrideId = Math.round(message.overrideId);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutOverrideResponse>, I>>(base?: I): PutOverrideResponse {
+    return PutOverrideResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutOverrideResponse>, I>>(object: I): PutOverrideResponse {
+    const message = createBasePutOverrideResponse();
+    message.storeRevision = object.storeRevision ?? 0;
+    message.overrideId = object.overrideId ?? 0;
+    return message;
+  },
+};
+
+function createBaseRemoveOverrideRequest(): RemoveOverrideRequest {
+  return { tenantId: "", overrideId: 0, reason: "" };
+}
+
+export const RemoveOverrideRequest: MessageFns<RemoveOverrideRequest> = {
+  encode(message: RemoveOverrideRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.overrideId !== 0) {
+      writer.uint32(16).uint64(message.overrideId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveOverrideRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveOverrideRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.overrideId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveOverrideRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      overrideId: isSet(object.overrideId)
+        ? globalThis.Number(object.overrideId)
+        : isSet(object.override_id)
+        ? globalThis.Number(object.override_id)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RemoveOverrideRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.overrideId !== 0) {
+      obj.overrideId = Math.round(message.overrideId);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RemoveOverrideRequest>, I>>(base?: I): RemoveOverrideRequest {
+    return RemoveOverrideRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RemoveOverrideRequest>, I>>(object: I): RemoveOverrideRequest {
+    const message = createBaseRemoveOverrideRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.overrideId = object.overrideId ?? 0;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateApiKeyRequest(): CreateApiKeyRequest {
+  return { tenantId: "", name: "", scopes: [], expiresInDays: 0, ratePerMinute: 0, reason: "" };
+}
+
+export const CreateApiKeyRequest: MessageFns<CreateApiKeyRequest> = {
+  encode(message: CreateApiKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    for (const v of message.scopes) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.expiresInDays !== 0) {
+      writer.uint32(32).uint32(message.expiresInDays);
+    }
+    if (message.ratePerMinute !== 0) {
+      writer.uint32(40).uint32(message.ratePerMinute);
+    }
+    if (message.reason !== "") {
+      writer.uint32(50).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateApiKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateApiKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.scopes.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.expiresInDays = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.ratePerMinute = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateApiKeyRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      scopes: globalThis.Array.isArray(object?.scopes) ? object.scopes.map((e: any) => globalThis.String(e)) : [],
+      expiresInDays: isSet(object.expiresInDays)
+        ? globalThis.Number(object.expiresInDays)
+        : isSet(object.expires_in_days)
+        ? globalThis.Number(object.expires_in_days)
+        : 0,
+      ratePerMinute: isSet(object.ratePerMinute)
+        ? globalThis.Number(object.ratePerMinute)
+        : isSet(object.rate_per_minute)
+        ? globalThis.Number(object.rate_per_minute)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CreateApiKeyRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.scopes?.length) {
+      obj.scopes = message.scopes;
+    }
+    if (message.expiresInDays !== 0) {
+      obj.expiresInDays = Math.round(message.expiresInDays);
+    }
+    if (message.ratePerMinute !== 0) {
+      obj.ratePerMinute = Math.round(message.ratePerMinute);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateApiKeyRequest>, I>>(base?: I): CreateApiKeyRequest {
+    return CreateApiKeyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateApiKeyRequest>, I>>(object: I): CreateApiKeyRequest {
+    const message = createBaseCreateApiKeyRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.name = object.name ?? "";
+    message.scopes = object.scopes?.map((e) => e) || [];
+    message.expiresInDays = object.expiresInDays ?? 0;
+    message.ratePerMinute = object.ratePerMinute ?? 0;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseRotateApiKeyRequest(): RotateApiKeyRequest {
+  return { tenantId: "", keyId: "", overlapSeconds: 0, reason: "" };
+}
+
+export const RotateApiKeyRequest: MessageFns<RotateApiKeyRequest> = {
+  encode(message: RotateApiKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(18).string(message.keyId);
+    }
+    if (message.overlapSeconds !== 0) {
+      writer.uint32(24).uint32(message.overlapSeconds);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateApiKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateApiKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.overlapSeconds = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateApiKeyRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      overlapSeconds: isSet(object.overlapSeconds)
+        ? globalThis.Number(object.overlapSeconds)
+        : isSet(object.overlap_seconds)
+        ? globalThis.Number(object.overlap_seconds)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RotateApiKeyRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.overlapSeconds !== 0) {
+      obj.overlapSeconds = Math.round(message.overlapSeconds);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RotateApiKeyRequest>, I>>(base?: I): RotateApiKeyRequest {
+    return RotateApiKeyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RotateApiKeyRequest>, I>>(object: I): RotateApiKeyRequest {
+    const message = createBaseRotateApiKeyRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.keyId = object.keyId ?? "";
+    message.overlapSeconds = object.overlapSeconds ?? 0;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseApiKeySecret(): ApiKeySecret {
+  return { keyId: "", apiKey: "", storeRevision: 0 };
+}
+
+export const ApiKeySecret: MessageFns<ApiKeySecret> = {
+  encode(message: ApiKeySecret, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.apiKey !== "") {
+      writer.uint32(18).string(message.apiKey);
+    }
+    if (message.storeRevision !== 0) {
+      writer.uint32(24).uint64(message.storeRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApiKeySecret {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApiKeySecret();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.apiKey = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApiKeySecret {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      apiKey: isSet(object.apiKey)
+        ? globalThis.String(object.apiKey)
+        : isSet(object.api_key)
+        ? globalThis.String(object.api_key)
+        : "",
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+    };
+  },
+
+  toJSON(message: ApiKeySecret): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.apiKey !== "") {
+      obj.apiKey = message.apiKey;
+    }
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApiKeySecret>, I>>(base?: I): ApiKeySecret {
+    return ApiKeySecret.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApiKeySecret>, I>>(object: I): ApiKeySecret {
+    const message = createBaseApiKeySecret();
+    message.keyId = object.keyId ?? "";
+    message.apiKey = object.apiKey ?? "";
+    message.storeRevision = object.storeRevision ?? 0;
+    return message;
+  },
+};
+
+function createBaseRevokeApiKeyRequest(): RevokeApiKeyRequest {
+  return { tenantId: "", keyId: "", reason: "" };
+}
+
+export const RevokeApiKeyRequest: MessageFns<RevokeApiKeyRequest> = {
+  encode(message: RevokeApiKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.keyId !== "") {
+      writer.uint32(18).string(message.keyId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeApiKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeApiKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeApiKeyRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RevokeApiKeyRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RevokeApiKeyRequest>, I>>(base?: I): RevokeApiKeyRequest {
+    return RevokeApiKeyRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RevokeApiKeyRequest>, I>>(object: I): RevokeApiKeyRequest {
+    const message = createBaseRevokeApiKeyRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.keyId = object.keyId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseListApiKeysRequest(): ListApiKeysRequest {
+  return { tenantId: "" };
+}
+
+export const ListApiKeysRequest: MessageFns<ListApiKeysRequest> = {
+  encode(message: ListApiKeysRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApiKeysRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApiKeysRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApiKeysRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListApiKeysRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListApiKeysRequest>, I>>(base?: I): ListApiKeysRequest {
+    return ListApiKeysRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListApiKeysRequest>, I>>(object: I): ListApiKeysRequest {
+    const message = createBaseListApiKeysRequest();
+    message.tenantId = object.tenantId ?? "";
+    return message;
+  },
+};
+
+function createBaseApiKeyInfo(): ApiKeyInfo {
+  return { keyId: "", name: "", scopes: [], state: "", expiresAt: "", retiresAt: "" };
+}
+
+export const ApiKeyInfo: MessageFns<ApiKeyInfo> = {
+  encode(message: ApiKeyInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    for (const v of message.scopes) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.state !== "") {
+      writer.uint32(34).string(message.state);
+    }
+    if (message.expiresAt !== "") {
+      writer.uint32(42).string(message.expiresAt);
+    }
+    if (message.retiresAt !== "") {
+      writer.uint32(50).string(message.retiresAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApiKeyInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApiKeyInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.scopes.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.expiresAt = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.retiresAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApiKeyInfo {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      scopes: globalThis.Array.isArray(object?.scopes) ? object.scopes.map((e: any) => globalThis.String(e)) : [],
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.String(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.String(object.expires_at)
+        : "",
+      retiresAt: isSet(object.retiresAt)
+        ? globalThis.String(object.retiresAt)
+        : isSet(object.retires_at)
+        ? globalThis.String(object.retires_at)
+        : "",
+    };
+  },
+
+  toJSON(message: ApiKeyInfo): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.scopes?.length) {
+      obj.scopes = message.scopes;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.expiresAt !== "") {
+      obj.expiresAt = message.expiresAt;
+    }
+    if (message.retiresAt !== "") {
+      obj.retiresAt = message.retiresAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApiKeyInfo>, I>>(base?: I): ApiKeyInfo {
+    return ApiKeyInfo.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApiKeyInfo>, I>>(object: I): ApiKeyInfo {
+    const message = createBaseApiKeyInfo();
+    message.keyId = object.keyId ?? "";
+    message.name = object.name ?? "";
+    message.scopes = object.scopes?.map((e) => e) || [];
+    message.state = object.state ?? "";
+    message.expiresAt = object.expiresAt ?? "";
+    message.retiresAt = object.retiresAt ?? "";
+    return message;
+  },
+};
+
+function createBaseListApiKeysResponse(): ListApiKeysResponse {
+  return { keys: [] };
+}
+
+export const ListApiKeysResponse: MessageFns<ListApiKeysResponse> = {
+  encode(message: ListApiKeysResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.keys) {
+      ApiKeyInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListApiKeysResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListApiKeysResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keys.push(ApiKeyInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListApiKeysResponse {
+    return { keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => ApiKeyInfo.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListApiKeysResponse): unknown {
+    const obj: any = {};
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => ApiKeyInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListApiKeysResponse>, I>>(base?: I): ListApiKeysResponse {
+    return ListApiKeysResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListApiKeysResponse>, I>>(object: I): ListApiKeysResponse {
+    const message = createBaseListApiKeysResponse();
+    message.keys = object.keys?.map((e) => ApiKeyInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePutStaffRequest(): PutStaffRequest {
+  return { staffId: "", name: "", role: "", status: "", issueToken: false, reason: "" };
+}
+
+export const PutStaffRequest: MessageFns<PutStaffRequest> = {
+  encode(message: PutStaffRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.staffId !== "") {
+      writer.uint32(10).string(message.staffId);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.role !== "") {
+      writer.uint32(26).string(message.role);
+    }
+    if (message.status !== "") {
+      writer.uint32(34).string(message.status);
+    }
+    if (message.issueToken !== false) {
+      writer.uint32(40).bool(message.issueToken);
+    }
+    if (message.reason !== "") {
+      writer.uint32(50).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutStaffRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutStaffRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.staffId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.role = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.issueToken = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutStaffRequest {
+    return {
+      staffId: isSet(object.staffId)
+        ? globalThis.String(object.staffId)
+        : isSet(object.staff_id)
+        ? globalThis.String(object.staff_id)
+        : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      role: isSet(object.role) ? globalThis.String(object.role) : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+      issueToken: isSet(object.issueToken)
+        ? globalThis.Boolean(object.issueToken)
+        : isSet(object.issue_token)
+        ? globalThis.Boolean(object.issue_token)
+        : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: PutStaffRequest): unknown {
+    const obj: any = {};
+    if (message.staffId !== "") {
+      obj.staffId = message.staffId;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.role !== "") {
+      obj.role = message.role;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    if (message.issueToken !== false) {
+      obj.issueToken = message.issueToken;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutStaffRequest>, I>>(base?: I): PutStaffRequest {
+    return PutStaffRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutStaffRequest>, I>>(object: I): PutStaffRequest {
+    const message = createBasePutStaffRequest();
+    message.staffId = object.staffId ?? "";
+    message.name = object.name ?? "";
+    message.role = object.role ?? "";
+    message.status = object.status ?? "";
+    message.issueToken = object.issueToken ?? false;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBasePutStaffResponse(): PutStaffResponse {
+  return { storeRevision: 0, token: "" };
+}
+
+export const PutStaffResponse: MessageFns<PutStaffResponse> = {
+  encode(message: PutStaffResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.storeRevision !== 0) {
+      writer.uint32(8).uint64(message.storeRevision);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutStaffResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutStaffResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutStaffResponse {
+    return {
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+    };
+  },
+
+  toJSON(message: PutStaffResponse): unknown {
+    const obj: any = {};
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutStaffResponse>, I>>(base?: I): PutStaffResponse {
+    return PutStaffResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutStaffResponse>, I>>(object: I): PutStaffResponse {
+    const message = createBasePutStaffResponse();
+    message.storeRevision = object.storeRevision ?? 0;
+    message.token = object.token ?? "";
+    return message;
+  },
+};
+
+function createBaseRequestApprovalRequest(): RequestApprovalRequest {
+  return { action: "", reason: "" };
+}
+
+export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
+  encode(message: RequestApprovalRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.action !== "") {
+      writer.uint32(10).string(message.action);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RequestApprovalRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRequestApprovalRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RequestApprovalRequest {
+    return {
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RequestApprovalRequest): unknown {
+    const obj: any = {};
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RequestApprovalRequest>, I>>(base?: I): RequestApprovalRequest {
+    return RequestApprovalRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RequestApprovalRequest>, I>>(object: I): RequestApprovalRequest {
+    const message = createBaseRequestApprovalRequest();
+    message.action = object.action ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseApproveRequest(): ApproveRequest {
+  return { approvalId: "", reason: "" };
+}
+
+export const ApproveRequest: MessageFns<ApproveRequest> = {
+  encode(message: ApproveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approvalId !== "") {
+      writer.uint32(10).string(message.approvalId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApproveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApproveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approvalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApproveRequest {
+    return {
+      approvalId: isSet(object.approvalId)
+        ? globalThis.String(object.approvalId)
+        : isSet(object.approval_id)
+        ? globalThis.String(object.approval_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ApproveRequest): unknown {
+    const obj: any = {};
+    if (message.approvalId !== "") {
+      obj.approvalId = message.approvalId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApproveRequest>, I>>(base?: I): ApproveRequest {
+    return ApproveRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApproveRequest>, I>>(object: I): ApproveRequest {
+    const message = createBaseApproveRequest();
+    message.approvalId = object.approvalId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseApprovalResponse(): ApprovalResponse {
+  return { approvalId: "", action: "", requestedBy: "", approvedBy: "", expiresAt: "" };
+}
+
+export const ApprovalResponse: MessageFns<ApprovalResponse> = {
+  encode(message: ApprovalResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approvalId !== "") {
+      writer.uint32(10).string(message.approvalId);
+    }
+    if (message.action !== "") {
+      writer.uint32(18).string(message.action);
+    }
+    if (message.requestedBy !== "") {
+      writer.uint32(26).string(message.requestedBy);
+    }
+    if (message.approvedBy !== "") {
+      writer.uint32(34).string(message.approvedBy);
+    }
+    if (message.expiresAt !== "") {
+      writer.uint32(42).string(message.expiresAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApprovalResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApprovalResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approvalId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestedBy = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.approvedBy = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.expiresAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApprovalResponse {
+    return {
+      approvalId: isSet(object.approvalId)
+        ? globalThis.String(object.approvalId)
+        : isSet(object.approval_id)
+        ? globalThis.String(object.approval_id)
+        : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      requestedBy: isSet(object.requestedBy)
+        ? globalThis.String(object.requestedBy)
+        : isSet(object.requested_by)
+        ? globalThis.String(object.requested_by)
+        : "",
+      approvedBy: isSet(object.approvedBy)
+        ? globalThis.String(object.approvedBy)
+        : isSet(object.approved_by)
+        ? globalThis.String(object.approved_by)
+        : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.String(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.String(object.expires_at)
+        : "",
+    };
+  },
+
+  toJSON(message: ApprovalResponse): unknown {
+    const obj: any = {};
+    if (message.approvalId !== "") {
+      obj.approvalId = message.approvalId;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.requestedBy !== "") {
+      obj.requestedBy = message.requestedBy;
+    }
+    if (message.approvedBy !== "") {
+      obj.approvedBy = message.approvedBy;
+    }
+    if (message.expiresAt !== "") {
+      obj.expiresAt = message.expiresAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ApprovalResponse>, I>>(base?: I): ApprovalResponse {
+    return ApprovalResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ApprovalResponse>, I>>(object: I): ApprovalResponse {
+    const message = createBaseApprovalResponse();
+    message.approvalId = object.approvalId ?? "";
+    message.action = object.action ?? "";
+    message.requestedBy = object.requestedBy ?? "";
+    message.approvedBy = object.approvedBy ?? "";
+    message.expiresAt = object.expiresAt ?? "";
+    return message;
+  },
+};
+
+function createBaseStartImpersonationRequest(): StartImpersonationRequest {
+  return { tenantId: "", asActorId: "", ttlSeconds: 0, reason: "" };
+}
+
+export const StartImpersonationRequest: MessageFns<StartImpersonationRequest> = {
+  encode(message: StartImpersonationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.asActorId !== "") {
+      writer.uint32(18).string(message.asActorId);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).uint32(message.ttlSeconds);
+    }
+    if (message.reason !== "") {
+      writer.uint32(34).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartImpersonationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartImpersonationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.asActorId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StartImpersonationRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      asActorId: isSet(object.asActorId)
+        ? globalThis.String(object.asActorId)
+        : isSet(object.as_actor_id)
+        ? globalThis.String(object.as_actor_id)
+        : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: StartImpersonationRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.asActorId !== "") {
+      obj.asActorId = message.asActorId;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StartImpersonationRequest>, I>>(base?: I): StartImpersonationRequest {
+    return StartImpersonationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StartImpersonationRequest>, I>>(object: I): StartImpersonationRequest {
+    const message = createBaseStartImpersonationRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.asActorId = object.asActorId ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseImpersonationResponse(): ImpersonationResponse {
+  return { sessionId: "", expiresAt: "", storeRevision: 0 };
+}
+
+export const ImpersonationResponse: MessageFns<ImpersonationResponse> = {
+  encode(message: ImpersonationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.expiresAt !== "") {
+      writer.uint32(18).string(message.expiresAt);
+    }
+    if (message.storeRevision !== 0) {
+      writer.uint32(24).uint64(message.storeRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImpersonationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImpersonationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.expiresAt = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImpersonationResponse {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.String(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.String(object.expires_at)
+        : "",
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+    };
+  },
+
+  toJSON(message: ImpersonationResponse): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.expiresAt !== "") {
+      obj.expiresAt = message.expiresAt;
+    }
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImpersonationResponse>, I>>(base?: I): ImpersonationResponse {
+    return ImpersonationResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImpersonationResponse>, I>>(object: I): ImpersonationResponse {
+    const message = createBaseImpersonationResponse();
+    message.sessionId = object.sessionId ?? "";
+    message.expiresAt = object.expiresAt ?? "";
+    message.storeRevision = object.storeRevision ?? 0;
+    return message;
+  },
+};
+
+function createBaseEndImpersonationRequest(): EndImpersonationRequest {
+  return { tenantId: "", sessionId: "", reason: "" };
+}
+
+export const EndImpersonationRequest: MessageFns<EndImpersonationRequest> = {
+  encode(message: EndImpersonationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.sessionId !== "") {
+      writer.uint32(18).string(message.sessionId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EndImpersonationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndImpersonationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EndImpersonationRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: EndImpersonationRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EndImpersonationRequest>, I>>(base?: I): EndImpersonationRequest {
+    return EndImpersonationRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EndImpersonationRequest>, I>>(object: I): EndImpersonationRequest {
+    const message = createBaseEndImpersonationRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.sessionId = object.sessionId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
-  /** Creates or updates a tenant. */
+  /** Tenants. GetTenant and SearchTenants return metadata only, never members. */
   putTenant: {
     path: "/bulkhead.v1.AdminService/PutTenant" as const,
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: PutTenantRequest): Buffer => Buffer.from(PutTenantRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): PutTenantRequest => PutTenantRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  getTenant: {
+    path: "/bulkhead.v1.AdminService/GetTenant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetTenantRequest): Buffer => Buffer.from(GetTenantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetTenantRequest => GetTenantRequest.decode(value),
+    responseSerialize: (value: TenantDetails): Buffer => Buffer.from(TenantDetails.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TenantDetails => TenantDetails.decode(value),
+  },
+  searchTenants: {
+    path: "/bulkhead.v1.AdminService/SearchTenants" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SearchTenantsRequest): Buffer => Buffer.from(SearchTenantsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SearchTenantsRequest => SearchTenantsRequest.decode(value),
+    responseSerialize: (value: SearchTenantsResponse): Buffer =>
+      Buffer.from(SearchTenantsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SearchTenantsResponse => SearchTenantsResponse.decode(value),
+  },
+  /**
+   * Marks the tenant deleted (every Check denies), revokes its API keys and
+   * ends impersonation sessions, in one audited transaction.
+   */
+  deleteTenant: {
+    path: "/bulkhead.v1.AdminService/DeleteTenant" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteTenantRequest): Buffer => Buffer.from(DeleteTenantRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteTenantRequest => DeleteTenantRequest.decode(value),
+    responseSerialize: (value: DeleteTenantResponse): Buffer =>
+      Buffer.from(DeleteTenantResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteTenantResponse => DeleteTenantResponse.decode(value),
+  },
+  /** Users, memberships, custom roles. */
+  putUser: {
+    path: "/bulkhead.v1.AdminService/PutUser" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutUserRequest): Buffer => Buffer.from(PutUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutUserRequest => PutUserRequest.decode(value),
     responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
   },
@@ -1244,6 +5111,141 @@ export const AdminServiceService = {
       Buffer.from(SyncMembershipsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SyncMembershipsResponse => SyncMembershipsResponse.decode(value),
   },
+  putCustomRole: {
+    path: "/bulkhead.v1.AdminService/PutCustomRole" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutCustomRoleRequest): Buffer => Buffer.from(PutCustomRoleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutCustomRoleRequest => PutCustomRoleRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  deleteCustomRole: {
+    path: "/bulkhead.v1.AdminService/DeleteCustomRole" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteCustomRoleRequest): Buffer =>
+      Buffer.from(DeleteCustomRoleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteCustomRoleRequest => DeleteCustomRoleRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  /** Plans (global) and per-tenant entitlement overrides. */
+  putPlan: {
+    path: "/bulkhead.v1.AdminService/PutPlan" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutPlanRequest): Buffer => Buffer.from(PutPlanRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutPlanRequest => PutPlanRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  putOverride: {
+    path: "/bulkhead.v1.AdminService/PutOverride" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutOverrideRequest): Buffer => Buffer.from(PutOverrideRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutOverrideRequest => PutOverrideRequest.decode(value),
+    responseSerialize: (value: PutOverrideResponse): Buffer => Buffer.from(PutOverrideResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PutOverrideResponse => PutOverrideResponse.decode(value),
+  },
+  removeOverride: {
+    path: "/bulkhead.v1.AdminService/RemoveOverride" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveOverrideRequest): Buffer =>
+      Buffer.from(RemoveOverrideRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveOverrideRequest => RemoveOverrideRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  /** API keys of one tenant. The secret is returned once. */
+  createApiKey: {
+    path: "/bulkhead.v1.AdminService/CreateApiKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateApiKeyRequest): Buffer => Buffer.from(CreateApiKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateApiKeyRequest => CreateApiKeyRequest.decode(value),
+    responseSerialize: (value: ApiKeySecret): Buffer => Buffer.from(ApiKeySecret.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApiKeySecret => ApiKeySecret.decode(value),
+  },
+  rotateApiKey: {
+    path: "/bulkhead.v1.AdminService/RotateApiKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RotateApiKeyRequest): Buffer => Buffer.from(RotateApiKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RotateApiKeyRequest => RotateApiKeyRequest.decode(value),
+    responseSerialize: (value: ApiKeySecret): Buffer => Buffer.from(ApiKeySecret.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApiKeySecret => ApiKeySecret.decode(value),
+  },
+  revokeApiKey: {
+    path: "/bulkhead.v1.AdminService/RevokeApiKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeApiKeyRequest): Buffer => Buffer.from(RevokeApiKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeApiKeyRequest => RevokeApiKeyRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  listApiKeys: {
+    path: "/bulkhead.v1.AdminService/ListApiKeys" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListApiKeysRequest): Buffer => Buffer.from(ListApiKeysRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListApiKeysRequest => ListApiKeysRequest.decode(value),
+    responseSerialize: (value: ListApiKeysResponse): Buffer => Buffer.from(ListApiKeysResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListApiKeysResponse => ListApiKeysResponse.decode(value),
+  },
+  /** Staff, second approvals, impersonation. */
+  putStaff: {
+    path: "/bulkhead.v1.AdminService/PutStaff" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutStaffRequest): Buffer => Buffer.from(PutStaffRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutStaffRequest => PutStaffRequest.decode(value),
+    responseSerialize: (value: PutStaffResponse): Buffer => Buffer.from(PutStaffResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PutStaffResponse => PutStaffResponse.decode(value),
+  },
+  requestApproval: {
+    path: "/bulkhead.v1.AdminService/RequestApproval" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RequestApprovalRequest): Buffer =>
+      Buffer.from(RequestApprovalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RequestApprovalRequest => RequestApprovalRequest.decode(value),
+    responseSerialize: (value: ApprovalResponse): Buffer => Buffer.from(ApprovalResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApprovalResponse => ApprovalResponse.decode(value),
+  },
+  approve: {
+    path: "/bulkhead.v1.AdminService/Approve" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ApproveRequest): Buffer => Buffer.from(ApproveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ApproveRequest => ApproveRequest.decode(value),
+    responseSerialize: (value: ApprovalResponse): Buffer => Buffer.from(ApprovalResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApprovalResponse => ApprovalResponse.decode(value),
+  },
+  startImpersonation: {
+    path: "/bulkhead.v1.AdminService/StartImpersonation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartImpersonationRequest): Buffer =>
+      Buffer.from(StartImpersonationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartImpersonationRequest => StartImpersonationRequest.decode(value),
+    responseSerialize: (value: ImpersonationResponse): Buffer =>
+      Buffer.from(ImpersonationResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ImpersonationResponse => ImpersonationResponse.decode(value),
+  },
+  endImpersonation: {
+    path: "/bulkhead.v1.AdminService/EndImpersonation" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EndImpersonationRequest): Buffer =>
+      Buffer.from(EndImpersonationRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EndImpersonationRequest => EndImpersonationRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
   /**
    * Revisioned change records after `after_revision`, then live ones, in
    * revision order, so hosts and clients can invalidate caches.
@@ -1260,8 +5262,17 @@ export const AdminServiceService = {
 } as const;
 
 export interface AdminServiceServer extends UntypedServiceImplementation {
-  /** Creates or updates a tenant. */
+  /** Tenants. GetTenant and SearchTenants return metadata only, never members. */
   putTenant: handleUnaryCall<PutTenantRequest, WriteResponse>;
+  getTenant: handleUnaryCall<GetTenantRequest, TenantDetails>;
+  searchTenants: handleUnaryCall<SearchTenantsRequest, SearchTenantsResponse>;
+  /**
+   * Marks the tenant deleted (every Check denies), revokes its API keys and
+   * ends impersonation sessions, in one audited transaction.
+   */
+  deleteTenant: handleUnaryCall<DeleteTenantRequest, DeleteTenantResponse>;
+  /** Users, memberships, custom roles. */
+  putUser: handleUnaryCall<PutUserRequest, WriteResponse>;
   /** Adds a member or changes its role or status. */
   putMembership: handleUnaryCall<PutMembershipRequest, WriteResponse>;
   removeMembership: handleUnaryCall<RemoveMembershipRequest, WriteResponse>;
@@ -1270,6 +5281,23 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
    * in one transaction. The same list twice is one change.
    */
   syncMemberships: handleUnaryCall<SyncMembershipsRequest, SyncMembershipsResponse>;
+  putCustomRole: handleUnaryCall<PutCustomRoleRequest, WriteResponse>;
+  deleteCustomRole: handleUnaryCall<DeleteCustomRoleRequest, WriteResponse>;
+  /** Plans (global) and per-tenant entitlement overrides. */
+  putPlan: handleUnaryCall<PutPlanRequest, WriteResponse>;
+  putOverride: handleUnaryCall<PutOverrideRequest, PutOverrideResponse>;
+  removeOverride: handleUnaryCall<RemoveOverrideRequest, WriteResponse>;
+  /** API keys of one tenant. The secret is returned once. */
+  createApiKey: handleUnaryCall<CreateApiKeyRequest, ApiKeySecret>;
+  rotateApiKey: handleUnaryCall<RotateApiKeyRequest, ApiKeySecret>;
+  revokeApiKey: handleUnaryCall<RevokeApiKeyRequest, WriteResponse>;
+  listApiKeys: handleUnaryCall<ListApiKeysRequest, ListApiKeysResponse>;
+  /** Staff, second approvals, impersonation. */
+  putStaff: handleUnaryCall<PutStaffRequest, PutStaffResponse>;
+  requestApproval: handleUnaryCall<RequestApprovalRequest, ApprovalResponse>;
+  approve: handleUnaryCall<ApproveRequest, ApprovalResponse>;
+  startImpersonation: handleUnaryCall<StartImpersonationRequest, ImpersonationResponse>;
+  endImpersonation: handleUnaryCall<EndImpersonationRequest, WriteResponse>;
   /**
    * Revisioned change records after `after_revision`, then live ones, in
    * revision order, so hosts and clients can invalidate caches.
@@ -1278,7 +5306,7 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
 }
 
 export interface AdminServiceClient extends Client {
-  /** Creates or updates a tenant. */
+  /** Tenants. GetTenant and SearchTenants return metadata only, never members. */
   putTenant(
     request: PutTenantRequest,
     callback: (error: ServiceError | null, response: WriteResponse) => void,
@@ -1290,6 +5318,71 @@ export interface AdminServiceClient extends Client {
   ): ClientUnaryCall;
   putTenant(
     request: PutTenantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  getTenant(
+    request: GetTenantRequest,
+    callback: (error: ServiceError | null, response: TenantDetails) => void,
+  ): ClientUnaryCall;
+  getTenant(
+    request: GetTenantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TenantDetails) => void,
+  ): ClientUnaryCall;
+  getTenant(
+    request: GetTenantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TenantDetails) => void,
+  ): ClientUnaryCall;
+  searchTenants(
+    request: SearchTenantsRequest,
+    callback: (error: ServiceError | null, response: SearchTenantsResponse) => void,
+  ): ClientUnaryCall;
+  searchTenants(
+    request: SearchTenantsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SearchTenantsResponse) => void,
+  ): ClientUnaryCall;
+  searchTenants(
+    request: SearchTenantsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SearchTenantsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Marks the tenant deleted (every Check denies), revokes its API keys and
+   * ends impersonation sessions, in one audited transaction.
+   */
+  deleteTenant(
+    request: DeleteTenantRequest,
+    callback: (error: ServiceError | null, response: DeleteTenantResponse) => void,
+  ): ClientUnaryCall;
+  deleteTenant(
+    request: DeleteTenantRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteTenantResponse) => void,
+  ): ClientUnaryCall;
+  deleteTenant(
+    request: DeleteTenantRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteTenantResponse) => void,
+  ): ClientUnaryCall;
+  /** Users, memberships, custom roles. */
+  putUser(
+    request: PutUserRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  putUser(
+    request: PutUserRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  putUser(
+    request: PutUserRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: WriteResponse) => void,
@@ -1343,6 +5436,219 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SyncMembershipsResponse) => void,
+  ): ClientUnaryCall;
+  putCustomRole(
+    request: PutCustomRoleRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  putCustomRole(
+    request: PutCustomRoleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  putCustomRole(
+    request: PutCustomRoleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  deleteCustomRole(
+    request: DeleteCustomRoleRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  deleteCustomRole(
+    request: DeleteCustomRoleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  deleteCustomRole(
+    request: DeleteCustomRoleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  /** Plans (global) and per-tenant entitlement overrides. */
+  putPlan(
+    request: PutPlanRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  putPlan(
+    request: PutPlanRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  putPlan(
+    request: PutPlanRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  putOverride(
+    request: PutOverrideRequest,
+    callback: (error: ServiceError | null, response: PutOverrideResponse) => void,
+  ): ClientUnaryCall;
+  putOverride(
+    request: PutOverrideRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PutOverrideResponse) => void,
+  ): ClientUnaryCall;
+  putOverride(
+    request: PutOverrideRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PutOverrideResponse) => void,
+  ): ClientUnaryCall;
+  removeOverride(
+    request: RemoveOverrideRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  removeOverride(
+    request: RemoveOverrideRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  removeOverride(
+    request: RemoveOverrideRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  /** API keys of one tenant. The secret is returned once. */
+  createApiKey(
+    request: CreateApiKeyRequest,
+    callback: (error: ServiceError | null, response: ApiKeySecret) => void,
+  ): ClientUnaryCall;
+  createApiKey(
+    request: CreateApiKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApiKeySecret) => void,
+  ): ClientUnaryCall;
+  createApiKey(
+    request: CreateApiKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApiKeySecret) => void,
+  ): ClientUnaryCall;
+  rotateApiKey(
+    request: RotateApiKeyRequest,
+    callback: (error: ServiceError | null, response: ApiKeySecret) => void,
+  ): ClientUnaryCall;
+  rotateApiKey(
+    request: RotateApiKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApiKeySecret) => void,
+  ): ClientUnaryCall;
+  rotateApiKey(
+    request: RotateApiKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApiKeySecret) => void,
+  ): ClientUnaryCall;
+  revokeApiKey(
+    request: RevokeApiKeyRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  revokeApiKey(
+    request: RevokeApiKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  revokeApiKey(
+    request: RevokeApiKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  listApiKeys(
+    request: ListApiKeysRequest,
+    callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
+  ): ClientUnaryCall;
+  listApiKeys(
+    request: ListApiKeysRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
+  ): ClientUnaryCall;
+  listApiKeys(
+    request: ListApiKeysRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListApiKeysResponse) => void,
+  ): ClientUnaryCall;
+  /** Staff, second approvals, impersonation. */
+  putStaff(
+    request: PutStaffRequest,
+    callback: (error: ServiceError | null, response: PutStaffResponse) => void,
+  ): ClientUnaryCall;
+  putStaff(
+    request: PutStaffRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PutStaffResponse) => void,
+  ): ClientUnaryCall;
+  putStaff(
+    request: PutStaffRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PutStaffResponse) => void,
+  ): ClientUnaryCall;
+  requestApproval(
+    request: RequestApprovalRequest,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  requestApproval(
+    request: RequestApprovalRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  requestApproval(
+    request: RequestApprovalRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  approve(
+    request: ApproveRequest,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  approve(
+    request: ApproveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  approve(
+    request: ApproveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  startImpersonation(
+    request: StartImpersonationRequest,
+    callback: (error: ServiceError | null, response: ImpersonationResponse) => void,
+  ): ClientUnaryCall;
+  startImpersonation(
+    request: StartImpersonationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ImpersonationResponse) => void,
+  ): ClientUnaryCall;
+  startImpersonation(
+    request: StartImpersonationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ImpersonationResponse) => void,
+  ): ClientUnaryCall;
+  endImpersonation(
+    request: EndImpersonationRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  endImpersonation(
+    request: EndImpersonationRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  endImpersonation(
+    request: EndImpersonationRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
   ): ClientUnaryCall;
   /**
    * Revisioned change records after `after_revision`, then live ones, in

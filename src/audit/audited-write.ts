@@ -1,0 +1,72 @@
+import { BulkheadError, invalidArgument } from "../errors.js";
+import type { AdminCaller } from "../identity/staff-roles.js";
+import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
+import type { AdminAudit } from "./admin-audit.js";
+
+/** Who does an admin write and why; all of it lands in admin_audit. */
+export interface AdminActor {
+  caller: AdminCaller;
+  /** A configured reason code, optionally followed by ": free text". */
+  reason: string;
+  /** admin_api, cli, ... */
+  source: string;
+}
+
+export interface WriteResult {
+  revision: number;
+  changed: boolean;
+}
+
+/** What one audited write is about: the tenant it is scoped to (null only for global writes), the object and the verb. */
+export interface AuditTarget {
+  tenantId: string | null;
+  object: string;
+  action: string;
+}
+
+/**
+ * The one path for admin writes: one transaction that runs the change and,
+ * if it changed anything, appends its admin_audit record. A write that
+ * changes nothing commits nothing and audits nothing; one that throws
+ * leaves no trace but its error.
+ */
+export class AuditedWriter {
+  constructor(
+    private readonly writer: RevisionWriter,
+    private readonly audit: AdminAudit,
+  ) {}
+
+  write<T>(by: AdminActor, target: AuditTarget, mutate: (tx: WriteScope) => T): WriteResult & { result: T } {
+    if (by.reason.trim() === "") throw invalidArgument("reason", "is required for every admin write");
+    let changed = false;
+    const { revision, result } = this.writer.write((tx) => {
+      const value = mutate(trackingScope(tx, () => (changed = true)));
+      if (changed) this.audit.record(tx, { actor: by.caller.actor, ...target, reason: by.reason, source: by.source, result: "ok" });
+      return value;
+    });
+    return { revision, changed, result };
+  }
+}
+
+/** Throws ADMIN_FORBIDDEN unless the caller holds the capability. */
+export function requireCapability(by: AdminActor, capability: Parameters<AdminCaller["capabilities"]["has"]>[0], what: string): void {
+  if (by.caller.capabilities.has(capability)) return;
+  const who = by.caller.role ? `staff role '${by.caller.role}'` : `the ${by.caller.kind} credential`;
+  throw new BulkheadError("ADMIN_FORBIDDEN", `${who} may not ${what} (needs '${capability}')`);
+}
+
+/** Passes writes through and notes that one happened, so no-op admin calls audit nothing. */
+function trackingScope(tx: WriteScope, onChange: () => void): WriteScope {
+  return {
+    now: tx.now,
+    revision: tx.revision,
+    changed: (tenantId, kind) => {
+      onChange();
+      tx.changed(tenantId, kind);
+    },
+    noted: (kind) => {
+      onChange();
+      tx.noted(kind);
+    },
+  };
+}

@@ -1,0 +1,81 @@
+import { requireCapability, type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
+import type { EntitlementStore } from "../entitlements/entitlement-store.js";
+import { BulkheadError, invalidArgument } from "../errors.js";
+import type { ApiKeyStore } from "../identity/api-keys.js";
+import type { ImpersonationStore } from "../identity/impersonation-store.js";
+import type { DirectoryStore, Tenant } from "./directory-store.js";
+
+export const SEARCH_LIMITS = { default: 20, max: 100 } as const;
+
+/**
+ * Tenants as use cases. Changing a tenant's plan or billing status is a
+ * billing change and needs `billing.write` on top of `tenants.write`; reads
+ * return metadata only.
+ */
+export class TenantAdmin {
+  constructor(
+    private readonly deps: {
+      audited: AuditedWriter;
+      directory: DirectoryStore;
+      entitlements: EntitlementStore;
+      apiKeys: ApiKeyStore;
+      impersonations: ImpersonationStore;
+    },
+  ) {}
+
+  putTenant(tenant: Tenant, by: AdminActor): WriteResult {
+    return this.deps.audited.write(by, { tenantId: tenant.id, object: `tenant:${tenant.id}`, action: "tenant.put" }, (tx) => {
+      if (!this.deps.entitlements.plan(tenant.planCode)) throw invalidArgument("plan_code", `unknown plan '${tenant.planCode}'`);
+      const known = this.deps.directory.tenantBySlug(tenant.slug);
+      if (known && known.id !== tenant.id) throw invalidArgument("slug", `slug '${tenant.slug}' belongs to another tenant`);
+      const current = this.deps.directory.tenantById(tenant.id);
+      if (current && (current.planCode !== tenant.planCode || current.billingStatus !== tenant.billingStatus)) {
+        requireCapability(by, "billing.write", "change a tenant's plan or billing status");
+      }
+      if (current?.status === "deleted" && tenant.status !== "deleted") {
+        throw new BulkheadError("ADMIN_CONFLICT", `status: tenant '${tenant.id}' was deleted and cannot be brought back`, "status");
+      }
+      if (current && sameTenant(current, tenant)) return;
+      this.deps.directory.putTenant(tx, tenant);
+    });
+  }
+
+  getTenant(tenantId: string): Tenant & { memberCount: number } {
+    const tenant = this.deps.directory.tenantById(tenantId);
+    if (!tenant) throw new BulkheadError("TENANT_NOT_FOUND", `tenant_id: no tenant '${tenantId}'`, "tenant_id");
+    return { ...tenant, memberCount: this.deps.directory.countSeats(tenantId) };
+  }
+
+  /** Id, slug and status only: enough to pick a tenant, nothing more. */
+  searchTenants(prefix: string, limit: number): Pick<Tenant, "id" | "slug" | "status">[] {
+    const capped = Math.min(limit || SEARCH_LIMITS.default, SEARCH_LIMITS.max);
+    return this.deps.directory.searchTenants(prefix, capped).map(({ id, slug, status }) => ({ id, slug, status }));
+  }
+
+  /**
+   * The deletion workflow, one audited transaction: the tenant is marked
+   * deleted (every Check denies from the next revision on), its API keys are
+   * revoked and live impersonation sessions end. Rows stay for the audit
+   * trail; a deleted tenant cannot be revived.
+   */
+  deleteTenant(tenantId: string, confirmSlug: string, by: AdminActor): WriteResult & { apiKeysRevoked: number; impersonationsEnded: number } {
+    const counts = { apiKeysRevoked: 0, impersonationsEnded: 0 };
+    const result = this.deps.audited.write(by, { tenantId, object: `tenant:${tenantId}`, action: "tenant.delete" }, (tx) => {
+      const tenant = this.getTenant(tenantId);
+      if (tenant.slug !== confirmSlug) throw invalidArgument("confirm_slug", `must repeat the tenant's slug to delete '${tenantId}'`);
+      if (tenant.status === "deleted") return;
+      const { memberCount: _, ...row } = tenant;
+      this.deps.directory.putTenant(tx, { ...row, status: "deleted" });
+      counts.apiKeysRevoked = this.deps.apiKeys.revokeAll(tx, tenantId);
+      counts.impersonationsEnded = this.deps.impersonations.endAllInTenant(tx, tenantId);
+    });
+    return { revision: result.revision, changed: result.changed, ...counts };
+  }
+}
+
+function sameTenant(a: Tenant, b: Tenant): boolean {
+  return (
+    a.slug === b.slug && a.name === b.name && a.status === b.status && a.planCode === b.planCode && a.billingStatus === b.billingStatus &&
+    a.region === b.region && a.isolationTier === b.isolationTier && a.tags.join("\u0000") === b.tags.join("\u0000")
+  );
+}

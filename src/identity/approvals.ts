@@ -1,0 +1,82 @@
+import { BulkheadError } from "../errors.js";
+import { ulid } from "../ids.js";
+import type { Db } from "../store/database.js";
+import type { WriteScope } from "../store/revision-writer.js";
+
+export interface Approval {
+  id: string;
+  /** What is approved, e.g. `plan.put:pro`; a write must name exactly this. */
+  action: string;
+  requestedBy: string;
+  reason: string;
+  approvedBy: string | null;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+/** How long an approval can wait to be given and used. */
+export const APPROVAL_TTL_MS = 30 * 60_000;
+
+/**
+ * The two-person rule for global (all_tenants) admin writes: one staff
+ * member requests an approval for one exact action, a different one approves
+ * it, and the requester spends it once, before it expires.
+ */
+export class Approvals {
+  private readonly stmt;
+
+  constructor(db: Db) {
+    this.stmt = {
+      byId: db.prepare<[string], Approval>(
+        `SELECT id, action, requested_by AS requestedBy, reason, approved_by AS approvedBy, created_at AS createdAt,
+           expires_at AS expiresAt, used_at AS usedAt FROM approvals WHERE id = ?`,
+      ),
+      insert: db.prepare(
+        `INSERT INTO approvals (id, action, requested_by, reason, created_at, expires_at)
+         VALUES (@id, @action, @requestedBy, @reason, @createdAt, @expiresAt)`,
+      ),
+      approve: db.prepare("UPDATE approvals SET approved_by = ? WHERE id = ? AND approved_by IS NULL"),
+      use: db.prepare("UPDATE approvals SET used_at = ? WHERE id = ? AND used_at IS NULL"),
+    };
+  }
+
+  request(tx: WriteScope, action: string, requestedBy: string, reason: string): Approval {
+    const approval = { id: `apr_${ulid(tx.now)}`, action, requestedBy, reason, approvedBy: null, createdAt: tx.now, expiresAt: tx.now + APPROVAL_TTL_MS, usedAt: null };
+    this.stmt.insert.run(approval);
+    tx.noted("approval");
+    return approval;
+  }
+
+  approve(tx: WriteScope, id: string, approver: string): Approval {
+    const approval = this.live(id, tx.now);
+    if (approval.requestedBy === approver) throw denied("approval_id", "the approver must be a different person from the requester");
+    if (approval.approvedBy !== null) throw denied("approval_id", `already approved by ${approval.approvedBy}`);
+    this.stmt.approve.run(approver, id);
+    tx.noted("approval");
+    return { ...approval, approvedBy: approver };
+  }
+
+  /** Spends an approval on `action` by `requester`; throws unless it is approved, unused, unexpired and matches. */
+  spend(tx: WriteScope, id: string, action: string, requester: string): Approval {
+    if (!id) throw denied("approval_id", `'${action}' changes every tenant: set all_tenants and an approval_id approved by a second staff member`);
+    const approval = this.live(id, tx.now);
+    if (approval.action !== action) throw denied("approval_id", `approves '${approval.action}', not '${action}'`);
+    if (approval.requestedBy !== requester) throw denied("approval_id", "was requested by someone else");
+    if (approval.approvedBy === null) throw denied("approval_id", "has not been approved yet");
+    this.stmt.use.run(tx.now, id);
+    return approval;
+  }
+
+  private live(id: string, now: number): Approval {
+    const approval = this.stmt.byId.get(id);
+    if (!approval) throw new BulkheadError("ADMIN_NOT_FOUND", `approval_id: no approval '${id}'`, "approval_id");
+    if (approval.usedAt !== null) throw denied("approval_id", "was already used");
+    if (approval.expiresAt <= now) throw denied("approval_id", "has expired");
+    return approval;
+  }
+}
+
+function denied(field: string, problem: string): BulkheadError {
+  return new BulkheadError("APPROVAL_REQUIRED", `${field}: ${problem}`, field);
+}
