@@ -19,6 +19,7 @@ import { CommercialAdmin } from "./entitlements/commercial-admin.js";
 import { AccessAdmin } from "./identity/access-admin.js";
 import { AdminAuth } from "./identity/admin-auth.js";
 import { Approvals } from "./identity/approvals.js";
+import { staffCaller } from "./identity/staff-roles.js";
 import { loadAdminTokens } from "./identity/admin-token.js";
 import { ChangeFeed } from "./store/change-feed.js";
 import { loadKeySecret } from "./identity/key-secret.js";
@@ -85,13 +86,16 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   core.attachMetrics(metrics);
 
   const audited = new AuditedWriter(writer, new AdminAudit(db));
-  const approvals = new Approvals(db);
+  const approvals = new Approvals(db, (actor) => {
+    const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;
+    return member?.status === "active" && staffCaller(member.id, member.role).capabilities.has("approvals");
+  });
   const { server: grpc, health } = createGrpcServer({
     decider,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, outbox, decider, clock },
     admin: {
-      tenants: new TenantAdmin({ audited, ...stores, apiKeys }),
+      tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
       directory: new DirectoryAdmin({ audited, ...stores, roles: policies, approvals }),
       commercial: new CommercialAdmin({ audited, ...stores, approvals }),
       access: new AccessAdmin({

@@ -1,5 +1,5 @@
 import { BulkheadError, invalidArgument } from "../errors.js";
-import type { AdminCaller } from "../identity/staff-roles.js";
+import type { AdminCapability, AdminCaller } from "../identity/staff-roles.js";
 import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
 import type { AdminAudit } from "./admin-audit.js";
 
@@ -48,11 +48,12 @@ export class AuditedWriter {
   }
 }
 
-/** Throws ADMIN_FORBIDDEN unless the caller holds the capability. */
-export function requireCapability(by: AdminActor, capability: Parameters<AdminCaller["capabilities"]["has"]>[0], what: string): void {
-  if (by.caller.capabilities.has(capability)) return;
+/** Throws ADMIN_FORBIDDEN unless the caller holds the capability (or one of them). */
+export function requireCapability(by: AdminActor, capability: AdminCapability | readonly AdminCapability[], what: string): void {
+  const anyOf = typeof capability === "string" ? [capability] : capability;
+  if (anyOf.some((c) => by.caller.capabilities.has(c))) return;
   const who = by.caller.role ? `staff role '${by.caller.role}'` : `the ${by.caller.kind} credential`;
-  throw new BulkheadError("ADMIN_FORBIDDEN", `${who} may not ${what} (needs '${capability}')`);
+  throw new BulkheadError("ADMIN_FORBIDDEN", `${who} may not ${what} (needs '${anyOf.join("' or '")}')`);
 }
 
 /** Passes writes through and notes that one happened, so no-op admin calls audit nothing. */

@@ -30,7 +30,9 @@ export function validateTenant(raw: Raw<Tenant> & { tags?: string[] }): Tenant {
   const slug = raw.slug ?? "";
   if (!slug) throw invalidArgument("slug", "is required");
   checkPattern(slug, SLUG, "slug", "must be lowercase letters, digits and '-'");
-  const status = oneOf(raw.status, TENANT_STATUSES, "status", "active");
+  // Deletion is a workflow (DeleteTenant: confirmation, key revocation, sessions ended), never a status write.
+  if (raw.status === "deleted") throw invalidArgument("status", "use DeleteTenant to delete a tenant");
+  const status = oneOf(raw.status, TENANT_STATUSES.filter((s) => s !== "deleted"), "status", "active");
   const name = raw.name || slug;
   checkText(name, "name", ADMIN_LIMITS.nameLength);
   const tags = raw.tags ?? [];

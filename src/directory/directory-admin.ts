@@ -1,7 +1,7 @@
 import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
 import type { RoleCatalog } from "../context/role-catalog.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
-import type { Approvals } from "../identity/approvals.js";
+import { approvalAction, type Approvals } from "../identity/approvals.js";
 import type { DirectoryStore, Membership, User } from "./directory-store.js";
 
 export type MembershipSpec = Pick<Membership, "actorId" | "actorType" | "role" | "status">;
@@ -29,15 +29,20 @@ export class DirectoryAdmin {
     const target = { tenantId: global.allTenants ? null : tenantId, object: `user:${user.id}`, action: "user.put" };
     return this.deps.audited.write(by, target, (tx) => {
       this.requireTenant(tenantId);
-      const elsewhere = this.deps.directory.tenantsOfActor(user.id).filter((t) => t !== tenantId);
-      if (elsewhere.length > 0) {
-        if (!global.allTenants) {
-          throw new BulkheadError("APPROVAL_REQUIRED", `all_tenants: user '${user.id}' also belongs to ${elsewhere.length} other tenant(s)`, "all_tenants");
-        }
-        this.deps.approvals.spend(tx, global.approvalId, `user.put:${user.id}`, by.caller.actor);
-      }
       const current = this.deps.directory.user(user.id);
       if (current && current.email === user.email && current.displayName === user.displayName) return;
+      const elsewhere = this.deps.directory.tenantsOfActor(user.id).filter((t) => t !== tenantId);
+      if (elsewhere.length > 0) {
+        const action = approvalAction("user.put", user.id, user);
+        if (!global.allTenants) {
+          throw new BulkheadError(
+            "APPROVAL_REQUIRED",
+            `all_tenants: user '${user.id}' also belongs to ${elsewhere.length} other tenant(s); set all_tenants and an approval for '${action}'`,
+            "all_tenants",
+          );
+        }
+        this.deps.approvals.spend(tx, global.approvalId, action, by.caller.actor);
+      }
       this.deps.directory.putUser(tx, user);
     });
   }
@@ -114,7 +119,9 @@ export class DirectoryAdmin {
   }
 
   private requireTenant(tenantId: string): void {
-    if (!this.deps.directory.tenantById(tenantId)) throw invalidArgument("tenant_id", `unknown tenant '${tenantId}'`);
+    const tenant = this.deps.directory.tenantById(tenantId);
+    if (!tenant) throw invalidArgument("tenant_id", `unknown tenant '${tenantId}'`);
+    if (tenant.status === "deleted") throw new BulkheadError("ADMIN_CONFLICT", `tenant_id: tenant '${tenantId}' is deleted`, "tenant_id");
   }
 
   private requireRole(tenantId: string, role: string, field: string): void {

@@ -1,4 +1,5 @@
 import { requireCapability, type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
+import type { RoleCatalog } from "../context/role-catalog.js";
 import type { EntitlementStore } from "../entitlements/entitlement-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
 import type { ApiKeyStore } from "../identity/api-keys.js";
@@ -6,6 +7,9 @@ import type { ImpersonationStore } from "../identity/impersonation-store.js";
 import type { DirectoryStore, Tenant } from "./directory-store.js";
 
 export const SEARCH_LIMITS = { default: 20, max: 100 } as const;
+
+/** A tenant created on this plan and billing status involves no billing decision. */
+export const DEFAULT_PLAN_CODE = "free";
 
 /**
  * Tenants as use cases. Changing a tenant's plan or billing status is a
@@ -20,22 +24,37 @@ export class TenantAdmin {
       entitlements: EntitlementStore;
       apiKeys: ApiKeyStore;
       impersonations: ImpersonationStore;
+      roles: RoleCatalog;
     },
   ) {}
 
+  /**
+   * Creating a tenant or changing its other fields needs `tenants.write`;
+   * its plan or billing status is a billing decision and needs
+   * `billing.write`, also at creation unless the tenant starts free and
+   * active. The directory-sync credential may set the plan at creation: the
+   * host's sign-up flow is where a plan is first chosen.
+   */
   putTenant(tenant: Tenant, by: AdminActor): WriteResult {
+    if (this.deps.roles.billingAccessOf(tenant.billingStatus) === undefined) {
+      throw invalidArgument("billing_status", `unknown billing status '${tenant.billingStatus}'`);
+    }
     return this.deps.audited.write(by, { tenantId: tenant.id, object: `tenant:${tenant.id}`, action: "tenant.put" }, (tx) => {
       if (!this.deps.entitlements.plan(tenant.planCode)) throw invalidArgument("plan_code", `unknown plan '${tenant.planCode}'`);
       const known = this.deps.directory.tenantBySlug(tenant.slug);
       if (known && known.id !== tenant.id) throw invalidArgument("slug", `slug '${tenant.slug}' belongs to another tenant`);
       const current = this.deps.directory.tenantById(tenant.id);
-      if (current && (current.planCode !== tenant.planCode || current.billingStatus !== tenant.billingStatus)) {
-        requireCapability(by, "billing.write", "change a tenant's plan or billing status");
-      }
-      if (current?.status === "deleted" && tenant.status !== "deleted") {
-        throw new BulkheadError("ADMIN_CONFLICT", `status: tenant '${tenant.id}' was deleted and cannot be brought back`, "status");
+      if (current?.status === "deleted") {
+        throw new BulkheadError("ADMIN_CONFLICT", `tenant_id: tenant '${tenant.id}' was deleted and cannot be changed or brought back`, "tenant_id");
       }
       if (current && sameTenant(current, tenant)) return;
+      const billingChange = current
+        ? current.planCode !== tenant.planCode || current.billingStatus !== tenant.billingStatus
+        : by.caller.kind !== "sync" && (tenant.planCode !== DEFAULT_PLAN_CODE || tenant.billingStatus !== "active");
+      if (billingChange) requireCapability(by, "billing.write", "set a tenant's plan or billing status");
+      if (!current || !sameTenant(current, { ...tenant, planCode: current.planCode, billingStatus: current.billingStatus })) {
+        requireCapability(by, "tenants.write", "create tenants or change their profile");
+      }
       this.deps.directory.putTenant(tx, tenant);
     });
   }

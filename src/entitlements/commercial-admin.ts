@@ -1,7 +1,7 @@
 import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
 import type { DirectoryStore } from "../directory/directory-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
-import type { Approvals } from "../identity/approvals.js";
+import { approvalAction, type Approvals } from "../identity/approvals.js";
 import type { EntitlementOverride, EntitlementStore, Plan } from "./entitlement-store.js";
 
 /**
@@ -20,12 +20,15 @@ export class CommercialAdmin {
   ) {}
 
   putPlan(plan: Plan, global: { allTenants: boolean; approvalId: string }, by: AdminActor): WriteResult {
-    if (!global.allTenants) throw new BulkheadError("APPROVAL_REQUIRED", "all_tenants: a plan applies to every tenant on it; set all_tenants and an approval_id", "all_tenants");
+    const action = approvalAction("plan.put", plan.code, plan);
+    if (!global.allTenants) {
+      throw new BulkheadError("APPROVAL_REQUIRED", `all_tenants: a plan applies to every tenant on it; set all_tenants and an approval for '${action}'`, "all_tenants");
+    }
     plan.limits.forEach((l, i) => {
       if (!this.deps.entitlements.meter(l.meter)) throw invalidArgument(`limits[${i}].meter`, `unknown meter '${l.meter}'`);
     });
     return this.deps.audited.write(by, { tenantId: null, object: `plan:${plan.code}`, action: "plan.put" }, (tx) => {
-      this.deps.approvals.spend(tx, global.approvalId, `plan.put:${plan.code}`, by.caller.actor);
+      this.deps.approvals.spend(tx, global.approvalId, action, by.caller.actor);
       this.deps.entitlements.putPlan(tx, plan);
     });
   }
@@ -36,7 +39,9 @@ export class CommercialAdmin {
       by,
       { tenantId, object: `entitlement:${tenantId}/${override.entitlement}`, action: `override.${override.effect}` },
       (tx) => {
-        if (!this.deps.directory.tenantById(tenantId)) throw invalidArgument("tenant_id", `unknown tenant '${tenantId}'`);
+        const tenant = this.deps.directory.tenantById(tenantId);
+        if (!tenant) throw invalidArgument("tenant_id", `unknown tenant '${tenantId}'`);
+        if (tenant.status === "deleted") throw new BulkheadError("ADMIN_CONFLICT", `tenant_id: tenant '${tenantId}' is deleted`, "tenant_id");
         if (override.expiresAt !== null && override.expiresAt <= tx.now) throw invalidArgument("expires_at", "is in the past");
         return this.deps.entitlements.addOverride(tx, override);
       },

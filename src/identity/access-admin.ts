@@ -8,6 +8,9 @@ import type { ImpersonationSession, ImpersonationStore } from "./impersonation-s
 import type { StaffMember, StaffStore } from "./staff-store.js";
 import { newStaffToken } from "./staff-tokens.js";
 
+/** The longest a rotated-out key keeps working. */
+export const MAX_ROTATION_OVERLAP_SECONDS = 7 * 86_400;
+
 export interface ApiKeySpec {
   tenantId: string;
   name: string;
@@ -53,10 +56,13 @@ export class AccessAdmin {
 
   /** The old key keeps working for `overlapSeconds`; the key must belong to `tenantId`. */
   rotateApiKey(tenantId: string, keyId: string, overlapSeconds: number, by: AdminActor): WriteResult & { key: ApiKey; raw: string } {
+    if (overlapSeconds > MAX_ROTATION_OVERLAP_SECONDS) {
+      throw invalidArgument("overlap_seconds", `must be at most ${MAX_ROTATION_OVERLAP_SECONDS} (7 days)`);
+    }
     const { revision, changed, result } = this.deps.audited.write(by, { tenantId, object: `api_key:${keyId}`, action: "api_key.rotate" }, (tx) => {
       this.requireKey(tenantId, keyId);
       const rotated = this.deps.apiKeys.rotate(tx, keyId, overlapSeconds * 1000, by.caller.actor);
-      if (!rotated) throw new BulkheadError("ADMIN_CONFLICT", `key_id: '${keyId}' is revoked`, "key_id");
+      if (!rotated) throw new BulkheadError("ADMIN_CONFLICT", `key_id: '${keyId}' is revoked, expired or already rotated; rotate its replacement`, "key_id");
       return rotated;
     });
     return { revision, changed, ...result };
@@ -81,6 +87,8 @@ export class AccessAdmin {
       if (current && !issueToken && current.name === member.name && current.role === member.role && current.status === member.status) return null;
       const token = !current || issueToken ? newStaffToken(this.deps.keySecret) : null;
       this.deps.staff.put(tx, member, token?.hash ?? null);
+      // A session was granted to the person in their old role; a new role (or none) starts from nothing.
+      if (current && (current.role !== member.role || member.status !== "active")) this.deps.impersonations.endAllForStaff(tx, member.id);
       return token?.raw ?? null;
     });
     return { revision, changed, token: result };

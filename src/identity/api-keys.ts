@@ -79,9 +79,13 @@ export class ApiKeyStore {
   }
 
   /** A new key with the same tenant, name, scopes and rate; the old one works until `overlapMs` from now. */
+  /**
+   * Only a live key that was never rotated can be: rotating a retiring or
+   * retired key again would move its end and revive an old secret.
+   */
   rotate(tx: WriteScope, keyId: string, overlapMs: number, createdBy: string): { key: ApiKey; raw: string } | undefined {
     const old = this.get(keyId);
-    if (!old || old.revokedAt !== null) return undefined;
+    if (!old || old.revokedAt !== null || old.retiresAt !== null || (old.expiresAt !== null && old.expiresAt <= tx.now)) return undefined;
     const next = this.create(tx, { ...old, createdBy });
     this.stmt.retire.run(tx.now + overlapMs, next.key.id, keyId);
     return next;
@@ -89,7 +93,7 @@ export class ApiKeyStore {
 
   revoke(tx: WriteScope, tenantId: string, keyId: string): boolean {
     const revoked = this.stmt.revoke.run(tx.now, keyId, tenantId).changes > 0;
-    tx.changed(tenantId, "api_key");
+    if (revoked) tx.changed(tenantId, "api_key");
     return revoked;
   }
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { BulkheadError } from "../errors.js";
 import { ulid } from "../ids.js";
 import type { Db } from "../store/database.js";
@@ -15,6 +16,18 @@ export interface Approval {
   usedAt: number | null;
 }
 
+/**
+ * The exact action an approval covers: the verb, the object and a digest of
+ * the content, so an approval for one plan change cannot carry another
+ * (`plan.put:pro@3fa2c19b0d1e`). Refusals name the action to request.
+ */
+export function approvalAction(verb: string, object: string, content: unknown): string {
+  const digest = createHash("sha256").update(JSON.stringify(content)).digest("hex").slice(0, 12);
+  return `${verb}:${object}@${digest}`;
+}
+
+export const APPROVAL_ACTION = /^(plan\.put|user\.put):[A-Za-z0-9][A-Za-z0-9_.:-]*@[0-9a-f]{12}$/;
+
 /** How long an approval can wait to be given and used. */
 export const APPROVAL_TTL_MS = 30 * 60_000;
 
@@ -26,7 +39,11 @@ export const APPROVAL_TTL_MS = 30 * 60_000;
 export class Approvals {
   private readonly stmt;
 
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    /** Whether an approver (`staff:<id>`) may still approve when the approval is spent. */
+    private readonly stillApprover: (actor: string) => boolean,
+  ) {
     this.stmt = {
       byId: db.prepare<[string], Approval>(
         `SELECT id, action, requested_by AS requestedBy, reason, approved_by AS approvedBy, created_at AS createdAt,
@@ -61,10 +78,12 @@ export class Approvals {
   spend(tx: WriteScope, id: string, action: string, requester: string): Approval {
     if (!id) throw denied("approval_id", `'${action}' changes every tenant: set all_tenants and an approval_id approved by a second staff member`);
     const approval = this.live(id, tx.now);
-    if (approval.action !== action) throw denied("approval_id", `approves '${approval.action}', not '${action}'`);
+    if (approval.action !== action) throw denied("approval_id", `approves '${approval.action}', not '${action}' (the change differs from what was approved)`);
     if (approval.requestedBy !== requester) throw denied("approval_id", "was requested by someone else");
     if (approval.approvedBy === null) throw denied("approval_id", "has not been approved yet");
+    if (!this.stillApprover(approval.approvedBy)) throw denied("approval_id", `its approver ${approval.approvedBy} is no longer active staff who may approve`);
     this.stmt.use.run(tx.now, id);
+    tx.noted("approval");
     return approval;
   }
 

@@ -37,6 +37,10 @@ export class ImpersonationStore {
          VALUES (@id, @staffId, @tenantId, @asActorId, @reason, @startedAt, @expiresAt)`,
       ),
       end: db.prepare("UPDATE impersonations SET ended_at = ? WHERE id = ? AND ended_at IS NULL AND expires_at > ?"),
+      liveTenantsOfStaff: db.prepare<[string, number], string>(
+        "SELECT DISTINCT tenant_id FROM impersonations WHERE staff_id = ? AND ended_at IS NULL AND expires_at > ?",
+      ).pluck(),
+      endAllForStaff: db.prepare("UPDATE impersonations SET ended_at = ? WHERE staff_id = ? AND ended_at IS NULL AND expires_at > ?"),
       endAllInTenant: db.prepare("UPDATE impersonations SET ended_at = ? WHERE tenant_id = ? AND ended_at IS NULL AND expires_at > ?"),
     };
   }
@@ -63,6 +67,11 @@ export class ImpersonationStore {
     const ended = this.stmt.end.run(tx.now, session.id, tx.now).changes > 0;
     if (ended) tx.changed(session.tenantId, "impersonation");
     return ended;
+  }
+
+  endAllForStaff(tx: WriteScope, staffId: string): number {
+    for (const tenantId of this.stmt.liveTenantsOfStaff.all(staffId, tx.now)) tx.changed(tenantId, "impersonation");
+    return this.stmt.endAllForStaff.run(tx.now, staffId, tx.now).changes;
   }
 
   endAllInTenant(tx: WriteScope, tenantId: string): number {

@@ -52,7 +52,7 @@ export class Metering {
   consume(input: ConsumeInput): MeterAnswer {
     return this.idempotent(input.tenantId, input.idempotencyKey, "consume", input, (tx) => {
       const state = this.consumableState(input.tenantId, input.meter, tx.now);
-      const refused = this.notConfigured(state, input.amount);
+      const refused = this.refusedUpFront(input.tenantId, state, input.amount);
       if (refused) return { answer: refused, keep: false };
       if (input.amount > remaining(state)) return { answer: denial(state, input.amount), keep: false };
       const used = this.charge(tx, input.tenantId, state, input.amount);
@@ -64,7 +64,7 @@ export class Metering {
     return this.idempotent(input.tenantId, input.idempotencyKey, "reserve", input, (tx) => {
       const state = this.consumableState(input.tenantId, input.meter, tx.now);
       const expiresAt = tx.now + input.ttlSeconds * 1000;
-      const refused = this.notConfigured(state, input.amount) ?? (input.amount > remaining(state) ? denial(state, input.amount) : undefined);
+      const refused = this.refusedUpFront(input.tenantId, state, input.amount) ?? (input.amount > remaining(state) ? denial(state, input.amount) : undefined);
       if (refused) return { answer: { ...refused, reservationId: "", expiresAt: 0 }, keep: false };
       const reservationId = `rsv_${ulid(tx.now)}`;
       this.deps.usage.hold(tx, {
@@ -159,8 +159,17 @@ export class Metering {
     return state;
   }
 
-  /** A meter the tenant's plan, add-ons and overrides never mention is not in its plan. */
-  private notConfigured(state: MeterState, requested: number): MeterAnswer | undefined {
+  /**
+   * Refusals that do not depend on the amount: a tenant that is suspended or
+   * deleted uses nothing, and a meter the tenant's plan, add-ons and
+   * overrides never mention is not in its plan.
+   */
+  private refusedUpFront(tenantId: string, state: MeterState, requested: number): MeterAnswer | undefined {
+    const status = this.deps.directory.tenantById(tenantId)?.status;
+    if (status !== "active") {
+      const reason: Reason = { code: "tenant_suspended", message: `tenant status is ${status}`, details: { status: String(status) } };
+      return answer(false, state, [reason], 0);
+    }
     if (state.limit.sources.length > 0) return undefined;
     const reason: Reason = {
       code: "not_in_plan",

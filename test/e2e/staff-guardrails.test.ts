@@ -141,6 +141,12 @@ describe("billing changes", () => {
     await call("putTenant", { tenantId: "ten_initech", slug: "initech", planCode: "pro", billingStatus: "unpaid", region: "eu", reason: "customer_request" }, as("stf_admin"));
     const plan = await failure(call("putTenant", { tenantId: "ten_initech", slug: "initech", planCode: "enterprise", billingStatus: "unpaid", region: "eu", reason: "customer_request" }, as("stf_admin")));
     expect(plan.code).toBe(status.PERMISSION_DENIED);
+    const newOnPro = await failure(call("putTenant", { tenantId: "ten_newpro", slug: "newpro", planCode: "pro", reason: "onboarding" }, as("stf_admin")));
+    expect(newOnPro.code).toBe(status.PERMISSION_DENIED);
+    const profileByFinance = await failure(call("putTenant", { tenantId: "ten_initech", slug: "initech", planCode: "pro", billingStatus: "unpaid", region: "us", reason: "billing_correction" }, as("stf_fin")));
+    expect(profileByFinance.code).toBe(status.PERMISSION_DENIED);
+    const paid = await call("putTenant", { tenantId: "ten_initech", slug: "initech", planCode: "enterprise", billingStatus: "active", region: "eu", reason: "billing_correction: paid by wire" }, as("stf_fin"));
+    expect((await sidecar.check(checkRequest("ten_initech", "usr_dave", "projects.create", "ten_initech", { minRevision: paid.storeRevision }))).allow).toBe(true);
     const fixed = await call("putOverride", { tenantId: "ten_globex", entitlement: "analytics.pro", effect: "grant", expiresAt: "2026-12-01T00:00:00Z", reason: "billing_correction: goodwill" }, as("stf_fin"));
     expect(fixed.overrideId).toBeGreaterThan(0);
     const allowed = await sidecar.check(checkRequest("ten_globex", "usr_carol", "analytics.view", "ten_globex", { minRevision: fixed.storeRevision }));
@@ -155,11 +161,14 @@ describe("billing changes", () => {
 describe("global writes", () => {
   const plan = { planCode: "team", name: "Team", entitlements: ["projects", "team_members"], limits: [{ meter: "seats", hard: 25 }] };
 
-  it("need all_tenants and an approval from a second staff member, used once", async () => {
-    expect((await failure(call("putPlan", { ...plan, reason: "maintenance" }, as("stf_fin")))).code).toBe(status.FAILED_PRECONDITION);
+  it("need all_tenants and an approval from a second staff member, for exactly that change, used once", async () => {
+    const refused = await failure(call("putPlan", { ...plan, reason: "maintenance" }, as("stf_fin")));
+    expect(refused.code).toBe(status.FAILED_PRECONDITION);
+    const action = /approval for '([^']+)'/.exec(refused.details)![1]!;
+    expect(action).toMatch(/^plan\.put:team@[0-9a-f]{12}$/);
     expect((await failure(call("putPlan", { ...plan, allTenants: true, reason: "maintenance" }, as("stf_fin")))).code).toBe(status.FAILED_PRECONDITION);
 
-    const approval = await call("requestApproval", { action: "plan.put:team", reason: "maintenance: new plan" }, as("stf_fin"));
+    const approval = await call("requestApproval", { action, reason: "maintenance: new plan" }, as("stf_fin"));
     const self = await failure(call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")));
     expect(self.code).toBe(status.FAILED_PRECONDITION);
     expect((await failure(call("putPlan", { ...plan, allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")))).details).toContain("not been approved");
@@ -167,8 +176,8 @@ describe("global writes", () => {
     await call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_eng"));
     const byOther = await failure(call("putPlan", { ...plan, allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin2")));
     expect(byOther.details).toContain("someone else");
-    const wrongAction = await failure(call("putPlan", { ...plan, planCode: "free", allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")));
-    expect(wrongAction.details).toContain("approves 'plan.put:team'");
+    const otherContent = await failure(call("putPlan", { ...plan, limits: [{ meter: "seats", hard: 2500 }], allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")));
+    expect(otherContent.details).toContain("differs from what was approved");
 
     const written = await call("putPlan", { ...plan, allTenants: true, approvalId: approval.approvalId, reason: "maintenance: new plan" }, as("stf_fin"));
     expect(written.changed).toBe(true);
@@ -176,6 +185,18 @@ describe("global writes", () => {
     const audit = sidecar.bulkhead.db.prepare("SELECT tenant_id, actor FROM admin_audit WHERE action = 'plan.put'").get();
     expect(audit).toEqual({ tenant_id: null, actor: "staff:stf_fin" });
     expect((await failure(call("putPlan", { ...plan, allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")))).details).toContain("already used");
+  });
+
+  it("lapse when the approver is no longer active staff", async () => {
+    const refused = await failure(call("putPlan", { ...plan, name: "Team 2", reason: "maintenance" }, as("stf_fin")));
+    const action = /approval for '([^']+)'/.exec(refused.details)![1]!;
+    const approval = await call("requestApproval", { action, reason: "maintenance" }, as("stf_fin"));
+    await call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin2"));
+    await call("putStaff", { staffId: "stf_fin2", name: "stf_fin2", role: "finance", status: "disabled", reason: "offboarding" });
+    const lapsed = await failure(call("putPlan", { ...plan, name: "Team 2", allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")));
+    expect(lapsed.details).toContain("no longer active");
+    const malformed = await failure(call("requestApproval", { action: "drop_everything", reason: "maintenance" }, as("stf_fin")));
+    expect(malformed.metadata.get("bulkhead-field")).toEqual(["action"]);
   });
 
   it("include changing a user who belongs to several tenants", async () => {
@@ -268,7 +289,7 @@ describe("custom roles", () => {
 
 describe("tenant deletion", () => {
   it("needs the slug repeated, then denies every Check, revokes keys and ends sessions in one audited write", async () => {
-    await call("putTenant", { tenantId: "ten_doomed", slug: "doomed", planCode: "pro", reason: "onboarding" }, as("stf_admin"));
+    await call("putTenant", { tenantId: "ten_doomed", slug: "doomed", planCode: "free", reason: "onboarding" }, as("stf_admin"));
     await call("putMembership", { tenantId: "ten_doomed", membership: { actorId: "usr_d", role: "owner" }, reason: "onboarding" }, as("stf_admin"));
     const key = await call("createApiKey", { tenantId: "ten_doomed", name: "k", scopes: ["projects.read"], reason: "onboarding" }, as("stf_admin"));
     await call("startImpersonation", { tenantId: "ten_doomed", asActorId: "usr_d", ttlSeconds: 600, reason: "customer_request" }, as("stf_agent"));
@@ -283,7 +304,7 @@ describe("tenant deletion", () => {
     const keyCheck = await sidecar.check({ principal: { apiKey: key.apiKey }, action: "projects.read", resource: { type: "project", id: "p", tenantId: "ten_doomed" } });
     expect(codes(keyCheck)).toEqual(["api_key_invalid"]);
     expect(codes(await staffCheck("ten_doomed", "stf_agent", "projects.read"))).toEqual(["not_a_member"]);
-    const revive = await failure(call("putTenant", { tenantId: "ten_doomed", slug: "doomed", planCode: "pro", reason: "customer_request" }, as("stf_admin")));
+    const revive = await failure(call("putTenant", { tenantId: "ten_doomed", slug: "doomed", planCode: "free", reason: "customer_request" }, as("stf_admin")));
     expect(revive.code).toBe(status.FAILED_PRECONDITION);
     const audit = sidecar.bulkhead.db.prepare("SELECT count(*) FROM admin_audit WHERE action = 'tenant.delete' AND tenant_id = 'ten_doomed'").pluck().get();
     expect(audit).toBe(1);

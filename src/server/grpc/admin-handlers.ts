@@ -14,6 +14,8 @@ import { STAFF_ROLES, type AdminCapability, type AdminCaller } from "../../ident
 import type { AdminServiceServer, ApiKeyInfo, Change, WatchChangesRequest } from "../../gen/bulkhead/v1/admin.js";
 import type { ChangeFeed } from "../../store/change-feed.js";
 import { checkId, requireId } from "../../validation.js";
+import { invalidArgument } from "../../errors.js";
+import { APPROVAL_ACTION } from "../../identity/approvals.js";
 import { bearerToken, CallerAuth } from "./call-guard.js";
 import { pollStream } from "./poll-stream.js";
 import { unary } from "./unary.js";
@@ -41,28 +43,33 @@ const NO_CALLER_TOKENS = new CallerAuth([]);
  */
 export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
   const { tenants, directory, commercial, access } = deps;
+  /** Authenticates first; a shared credential (bootstrap, sync) must also name who is behind it. */
   const callerOf = (metadata: Metadata): AdminCaller => {
     const named = metadata.get("bulkhead-actor")[0];
     const operator = typeof named === "string" ? named : "";
-    if (operator) checkId(operator, "bulkhead-actor");
-    return deps.auth.authenticate(bearerToken(metadata), operator);
+    const caller = deps.auth.authenticate(bearerToken(metadata), operator);
+    if (caller.kind !== "staff") {
+      if (!operator) throw invalidArgument("bulkhead-actor", `the ${caller.kind} credential is shared: name the person or system behind the call`);
+      checkId(operator, "bulkhead-actor");
+    }
+    return caller;
   };
   /** A read: authenticated and capable. */
-  const read = <Req, Res>(capability: AdminCapability, what: string, handler: (r: Req, caller: AdminCaller) => Res) =>
+  const read = <Req, Res>(capability: AdminCapability | AdminCapability[], what: string, handler: (r: Req, caller: AdminCaller) => Res) =>
     unary(NO_CALLER_TOKENS, (r: Req, call: ServerUnaryCall<Req, Res>) => {
       const caller = callerOf(call.metadata);
       requireCapability({ caller, reason: "", source: "admin_api" }, capability, what);
       return handler(r, caller);
     });
   /** A write: also a reason that starts with a configured reason code. */
-  const write = <Req extends { reason: string }, Res>(capability: AdminCapability, what: string, handler: (r: Req, by: AdminActor) => Res) =>
+  const write = <Req extends { reason: string }, Res>(capability: AdminCapability | AdminCapability[], what: string, handler: (r: Req, by: AdminActor) => Res) =>
     read<Req, Res>(capability, what, (r, caller) => handler(r, { caller, reason: validateReason(r.reason, deps.reasonCodes), source: "admin_api" }));
   const tenantOf = (r: { tenantId: string }) => requireId(r.tenantId, "tenant_id");
   const global = (r: { allTenants: boolean; approvalId: string }) => ({ allTenants: r.allTenants, approvalId: r.approvalId });
   const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
 
   return {
-    putTenant: write("tenants.write", "write tenants", (r, by) => toWrite(tenants.putTenant(validateTenant({ ...r, id: r.tenantId }), by))),
+    putTenant: write(["tenants.write", "billing.write"], "write tenants", (r, by) => toWrite(tenants.putTenant(validateTenant({ ...r, id: r.tenantId }), by))),
     getTenant: read("tenants.read", "read tenants", (r) => {
       const t = tenants.getTenant(tenantOf(r));
       return {
@@ -106,7 +113,10 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
       );
       return { storeRevision: result.revision, overrideId: result.overrideId };
     }),
-    removeOverride: write("billing.write", "remove overrides", (r, by) => toWrite(commercial.removeOverride(tenantOf(r), r.overrideId, by))),
+    removeOverride: write("billing.write", "remove overrides", (r, by) => {
+      if (r.overrideId <= 0) throw invalidArgument("override_id", "is required");
+      return toWrite(commercial.removeOverride(tenantOf(r), r.overrideId, by));
+    }),
 
     createApiKey: write("api_keys.write", "create API keys", (r, by) => {
       const created = access.createApiKey(
@@ -134,7 +144,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
       return { storeRevision: result.revision, token: result.token ?? "" };
     }),
     requestApproval: write("approvals", "request approvals", (r, by) => {
-      checkId(r.action, "action");
+      if (!APPROVAL_ACTION.test(r.action)) throw invalidArgument("action", "must be the action a refused global write named, e.g. plan.put:pro@3fa2c19b0d1e");
       return toApproval(access.requestApproval(r.action, by), iso);
     }),
     approve: write("approvals", "approve global actions", (r, by) => toApproval(access.approve(requireId(r.approvalId, "approval_id"), by), iso)),

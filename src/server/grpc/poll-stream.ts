@@ -33,6 +33,9 @@ export function pollStream<Req, Row, Res>(
   let cursor = options.start;
   const pump = () => {
     try {
+      // Credentials are checked on every poll, not only at the start: a
+      // revoked token or disabled staff member stops receiving at once.
+      options.auth.verify(call.metadata);
       for (const row of options.next(cursor)) {
         call.write(options.toMessage(row));
         cursor = options.cursorOf(row);
