@@ -1,0 +1,3 @@
+export async function soak() {
+  throw new Error("soak: not yet");
+}
