@@ -179,6 +179,24 @@ export function createDecisionCore(
   };
 }
 
+/**
+ * What must happen once before several processes open the store (`serve
+ * --workers`): migrations, the demo seed, and the admin-token and key-secret
+ * files beside the database, so workers never race to create them.
+ */
+export function prepareStore(config: Config, runtime: Pick<Runtime, "clock" | "log">): void {
+  const db = openDatabase(config.dbPath);
+  try {
+    if (config.demo && seedDemoIfEmpty(db, new RevisionWriter(db, runtime.clock), createSqliteStores(db))) {
+      runtime.log(`seeded the demo dataset into ${config.dbPath}`);
+    }
+    loadAdminTokens(config.dbPath, config.adminTokens.join(","), runtime.log);
+    loadKeySecret(db.name, process.env.BULKHEAD_KEY_SECRET);
+  } finally {
+    db.close();
+  }
+}
+
 /** Metering alone over a database, for tools and second processes (bench, race tests). */
 export function meteringFor(db: Db, clock: Clock): Metering {
   return new Metering({ writer: new RevisionWriter(db, clock), ...createSqliteStores(db), outbox: new Outbox(db), clock });
