@@ -73,6 +73,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys } = core;
+  policies.onSwap(() => resolver.forgetAll());
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
   const metrics = createMetrics({ policies, decisionLog, tracker });
