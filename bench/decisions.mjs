@@ -18,7 +18,7 @@ import { promisify } from "node:util";
 import { machineDetails, percentile, table } from "./machine.mjs";
 import { requestMix, SHAPE } from "./lib/request-mix.mjs";
 import { seedStore } from "./lib/seed-store.mjs";
-import { ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
+import { freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
 import { soak } from "./lib/soak.mjs";
 
 const root = join(import.meta.dirname, "..");
@@ -128,11 +128,10 @@ function freshDb() {
   return join(dir, "bench.db");
 }
 
-let nextPort = 51000 + Math.floor(Math.random() * 2000);
-const port = () => nextPort++;
+const port = freePort;
 
-async function bulkheadServer({ workers = 0, cores: pinTo = SERVER_CORE, dbPath = freshDb(), extraArgs = [], env = {} } = {}) {
-  const grpcPort = port();
+async function bulkheadServer({ workers = 0, cores: pinTo = SERVER_CORE, dbPath = freshDb(), extraArgs = ["--no-watch"], env = {} } = {}) {
+  const grpcPort = await port();
   const server = await startServer({
     command: process.execPath,
     args: [
@@ -147,7 +146,7 @@ async function bulkheadServer({ workers = 0, cores: pinTo = SERVER_CORE, dbPath 
 }
 
 async function nullServer() {
-  const p = port();
+  const p = await port();
   const server = await startServer({
     command: process.execPath, args: [join(root, "bench", "lib", "null-server.mjs"), dist, `127.0.0.1:${p}`],
     cores: SERVER_CORE, ready: /gRPC listening/,
@@ -202,7 +201,7 @@ async function opaRow(files) {
   const reps = [];
   let disagreements = null;
   for (let i = 0; i < opts.repetitions; i++) {
-    const p = port();
+    const p = await port();
     const url = `http://127.0.0.1:${p}/v1/data/bulkhead/decision`;
     const server = await startServer({
       command: bins.opa,

@@ -4,7 +4,20 @@
 //   { rps, latencies (ms, sorted), errors, count }
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
+
+/** A loopback port that was free a moment ago (bound to 0, then closed). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** `taskset -c <cores>` when taskset exists and there are cores to pin to, else nothing. */
 export function pinning(cores) {
