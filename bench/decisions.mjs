@@ -189,7 +189,7 @@ async function inProcessRepetition(requestsFile) {
     String(opts.warmup), String(opts.probe), String(opts.sustain)];
   const { stdout } = await promisify(execFile)(argv[0], argv.slice(1), { maxBuffer: 1024 * 1024 * 1024 });
   const r = JSON.parse(stdout);
-  return repetition({ rps: r.probe.rps, errors: 0 }, r.sustained, 1, r.peakRssMiB);
+  return { ...repetition({ rps: r.probe.rps, errors: 0 }, r.sustained, 1, r.peakRssMiB), memory: r.memory };
 }
 
 /** OPA row: precompute inputs and Bulkhead's answers, check agreement, then load OPA's REST API. */
@@ -304,7 +304,9 @@ async function runRows(files) {
       reps.push(await plans[id]());
       progress(`${id}: repetition ${i + 1}/${opts.repetitions}: ${Math.round(reps.at(-1).decisionsPerS)} decisions/s, p99 ${reps.at(-1).p99.toFixed(2)} ms`);
     }
-    results.push(summarise(id, reps));
+    const wasm = reps.find((r) => r.memory)?.memory;
+    const note = wasm && `Wasm linear memory ${wasm.wasmBytesAtStart / 1024} KiB at start, ${wasm.wasmBytesAtEnd / 1024} KiB after ${reps[0].calls}+ decisions`;
+    results.push(summarise(id, reps, note ? { note } : {}));
   }
   return results;
 }
