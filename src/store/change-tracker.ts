@@ -24,7 +24,7 @@ export class ChangeTracker {
   private readonly dataVersionStmt;
   private readonly listeners: ((changes: ChangeRecord[]) => void)[] = [];
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.dataVersionStmt = db.prepare<[], number>("PRAGMA data_version").pluck();
     this.lastRevision = readRevision(db);
     this.tableCursor = this.lastRevision;
