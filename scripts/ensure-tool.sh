@@ -17,7 +17,10 @@ case "$name" in
   grpcurl)     module="github.com/fullstorydev/grpcurl/cmd/grpcurl";      version="v1.9.4";  probe=(-version) ;;
   ghz)         module="github.com/bojand/ghz/cmd/ghz";                    version="v0.120.0"; probe=(--version) ;;
   stripe-mock) module="github.com/stripe/stripe-mock";                    version="v0.203.0"; probe=(-version) ;;
-  *) echo "usage: $0 opa|grpcurl|ghz|stripe-mock" >&2; exit 2 ;;
+  # HTTP load generator for the OPA REST row of `npm run bench`: per-request
+  # bodies from a JSON targets file, constant-rate attacks, per-request results.
+  vegeta)      module="github.com/tsenart/vegeta/v12";                    version="v12.13.0"; probe=(-version) ;;
+  *) echo "usage: $0 opa|grpcurl|ghz|stripe-mock|vegeta" >&2; exit 2 ;;
 esac
 
 # `opa version` prints "Version: 1.22.3". Binaries built by `go install` may

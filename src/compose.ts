@@ -80,6 +80,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret } = core;
+  policies.onSwap(() => resolver.forgetAll());
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
   const metrics = createMetrics({ policies, decisionLog, tracker });
@@ -202,6 +203,24 @@ export function createDecisionCore(
     stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret,
     attachMetrics: (metrics) => decider.attachMetrics(metrics),
   };
+}
+
+/**
+ * What must happen once before several processes open the store (`serve
+ * --workers`): migrations, the demo seed, and the admin-token and key-secret
+ * files beside the database, so workers never race to create them.
+ */
+export function prepareStore(config: Config, runtime: Pick<Runtime, "clock" | "log">): void {
+  const db = openDatabase(config.dbPath);
+  try {
+    if (config.demo && seedDemoIfEmpty(db, new RevisionWriter(db, runtime.clock), createSqliteStores(db))) {
+      runtime.log(`seeded the demo dataset into ${config.dbPath}`);
+    }
+    loadAdminTokens(config.dbPath, config.adminTokens.join(","), runtime.log);
+    loadKeySecret(db.name, process.env.BULKHEAD_KEY_SECRET);
+  } finally {
+    db.close();
+  }
 }
 
 /** Metering alone over a database, for tools and second processes (bench, race tests). */

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomFillSync } from "node:crypto";
 import type { Clock } from "./clock.js";
 
 /** Ids are injected so tests can pin them. */
@@ -31,6 +31,25 @@ export function ulid(epochMs: number, random: Uint8Array = randomBytes(10)): str
   return time + rand.slice(0, 16);
 }
 
+/**
+ * Random bytes drawn 4 KiB at a time: one randomFillSync per 409 ids instead
+ * of one randomBytes call (and Buffer) per decision, which profiling showed
+ * at 2-6% of a Check. The bytes are still from the CSPRNG and never reused.
+ */
+function randomPool(size = 4096): () => Uint8Array {
+  const pool = Buffer.alloc(size);
+  let offset = size;
+  return () => {
+    if (offset + 10 > size) {
+      randomFillSync(pool);
+      offset = 0;
+    }
+    offset += 10;
+    return pool.subarray(offset - 10, offset);
+  };
+}
+
 export function ulidGenerator(clock: Clock): IdGenerator {
-  return { decisionId: () => `dec_${ulid(clock.now())}` };
+  const random = randomPool();
+  return { decisionId: () => `dec_${ulid(clock.now(), random())}` };
 }

@@ -10,6 +10,7 @@ import { adminCommand } from "./admin-command.js";
 import { billingCommand } from "./billing-command.js";
 import { policyCommand } from "./policy-command.js";
 import { xtestCommand } from "./xtest-command.js";
+import { isClusterWorker, parseWorkers, runPrimary } from "./serve-cluster.js";
 
 const USAGE = `bulkhead - tenant-boundary decision sidecar
 
@@ -35,6 +36,8 @@ serve flags (each also an environment variable):
                           BULKHEAD_STRIPE_API_KEY, BULKHEAD_STRIPE_API_URL  Stripe API (stripe-mock in tests)
                           BULKHEAD_PAST_DUE_GRACE_DAYS  past_due grace before read-only (default 14)
   --no-watch                                      do not hot-reload the policy bundle
+  --workers N             BULKHEAD_WORKERS        N server processes (node:cluster) sharing the
+                                                  addresses and the database (default 1)
 
 A non-loopback address is refused unless caller tokens are set.
 `;
@@ -79,6 +82,7 @@ async function serve(args: string[]): Promise<number> {
       demo: { type: "boolean" },
       "caller-tokens": { type: "string" },
       "no-watch": { type: "boolean" },
+      workers: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -88,12 +92,18 @@ async function serve(args: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(process.env, values);
+  const workers = parseWorkers(values.workers ?? process.env.BULKHEAD_WORKERS);
+  if (workers > 1 && !isClusterWorker()) {
+    return runPrimary(config, workers, (message) => console.error(`bulkhead: ${message}`));
+  }
   const bulkhead = await createBulkhead(config);
   const { grpcPort, httpPort } = await bulkhead.listen();
   const host = (addr: string) => addr.slice(0, addr.lastIndexOf(":"));
   console.error(`bulkhead: gRPC listening on ${host(config.grpcAddr)}:${grpcPort}`);
   console.error(`bulkhead: HTTP listening on ${host(config.httpAddr)}:${httpPort}`);
   console.error(`bulkhead: store ${config.dbPath} at revision ${bulkhead.tracker.revision}; policy ${bulkhead.policies.revision}`);
+  // Registered before waiting: an unhandled SIGHUP would terminate the process.
+  process.on("SIGHUP", () => void bulkhead.policies.reload());
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       console.error(`bulkhead: ${signal}, shutting down`);
@@ -101,8 +111,9 @@ async function serve(args: string[]): Promise<number> {
     };
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
+    // A cluster worker whose primary is gone has nobody to restart or stop it.
+    if (isClusterWorker()) process.once("disconnect", () => stop("primary gone"));
   });
-  process.on("SIGHUP", () => void bulkhead.policies.reload());
   await bulkhead.close();
   return 0;
 }

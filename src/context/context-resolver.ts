@@ -222,4 +222,14 @@ export class ContextResolver {
     if (builtIn) return [...builtIn];
     return this.deps.directory.customRole(tenantId, role)?.permissions ?? [];
   }
+
+  /**
+   * Drops every cached context. Called when the policy bundle is swapped:
+   * cache keys carry the policy revision, so entries of the old one can never
+   * be hit again, and without this they sat in the LRU until evicted (RSS grew
+   * with every hot reload in the benchmark's soak).
+   */
+  forgetAll(): void {
+    this.cache.clear();
+  }
 }

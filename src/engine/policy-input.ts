@@ -36,48 +36,55 @@ export interface PolicyInput {
  */
 export function buildPolicyInput(check: CheckInput, resolution: Resolution): PolicyInput {
   const { principal, resource } = check;
-  const base = {
-    actor: { id: principal.actorId, type: principal.actorType },
-    api_key: null,
-    impersonation: null,
-    source: principal.source,
-    request_id: principal.requestId,
-    session_id: principal.sessionId,
-  };
-  const context: PolicyInput["context"] =
-    resolution.kind === "member"
-      ? {
-          ...base,
-          tenant: {
-            id: resolution.context.tenant.id,
-            slug: resolution.context.tenant.slug,
-            status: resolution.context.tenant.status,
-            plan_code: resolution.context.tenant.planCode,
-            billing_status: resolution.context.tenant.billingStatus,
-            billing_access: resolution.context.billingAccess,
-            region: resolution.context.tenant.region,
-            isolation_tier: resolution.context.tenant.isolationTier,
-            tags: resolution.context.tenant.tags,
-          },
-          membership: { role: resolution.context.membership.role, status: resolution.context.membership.status },
-          permissions: resolution.context.permissions,
-          entitlements: resolution.context.entitlements,
-          limits: resolution.context.limits,
-          usage: resolution.context.usage,
-          features: resolution.context.features,
-          api_key: resolution.context.apiKey ?? null,
-          impersonation: resolution.context.impersonation ?? null,
-        }
-      : {
-          ...base,
-          tenant: { id: resolution.tenantId },
-          membership: null,
-          permissions: [],
-          entitlements: [],
-          limits: {},
-          usage: {},
-          features: {},
-        };
+  // Every object below is a literal, never a spread: spreading the request
+  // fields into the context cost ~13 us per decision (a tenth of a warm Check)
+  // in the benchmark's CPU profile; literals cost ~0.1 us (bench/README.md).
+  const actor = { id: principal.actorId, type: principal.actorType };
+  let context: PolicyInput["context"];
+  if (resolution.kind === "member") {
+    const member = resolution.context;
+    context = {
+      actor,
+      api_key: member.apiKey ?? null,
+      impersonation: member.impersonation ?? null,
+      source: principal.source,
+      request_id: principal.requestId,
+      session_id: principal.sessionId,
+      tenant: {
+        id: member.tenant.id,
+        slug: member.tenant.slug,
+        status: member.tenant.status,
+        plan_code: member.tenant.planCode,
+        billing_status: member.tenant.billingStatus,
+        billing_access: member.billingAccess,
+        region: member.tenant.region,
+        isolation_tier: member.tenant.isolationTier,
+        tags: member.tenant.tags,
+      },
+      membership: { role: member.membership.role, status: member.membership.status },
+      permissions: member.permissions,
+      entitlements: member.entitlements,
+      limits: member.limits,
+      usage: member.usage,
+      features: member.features,
+    };
+  } else {
+    context = {
+      actor,
+      api_key: null,
+      impersonation: null,
+      source: principal.source,
+      request_id: principal.requestId,
+      session_id: principal.sessionId,
+      tenant: { id: resolution.tenantId },
+      membership: null,
+      permissions: [],
+      entitlements: [],
+      limits: {},
+      usage: {},
+      features: {},
+    };
+  }
   return {
     action: check.action,
     resource: {
@@ -91,3 +98,4 @@ export function buildPolicyInput(check: CheckInput, resolution: Resolution): Pol
     context,
   };
 }
+

@@ -32,6 +32,7 @@ export class PolicyManager implements PolicySource {
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private reloading: Promise<void> = Promise.resolve();
+  private readonly swapListeners: ((revision: string) => void)[] = [];
   private readonly statusValue: PolicyStatus = {
     state: "unloaded",
     revision: null,
@@ -75,6 +76,11 @@ export class PolicyManager implements PolicySource {
     return this.current?.billingAccessOf(status);
   }
 
+  /** Called after a new set has replaced the old one (not on the first load). */
+  onSwap(listener: (revision: string) => void): void {
+    this.swapListeners.push(listener);
+  }
+
   /** Reloads from disk; concurrent calls queue so swaps happen in order. */
   reload(): Promise<void> {
     this.reloading = this.reloading.then(() => this.loadCandidate());
@@ -100,6 +106,7 @@ export class PolicyManager implements PolicySource {
       this.statusValue.reloads++;
       this.markReady();
       this.options.log?.(`policy bundle ${candidate.revision} loaded${previous ? ` (was ${previous})` : ""}`);
+      if (previous) for (const listener of this.swapListeners) listener(candidate.revision);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.statusValue.rejected++;

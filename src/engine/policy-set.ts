@@ -60,6 +60,15 @@ export class PolicySet implements RoleCatalog {
     return normaliseDecision(resultSet, input.action, this.data);
   }
 
+  /**
+   * Size of the instance's linear memory. opa-wasm evaluates from the same
+   * heap base each time, so this reaches a plateau and stays there; the
+   * benchmark reports it before and after a run to show that.
+   */
+  get wasmMemoryBytes(): number {
+    return (this.policy.mem as unknown as { buffer: ArrayBuffer }).buffer.byteLength;
+  }
+
   billingAccessOf(status: string): string | undefined {
     return Object.hasOwn(this.data.bulkhead.billing_access, status) ? this.data.bulkhead.billing_access[status] : undefined;
   }

@@ -20,9 +20,12 @@ export class ChangeTracker {
   private globalRevision = 0;
   private readonly tenantRevisions = new Map<string, number>();
   private readonly since;
+  /** Prepared once: db.pragma() compiles a fresh statement on every call, and this runs before every decision. */
+  private readonly dataVersionStmt;
   private readonly listeners: ((changes: ChangeRecord[]) => void)[] = [];
 
   constructor(private readonly db: Db) {
+    this.dataVersionStmt = db.prepare<[], number>("PRAGMA data_version").pluck();
     this.lastRevision = readRevision(db);
     this.tableCursor = this.lastRevision;
     this.dataVersion = this.readDataVersion();
@@ -76,6 +79,6 @@ export class ChangeTracker {
   }
 
   private readDataVersion(): number {
-    return this.db.pragma("data_version", { simple: true }) as number;
+    return this.dataVersionStmt.get()!;
   }
 }

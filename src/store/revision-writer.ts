@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.js";
+import type { Statement } from "better-sqlite3";
 import type { Db } from "./database.js";
 
 /** One committed change: at `revision`, `kind` of data changed for `tenantId` (null = every tenant). */
@@ -111,6 +112,14 @@ export class RevisionWriter {
   }
 }
 
+// One prepared statement per connection: every context miss reads the revision.
+const revisionStatements = new WeakMap<Db, Statement<[], number>>();
+
 export function readRevision(db: Db): number {
-  return (db.prepare("SELECT value FROM meta WHERE key = 'revision'").pluck().get() as number) ?? 0;
+  let statement = revisionStatements.get(db);
+  if (!statement) {
+    statement = db.prepare<[], number>("SELECT value FROM meta WHERE key = 'revision'").pluck();
+    revisionStatements.set(db, statement);
+  }
+  return statement.get() ?? 0;
 }

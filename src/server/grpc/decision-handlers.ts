@@ -1,6 +1,7 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import { LIMITS, validateCheck, validatePrincipal, validateRevision } from "../../decision/check-input.js";
-import type { Decider } from "../../decision/decider.js";
+import type { Decision, Decider } from "../../decision/decider.js";
+import type { CheckInput } from "../../decision/check-input.js";
 import { invalidArgument } from "../../errors.js";
 import type { CheckRequest, CheckResponse, DecisionServiceServer } from "../../gen/bulkhead/v1/decision.js";
 import { deadlineOf, type CallerAuth } from "./call-guard.js";
@@ -35,11 +36,20 @@ export function decisionHandlers(decider: Decider, auth: CallerAuth): DecisionSe
   };
 }
 
+/** Most stream requests decided in one go before the event loop gets a turn. */
+const STREAM_CHUNK = 64;
+
 /**
- * Each request is answered as soon as it is decided, carrying its
- * principal.request_id. A bad request or an internal failure ends the stream
- * with that error: the stream's contract has no "error item", and a caller
- * must treat every unanswered request as denied.
+ * Each request is answered carrying its principal.request_id. A bad request
+ * or an internal failure ends the stream with that error: the stream's
+ * contract has no "error item", and a caller must treat every unanswered
+ * request as denied.
+ *
+ * Requests that arrive together (one HTTP/2 read often carries dozens) are
+ * decided together through checkMany, like a BatchCheck: one store-revision
+ * sync and one promise per chunk instead of per request. Requests that
+ * consume or wait for a min_revision keep their own check(), so a batch
+ * never turns into one all-or-nothing write or waits on another's token.
  */
 function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplexStream<CheckRequest, CheckResponse>): void {
   let failed = false;
@@ -58,24 +68,49 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
   }
   let pending = 0;
   let ended = false;
+  let queue: CheckInput[] = [];
+  let scheduled = false;
   const finishIfDone = () => {
     if (ended && pending === 0 && !failed) call.end();
   };
-  call.on("data", (request: CheckRequest) => {
-    if (failed) return;
-    pending++;
-    Promise.resolve()
-      .then(() => decider.check(validateCheck(toRawCheck(request))))
-      .then(
-        (decision) => {
-          if (!failed) call.write(fromDecision(decision));
-        },
-        fail,
-      )
+  const answer = (work: Promise<Decision[]>, count: number) =>
+    work
+      .then((decisions) => {
+        if (!failed) for (const decision of decisions) call.write(fromDecision(decision));
+      }, fail)
       .finally(() => {
-        pending--;
+        pending -= count;
         finishIfDone();
       });
+  const flush = () => {
+    scheduled = false;
+    const chunk = queue.slice(0, STREAM_CHUNK);
+    queue = queue.slice(STREAM_CHUNK);
+    if (queue.length > 0) schedule();
+    if (failed) return;
+    void answer(decider.checkMany(chunk), chunk.length);
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+  call.on("data", (request: CheckRequest) => {
+    if (failed) return;
+    let input: CheckInput;
+    try {
+      input = validateCheck(toRawCheck(request));
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    pending++;
+    if (input.consume > 0 || input.minRevision > 0) {
+      void answer(decider.check(input).then((d) => [d]), 1);
+      return;
+    }
+    queue.push(input);
+    schedule();
   });
   call.on("end", () => {
     ended = true;

@@ -1,0 +1,402 @@
+// The decision benchmark of issue 7: Bulkhead against a null grpc-js server
+// and against an OPA server on the same Rego and data, in one session, as
+// ratios. Uses the compiled code: `npm run bench` builds first.
+//
+//   node bench/decisions.mjs --help
+//
+// Each row: warm-up, a throughput probe (as fast as the load tool can push),
+// then a sustained run at 85% of the probe's rate whose latencies are reported;
+// repeated, medians reported. Server and load tool are pinned to different
+// cores with taskset when the machine has two or more.
+// Writes bench/results/<date>.{md,json}; progress goes to stderr.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { execFileSync, execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { machineDetails, percentile, table } from "./machine.mjs";
+import { requestMix, SHAPE } from "./lib/request-mix.mjs";
+import { seedStore } from "./lib/seed-store.mjs";
+import { freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
+import { soak } from "./lib/soak.mjs";
+
+const root = join(import.meta.dirname, "..");
+const dist = join(root, "dist", "src");
+const policyDir = join(root, "dist", "policies");
+
+const ROWS = {
+  b0: "B0 floor: null grpc-js Check",
+  "check-cold": "Bulkhead Check, unary, cache cold",
+  "check-warm": "Bulkhead Check, unary, cache warm",
+  batch: "Bulkhead BatchCheck, 100 per call",
+  stream: "Bulkhead CheckStream, one stream per worker",
+  inproc: "Bulkhead engine in process (Decider), warm",
+  "inproc-cold": "Bulkhead engine in process (Decider), cold",
+  opa: "OPA server REST, full input precomputed",
+  workers2: "bulkhead serve --workers 2, Check, warm",
+};
+
+const HELP = `node bench/decisions.mjs [options]   (npm run bench builds first, then runs this)
+
+  --rows a,b,...        rows to run (default all): ${Object.keys(ROWS).join(", ")}
+  --repetitions N       repetitions per row, medians reported (default 3)
+  --warmup S            warm-up seconds per repetition (default 3)
+  --probe S             throughput-probe seconds (default 5)
+  --sustain S           sustained-run seconds at 85% of the probe (default 10)
+  --quick               smoke run: 1 repetition, 1 s warm-up, 2 s probe, 3 s sustained
+  --soak-minutes M      also run the soak (policy hot reloads + webhook writes under load);
+                        default 0 = off; the issue's soak is 10
+  --seed N              request-mix / store seed (default 7)
+  --no-write            print only; do not write bench/results/
+  --help
+
+Load tools (installed with go install at the versions pinned in scripts/ensure-tool.sh):
+ghz for gRPC, vegeta for OPA's REST API, and opa itself.`;
+
+const { values } = parseArgs({
+  options: {
+    rows: { type: "string" },
+    repetitions: { type: "string" },
+    warmup: { type: "string" },
+    probe: { type: "string" },
+    sustain: { type: "string" },
+    quick: { type: "boolean" },
+    "soak-minutes": { type: "string", default: "0" },
+    seed: { type: "string", default: "7" },
+    "no-write": { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+const quick = values.quick ?? false;
+const opts = {
+  repetitions: Number(values.repetitions ?? (quick ? 1 : 3)),
+  warmup: Number(values.warmup ?? (quick ? 1 : 3)),
+  probe: Number(values.probe ?? (quick ? 2 : 5)),
+  sustain: Number(values.sustain ?? (quick ? 3 : 10)),
+  seed: Number(values.seed),
+};
+const selected = values.rows ? values.rows.split(",").map((r) => r.trim()) : Object.keys(ROWS);
+for (const r of selected) if (!ROWS[r]) throw new Error(`unknown row ${r}; rows: ${Object.keys(ROWS).join(", ")}`);
+
+const progress = (message) => process.stderr.write(`bench: ${message}\n`);
+const cores = (await import("node:os")).cpus().length;
+// Server on core 0, load tool on core 1 (when there are two cores to pin to).
+const SERVER_CORE = cores >= 2 ? "0" : null;
+const LOAD_CORE = cores >= 2 ? "1" : null;
+const BATCH = 100;
+const STREAM_MESSAGES = 1000;
+
+const work = mkdtempSync(join(tmpdir(), "bulkhead-decisions-"));
+const bins = { ghz: tool(root, "ghz"), vegeta: tool(root, "vegeta"), opa: tool(root, "opa") };
+
+function actions() {
+  return Object.keys(JSON.parse(readFileSync(join(policyDir, "data.json"), "utf8")).bulkhead.actions);
+}
+
+async function prepare() {
+  progress(`seeding ${SHAPE.tenants} tenants, ${SHAPE.tenants * SHAPE.membersPerTenant} memberships into ${work}`);
+  const started = performance.now();
+  const seeded = await seedStore(dist, join(work, "seed.db"), opts.seed);
+  progress(`seeded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const catalog = actions();
+  const warm = requestMix({ seed: opts.seed, count: 5_000, principals: SHAPE.hotPrincipals, actions: catalog });
+  const cold = requestMix({ seed: opts.seed + 1, count: SHAPE.coldPrincipals, principals: SHAPE.coldPrincipals, actions: catalog, sequential: true });
+  const files = {
+    warm: join(work, "warm.json"),
+    cold: join(work, "cold.json"),
+    batch: join(work, "batch.json"),
+    stream: join(work, "stream.json"),
+  };
+  writeFileSync(files.warm, JSON.stringify(warm));
+  writeFileSync(files.cold, JSON.stringify(cold));
+  const batches = [];
+  for (let i = 0; i + BATCH <= warm.length; i += BATCH) batches.push({ checks: warm.slice(i, i + BATCH) });
+  writeFileSync(files.batch, JSON.stringify(batches));
+  writeFileSync(files.stream, JSON.stringify(warm.slice(0, STREAM_MESSAGES)));
+  return { seeded, files, catalog };
+}
+
+/** A fresh copy of the seeded database per server start, so repetitions start equal. */
+function freshDb() {
+  const dir = mkdtempSync(join(work, "db-"));
+  copyFileSync(join(work, "seed.db"), join(dir, "bench.db"));
+  return join(dir, "bench.db");
+}
+
+const port = freePort;
+
+async function bulkheadServer({ workers = 0, cores: pinTo = SERVER_CORE, dbPath = freshDb(), extraArgs = ["--no-watch"], env = {} } = {}) {
+  const grpcPort = await port();
+  const server = await startServer({
+    command: process.execPath,
+    args: [
+      join(dist, "cli", "main.js"), "serve", "--db", dbPath, "--grpc-addr", `127.0.0.1:${grpcPort}`,
+      "--http-addr", `127.0.0.1:${env.httpPort ?? 0}`, ...(workers ? ["--workers", String(workers)] : []), ...extraArgs,
+    ],
+    cores: pinTo,
+    ready: workers ? new RegExp(`(gRPC listening[^]*){${workers}}`) : /gRPC listening/,
+    env: { BULKHEAD_ADMIN_TOKEN: "bench-admin-token", BULKHEAD_POLICY_DIR: policyDir, ...env },
+  });
+  return { server, address: `127.0.0.1:${grpcPort}`, dbPath };
+}
+
+async function nullServer() {
+  const p = await port();
+  const server = await startServer({
+    command: process.execPath, args: [join(root, "bench", "lib", "null-server.mjs"), dist, `127.0.0.1:${p}`],
+    cores: SERVER_CORE, ready: /gRPC listening/,
+  });
+  return { server, address: `127.0.0.1:${p}` };
+}
+
+/** Warm-up, probe, sustained at 85% for one gRPC method; returns one repetition. */
+async function grpcRepetition({ start, method, dataFile, perCall = 1, concurrency, connections, streamCount, loadCores = LOAD_CORE }) {
+  const { server, address } = await start();
+  try {
+    const base = { bin: bins.ghz, root, address, method, dataFile, concurrency, connections, cores: loadCores, streamCount };
+    await ghz({ ...base, seconds: opts.warmup });
+    const probe = await ghz({ ...base, seconds: opts.probe });
+    const sustained = await ghz({ ...base, seconds: opts.sustain, rps: probe.rps * 0.85 });
+    return repetition(probe, sustained, perCall, peakRssMiB(server.child.pid));
+  } finally {
+    await stopServer(server);
+  }
+}
+
+function repetition(probe, sustained, perCall, peakRss) {
+  const l = sustained.latencies;
+  return {
+    probeDecisionsPerS: probe.rps * perCall,
+    decisionsPerS: sustained.rps * perCall,
+    callsPerS: sustained.rps,
+    p50: percentile(l, 50),
+    p99: percentile(l, 99),
+    p999: percentile(l, 99.9),
+    errors: sustained.errors + probe.errors,
+    calls: sustained.count,
+    peakRssMiB: peakRss,
+  };
+}
+
+async function inProcessRepetition(requestsFile) {
+  const pin = pinning(SERVER_CORE);
+  const argv = [...pin, process.execPath, join(root, "bench", "lib", "in-process.mjs"), "run", dist, freshDb(), policyDir, requestsFile,
+    String(opts.warmup), String(opts.probe), String(opts.sustain)];
+  const { stdout } = await promisify(execFile)(argv[0], argv.slice(1), { maxBuffer: 1024 * 1024 * 1024 });
+  const r = JSON.parse(stdout);
+  return { ...repetition({ rps: r.probe.rps, errors: 0 }, r.sustained, 1, r.peakRssMiB), memory: r.memory };
+}
+
+/** OPA row: precompute inputs and Bulkhead's answers, check agreement, then load OPA's REST API. */
+async function opaRow(files) {
+  progress("opa: precomputing full policy inputs and Bulkhead's decisions for the warm mix");
+  const expectedFile = join(work, "expected.json");
+  await promisify(execFile)(process.execPath, [join(root, "bench", "lib", "in-process.mjs"), "precompute", dist, freshDb(), policyDir, files.warm, expectedFile], { maxBuffer: 1 << 28 });
+  const expected = JSON.parse(readFileSync(expectedFile, "utf8"));
+  const reps = [];
+  let disagreements = null;
+  for (let i = 0; i < opts.repetitions; i++) {
+    const p = await port();
+    const url = `http://127.0.0.1:${p}/v1/data/bulkhead/decision`;
+    const server = await startServer({
+      command: bins.opa,
+      args: ["run", "--server", "--addr", `127.0.0.1:${p}`, "--log-level", "error", "--skip-version-check", "--disable-telemetry",
+        "--ignore", "*_test.rego", join(root, "policies", "bulkhead"), join(policyDir, "data.json")],
+      cores: SERVER_CORE, ready: /^/,
+    });
+    try {
+      await waitForHttp(`http://127.0.0.1:${p}/health`);
+      if (disagreements === null) disagreements = await agreement(url, expected);
+      const targets = join(work, "opa-targets.json");
+      writeFileSync(targets, expected.map((e) => JSON.stringify({
+        method: "POST", url, header: { "Content-Type": ["application/json"] },
+        body: Buffer.from(JSON.stringify({ input: e.input })).toString("base64"),
+      })).join("\n") + "\n");
+      const base = { bin: bins.vegeta, targetsFile: targets, workers: 64, cores: LOAD_CORE };
+      await vegeta({ ...base, seconds: opts.warmup });
+      const probe = await vegeta({ ...base, seconds: opts.probe });
+      const sustained = await vegeta({ ...base, seconds: opts.sustain, rps: probe.rps * 0.85 });
+      reps.push(repetition(probe, sustained, 1, peakRssMiB(server.child.pid)));
+    } finally {
+      await stopServer(server);
+    }
+    progress(`opa: repetition ${i + 1}/${opts.repetitions}: ${Math.round(reps.at(-1).decisionsPerS)} decisions/s`);
+  }
+  return { reps, note: `OPA vs Bulkhead disagreements on ${expected.length} requests: ${disagreements}`, disagreements };
+}
+
+async function waitForHttp(url) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} never answered`);
+}
+
+/** Same decision = same allow and the same reason codes in the same order. */
+async function agreement(url, expected) {
+  let disagreements = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < expected.length) {
+      const e = expected[next++];
+      const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ input: e.input }) });
+      const result = (await response.json()).result ?? {};
+      const codes = Array.isArray(result.reasons) ? result.reasons.map((r) => r.code) : ["policy_error"];
+      if (result.allow !== e.allow || codes.join(",") !== e.reasons.join(",")) disagreements++;
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  return disagreements;
+}
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function summarise(id, reps, extra = {}) {
+  const m = (k) => median(reps.map((r) => r[k]));
+  return {
+    id,
+    row: ROWS[id],
+    "decisions/s": Math.round(m("decisionsPerS")),
+    "probe/s": Math.round(m("probeDecisionsPerS")),
+    "p50 ms": m("p50").toFixed(3),
+    "p99 ms": m("p99").toFixed(3),
+    "p99.9 ms": m("p999").toFixed(3),
+    errors: reps.reduce((n, r) => n + r.errors, 0),
+    "peak RSS MiB": Math.max(...reps.map((r) => r.peakRssMiB)).toFixed(0),
+    reps,
+    ...extra,
+  };
+}
+
+async function runRows(files) {
+  const results = [];
+  const unary = { method: "Check", concurrency: 64, connections: 4 };
+  const plans = {
+    b0: () => grpcRepetition({ ...unary, start: nullServer, dataFile: files.warm }),
+    "check-cold": () => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.cold }),
+    "check-warm": () => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.warm }),
+    batch: () => grpcRepetition({ method: "BatchCheck", start: () => bulkheadServer(), dataFile: files.batch, perCall: BATCH, concurrency: 8, connections: 2 }),
+    stream: () => grpcRepetition({ method: "CheckStream", start: () => bulkheadServer(), dataFile: files.stream, perCall: STREAM_MESSAGES, streamCount: STREAM_MESSAGES, concurrency: 4, connections: 1 }),
+    inproc: () => inProcessRepetition(files.warm),
+    "inproc-cold": () => inProcessRepetition(files.cold),
+    // Two workers need both cores: nothing is pinned, and the load tool shares them.
+    workers2: () => grpcRepetition({ ...unary, start: () => bulkheadServer({ workers: 2, cores: null }), dataFile: files.warm, loadCores: null }),
+  };
+  for (const id of selected) {
+    if (id === "opa") {
+      const { reps, note, disagreements } = await opaRow(files);
+      results.push(summarise(id, reps, { note, disagreements }));
+      continue;
+    }
+    const reps = [];
+    for (let i = 0; i < opts.repetitions; i++) {
+      reps.push(await plans[id]());
+      progress(`${id}: repetition ${i + 1}/${opts.repetitions}: ${Math.round(reps.at(-1).decisionsPerS)} decisions/s, p99 ${reps.at(-1).p99.toFixed(2)} ms`);
+    }
+    const wasm = reps.find((r) => r.memory)?.memory;
+    const note = wasm && `Wasm linear memory ${wasm.wasmBytesAtStart / 1024} KiB at start, ${wasm.wasmBytesAtEnd / 1024} KiB after ${reps[0].calls}+ decisions`;
+    results.push(summarise(id, reps, note ? { note } : {}));
+  }
+  return results;
+}
+
+function versions() {
+  const opa = execFileSync(bins.opa, ["version"], { encoding: "utf8" }).match(/^Version: (.*)$/m)?.[1] ?? "?";
+  const goVersion = (bin) => {
+    try {
+      return execFileSync("go", ["version", "-m", bin], { encoding: "utf8" }).match(/^\s+mod\s+\S+\s+(\S+)/m)?.[1] ?? "?";
+    } catch {
+      return "?";
+    }
+  };
+  return { opa, ghz: goVersion(bins.ghz), vegeta: goVersion(bins.vegeta) };
+}
+
+function targets(rows) {
+  const by = Object.fromEntries(rows.map((r) => [r.id, r]));
+  const out = [];
+  const ratio = (a, b) => (a && b ? a["decisions/s"] / b["decisions/s"] : NaN);
+  const fmt = (x) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
+  for (const id of ["check-cold", "check-warm"]) {
+    if (!by[id] || !by.b0) continue;
+    const r = ratio(by[id], by.b0);
+    const p99 = Number(by[id]["p99 ms"]);
+    out.push({ target: `${id}: >= 0.7 x B0, p99 <= 10 ms`, value: `${fmt(r)} x B0, p99 ${p99.toFixed(2)} ms`, met: r >= 0.7 && p99 <= 10 ? "yes" : "no" });
+  }
+  for (const id of ["batch", "stream"]) {
+    if (!by[id] || !by.opa) continue;
+    const r = ratio(by[id], by.opa);
+    out.push({ target: `${id}: >= 2 x OPA REST unary`, value: `${fmt(r)} x OPA`, met: r >= 2 ? "yes" : "no" });
+  }
+  for (const id of ["inproc", "inproc-cold"]) {
+    if (!by[id]) continue;
+    const us = Number(by[id]["p99 ms"]) * 1000;
+    out.push({ target: `${id}: p99 <= 100 us per decision`, value: `p99 ${us.toFixed(0)} us`, met: us <= 100 ? "yes" : "no" });
+  }
+  const bulkheadRss = rows.filter((r) => !["b0", "opa", "workers2"].includes(r.id) && !r.id.startsWith("inproc")).map((r) => Number(r["peak RSS MiB"]));
+  if (bulkheadRss.length) {
+    const peak = Math.max(...bulkheadRss);
+    out.push({ target: "peak RSS <= 256 MiB (one sidecar, seeded store)", value: `${peak} MiB`, met: peak <= 256 ? "yes" : "no" });
+  }
+  if (by.workers2 && by["check-warm"]) {
+    out.push({ target: "(info) --workers 2 vs one process, warm Check", value: `${fmt(ratio(by.workers2, by["check-warm"]))} x`, met: "-" });
+  }
+  if (by.opa) out.push({ target: "OPA and Bulkhead agree (0 disagreements)", value: String(by.opa.disagreements), met: by.opa.disagreements === 0 ? "yes" : "no" });
+  return out;
+}
+
+async function main() {
+  const { seeded, files } = await prepare();
+  const rows = await runRows(files);
+  const soakMinutes = Number(values["soak-minutes"]);
+  const soakResult = soakMinutes > 0 ? await soak({ minutes: soakMinutes, bins, root, dist, policyDir, work, freshDb, bulkheadServer, files, progress, port }) : null;
+  const machine = machineDetails({
+    ...versions(),
+    pinning: SERVER_CORE ? `server taskset -c ${SERVER_CORE}, load tool taskset -c ${LOAD_CORE} (workers2: unpinned)` : "none (one core)",
+    store: `${seeded.tenants} tenants, ${seeded.memberships} memberships, ${seeded.plans} plans`,
+    repetitions: opts.repetitions,
+    seconds: `warm-up ${opts.warmup}, probe ${opts.probe}, sustained ${opts.sustain} at 85% of probe`,
+  });
+  const goals = targets(rows);
+  const columns = ["row", "decisions/s", "probe/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "peak RSS MiB"];
+  const markdown = [
+    "# Decision benchmark",
+    "",
+    ...Object.entries(machine).map(([k, v]) => `- ${k}: ${v}`),
+    "",
+    table(rows, columns),
+    "",
+    "decisions/s and latencies are from the sustained run (85% of the probe), medians of the repetitions;",
+    `BatchCheck latencies are per call (${BATCH} decisions), CheckStream latencies per stream (${STREAM_MESSAGES} decisions);`,
+    "in-process latencies are per decision. Peak RSS is the largest VmHWM seen (workers2: primary + workers).",
+    ...rows.filter((r) => r.note).map((r) => `${r.row}: ${r.note}.`),
+    "",
+    "## Targets",
+    "",
+    table(goals, ["target", "value", "met"]),
+    ...(soakResult ? ["", "## Soak", "", ...soakResult.lines] : []),
+  ].join("\n");
+  console.log(markdown);
+  if (!values["no-write"]) {
+    mkdirSync(join(root, "bench", "results"), { recursive: true });
+    const stamp = machine.date.slice(0, 10);
+    writeFileSync(join(root, "bench", "results", `${stamp}.md`), markdown + "\n");
+    const json = { machine, options: opts, rows: rows.map(({ reps, ...r }) => ({ ...r, repetitions: reps })), targets: goals, soak: soakResult };
+    writeFileSync(join(root, "bench", "results", `${stamp}.json`), JSON.stringify(json, null, 2) + "\n");
+    progress(`wrote bench/results/${stamp}.md and .json`);
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+
+await main();

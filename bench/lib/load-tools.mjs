@@ -1,0 +1,166 @@
+// The load generators and the processes under test: starting a server pinned
+// to a core, reading its peak RSS, and running ghz (gRPC) or vegeta (HTTP)
+// against it. Every run returns the same shape:
+//   { rps, latencies (ms, sorted), errors, count }
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+/** A loopback port that was free a moment ago (bound to 0, then closed). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** `taskset -c <cores>` when taskset exists and there are cores to pin to, else nothing. */
+export function pinning(cores) {
+  if (!cores) return [];
+  try {
+    execFileSync("taskset", ["-V"], { stdio: "ignore" });
+    return ["taskset", "-c", cores];
+  } catch {
+    return [];
+  }
+}
+
+export function tool(root, name) {
+  return execFileSync("bash", [join(root, "scripts", "ensure-tool.sh"), name], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+}
+
+/**
+ * Starts `command` (pinned), resolves once a stderr line matches `ready`.
+ * The process's stderr is kept (last 64 KiB) for error messages.
+ */
+export function startServer({ command, args, cores, ready, env, cwd }) {
+  const pin = pinning(cores);
+  const argv = [...pin, command, ...args];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env }, cwd });
+  let log = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${command} did not become ready in 60s:\n${log}`)), 60_000);
+    child.stderr.on("data", (d) => {
+      log = (log + d).slice(-65536);
+      if (ready.test(log)) {
+        clearTimeout(timer);
+        resolve({ child, log: () => log });
+      }
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited with ${code} before it was ready:\n${log}`));
+    });
+  });
+}
+
+export async function stopServer(server) {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once("exit", resolve));
+  server.child.kill("SIGTERM");
+  const timer = setTimeout(() => server.child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Peak resident set (VmHWM, MiB) of a process plus all its descendants (cluster workers). */
+export function peakRssMiB(pid) {
+  let kib = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"));
+      if (m) kib += Number(m[1]);
+    } catch {
+      // gone already
+    }
+  }
+  return kib / 1024;
+}
+
+/** Current resident set (VmRSS, MiB) of a process and its descendants. */
+export function rssMiB(pid) {
+  let kib = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"));
+      if (m) kib += Number(m[1]);
+    } catch {}
+  }
+  return kib / 1024;
+}
+
+function descendants(pid) {
+  const out = [];
+  const dir = `/proc/${pid}/task`;
+  if (!existsSync(dir)) return out;
+  for (const task of readdirSync(dir)) {
+    try {
+      for (const child of readFileSync(`${dir}/${task}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) {
+        out.push(Number(child), ...descendants(Number(child)));
+      }
+    } catch {}
+  }
+  return out;
+}
+
+function run(argv, { input } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
+    const out = [];
+    let err = "";
+    child.stdout.on("data", (d) => out.push(d));
+    child.stderr.on("data", (d) => (err = (err + d).slice(-8192)));
+    child.on("exit", (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`${argv.join(" ")} exited ${code}: ${err}`))));
+    if (input) child.stdin.end(input);
+  });
+}
+
+/**
+ * ghz against a gRPC method. `rps` 0 = as fast as it goes (the probe).
+ * Latencies come from ghz's per-call details, so p99.9 is computed here.
+ */
+export async function ghz({ bin, root, address, method, dataFile, seconds, rps = 0, concurrency, connections, cores, streamCount }) {
+  const argv = [
+    ...pinning(cores), bin, "--insecure",
+    "--proto", join(root, "proto", "bulkhead", "v1", "decision.proto"), "-i", join(root, "proto"),
+    "--call", `bulkhead.v1.DecisionService.${method}`, "-D", dataFile,
+    "-c", String(concurrency), "--connections", String(connections), "--cpus", "1",
+    "-z", `${seconds}s`, "--duration-stop", "wait", "-O", "json",
+    ...(rps > 0 ? ["--rps", String(Math.round(rps))] : []),
+    ...(streamCount ? ["--stream-call-count", String(streamCount)] : []),
+    address,
+  ];
+  const report = JSON.parse((await run(argv)).toString("utf8"));
+  const details = report.details ?? [];
+  const latencies = details.map((d) => d.latency / 1e6).sort((a, b) => a - b);
+  const errors = details.filter((d) => d.error || d.status !== "OK").length;
+  return { rps: report.rps, latencies, errors, count: report.count };
+}
+
+/** vegeta against an HTTP endpoint with per-request bodies from a JSON targets file. */
+export async function vegeta({ bin, targetsFile, seconds, rps = 0, workers, cores }) {
+  const rate = rps > 0 ? ["-rate", `${Math.round(rps)}/s`, "-workers", String(workers)] : ["-rate", "0", "-max-workers", String(workers)];
+  const attack = [...pinning(cores), bin, "attack", "-format", "json", "-targets", targetsFile, "-duration", `${seconds}s`, "-keepalive", ...rate];
+  const results = await run(attack);
+  const lines = (await run([bin, "encode", "--to", "json"], { input: results })).toString("utf8").split("\n").filter(Boolean);
+  const latencies = [];
+  let errors = 0;
+  let first = Infinity;
+  let last = 0;
+  for (const line of lines) {
+    const r = JSON.parse(line);
+    latencies.push(r.latency / 1e6);
+    if (r.code !== 200 || r.error) errors++;
+    const at = Date.parse(r.timestamp);
+    first = Math.min(first, at);
+    last = Math.max(last, at + r.latency / 1e6);
+  }
+  latencies.sort((a, b) => a - b);
+  const wall = Math.max((last - first) / 1000, 1e-3);
+  return { rps: lines.length / wall, latencies, errors, count: lines.length };
+}
