@@ -19,7 +19,7 @@ import { CommercialAdmin } from "./entitlements/commercial-admin.js";
 import { AccessAdmin } from "./identity/access-admin.js";
 import { AdminAuth } from "./identity/admin-auth.js";
 import { Approvals } from "./identity/approvals.js";
-import { staffCaller } from "./identity/staff-roles.js";
+import { roleMay } from "./identity/staff-roles.js";
 import { loadAdminTokens } from "./identity/admin-token.js";
 import { ChangeFeed } from "./store/change-feed.js";
 import { loadKeySecret } from "./identity/key-secret.js";
@@ -89,7 +89,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const audited = new AuditedWriter(writer, new AdminAudit(db));
   const approvals = new Approvals(db, (actor) => {
     const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;
-    return member?.status === "active" && staffCaller(member.id, member.role).capabilities.has("approvals");
+    return member?.status === "active" && roleMay(member.role, "approvals");
   });
   const { server: grpc, health } = createGrpcServer({
     decider,

@@ -49,10 +49,10 @@ export class AuditedWriter {
 }
 
 /** Throws ADMIN_FORBIDDEN unless the caller holds the capability (or one of them). */
-export function requireCapability(by: AdminActor, capability: AdminCapability | readonly AdminCapability[], what: string): void {
+export function requireCapability(caller: AdminCaller, capability: AdminCapability | readonly AdminCapability[], what: string): void {
   const anyOf = typeof capability === "string" ? [capability] : capability;
-  if (anyOf.some((c) => by.caller.capabilities.has(c))) return;
-  const who = by.caller.role ? `staff role '${by.caller.role}'` : `the ${by.caller.kind} credential`;
+  if (anyOf.some((c) => caller.capabilities.has(c))) return;
+  const who = caller.role ? `staff role '${caller.role}'` : `the ${caller.kind} credential`;
   throw new BulkheadError("ADMIN_FORBIDDEN", `${who} may not ${what} (needs '${anyOf.join("' or '")}')`);
 }
 

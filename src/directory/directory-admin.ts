@@ -2,7 +2,7 @@ import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/
 import type { RoleCatalog } from "../context/role-catalog.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
 import { approvalAction, type Approvals } from "../identity/approvals.js";
-import type { DirectoryStore, Membership, User } from "./directory-store.js";
+import type { DirectoryStore, Membership, Tenant, User } from "./directory-store.js";
 
 export type MembershipSpec = Pick<Membership, "actorId" | "actorType" | "role" | "status">;
 
@@ -119,9 +119,7 @@ export class DirectoryAdmin {
   }
 
   private requireTenant(tenantId: string): void {
-    const tenant = this.deps.directory.tenantById(tenantId);
-    if (!tenant) throw invalidArgument("tenant_id", `unknown tenant '${tenantId}'`);
-    if (tenant.status === "deleted") throw new BulkheadError("ADMIN_CONFLICT", `tenant_id: tenant '${tenantId}' is deleted`, "tenant_id");
+    requireWritableTenant(this.deps.directory, tenantId);
   }
 
   private requireRole(tenantId: string, role: string, field: string): void {
@@ -131,6 +129,14 @@ export class DirectoryAdmin {
   }
 }
 
+
+/** A tenant admin writes may change: it exists and has not been deleted. */
+export function requireWritableTenant(directory: DirectoryStore, tenantId: string): Tenant {
+  const tenant = directory.tenantById(tenantId);
+  if (!tenant) throw invalidArgument("tenant_id", `unknown tenant '${tenantId}'`);
+  if (tenant.status === "deleted") throw new BulkheadError("ADMIN_CONFLICT", `tenant_id: tenant '${tenantId}' is deleted`, "tenant_id");
+  return tenant;
+}
 
 function sameMembership(a: MembershipSpec, b: MembershipSpec): boolean {
   return a.role === b.role && a.status === b.status && a.actorType === b.actorType;

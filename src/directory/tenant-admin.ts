@@ -51,9 +51,9 @@ export class TenantAdmin {
       const billingChange = current
         ? current.planCode !== tenant.planCode || current.billingStatus !== tenant.billingStatus
         : by.caller.kind !== "sync" && (tenant.planCode !== DEFAULT_PLAN_CODE || tenant.billingStatus !== "active");
-      if (billingChange) requireCapability(by, "billing.write", "set a tenant's plan or billing status");
+      if (billingChange) requireCapability(by.caller, "billing.write", "set a tenant's plan or billing status");
       if (!current || !sameTenant(current, { ...tenant, planCode: current.planCode, billingStatus: current.billingStatus })) {
-        requireCapability(by, "tenants.write", "create tenants or change their profile");
+        requireCapability(by.caller, "tenants.write", "create tenants or change their profile");
       }
       this.deps.directory.putTenant(tx, tenant);
     });

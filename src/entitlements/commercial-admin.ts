@@ -1,4 +1,5 @@
 import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
+import { requireWritableTenant } from "../directory/directory-admin.js";
 import type { DirectoryStore } from "../directory/directory-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
 import { approvalAction, type Approvals } from "../identity/approvals.js";
@@ -39,9 +40,7 @@ export class CommercialAdmin {
       by,
       { tenantId, object: `entitlement:${tenantId}/${override.entitlement}`, action: `override.${override.effect}` },
       (tx) => {
-        const tenant = this.deps.directory.tenantById(tenantId);
-        if (!tenant) throw invalidArgument("tenant_id", `unknown tenant '${tenantId}'`);
-        if (tenant.status === "deleted") throw new BulkheadError("ADMIN_CONFLICT", `tenant_id: tenant '${tenantId}' is deleted`, "tenant_id");
+        requireWritableTenant(this.deps.directory, tenantId);
         if (override.expiresAt !== null && override.expiresAt <= tx.now) throw invalidArgument("expires_at", "is in the past");
         return this.deps.entitlements.addOverride(tx, override);
       },

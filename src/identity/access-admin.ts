@@ -1,6 +1,6 @@
 import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
 import type { RoleCatalog } from "../context/role-catalog.js";
-import type { DirectoryStore } from "../directory/directory-store.js";
+import type { DirectoryStore, Tenant } from "../directory/directory-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
 import type { ApiKey, ApiKeyStore } from "./api-keys.js";
 import type { Approval, Approvals } from "./approvals.js";
@@ -148,13 +148,14 @@ export class AccessAdmin {
     });
   }
 
-  private requireTenant(tenantId: string): void {
-    if (!this.deps.directory.tenantById(tenantId)) throw new BulkheadError("TENANT_NOT_FOUND", `tenant_id: no tenant '${tenantId}'`, "tenant_id");
+  private requireTenant(tenantId: string): Tenant {
+    const tenant = this.deps.directory.tenantById(tenantId);
+    if (!tenant) throw new BulkheadError("TENANT_NOT_FOUND", `tenant_id: no tenant '${tenantId}'`, "tenant_id");
+    return tenant;
   }
 
   private requireLiveTenant(tenantId: string): void {
-    this.requireTenant(tenantId);
-    if (this.deps.directory.tenantById(tenantId)!.status === "deleted") {
+    if (this.requireTenant(tenantId).status === "deleted") {
       throw new BulkheadError("ADMIN_CONFLICT", `tenant_id: tenant '${tenantId}' is deleted`, "tenant_id");
     }
   }

@@ -47,6 +47,10 @@ export interface AdminCaller {
   capabilities: ReadonlySet<AdminCapability>;
 }
 
+export function roleMay(role: StaffRole, capability: AdminCapability): boolean {
+  return STAFF_CAPABILITIES[role].includes(capability);
+}
+
 export function staffCaller(staffId: string, role: StaffRole): AdminCaller {
   return { actor: `staff:${staffId}`, kind: "staff", staffId, role, capabilities: new Set(STAFF_CAPABILITIES[role]) };
 }

@@ -1,7 +1,7 @@
 import { effectivePlan } from "../billing/billing-access.js";
 import type { SqliteBillingStore } from "../billing/billing-store.js";
 import type { Clock } from "../clock.js";
-import type { DirectoryStore } from "../directory/directory-store.js";
+import type { DirectoryStore, Tenant } from "../directory/directory-store.js";
 import { resolveEntitlements, type EffectiveLimit } from "../entitlements/entitlement-resolver.js";
 import type { EntitlementStore } from "../entitlements/entitlement-store.js";
 import type { Reason } from "../engine/decision-result.js";
@@ -51,8 +51,8 @@ export class Metering {
 
   consume(input: ConsumeInput): MeterAnswer {
     return this.idempotent(input.tenantId, input.idempotencyKey, "consume", input, (tx) => {
-      const state = this.consumableState(input.tenantId, input.meter, tx.now);
-      const refused = this.refusedUpFront(input.tenantId, state, input.amount);
+      const { state, tenant } = this.consumableState(input.tenantId, input.meter, tx.now);
+      const refused = this.refusedUpFront(tenant, state, input.amount);
       if (refused) return { answer: refused, keep: false };
       if (input.amount > remaining(state)) return { answer: denial(state, input.amount), keep: false };
       const used = this.charge(tx, input.tenantId, state, input.amount);
@@ -62,9 +62,9 @@ export class Metering {
 
   reserve(input: ReserveInput): ReserveAnswer {
     return this.idempotent(input.tenantId, input.idempotencyKey, "reserve", input, (tx) => {
-      const state = this.consumableState(input.tenantId, input.meter, tx.now);
+      const { state, tenant } = this.consumableState(input.tenantId, input.meter, tx.now);
       const expiresAt = tx.now + input.ttlSeconds * 1000;
-      const refused = this.refusedUpFront(input.tenantId, state, input.amount) ?? (input.amount > remaining(state) ? denial(state, input.amount) : undefined);
+      const refused = this.refusedUpFront(tenant, state, input.amount) ?? (input.amount > remaining(state) ? denial(state, input.amount) : undefined);
       if (refused) return { answer: { ...refused, reservationId: "", expiresAt: 0 }, keep: false };
       const reservationId = `rsv_${ulid(tx.now)}`;
       this.deps.usage.hold(tx, {
@@ -87,7 +87,7 @@ export class Metering {
         throw invalidArgument("actual", `must be at most the ${reservation.amount} units reserved; reserve enough up front`);
       }
       this.deps.usage.close(tx, reservation, "committed");
-      const current = this.consumableState(ref.tenantId, reservation.meter, tx.now);
+      const current = this.consumableState(ref.tenantId, reservation.meter, tx.now).state;
       const state = { ...current, window: { ...current.window, start: reservation.windowStart } };
       state.used = this.deps.usage.used(ref.tenantId, reservation.meter, reservation.windowStart);
       state.reserved = this.deps.usage.reserved(ref.tenantId, reservation.meter, reservation.windowStart, tx.now);
@@ -138,6 +138,11 @@ export class Metering {
 
   /** The tenant's current state of one meter; TENANT_NOT_FOUND and unknown meters are errors. */
   stateFor(tenantId: string, meter: string, now: number): MeterState {
+    return this.tenantMeter(tenantId, meter, now).state;
+  }
+
+  /** The tenant row and the meter's state, read once for both. */
+  private tenantMeter(tenantId: string, meter: string, now: number): { tenant: Tenant; state: MeterState } {
     const tenant = this.deps.directory.tenantById(tenantId);
     if (!tenant) throw new BulkheadError("TENANT_NOT_FOUND", "no such tenant", "tenant_id");
     const spec = this.deps.entitlements.meter(meter);
@@ -148,15 +153,15 @@ export class Metering {
     const limit: EffectiveLimit = snapshot.limits[meter] ?? {
       meter, kind: spec.kind, reset: spec.reset, soft: null, hard: null, sources: [],
     };
-    return readMeterState(this.deps, tenantId, limit, now);
+    return { tenant, state: readMeterState(this.deps, tenantId, limit, now) };
   }
 
-  private consumableState(tenantId: string, meter: string, now: number): MeterState {
-    const state = this.stateFor(tenantId, meter, now);
-    if (state.limit.kind === "seats") {
+  private consumableState(tenantId: string, meter: string, now: number): { tenant: Tenant; state: MeterState } {
+    const read = this.tenantMeter(tenantId, meter, now);
+    if (read.state.limit.kind === "seats") {
       throw invalidArgument("meter", `${meter} is counted from memberships and cannot be consumed`);
     }
-    return state;
+    return read;
   }
 
   /**
@@ -164,8 +169,8 @@ export class Metering {
    * deleted uses nothing, and a meter the tenant's plan, add-ons and
    * overrides never mention is not in its plan.
    */
-  private refusedUpFront(tenantId: string, state: MeterState, requested: number): MeterAnswer | undefined {
-    const status = this.deps.directory.tenantById(tenantId)?.status;
+  private refusedUpFront(tenant: Tenant, state: MeterState, requested: number): MeterAnswer | undefined {
+    const { status } = tenant;
     if (status !== "active") {
       const reason: Reason = { code: "tenant_suspended", message: `tenant status is ${status}`, details: { status: String(status) } };
       return answer(false, state, [reason], 0);

@@ -58,7 +58,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
   const read = <Req, Res>(capability: AdminCapability | AdminCapability[], what: string, handler: (r: Req, caller: AdminCaller) => Res) =>
     unary(NO_CALLER_TOKENS, (r: Req, call: ServerUnaryCall<Req, Res>) => {
       const caller = callerOf(call.metadata);
-      requireCapability({ caller, reason: "", source: "admin_api" }, capability, what);
+      requireCapability(caller, capability, what);
       return handler(r, caller);
     });
   /** A write: also a reason that starts with a configured reason code. */
@@ -66,8 +66,6 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
     read<Req, Res>(capability, what, (r, caller) => handler(r, { caller, reason: validateReason(r.reason, deps.reasonCodes), source: "admin_api" }));
   const tenantOf = (r: { tenantId: string }) => requireId(r.tenantId, "tenant_id");
   const global = (r: { allTenants: boolean; approvalId: string }) => ({ allTenants: r.allTenants, approvalId: r.approvalId });
-  const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
-
   return {
     putTenant: write(["tenants.write", "billing.write"], "write tenants", (r, by) => toWrite(tenants.putTenant(validateTenant({ ...r, id: r.tenantId }), by))),
     getTenant: read("tenants.read", "read tenants", (r) => {
@@ -145,9 +143,9 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
     }),
     requestApproval: write("approvals", "request approvals", (r, by) => {
       if (!APPROVAL_ACTION.test(r.action)) throw invalidArgument("action", "must be the action a refused global write named, e.g. plan.put:pro@3fa2c19b0d1e");
-      return toApproval(access.requestApproval(r.action, by), iso);
+      return toApproval(access.requestApproval(r.action, by));
     }),
-    approve: write("approvals", "approve global actions", (r, by) => toApproval(access.approve(requireId(r.approvalId, "approval_id"), by), iso)),
+    approve: write("approvals", "approve global actions", (r, by) => toApproval(access.approve(requireId(r.approvalId, "approval_id"), by))),
     startImpersonation: write("impersonate", "impersonate members", (r, by) => {
       const started = access.startImpersonation(tenantOf(r), requireId(r.asActorId, "as_actor_id"), r.ttlSeconds, by);
       return { sessionId: started.session.id, expiresAt: iso(started.session.expiresAt), storeRevision: started.revision };
@@ -160,16 +158,18 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
   };
 }
 
+/** RFC 3339, or "" for no time (proto3 strings have no null). */
+const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
+
 const toWrite = (r: { revision: number; changed: boolean }) => ({ storeRevision: r.revision, changed: r.changed });
 
-const toApproval = (a: { id: string; action: string; requestedBy: string; approvedBy: string | null; expiresAt: number }, iso: (ms: number) => string) => ({
+const toApproval = (a: { id: string; action: string; requestedBy: string; approvedBy: string | null; expiresAt: number }) => ({
   approvalId: a.id, action: a.action, requestedBy: a.requestedBy, approvedBy: a.approvedBy ?? "", expiresAt: iso(a.expiresAt),
 });
 
 function keyInfo(k: ApiKey, now: number): ApiKeyInfo {
   const state =
     k.revokedAt !== null ? "revoked" : k.expiresAt !== null && k.expiresAt <= now ? "expired" : k.retiresAt !== null ? (k.retiresAt <= now ? "retired" : "retiring") : "active";
-  const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
   return { keyId: k.id, name: k.name, scopes: k.scopes, state, expiresAt: iso(k.expiresAt), retiresAt: iso(k.retiresAt) };
 }
 
@@ -177,7 +177,7 @@ function keyInfo(k: ApiKey, now: number): ApiKeyInfo {
 function watchChanges(deps: AdminHandlerDeps, callerOf: (m: Metadata) => AdminCaller, call: ServerWritableStream<WatchChangesRequest, Change>): void {
   pollStream(call, {
     auth: {
-      verify: (metadata) => requireCapability({ caller: callerOf(metadata), reason: "", source: "admin_api" }, "changes.watch", "watch changes"),
+      verify: (metadata) => requireCapability(callerOf(metadata), "changes.watch", "watch changes"),
     },
     validate: () => call.request.tenantId && checkId(call.request.tenantId, "tenant_id"),
     start: call.request.afterRevision,
