@@ -50,7 +50,8 @@ export async function runPrimary(config: Config, workers: number, log: (m: strin
     cluster.on("exit", (worker: Worker, code, signal) => {
       const crashed = code !== 0 || signal !== null;
       if (!stopping && crashed) {
-        const now = Date.now();
+        // Elapsed time, so monotonic: a wall-clock step must not hide or invent a crash loop.
+        const now = performance.now();
         restarts.push(now);
         while (restarts.length > 0 && restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
         if (restarts.length > MAX_RESTARTS) {

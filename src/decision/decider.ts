@@ -251,13 +251,19 @@ export class Decider {
    * Resolves once the store has reached `minRevision` (read-your-writes) and
    * returns the revision decisions will be made at. Polls, because the write
    * may come from another process; gives up at the deadline, never allows.
+   *
+   * `deadline` is the call's gRPC deadline, epoch ms on the wall clock. The
+   * wait is measured on the monotonic clock with real timers, never on the
+   * injected Clock: that one is business time (windows, expiries), which a
+   * test may hold still, and a wait measured on a still clock never ends.
    */
   async awaitRevision(minRevision: number, deadline?: number): Promise<number> {
-    const { tracker, clock } = this.deps;
+    const { tracker } = this.deps;
     let revision = this.syncTracker();
     if (revision >= minRevision) return revision;
-    const giveUpAt = Math.min(deadline ?? Infinity, clock.now() + (this.deps.revisionWaitMs ?? 2000));
-    while (clock.now() < giveUpAt) {
+    const budgetMs = Math.min(deadline === undefined ? Infinity : deadline - Date.now(), this.deps.revisionWaitMs ?? 2000);
+    const giveUpAt = performance.now() + budgetMs;
+    while (performance.now() < giveUpAt) {
       await new Promise((resolve) => setTimeout(resolve, 5));
       revision = this.syncTracker();
       if (revision >= minRevision) return revision;

@@ -3,13 +3,13 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
 import { PACKAGE_ROOT } from "../../src/paths.js";
 import { codes, startSidecar, TEST_ADMIN_TOKEN, type TestSidecar } from "../support/sidecar.js";
+import { TEST_START, testClock } from "../support/test-time.js";
 
 // API-key principals end to end: the key decides tenant, actor and scopes.
-const START = Date.UTC(2026, 10, 26, 12);
-const clock = new ManualClock(START);
+const START = TEST_START;
+const clock = testClock();
 let sidecar: TestSidecar;
 
 beforeAll(async () => {

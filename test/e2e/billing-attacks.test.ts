@@ -1,15 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
 import { deliver, event, fixture, sign, subscriptionObject, type SubscriptionSpec } from "../support/stripe-events.js";
+import { epochSeconds, testClock } from "../support/test-time.js";
 
 // Attacks on the billing mirror found by an adversarial review; each failed
 // before its fix.
 let sidecar: TestSidecar;
 let seq = 0;
-const now = () => Math.floor(Date.now() / 1000);
+const clock = testClock();
+const now = () => epochSeconds(clock.now());
 
 beforeAll(async () => {
-  sidecar = await startSidecar();
+  sidecar = await startSidecar({ runtime: { clock } });
 });
 afterAll(() => sidecar.close());
 

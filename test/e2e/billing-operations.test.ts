@@ -15,6 +15,9 @@ import { deliver, event, sign, subscriptionObject } from "../support/stripe-even
 // stripe-mock serves this subscription (Stripe's fixture): active, for this customer.
 const MOCK_SUBSCRIPTION = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
 const MOCK_CUSTOMER = "cus_QXg1o8vcGmoR32";
+// This file runs on the wall clock, in every process: `billing reconcile` is
+// a child process on the system clock, and the in-process sidecar and the
+// event times follow it. Nothing here depends on where a month ends.
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 let sidecar: TestSidecar;

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
 import { checkRequest, codes, startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
 import { deliver, event, fixture, sign, subscriptionObject, type SubscriptionSpec } from "../support/stripe-events.js";
+import { TEST_START, testClock } from "../support/test-time.js";
 
 // Stripe webhooks end to end: real-shaped objects from Stripe's fixtures,
 // signed as Stripe signs, delivered over HTTP to the running sidecar, and
 // checked through the next gRPC Check.
-const START = Date.UTC(2026, 10, 26, 12);
-const clock = new ManualClock(START);
+const START = TEST_START;
+const clock = testClock();
 const now = () => Math.floor(clock.now() / 1000);
 let sidecar: TestSidecar;
 let seq = 0;

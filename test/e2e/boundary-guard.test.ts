@@ -2,7 +2,6 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { systemClock } from "../../src/clock.js";
 import { createDecisionCore } from "../../src/compose.js";
 import { validateCheck } from "../../src/decision/check-input.js";
 import { DEMO_DATASET } from "../../src/demo/demo-dataset.js";
@@ -14,6 +13,7 @@ import { ulidGenerator } from "../../src/ids.js";
 import { openDatabase } from "../../src/store/database.js";
 import { buildVariantBundle, editFile } from "../support/policy-builds.js";
 import { checkRequest } from "../support/sidecar.js";
+import { testClock } from "../support/test-time.js";
 
 // A policy that forgot the tenant comparison, loaded past the smoke cases:
 // the host-side guard must still refuse the cross-tenant allow.
@@ -25,7 +25,8 @@ const leakyDir = buildVariantBundle((src) => {
 async function coreWith(boundaryGuard: boolean) {
   const db = openDatabase(join(mkdtempSync(join(tmpdir(), "bulkhead-guard-")), "g.db"));
   const policy = await PolicySet.load(await readPolicyBundle(leakyDir), { smokeTest: false });
-  const runtime = { clock: systemClock, ids: ulidGenerator(systemClock), log: () => {} };
+  const clock = testClock();
+  const runtime = { clock, ids: ulidGenerator(clock), log: () => {} };
   const core = createDecisionCore(db, fixedPolicy(policy), runtime, { boundaryGuard });
   applySeed(core.writer, core.stores, DEMO_DATASET);
   return core;

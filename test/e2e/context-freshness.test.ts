@@ -1,18 +1,29 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
 import { openDatabase } from "../../src/store/database.js";
 import { RevisionWriter } from "../../src/store/revision-writer.js";
 import { createSqliteStores } from "../../src/store/stores.js";
 import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { MINUTE, nextMonthStart, TEST_START, testClock } from "../support/test-time.js";
 
 // The context cache must never serve state older than an acknowledged write,
 // whoever wrote it, and must notice time-based expiry without any write.
-const clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
+const clock = testClock();
 let sidecar: TestSidecar;
 beforeAll(async () => {
   sidecar = await startSidecar({ runtime: { clock } });
 });
 afterAll(() => sidecar.close());
+
+describe("read-your-writes on a clock that stands still", () => {
+  it("gives up on an unreachable min_revision within the wait, though the test clock never moves", async () => {
+    // The wait is measured on real timers; were it measured on the injected
+    // clock, this call would wait for ever.
+    const ahead = sidecar.bulkhead.tracker.revision + 1000;
+    const error = await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_acme", { minRevision: ahead })).catch((e) => e);
+    expect(error.metadata.get("bulkhead-error-code")).toEqual(["STORE_REVISION_NOT_REACHED"]);
+    expect(clock.now()).toBe(TEST_START);
+  }, 10_000);
+});
 
 describe("context freshness", () => {
   it("sees a write made through another connection on the very next Check", async () => {
@@ -62,11 +73,11 @@ describe("context freshness", () => {
   });
 
   it("reads usage of the new month once the window rolls over", async () => {
-    clock.set(Date.UTC(2026, 10, 30, 23, 59));
+    clock.set(nextMonthStart(TEST_START) - MINUTE);
     sidecar.seed({ usage: [{ tenantId: "ten_acme", meter: "exports.csv.monthly", used: 100 }] });
     const full = await sidecar.check(checkRequest("ten_acme", "usr_alice", "reports.export"));
     expect(codes(full)).toEqual(["limit_reached"]);
-    clock.set(Date.UTC(2026, 11, 1, 0, 0));
+    clock.set(nextMonthStart(TEST_START));
     expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "reports.export"))).allow).toBe(true);
   });
 });

@@ -3,13 +3,13 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
 import { WatchEventsRequest, type Event } from "../../src/gen/bulkhead/v1/entitlements.js";
 import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { MINUTE, nextMonthStart, TEST_START, testClock } from "../support/test-time.js";
 
 // EntitlementService end to end: a real server, the real gRPC client, SQLite
 // files, and an injected clock for expiry and window boundaries.
-const clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
+const clock = testClock();
 let sidecar: TestSidecar;
 let nextKey = 0;
 const key = () => `key-${++nextKey}`;
@@ -54,7 +54,7 @@ describe("GetEntitlements", () => {
     const limits = Object.fromEntries(report.limits.map((l) => [l.meter, l]));
     expect(limits[EXPORTS]).toMatchObject({
       kind: "consumable", soft: 80, hard: 100, used: 12, remaining: 88, reset: "calendar_month",
-      resetsAt: new Date(Date.UTC(2026, 11, 1)), unlimited: false,
+      resetsAt: new Date(nextMonthStart(TEST_START)), unlimited: false,
     });
     // Seats: pro's 10 plus 5 units of the seats add-on; one owner so far.
     expect(limits["seats"]).toMatchObject({ kind: "seats", hard: 15, used: 1, sources: ["plan:pro", "addon:seatsx5"] });
@@ -78,7 +78,7 @@ describe("GetEntitlements", () => {
     const after = await sidecar.check(checkRequest(tenantId, owner, "reports.export"));
     expect(codes(after)).toEqual(["not_in_plan", "feature_disabled"]);
     expect((await sidecar.entitlements.get({ tenantId })).entitlements.map((e) => e.key)).toEqual(["projects"]);
-    clock.set(Date.UTC(2026, 10, 26, 12));
+    clock.set(TEST_START);
   });
 
   it("answers NOT_FOUND for an unknown tenant", async () => {
@@ -102,7 +102,7 @@ describe("Consume", () => {
     const tenantId = proTenant("ten_race2", 0);
     const worker = join(import.meta.dirname, "..", "support", "consume-worker.mjs");
     const run = (prefix: string) =>
-      promisify(execFile)("node", [worker, sidecar.bulkhead.config.dbPath, tenantId, EXPORTS, "80", prefix]).then(
+      promisify(execFile)(process.execPath, [worker, sidecar.bulkhead.config.dbPath, tenantId, EXPORTS, "80", prefix, String(clock.now())]).then(
         ({ stdout }) => JSON.parse(stdout) as { allowed: number; denied: number },
       );
     const viaGrpc = Promise.all(
@@ -156,15 +156,15 @@ describe("Consume", () => {
 
   it("starts a new window at the period boundary", async () => {
     const tenantId = proTenant("ten_window", 0);
-    clock.set(Date.UTC(2026, 10, 30, 23, 59));
+    clock.set(nextMonthStart(TEST_START) - MINUTE);
     sidecar.seed({ usage: [{ tenantId, meter: EXPORTS, used: 100 }] });
     const full = await sidecar.entitlements.consume({ tenantId, meter: EXPORTS, amount: 1, idempotencyKey: key() });
     expect(full.allowed).toBe(false);
-    expect(full.reasons[0]?.details).toMatchObject({ meter: EXPORTS, used: "100", limit: "100", resets_at: "2026-12-01T00:00:00.000Z" });
-    clock.set(Date.UTC(2026, 11, 1));
+    expect(full.reasons[0]?.details).toMatchObject({ meter: EXPORTS, used: "100", limit: "100", resets_at: new Date(nextMonthStart(TEST_START)).toISOString() });
+    clock.set(nextMonthStart(TEST_START));
     const fresh = await sidecar.entitlements.consume({ tenantId, meter: EXPORTS, amount: 1, idempotencyKey: key() });
     expect(fresh).toMatchObject({ allowed: true, used: 1, remaining: 99 });
-    clock.set(Date.UTC(2026, 10, 26, 12));
+    clock.set(TEST_START);
   });
 
   it.each([

@@ -1,11 +1,11 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
 import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { HOUR, MINUTE, nextMonthStart, TEST_START, testClock } from "../support/test-time.js";
 
 // Attacks found by an adversarial review of the decision and metering paths;
 // each test failed (or would have) before its fix.
-const clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
+const clock = testClock();
 const EXPORTS = "exports.csv.monthly";
 let sidecar: TestSidecar;
 let n = 0;
@@ -108,12 +108,12 @@ describe("metering limits", () => {
 
   it("charges a commit to the window the reservation was made in", async () => {
     const t = tenant("ten_rollover", 0);
-    clock.set(Date.UTC(2026, 10, 30, 23, 0));
+    clock.set(nextMonthStart(TEST_START) - HOUR);
     const held = await sidecar.entitlements.reserve({ tenantId: t, meter: EXPORTS, amount: 50, ttlSeconds: 7200, idempotencyKey: "r2" });
-    clock.set(Date.UTC(2026, 11, 1, 0, 30));
+    clock.set(nextMonthStart(TEST_START) + 30 * MINUTE);
     await sidecar.entitlements.commit({ tenantId: t, reservationId: held.reservationId, actual: 50 });
     expect(await used(t)).toBe(0); // December starts clean
-    clock.set(Date.UTC(2026, 10, 26, 12));
+    clock.set(TEST_START);
     expect(await used(t)).toBe(50); // November carries it
   });
 

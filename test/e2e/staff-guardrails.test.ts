@@ -1,15 +1,15 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
 import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.js";
 import { checkRequest, codes, startSidecar, TEST_SYNC_TOKEN, type TestSidecar } from "../support/sidecar.js";
+import { DAY, TEST_START, testClock } from "../support/test-time.js";
 
 // Staff guardrails end to end over the real AdminService: per-person staff
 // tokens and roles, the directory-sync credential, reason codes, the
 // two-person rule for global writes, impersonation with exact expiry, API
 // keys and tenant deletion. Every guard here has a test that attacks it.
-const START = Date.parse("2026-11-26T10:00:00Z");
-const clock = new ManualClock(START);
+const START = TEST_START;
+const clock = testClock();
 let sidecar: TestSidecar;
 let call: AdminCall;
 let close: () => void;
@@ -147,7 +147,7 @@ describe("billing changes", () => {
     expect(profileByFinance.code).toBe(status.PERMISSION_DENIED);
     const paid = await call("putTenant", { tenantId: "ten_initech", slug: "initech", planCode: "enterprise", billingStatus: "active", region: "eu", reason: "billing_correction: paid by wire" }, as("stf_fin"));
     expect((await sidecar.check(checkRequest("ten_initech", "usr_dave", "projects.create", "ten_initech", { minRevision: paid.storeRevision }))).allow).toBe(true);
-    const fixed = await call("putOverride", { tenantId: "ten_globex", entitlement: "analytics.pro", effect: "grant", expiresAt: "2026-12-01T00:00:00Z", reason: "billing_correction: goodwill" }, as("stf_fin"));
+    const fixed = await call("putOverride", { tenantId: "ten_globex", entitlement: "analytics.pro", effect: "grant", expiresAt: new Date(START + 5 * DAY).toISOString(), reason: "billing_correction: goodwill" }, as("stf_fin"));
     expect(fixed.overrideId).toBeGreaterThan(0);
     const allowed = await sidecar.check(checkRequest("ten_globex", "usr_carol", "analytics.view", "ten_globex", { minRevision: fixed.storeRevision }));
     expect(allowed.allow).toBe(true);

@@ -1,16 +1,16 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
 import { approvalAction } from "../../src/identity/approvals.js";
 import { WatchChangesRequest, type Change } from "../../src/gen/bulkhead/v1/admin.js";
 import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.js";
 import { checkRequest, codes, startSidecar, TEST_SYNC_TOKEN, type TestSidecar } from "../support/sidecar.js";
+import { TEST_START, testClock } from "../support/test-time.js";
 
 // Findings of an adversarial review of the staff guardrails (commit 1f35a32):
 // each `it` is one confirmed attack, asserting the secure behaviour. All
 // failed before the fixes that followed the review.
-const START = Date.parse("2026-11-26T10:00:00Z");
-const clock = new ManualClock(START);
+const START = TEST_START;
+const clock = testClock();
 let sidecar: TestSidecar;
 let call: AdminCall;
 let admin: ReturnType<typeof adminClient>;

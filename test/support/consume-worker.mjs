@@ -1,17 +1,20 @@
 // A second process that meters against the same SQLite file as the sidecar,
 // through the compiled code (run `npm run build:ts` first; npm test does).
-//   node consume-worker.mjs <db> <tenant> <meter> <calls> <key-prefix>
-// Prints {"allowed": n, "denied": n} when done.
+//   node consume-worker.mjs <db> <tenant> <meter> <calls> <key-prefix> <now-ms>
+// <now-ms> is the test's clock: usage windows are calendar months, so a worker
+// on the wall clock would meter into another window than the sidecar under
+// test (test/support/test-time.ts). Prints {"allowed": n, "denied": n} when done.
 import { join } from "node:path";
 
-const [dbPath, tenantId, meter, calls, prefix] = process.argv.slice(2);
+const [dbPath, tenantId, meter, calls, prefix, nowMs] = process.argv.slice(2);
+if (!/^\d+$/.test(nowMs ?? "")) throw new Error("consume-worker: <now-ms>, the test clock's time, is required");
 const dist = join(import.meta.dirname, "..", "..", "dist", "src");
 const { openDatabase } = await import(join(dist, "store", "database.js"));
 const { meteringFor } = await import(join(dist, "compose.js"));
-const { systemClock } = await import(join(dist, "clock.js"));
+const { ManualClock } = await import(join(dist, "clock.js"));
 
 const db = openDatabase(dbPath);
-const metering = meteringFor(db, systemClock);
+const metering = meteringFor(db, new ManualClock(Number(nowMs)));
 let allowed = 0;
 let denied = 0;
 for (let i = 0; i < Number(calls); i++) {

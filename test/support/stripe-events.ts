@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Stripe from "stripe";
 import { PACKAGE_ROOT } from "../../src/paths.js";
+import { FAR_FUTURE_SECONDS } from "./test-time.js";
 
 // Real-shaped Stripe objects (Stripe's fixtures3.json), with the fields under
 // test set, wrapped in the event envelope and signed exactly as Stripe signs.
@@ -31,7 +32,7 @@ export function subscriptionObject(spec: SubscriptionSpec): Record<string, unkno
     id,
     quantity,
     subscription: spec.id,
-    current_period_end: spec.periodEnd ?? 1_900_000_000,
+    current_period_end: spec.periodEnd ?? FAR_FUTURE_SECONDS,
     price: { ...structuredClone(template.price), id: `price_${lookupKey ?? "none"}`, lookup_key: lookupKey },
   });
   sub.id = spec.id;

@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
+import { testClock } from "../support/test-time.js";
 import { ChangeTracker } from "../../src/store/change-tracker.js";
 import { openDatabase } from "../../src/store/database.js";
 import { MIGRATIONS } from "../../src/store/migrations.js";
@@ -13,7 +13,7 @@ import { DEMO_DATASET } from "../../src/demo/demo-dataset.js";
 
 const newStore = (path = join(mkdtempSync(join(tmpdir(), "bulkhead-store-")), "b.db")) => {
   const db = openDatabase(path);
-  const writer = new RevisionWriter(db, new ManualClock(Date.UTC(2026, 10, 1)));
+  const writer = new RevisionWriter(db, testClock());
   const tracker = new ChangeTracker(db);
   writer.onCommit((c, revision) => tracker.observe(c, revision));
   return { db, writer, tracker, stores: createSqliteStores(db), path };

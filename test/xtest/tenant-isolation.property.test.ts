@@ -1,6 +1,5 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
 import { createDecisionCore } from "../../src/compose.js";
 import { validateCheck, type RawCheck } from "../../src/decision/check-input.js";
 import { DEMO_DATASET } from "../../src/demo/demo-dataset.js";
@@ -11,6 +10,7 @@ import { PolicySet } from "../../src/engine/policy-set.js";
 import { ulidGenerator } from "../../src/ids.js";
 import { DEFAULT_POLICY_DIR } from "../../src/paths.js";
 import { openDatabase } from "../../src/store/database.js";
+import { testClock } from "../support/test-time.js";
 
 // Property: over generated stores and requests, no Check allows when the
 // resource's tenant differs from the principal's tenant, on the cache-miss
@@ -22,7 +22,7 @@ const REQUESTS_PER_STORE = 100; // 100,000 requests, each checked twice
 const TENANTS = ["ten_a", "ten_b", "ten_c", "ten_d"];
 const ACTORS = ["usr_1", "usr_2", "usr_3", "svc_1"];
 const ROLES = ["owner", "admin", "member", "viewer", "billing_admin", "custom_x"];
-const clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
+const clock = testClock();
 
 const storeArb = fc.record({
   tenants: fc.uniqueArray(
