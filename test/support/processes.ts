@@ -1,18 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../../src/paths.js";
-
-/** A free loopback port (closed again before returning). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** Spawns a process and resolves once a line of its output matches `ready`. */
 export function spawnUntil(command: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
@@ -31,12 +19,20 @@ export function spawnUntil(command: string, args: string[], ready: RegExp, env: 
   });
 }
 
-/** stripe-mock (installed by scripts/ensure-tool.sh with go install) on a free port. */
+/**
+ * stripe-mock (installed by scripts/ensure-tool.sh with go install). It binds
+ * port 0 and reports the port it got: picking a free port first and handing
+ * it over races with every other process on a busy machine. Its HTTPS
+ * listener, on by default at a fixed port, is moved to port 0 too.
+ */
 export async function startStripeMock(): Promise<{ url: string; stop: () => void }> {
   const binary = execFileSync("bash", [join(PACKAGE_ROOT, "scripts", "ensure-tool.sh"), "stripe-mock"], { encoding: "utf8" }).trim();
-  const port = await freePort();
-  const { child } = await spawnUntil(binary, ["-http-addr", `127.0.0.1:${port}`], /Listening for HTTP/);
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill("SIGTERM") };
+  const { child, match } = await spawnUntil(
+    binary,
+    ["-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0"],
+    /Listening for HTTP at address: 127\.0\.0\.1:(\d+)/,
+  );
+  return { url: `http://127.0.0.1:${match[1]}`, stop: () => child.kill("SIGTERM") };
 }
 
 /** `bulkhead serve` as its own process (compiled code), on free ports. */
