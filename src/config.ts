@@ -1,4 +1,5 @@
 import { isAbsolute, resolve } from "node:path";
+import { UsageError } from "./errors.js";
 import { DEFAULT_POLICY_DIR } from "./paths.js";
 
 export interface Config {
@@ -50,7 +51,7 @@ export const ENV_VARS = {
   BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS: "impersonationMaxTtlSeconds",
 } as const;
 
-export class ConfigError extends Error {
+export class ConfigError extends UsageError {
   override readonly name = "ConfigError";
 }
 

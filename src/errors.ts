@@ -36,6 +36,15 @@ export const ERROR_CATALOG = {
 
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
+/**
+ * A mistake of the person at the command line (a bad flag, a bad config
+ * value, a malformed suite file): the CLI prints its message, no stack, and
+ * exits 2.
+ */
+export class UsageError extends Error {
+  override readonly name: string = "UsageError";
+}
+
 export class BulkheadError extends Error {
   override readonly name = "BulkheadError";
   readonly category: ErrorCategory;

@@ -1,60 +1,31 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { createBulkhead } from "../compose.js";
-import { ConfigError, DEFAULTS, loadConfig } from "../config.js";
+import { UsageError } from "../errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
-import { SuiteError } from "../xtest/suite.js";
-import { adminCommand } from "./admin-command.js";
-import { billingCommand } from "./billing-command.js";
-import { policyCommand } from "./policy-command.js";
-import { xtestCommand } from "./xtest-command.js";
-import { isClusterWorker, parseWorkers, runPrimary } from "./serve-cluster.js";
 
-const USAGE = `bulkhead - tenant-boundary decision sidecar
+type Command = (args: string[]) => Promise<number>;
 
-Usage:
-  bulkhead serve [flags]     start the gRPC and HTTP servers
-  bulkhead policy build      compile policies/ to Wasm into dist/policies (hot-reloaded by serve)
-  bulkhead policy test       run the Rego unit tests (opa test)
-  bulkhead policy diff       list allow <-> deny flips between two bundles (bulkhead policy --help)
-  bulkhead xtest <suite>     run a cross-tenant attack suite (bulkhead xtest --help)
-  bulkhead billing ...       reconcile with Stripe, replay stored events (bulkhead billing --help)
-  bulkhead admin <command>   tenants, members, roles, plans, overrides, API keys, staff,
-                             approvals, impersonation over AdminService (bulkhead admin --help)
-  bulkhead --version | --help
+// Each subcommand is imported only when it runs: a dependency of one command
+// (yaml for xtest suites, the Stripe client for billing) can never stop
+// another from starting, and `serve` loads no CLI-only code.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import("./serve-command.js")).serveCommand,
+  policy: async () => (await import("./policy-command.js")).policyCommand,
+  xtest: async () => (await import("./xtest-command.js")).xtestCommand,
+  billing: async () => (await import("./billing-command.js")).billingCommand,
+  admin: async () => (await import("./admin-command.js")).adminCommand,
+};
 
-serve flags (each also an environment variable):
-  --grpc-addr HOST:PORT   BULKHEAD_GRPC_ADDR      gRPC listen address (default ${DEFAULTS.grpcAddr})
-  --http-addr HOST:PORT   BULKHEAD_HTTP_ADDR      HTTP listen address (default ${DEFAULTS.httpAddr})
-  --db PATH               BULKHEAD_DB             SQLite file (default ${DEFAULTS.dbPath})
-  --policy-dir DIR        BULKHEAD_POLICY_DIR     compiled bundle directory (default dist/policies)
-  --demo                  BULKHEAD_DEMO=1         seed the demo dataset into an empty database
-  --caller-tokens A,B     BULKHEAD_CALLER_TOKENS  bearer tokens callers must present
-                          BULKHEAD_STRIPE_WEBHOOK_SECRETS  webhook signing secrets (comma-separated)
-                          BULKHEAD_STRIPE_API_KEY, BULKHEAD_STRIPE_API_URL  Stripe API (stripe-mock in tests)
-                          BULKHEAD_PAST_DUE_GRACE_DAYS  past_due grace before read-only (default 14)
-  --no-watch                                      do not hot-reload the policy bundle
-  --workers N             BULKHEAD_WORKERS        N server processes (node:cluster) sharing the
-                                                  addresses and the database (default 1)
-
-A non-loopback address is refused unless caller tokens are set.
-`;
+async function usage(): Promise<string> {
+  return (await import("./serve-command.js")).USAGE;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const load = command === undefined ? undefined : COMMANDS[command];
+  if (load) return (await load())(rest);
   switch (command) {
-    case "serve":
-      return serve(rest);
-    case "policy":
-      return policyCommand(rest);
-    case "xtest":
-      return xtestCommand(rest);
-    case "billing":
-      return billingCommand(rest);
-    case "admin":
-      return adminCommand(rest);
     case "--version":
     case "version":
       console.log(JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")).version);
@@ -63,65 +34,19 @@ async function main(argv: string[]): Promise<number> {
     case "help":
     case "--help":
     case "-h":
-      process.stdout.write(USAGE);
+      process.stdout.write(await usage());
       return 0;
     default:
-      process.stderr.write(`bulkhead: unknown command '${command}'\n\n${USAGE}`);
+      process.stderr.write(`bulkhead: unknown command '${command}'\n\n${await usage()}`);
       return 2;
   }
-}
-
-async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      "grpc-addr": { type: "string" },
-      "http-addr": { type: "string" },
-      db: { type: "string" },
-      "policy-dir": { type: "string" },
-      demo: { type: "boolean" },
-      "caller-tokens": { type: "string" },
-      "no-watch": { type: "boolean" },
-      workers: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const config = loadConfig(process.env, values);
-  const workers = parseWorkers(values.workers ?? process.env.BULKHEAD_WORKERS);
-  if (workers > 1 && !isClusterWorker()) {
-    return runPrimary(config, workers, (message) => console.error(`bulkhead: ${message}`));
-  }
-  const bulkhead = await createBulkhead(config);
-  const { grpcPort, httpPort } = await bulkhead.listen();
-  const host = (addr: string) => addr.slice(0, addr.lastIndexOf(":"));
-  console.error(`bulkhead: gRPC listening on ${host(config.grpcAddr)}:${grpcPort}`);
-  console.error(`bulkhead: HTTP listening on ${host(config.httpAddr)}:${httpPort}`);
-  console.error(`bulkhead: store ${config.dbPath} at revision ${bulkhead.tracker.revision}; policy ${bulkhead.policies.revision}`);
-  // Registered before waiting: an unhandled SIGHUP would terminate the process.
-  process.on("SIGHUP", () => void bulkhead.policies.reload());
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      console.error(`bulkhead: ${signal}, shutting down`);
-      resolve();
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    // A cluster worker whose primary is gone has nobody to restart or stop it.
-    if (isClusterWorker()) process.once("disconnect", () => stop("primary gone"));
-  });
-  await bulkhead.close();
-  return 0;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof ConfigError || error instanceof SuiteError || (error instanceof TypeError && "code" in error)) {
+    // parseArgs throws TypeErrors with an ERR_PARSE_ARGS_* code for bad flags.
+    if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
       console.error(`bulkhead: ${error.message}`);
       process.exit(2);
     }

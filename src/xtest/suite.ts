@@ -6,6 +6,7 @@ import { DEMO_DATASET } from "../demo/demo-dataset.js";
 import type { StoreSeed } from "../demo/store-seed.js";
 import type { Meter } from "../entitlements/entitlement-store.js";
 import type { FlagRule } from "../flags/flag-store.js";
+import { UsageError } from "../errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
 
 /** A cross-tenant suite as written in YAML (schemas/xtest-suite.schema.json). */
@@ -26,7 +27,7 @@ export interface Suite {
   };
 }
 
-export class SuiteError extends Error {
+export class SuiteError extends UsageError {
   override readonly name = "SuiteError";
 }
 

@@ -1,0 +1,126 @@
+// Ship what you test: packs the project, installs the tarball into a scratch
+// folder with production dependencies only (what the Dockerfile's runtime
+// stage holds), then from there starts `bulkhead serve` on a fresh database
+// with the demo data, waits for /readyz, makes real Checks over gRPC and
+// stops it with SIGTERM. A devDependency imported on the serve path, a file
+// missing from package.json `files` or a CLI subcommand that cannot load in
+// production fails here, though every test passes.
+//
+//   node scripts/check-packed-install.mjs [--keep]   (after `npm run build`)
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const keep = process.argv.includes("--keep");
+const step = (message) => console.error(`\n== packed install: ${message}`);
+const fail = (message) => {
+  console.error(`packed install: FAILED: ${message}`);
+  process.exit(1);
+};
+
+for (const built of ["dist/src/cli/main.js", "dist/policies/bundle.json"]) {
+  if (!existsSync(join(root, built))) fail(`${built} is missing; run 'npm run build' first`);
+}
+
+const scratch = mkdtempSync(join(tmpdir(), "bulkhead-packed-"));
+let server;
+try {
+  step("npm pack");
+  const [packed] = JSON.parse(execFileSync("npm", ["pack", "--json", "--pack-destination", scratch], { cwd: root, encoding: "utf8" }));
+  console.error(`${packed.filename}: ${packed.entryCount} files, ${(packed.size / 1024).toFixed(0)} KiB`);
+
+  step("npm install --omit=dev (better-sqlite3 compiles from source: about two minutes)");
+  writeFileSync(join(scratch, "package.json"), JSON.stringify({ name: "bulkhead-packed-check", private: true, type: "module" }));
+  execFileSync("npm", ["install", "--omit=dev", "--no-audit", "--no-fund", join(scratch, packed.filename)], { cwd: scratch, stdio: ["ignore", "inherit", "inherit"] });
+  for (const devOnly of ["typescript", "vitest", "ts-proto", "fast-check"]) {
+    if (existsSync(join(scratch, "node_modules", devOnly))) fail(`devDependency ${devOnly} was installed`);
+  }
+
+  const bin = join(scratch, "node_modules", ".bin", "bulkhead");
+  const env = { ...process.env, NODE_ENV: "production" };
+  step("every subcommand loads: --version and each --help");
+  console.error(`version ${execFileSync(bin, ["--version"], { env, encoding: "utf8" }).trim()}`);
+  for (const command of [["serve", "--help"], ["policy", "--help"], ["xtest", "--help"], ["billing", "--help"], ["admin", "--help"]]) {
+    execFileSync(bin, command, { env, stdio: ["ignore", "ignore", "inherit"] });
+    console.error(`bulkhead ${command.join(" ")}: ok`);
+  }
+
+  step("bulkhead serve --demo on a fresh database");
+  server = spawn(bin, ["serve", "--db", join(scratch, "data", "bulkhead.db"), "--demo", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch"], {
+    cwd: scratch,
+    env,
+    stdio: ["ignore", "inherit", "pipe"],
+  });
+  const { grpcPort, httpPort } = await listening(server);
+  await ready(httpPort);
+  console.error(`ready: gRPC ${grpcPort}, HTTP ${httpPort}`);
+
+  step("Check over gRPC with the installed package's own proto and grpc-js");
+  const answers = JSON.parse(execFileSync(process.execPath, ["--input-type=module", "-e", CHECK_SCRIPT, String(grpcPort)], { cwd: scratch, encoding: "utf8" }));
+  console.error(JSON.stringify(answers));
+  if (answers.alice?.allow !== true) fail("usr_alice's export in acme was not allowed");
+  if (answers.carol?.allow !== false || answers.carol.reasons[0] !== "not_in_plan") fail("usr_carol's export in free globex was not denied with not_in_plan");
+
+  step("SIGTERM");
+  const code = await new Promise((resolve) => {
+    server.once("exit", (c) => resolve(c));
+    server.kill("SIGTERM");
+  });
+  server = undefined;
+  if (code !== 0) fail(`serve exited with ${code} on SIGTERM`);
+  console.error("packed install: ok");
+} finally {
+  server?.kill("SIGKILL");
+  if (keep) console.error(`kept ${scratch}`);
+  else rmSync(scratch, { recursive: true, force: true });
+}
+
+/** Reads the ports `serve` prints once it listens (it binds port 0). */
+function listening(child) {
+  return new Promise((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`serve did not listen within 60 s:\n${output}`)), 60_000);
+    child.stderr.on("data", (chunk) => {
+      process.stderr.write(chunk);
+      output += chunk;
+      const grpc = /gRPC listening on 127\.0\.0\.1:(\d+)/.exec(output);
+      const http = /HTTP listening on 127\.0\.0\.1:(\d+)/.exec(output);
+      if (grpc && http) {
+        clearTimeout(timer);
+        resolve({ grpcPort: Number(grpc[1]), httpPort: Number(http[1]) });
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`serve exited with ${code} before listening:\n${output}`)));
+  });
+}
+
+async function ready(port) {
+  for (let i = 0; i < 100; i++) {
+    const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+    if (response?.ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  fail("/readyz never answered 200");
+}
+
+// Runs inside the scratch folder, so every import resolves from the
+// production install, not from this repository.
+const CHECK_SCRIPT = `
+import { credentials, loadPackageDefinition } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { join } from "node:path";
+const pkgRoot = join(process.cwd(), "node_modules", "bulkhead");
+const definition = loadSync(join(pkgRoot, "proto", "bulkhead", "v1", "decision.proto"), { includeDirs: [join(pkgRoot, "proto")] });
+const { DecisionService } = loadPackageDefinition(definition).bulkhead.v1;
+const client = new DecisionService("127.0.0.1:" + process.argv[1], credentials.createInsecure());
+const check = (principal, tenant) => new Promise((resolve, reject) =>
+  client.Check({ principal, action: "reports.export", resource: { type: "report", id: "rep_1", tenant_id: tenant } },
+    { deadline: Date.now() + 10000 }, (error, r) => error ? reject(error) : resolve({ allow: r.allow, reasons: r.reasons.map((x) => x.code) })));
+const alice = await check({ tenant_id: "ten_acme", actor_id: "usr_alice" }, "ten_acme");
+const carol = await check({ tenant_slug: "globex", actor_id: "usr_carol" }, "ten_globex");
+client.close();
+console.log(JSON.stringify({ alice, carol }));
+`;
