@@ -3,14 +3,29 @@
 #
 #   scripts/ensure-tool.sh opa        -> prints the absolute path of a usable `opa`
 #
-# Order: the project-local .tools/bin, then PATH (only at the pinned version),
-# then `go install <module>@<version>`. Progress goes to stderr so callers can
-# capture the path from stdout. Versions are pinned here and nowhere else.
+# Go tools: the project-local .tools/bin, then PATH (only at the pinned
+# version), then `go install <module>@<version>`. Debian tools (faketime):
+# PATH, then `apt-get install` when running as root. Progress goes to stderr
+# so callers can capture the path from stdout. Versions are pinned here and
+# nowhere else.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools_bin="$root/.tools/bin"
 name="${1:-}"
+
+# Tools that come from Debian's packages rather than the Go module proxy.
+apt_tool() { # <binary> <package>
+  if path="$(command -v "$1" 2>/dev/null)"; then echo "$path"; exit 0; fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "bulkhead: '$1' is needed and was not found. Install Debian's '$2' package (apt-get install $2)." >&2
+    exit 1
+  fi
+  echo "bulkhead: installing Debian's $2 with apt-get (first time only)..." >&2
+  apt-get install -y --no-install-recommends "$2" >&2 || { apt-get update >&2 && apt-get install -y --no-install-recommends "$2" >&2; }
+  command -v "$1"
+  exit 0
+}
 
 case "$name" in
   opa)         module="github.com/open-policy-agent/opa";                 version="v1.22.3"; probe=(version) ;;
@@ -20,7 +35,9 @@ case "$name" in
   # HTTP load generator for the OPA REST row of `npm run bench`: per-request
   # bodies from a JSON targets file, constant-rate attacks, per-request results.
   vegeta)      module="github.com/tsenart/vegeta/v12";                    version="v12.13.0"; probe=(-version) ;;
-  *) echo "usage: $0 opa|grpcurl|ghz|stripe-mock|vegeta" >&2; exit 2 ;;
+  # libfaketime, for the suite's second run with the wall clock moved (scripts/test-shifted-clock.sh).
+  faketime)    apt_tool faketime faketime ;;
+  *) echo "usage: $0 opa|grpcurl|ghz|stripe-mock|vegeta|faketime" >&2; exit 2 ;;
 esac
 
 # `opa version` prints "Version: 1.22.3". Binaries built by `go install` may
