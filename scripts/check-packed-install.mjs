@@ -13,6 +13,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
+// Runs inside the scratch folder, so every import resolves from the
+// production install, not from this repository.
+const CHECK_SCRIPT = `
+import { credentials, loadPackageDefinition } from "@grpc/grpc-js";
+import { loadSync } from "@grpc/proto-loader";
+import { join } from "node:path";
+const pkgRoot = join(process.cwd(), "node_modules", "bulkhead");
+const definition = loadSync(join(pkgRoot, "proto", "bulkhead", "v1", "decision.proto"), { keepCase: true, includeDirs: [join(pkgRoot, "proto")] });
+const { DecisionService } = loadPackageDefinition(definition).bulkhead.v1;
+const client = new DecisionService("127.0.0.1:" + process.argv[1], credentials.createInsecure());
+const check = (principal, tenant) => new Promise((resolve, reject) =>
+  client.Check({ principal, action: "reports.export", resource: { type: "report", id: "rep_1", tenant_id: tenant } },
+    { deadline: Date.now() + 10000 }, (error, r) => error ? reject(error) : resolve({ allow: r.allow, reasons: r.reasons.map((x) => x.code) })));
+const alice = await check({ tenant_id: "ten_acme", actor_id: "usr_alice" }, "ten_acme");
+const carol = await check({ tenant_slug: "globex", actor_id: "usr_carol" }, "ten_globex");
+client.close();
+console.log(JSON.stringify({ alice, carol }));
+`;
+
 const root = fileURLToPath(new URL("..", import.meta.url));
 const keep = process.argv.includes("--keep");
 const step = (message) => console.error(`\n== packed install: ${message}`);
@@ -105,22 +124,3 @@ async function ready(port) {
   }
   fail("/readyz never answered 200");
 }
-
-// Runs inside the scratch folder, so every import resolves from the
-// production install, not from this repository.
-const CHECK_SCRIPT = `
-import { credentials, loadPackageDefinition } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { join } from "node:path";
-const pkgRoot = join(process.cwd(), "node_modules", "bulkhead");
-const definition = loadSync(join(pkgRoot, "proto", "bulkhead", "v1", "decision.proto"), { includeDirs: [join(pkgRoot, "proto")] });
-const { DecisionService } = loadPackageDefinition(definition).bulkhead.v1;
-const client = new DecisionService("127.0.0.1:" + process.argv[1], credentials.createInsecure());
-const check = (principal, tenant) => new Promise((resolve, reject) =>
-  client.Check({ principal, action: "reports.export", resource: { type: "report", id: "rep_1", tenant_id: tenant } },
-    { deadline: Date.now() + 10000 }, (error, r) => error ? reject(error) : resolve({ allow: r.allow, reasons: r.reasons.map((x) => x.code) })));
-const alice = await check({ tenant_id: "ten_acme", actor_id: "usr_alice" }, "ten_acme");
-const carol = await check({ tenant_slug: "globex", actor_id: "usr_carol" }, "ten_globex");
-client.close();
-console.log(JSON.stringify({ alice, carol }));
-`;
