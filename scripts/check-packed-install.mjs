@@ -20,7 +20,7 @@ import { credentials, loadPackageDefinition } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { join } from "node:path";
 const pkgRoot = join(process.cwd(), "node_modules", "bulkhead");
-const definition = loadSync(join(pkgRoot, "proto", "bulkhead", "v1", "decision.proto"), { keepCase: true, includeDirs: [join(pkgRoot, "proto")] });
+const definition = loadSync(join(pkgRoot, "proto", "bulkhead", "v1", "decision.proto"), { keepCase: true, defaults: true, includeDirs: [join(pkgRoot, "proto")] });
 const { DecisionService } = loadPackageDefinition(definition).bulkhead.v1;
 const client = new DecisionService("127.0.0.1:" + process.argv[1], credentials.createInsecure());
 const check = (principal, tenant) => new Promise((resolve, reject) =>
