@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
+import { USAGE } from "./usage.js";
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -17,9 +18,6 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   admin: async () => (await import("./admin-command.js")).adminCommand,
 };
 
-async function usage(): Promise<string> {
-  return (await import("./serve-command.js")).USAGE;
-}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -34,10 +32,10 @@ async function main(argv: string[]): Promise<number> {
     case "help":
     case "--help":
     case "-h":
-      process.stdout.write(await usage());
+      process.stdout.write(USAGE);
       return 0;
     default:
-      process.stderr.write(`bulkhead: unknown command '${command}'\n\n${await usage()}`);
+      process.stderr.write(`bulkhead: unknown command '${command}'\n\n${USAGE}`);
       return 2;
   }
 }
