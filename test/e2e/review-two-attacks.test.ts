@@ -2,7 +2,7 @@ import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { approvalAction } from "../../src/identity/approvals.js";
 import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.js";
-import { startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
 import { testClock } from "../support/test-time.js";
 
 // Findings of the second adversarial review (issue 14), driven through the
@@ -20,7 +20,7 @@ beforeAll(async () => {
   sidecar = await startSidecar({ runtime: { clock } });
   admin = adminClient(sidecar.grpcAddress);
   call = admin.call;
-  for (const [id, role] of [["stf_fin", "finance"], ["stf_eng", "engineer"], ["stf_admin", "support_admin"]]) {
+  for (const [id, role] of [["stf_fin", "finance"], ["stf_eng", "engineer"], ["stf_admin", "support_admin"], ["stf_agent", "support_agent"]]) {
     const created = await call<{ token: string }>("putStaff", { staffId: id, name: id, role, reason: "onboarding: new hire" });
     staff[id!] = created.token;
   }
@@ -66,5 +66,37 @@ describe("approvals cover exactly the content approved (item 1)", () => {
     // Letters of other scripts are names too: only invisible and compatibility forms are refused.
     const accented = await call("putUser", { tenantId: "ten_acme", userId: "usr_alice", email: "alice@example.com", displayName: "Alicé Müller-Łukasz 李", reason: "customer_request" }, as("stf_admin"));
     expect(accented.changed).toBe(true);
+  });
+});
+
+describe("ResolveContext through an impersonation session (item 2)", () => {
+  const asStaff = (staffId: string) => ({ tenantId: "ten_acme", actorId: staffId, actorType: "staff", requestId: "req_ctx" });
+
+  it("gives only the permissions Check would allow, marks the session and logs the call", async () => {
+    const session = await call("startImpersonation", { tenantId: "ten_acme", asActorId: "usr_alice", ttlSeconds: 300, reason: "customer_request: ticket 12" }, as("stf_agent"));
+    const owner = await sidecar.resolveContext({ principal: { tenantId: "ten_acme", actorId: "usr_alice", requestId: "req_owner" } });
+    const seen = await sidecar.resolveContext({ principal: asStaff("stf_agent") });
+    expect(seen.membershipRole).toBe("owner");
+    expect(seen.impersonation).toEqual({ sessionId: session.sessionId, staffId: "stf_agent", staffRole: "support_agent", asActorId: "usr_alice", expiresAt: session.expiresAt });
+    expect(seen.permissions).toContain("projects.read");
+    expect(owner.permissions).toContain("projects.create");
+    // Every permission the context grants is one Check allows the agent (read access only).
+    for (const permission of owner.permissions.filter((p) => !seen.permissions.includes(p))) {
+      const denied = await sidecar.check({ ...checkRequest("ten_acme", "stf_agent", permission), principal: asStaff("stf_agent") });
+      if (!denied.allow) expect(codes(denied), permission).toContain("impersonation_restricted");
+    }
+    for (const permission of ["projects.create", "projects.delete"]) expect(seen.permissions).not.toContain(permission);
+    const write = await sidecar.check({ ...checkRequest("ten_acme", "stf_agent", "projects.create"), principal: asStaff("stf_agent") });
+    expect(codes(write)).toContain("impersonation_restricted");
+
+    sidecar.bulkhead.decisionLog.flush();
+    const logged = sidecar.bulkhead.db
+      .prepare("SELECT actor_id, actor_type, impersonation FROM decision_log WHERE action = 'bulkhead.resolve_context' AND request_id = 'req_ctx'")
+      .all() as { actor_id: string; actor_type: string; impersonation: string }[];
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ actor_id: "stf_agent", actor_type: "staff" });
+    expect(JSON.parse(logged[0]!.impersonation)).toMatchObject({ session_id: session.sessionId, staff_id: "stf_agent" });
+    // A member's own context is not marked and keeps every permission.
+    expect(owner.impersonation).toBeUndefined();
   });
 });
