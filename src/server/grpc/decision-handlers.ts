@@ -6,6 +6,7 @@ import { invalidArgument } from "../../errors.js";
 import type { CheckRequest, CheckResponse, DecisionServiceServer } from "../../gen/bulkhead/v1/decision.js";
 import { deadlineOf, type CallerAuth } from "./call-guard.js";
 import { fromDecision, fromResolvedContext, toRawCheck } from "./decision-mapping.js";
+import { rejectUndecodable } from "./request-decoding.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { unary } from "./unary.js";
 
@@ -99,6 +100,7 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
     if (failed) return;
     let input: CheckInput;
     try {
+      rejectUndecodable(request);
       input = validateCheck(toRawCheck(request));
     } catch (error) {
       fail(error);
