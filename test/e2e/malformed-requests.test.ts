@@ -1,5 +1,6 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminClient } from "../support/admin-client.js";
 import { checkRequest, startSidecar, type TestSidecar } from "../support/sidecar.js";
 import { testClock } from "../support/test-time.js";
 
@@ -44,5 +45,28 @@ describe("malformed requests", () => {
 
   it("a sane request still answers", async () => {
     expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
+  });
+});
+
+describe("store failures", () => {
+  // A real SQLite failure, injected with a trigger: each write path reports
+  // STORE_FAILED (the code a host can alert on), not a bare INTERNAL.
+  const codeOf = (e: ServiceError) => e.metadata.get("bulkhead-error-code")[0];
+
+  it("Consume and PutMembership report STORE_FAILED when SQLite fails the write", async () => {
+    const db = sidecar.bulkhead.db;
+    db.exec(`CREATE TRIGGER injected_usage_failure BEFORE UPDATE ON usage_counters BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+             CREATE TRIGGER injected_usage_insert BEFORE INSERT ON usage_counters BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+             CREATE TRIGGER injected_membership_failure BEFORE INSERT ON memberships BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`);
+    const admin = adminClient(sidecar.grpcAddress);
+    try {
+      const consumed = await failure(sidecar.entitlements.consume({ tenantId: "ten_acme", meter: "exports.csv.monthly", amount: 1, idempotencyKey: "store-fail-1" }));
+      expect(codeOf(consumed)).toBe("STORE_FAILED");
+      const membership = await failure(admin.call("putMembership", { tenantId: "ten_acme", membership: { actorId: "usr_new", role: "member" }, reason: "onboarding" }));
+      expect(codeOf(membership)).toBe("STORE_FAILED");
+    } finally {
+      admin.client.close();
+      db.exec("DROP TRIGGER injected_usage_failure; DROP TRIGGER injected_usage_insert; DROP TRIGGER injected_membership_failure;");
+    }
   });
 });
