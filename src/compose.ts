@@ -118,8 +118,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       log(`usage sweeper failed: ${(error as Error).message}`);
     }
   }, 60_000).unref();
-  let storeOpen = true;
-  const http = createHttpServer({ policies, decisionLog, metrics, storeOpen: () => storeOpen });
+  let accepting = true;
+  const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   await registerStripeWebhook(http, {
     projector,
@@ -145,16 +145,41 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       return { grpcPort, httpPort: typeof address === "object" && address ? address.port : 0 };
     },
     async close() {
+      // Not ready at once, so load balancers stop sending while calls drain.
+      accepting = false;
       setServing(false);
       clearInterval(sweeper);
       policies.stop();
-      await new Promise<void>((resolve) => grpc.tryShutdown(() => resolve()));
+      if ((await drainGrpc(grpc, DRAIN_DEADLINE_MS)) === "forced") {
+        log(`calls still open after the ${DRAIN_DEADLINE_MS / 1000} s drain deadline (streams) were cancelled`);
+      }
       await http.close();
       decisionLog.flush();
-      storeOpen = false;
       db.close();
     },
   };
+}
+
+/**
+ * How long a shutdown waits for open calls before cancelling them. Unary
+ * calls finish well within it; a stream (CheckStream, WatchChanges,
+ * WatchEvents) has no natural end, and without a deadline SIGTERM never
+ * finished while one was open.
+ */
+export const DRAIN_DEADLINE_MS = 5_000;
+
+/** Stops taking calls, waits for open ones up to the deadline, then cancels what is left. */
+function drainGrpc(server: Server, deadlineMs: number): Promise<"drained" | "forced"> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve("forced");
+    }, deadlineMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve("drained");
+    });
+  });
 }
 
 export interface DecisionCore {

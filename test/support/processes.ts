@@ -36,12 +36,12 @@ export async function startStripeMock(): Promise<{ url: string; stop: () => void
 }
 
 /** `bulkhead serve` as its own process (compiled code), on free ports. */
-export async function startSidecarProcess(dbPath: string, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; httpPort: number }> {
+export async function startSidecarProcess(dbPath: string, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; httpPort: number; grpcAddress: string }> {
   const { child, match } = await spawnUntil(
     process.execPath,
     [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "serve", "--db", dbPath, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch", "--demo"],
-    /HTTP listening on 127\.0\.0\.1:(\d+)/,
+    /gRPC listening on 127\.0\.0\.1:(\d+)[\s\S]*HTTP listening on 127\.0\.0\.1:(\d+)/,
     env,
   );
-  return { child, httpPort: Number(match[1]) };
+  return { child, httpPort: Number(match[2]), grpcAddress: `127.0.0.1:${match[1]}` };
 }

@@ -7,7 +7,8 @@ export interface HttpServerDeps {
   policies: PolicyManager;
   decisionLog: DecisionLog;
   metrics: Metrics;
-  storeOpen: () => boolean;
+  /** The store is open and the sidecar is not shutting down. */
+  accepting: () => boolean;
 }
 
 /**
@@ -25,9 +26,10 @@ export function createHttpServer(deps: HttpServerDeps): FastifyInstance {
     audit: deps.decisionLog.stats,
   }));
 
-  // Ready: a policy is loaded and the store is open, so Check can answer.
+  // Ready: a policy is loaded, the store is open and no shutdown has begun, so
+  // a load balancer may send Checks. Not ready from the first moment of a drain.
   app.get("/readyz", async (_request, reply) => {
-    const ready = deps.policies.status.revision !== null && deps.storeOpen();
+    const ready = deps.policies.status.revision !== null && deps.accepting();
     return reply.code(ready ? 200 : 503).send({ ready, policy_revision: deps.policies.status.revision });
   });
 
