@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
 import { DecisionLog } from "./audit/decision-log.js";
 import { systemClock, type Clock } from "./clock.js";
-import type { Config } from "./config.js";
+import { ConfigError, type Config } from "./config.js";
 import { ContextResolver } from "./context/context-resolver.js";
 import { Decider } from "./decision/decider.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
@@ -76,6 +76,15 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const ids = runtime.ids ?? ulidGenerator(clock);
   const log = runtime.log ?? ((message: string) => console.error(`bulkhead: ${message}`));
 
+  // Replicated mode's change log is not built yet (issue 13). Running single-node
+  // while the operator configured a shared log would let sidecars disagree
+  // silently, so refuse before anything is opened or written.
+  if (config.replication) {
+    throw new ConfigError(
+      "BULKHEAD_NATS_URL (--nats-url) is set, but replicated mode is not available in this build yet; " +
+        "unset it to run this sidecar single-node",
+    );
+  }
   const db = openDatabase(config.dbPath);
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
