@@ -39,7 +39,8 @@ const SUMMARY: Record<string, string> = {
   "revoke-api-key": "refused on the very next Check",
   "list-api-keys": "a tenant's keys and their state, never secrets",
   "put-staff": "add or change a staff member; prints their token once (bootstrap only)",
-  "request-approval": "ask a second staff member to approve one global action",
+  "request-approval": "ask a second staff member to approve one global change (--put-plan JSON or --put-user JSON)",
+  "get-approval": "what an approval covers (content_json), to read before approving",
   "approve": "approve someone else's request",
   "start-impersonation": "act as one member of one tenant until --ttl-seconds pass",
   "end-impersonation": "end your session early",
@@ -63,7 +64,10 @@ function loadService() {
 
 const CONNECTION = `Connection (every command):
   --addr HOST:PORT   sidecar address (BULKHEAD_GRPC_ADDR, default ${DEFAULTS.grpcAddr})
-  --token TOKEN      bearer token: a staff token, BULKHEAD_ADMIN_TOKEN, or admin.token beside --db
+  --token-file FILE  read the bearer token from FILE (or BULKHEAD_ADMIN_TOKEN_FILE); keeps it
+                     off the command line, where other users can read it in the process list
+  --token TOKEN      bearer token on the command line (prefer --token-file or BULKHEAD_ADMIN_TOKEN);
+                     default: BULKHEAD_ADMIN_TOKEN, then admin.token beside --db
   --db FILE          only to find admin.token (BULKHEAD_DB, default ${DEFAULTS.dbPath})
   --as NAME          who you are, audited, when the token is a shared one (default cli:<login>)
   --json '{...}'     the request as JSON (proto field names); flags override its fields`;
@@ -112,7 +116,7 @@ function buildRequest(args: string[], fields: FieldInfo[]): { request: Record<st
       i++;
       return next;
     };
-    if (["addr", "token", "db", "as"].includes(flag)) connection[flag] = takeValue();
+    if (["addr", "token", "token-file", "db", "as"].includes(flag)) connection[flag] = takeValue();
     else if (flag === "json") request = { ...(JSON.parse(takeValue()) as object), ...request };
     else if (!field) throw new UsageError(`unknown flag --${flag} (see --help for this command's fields)`);
     else if (field.type === "bool") request[field.name] = next === undefined || next.startsWith("--") ? true : takeValue() === "true";
@@ -126,6 +130,11 @@ function buildRequest(args: string[], fields: FieldInfo[]): { request: Record<st
 
 function tokenFor(connection: Record<string, string>): string {
   if (connection.token) return connection.token;
+  const tokenFile = connection["token-file"] ?? process.env.BULKHEAD_ADMIN_TOKEN_FILE;
+  if (tokenFile) {
+    if (!existsSync(tokenFile)) throw new UsageError(`--token-file: no file ${tokenFile}`);
+    return readFileSync(tokenFile, "utf8").trim();
+  }
   if (process.env.BULKHEAD_ADMIN_TOKEN) return process.env.BULKHEAD_ADMIN_TOKEN.split(",")[0]!.trim();
   const file = join(dirname(loadConfig(process.env, connection.db ? { db: connection.db } : {}).dbPath), "admin.token");
   if (existsSync(file)) return readFileSync(file, "utf8").trim();

@@ -6,6 +6,12 @@ import type { MembershipSpec } from "./directory-admin.js";
 
 const SLUG = /^[a-z0-9][a-z0-9-]*$/;
 const TEXT = /^[^\u0000-\u001f]*$/;
+/**
+ * Characters a reader cannot see or tell apart: format characters
+ * (zero-width space and joiners, direction overrides, BOM), other controls,
+ * private-use and unassigned code points, line and paragraph separators.
+ */
+const INVISIBLE = /[\p{Cf}\p{Cc}\p{Co}\p{Cn}\u2028\u2029]/u;
 
 export const ADMIN_LIMITS = { reasonLength: 500, nameLength: 200, tags: 20, syncSize: 10_000 } as const;
 
@@ -63,6 +69,10 @@ export function validateMembershipList(raw: Raw<MembershipSpec>[]): MembershipSp
 export function checkText(value: string, field: string, max: number): void {
   if (value.length > max) throw invalidArgument(field, `must be at most ${max} characters`);
   if (!TEXT.test(value)) throw invalidArgument(field, "must not contain control characters");
+  if (INVISIBLE.test(value)) throw invalidArgument(field, "must not contain invisible characters (zero-width, direction marks, private use)");
+  // NFKC folds look-alikes such as fullwidth letters and ligatures; text that
+  // changes under it can pass for other text, so only the folded form is accepted.
+  if (value.normalize("NFKC") !== value) throw invalidArgument(field, "must not contain confusable characters (fullwidth forms, ligatures, compatibility characters): use their plain form");
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;

@@ -1,7 +1,7 @@
 import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
 import type { RoleCatalog } from "../context/role-catalog.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
-import { approvalAction, type Approvals } from "../identity/approvals.js";
+import { approvalAction, type ApprovableChange, type Approvals } from "../identity/approvals.js";
 import type { DirectoryStore, Membership, Tenant, User } from "./directory-store.js";
 
 export type MembershipSpec = Pick<Membership, "actorId" | "actorType" | "role" | "status">;
@@ -33,7 +33,8 @@ export class DirectoryAdmin {
       if (current && current.email === user.email && current.displayName === user.displayName) return;
       const elsewhere = this.deps.directory.tenantsOfActor(user.id).filter((t) => t !== tenantId);
       if (elsewhere.length > 0) {
-        const action = approvalAction("user.put", user.id, user);
+        const change = userChange(user);
+        const action = approvalAction(change.verb, change.object, change.content);
         if (!global.allTenants) {
           throw new BulkheadError(
             "APPROVAL_REQUIRED",
@@ -41,7 +42,7 @@ export class DirectoryAdmin {
             "all_tenants",
           );
         }
-        this.deps.approvals.spend(tx, global.approvalId, action, by.caller.actor);
+        this.deps.approvals.spend(tx, global.approvalId, change, by.caller.actor);
       }
       this.deps.directory.putUser(tx, user);
     });
@@ -146,4 +147,9 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
   const left = new Set(a);
   const right = new Set(b);
   return left.size === right.size && [...left].every((x) => right.has(x));
+}
+
+/** What a shared user's profile write asks a second person to approve: the profile as it will be stored. */
+export function userChange(user: User): ApprovableChange {
+  return { verb: "user.put", object: user.id, content: user };
 }

@@ -2,7 +2,7 @@ import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/
 import { requireWritableTenant } from "../directory/directory-admin.js";
 import type { DirectoryStore } from "../directory/directory-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
-import { approvalAction, type Approvals } from "../identity/approvals.js";
+import { approvalAction, type ApprovableChange, type Approvals } from "../identity/approvals.js";
 import type { EntitlementOverride, EntitlementStore, Plan } from "./entitlement-store.js";
 
 /**
@@ -21,7 +21,8 @@ export class CommercialAdmin {
   ) {}
 
   putPlan(plan: Plan, global: { allTenants: boolean; approvalId: string }, by: AdminActor): WriteResult {
-    const action = approvalAction("plan.put", plan.code, plan);
+    const change = planChange(plan);
+    const action = approvalAction(change.verb, change.object, change.content);
     if (!global.allTenants) {
       throw new BulkheadError("APPROVAL_REQUIRED", `all_tenants: a plan applies to every tenant on it; set all_tenants and an approval for '${action}'`, "all_tenants");
     }
@@ -29,7 +30,7 @@ export class CommercialAdmin {
       if (!this.deps.entitlements.meter(l.meter)) throw invalidArgument(`limits[${i}].meter`, `unknown meter '${l.meter}'`);
     });
     return this.deps.audited.write(by, { tenantId: null, object: `plan:${plan.code}`, action: "plan.put" }, (tx) => {
-      this.deps.approvals.spend(tx, global.approvalId, action, by.caller.actor);
+      this.deps.approvals.spend(tx, global.approvalId, change, by.caller.actor);
       this.deps.entitlements.putPlan(tx, plan);
     });
   }
@@ -55,4 +56,9 @@ export class CommercialAdmin {
       }
     });
   }
+}
+
+/** What a plan write asks a second person to approve: the whole plan as it will be stored. */
+export function planChange(plan: Plan): ApprovableChange {
+  return { verb: "plan.put", object: plan.code, content: plan };
 }

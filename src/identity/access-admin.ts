@@ -3,7 +3,7 @@ import type { RoleCatalog } from "../context/role-catalog.js";
 import type { DirectoryStore, Tenant } from "../directory/directory-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
 import type { ApiKey, ApiKeyStore } from "./api-keys.js";
-import type { Approval, Approvals } from "./approvals.js";
+import type { ApprovableChange, Approval, Approvals } from "./approvals.js";
 import type { ImpersonationSession, ImpersonationStore } from "./impersonation-store.js";
 import type { StaffMember, StaffStore } from "./staff-store.js";
 import { newStaffToken } from "./staff-tokens.js";
@@ -94,11 +94,16 @@ export class AccessAdmin {
     return { revision, changed, token: result };
   }
 
-  requestApproval(action: string, by: AdminActor): Approval {
+  requestApproval(change: ApprovableChange, by: AdminActor): Approval {
     const caller = requireStaff(by, "request an approval");
-    return this.deps.audited.write(by, { tenantId: null, object: `approval:${action}`, action: "approval.request" }, (tx) =>
-      this.deps.approvals.request(tx, action, caller, by.reason),
+    return this.deps.audited.write(by, { tenantId: null, object: `approval:${change.verb}:${change.object}`, action: "approval.request" }, (tx) =>
+      this.deps.approvals.request(tx, change, caller, by.reason),
     ).result;
+  }
+
+  /** The approval with the content it covers, so the approver reads what they approve. */
+  getApproval(approvalId: string): Approval {
+    return this.deps.approvals.get(approvalId);
   }
 
   approve(approvalId: string, by: AdminActor): Approval {

@@ -14,19 +14,41 @@ export interface Approval {
   createdAt: number;
   expiresAt: number;
   usedAt: number | null;
+  /** The approved content in canonical JSON; a write must carry exactly this. */
+  contentJson: string;
 }
 
 /**
- * The exact action an approval covers: the verb, the object and a digest of
- * the content, so an approval for one plan change cannot carry another
- * (`plan.put:pro@3fa2c19b0d1e`). Refusals name the action to request.
+ * JSON with object keys sorted at every depth, so the same content always
+ * has the same bytes whatever order its fields were built in.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/**
+ * The exact action an approval covers: the verb, the object and the full
+ * SHA-256 of the canonical content (`plan.put:pro@<64 hex>`), so an approval
+ * for one change cannot carry another. A short digest is not enough: 48 bits
+ * fall to a birthday search in a minute. Refusals name the action to request.
  */
 export function approvalAction(verb: string, object: string, content: unknown): string {
-  const digest = createHash("sha256").update(JSON.stringify(content)).digest("hex").slice(0, 12);
+  const digest = createHash("sha256").update(canonicalJson(content)).digest("hex");
   return `${verb}:${object}@${digest}`;
 }
 
-export const APPROVAL_ACTION = /^(plan\.put|user\.put):[A-Za-z0-9][A-Za-z0-9_.:-]*@[0-9a-f]{12}$/;
+export const APPROVAL_ACTION = /^(plan\.put|user\.put):[A-Za-z0-9][A-Za-z0-9_.:-]*@[0-9a-f]{64}$/;
+
+/** A global write that needs a second person: what it does, to what, with which content. */
+export interface ApprovableChange {
+  verb: "plan.put" | "user.put";
+  object: string;
+  content: unknown;
+}
 
 /** How long an approval can wait to be given and used. */
 export const APPROVAL_TTL_MS = 30 * 60_000;
@@ -47,19 +69,23 @@ export class Approvals {
     this.stmt = {
       byId: db.prepare<[string], Approval>(
         `SELECT id, action, requested_by AS requestedBy, reason, approved_by AS approvedBy, created_at AS createdAt,
-           expires_at AS expiresAt, used_at AS usedAt FROM approvals WHERE id = ?`,
+           expires_at AS expiresAt, used_at AS usedAt, content_json AS contentJson FROM approvals WHERE id = ?`,
       ),
       insert: db.prepare(
-        `INSERT INTO approvals (id, action, requested_by, reason, created_at, expires_at)
-         VALUES (@id, @action, @requestedBy, @reason, @createdAt, @expiresAt)`,
+        `INSERT INTO approvals (id, action, requested_by, reason, created_at, expires_at, content_json)
+         VALUES (@id, @action, @requestedBy, @reason, @createdAt, @expiresAt, @contentJson)`,
       ),
       approve: db.prepare("UPDATE approvals SET approved_by = ? WHERE id = ? AND approved_by IS NULL"),
       use: db.prepare("UPDATE approvals SET used_at = ? WHERE id = ? AND used_at IS NULL"),
     };
   }
 
-  request(tx: WriteScope, action: string, requestedBy: string, reason: string): Approval {
-    const approval = { id: `apr_${ulid(tx.now)}`, action, requestedBy, reason, approvedBy: null, createdAt: tx.now, expiresAt: tx.now + APPROVAL_TTL_MS, usedAt: null };
+  /** Records a request for one change; `change` is the content exactly as it will be written. */
+  request(tx: WriteScope, change: ApprovableChange, requestedBy: string, reason: string): Approval {
+    const approval: Approval = {
+      id: `apr_${ulid(tx.now)}`, action: approvalAction(change.verb, change.object, change.content), requestedBy, reason, approvedBy: null,
+      createdAt: tx.now, expiresAt: tx.now + APPROVAL_TTL_MS, usedAt: null, contentJson: canonicalJson(change.content),
+    };
     this.stmt.insert.run(approval);
     tx.noted("approval");
     return approval;
@@ -74,11 +100,22 @@ export class Approvals {
     return { ...approval, approvedBy: approver };
   }
 
-  /** Spends an approval on `action` by `requester`; throws unless it is approved, unused, unexpired and matches. */
-  spend(tx: WriteScope, id: string, action: string, requester: string): Approval {
+  /** What an approval covers, for the approver to read before approving. */
+  get(id: string): Approval {
+    const approval = this.stmt.byId.get(id);
+    if (!approval) throw new BulkheadError("ADMIN_NOT_FOUND", `approval_id: no approval '${id}'`, "approval_id");
+    return approval;
+  }
+
+  /** Spends an approval on `change` by `requester`; throws unless it is approved, unused, unexpired and covers exactly this content. */
+  spend(tx: WriteScope, id: string, change: ApprovableChange, requester: string): Approval {
+    const action = approvalAction(change.verb, change.object, change.content);
     if (!id) throw denied("approval_id", `'${action}' changes every tenant: set all_tenants and an approval_id approved by a second staff member`);
     const approval = this.live(id, tx.now);
-    if (approval.action !== action) throw denied("approval_id", `approves '${approval.action}', not '${action}' (the change differs from what was approved)`);
+    // The stored content is compared too, not only its digest: the approval covers these bytes and no others.
+    if (approval.action !== action || approval.contentJson !== canonicalJson(change.content)) {
+      throw denied("approval_id", `approves '${approval.action}', not '${action}' (the change differs from what was approved)`);
+    }
     if (approval.requestedBy !== requester) throw denied("approval_id", "was requested by someone else");
     if (approval.approvedBy === null) throw denied("approval_id", "has not been approved yet");
     if (!this.stillApprover(approval.approvedBy)) throw denied("approval_id", `its approver ${approval.approvedBy} is no longer active staff who may approve`);
@@ -88,8 +125,7 @@ export class Approvals {
   }
 
   private live(id: string, now: number): Approval {
-    const approval = this.stmt.byId.get(id);
-    if (!approval) throw new BulkheadError("ADMIN_NOT_FOUND", `approval_id: no approval '${id}'`, "approval_id");
+    const approval = this.get(id);
     if (approval.usedAt !== null) throw denied("approval_id", "was already used");
     if (approval.expiresAt <= now) throw denied("approval_id", "has expired");
     return approval;

@@ -4,6 +4,7 @@ import { schema002 } from "./schema-002.js";
 import { schema003 } from "./schema-003.js";
 import { schema004 } from "./schema-004.js";
 import { schema005 } from "./schema-005.js";
+import { schema006 } from "./schema-006.js";
 
 /**
  * Numbered, append-only migrations. A migration that has shipped is never
@@ -17,6 +18,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
   { version: 3, name: "billing mirror, events, watermarks, access per plan, admin audit", sql: schema003 },
   { version: 4, name: "API keys", sql: schema004 },
   { version: 5, name: "staff, impersonation sessions, approvals", sql: schema005 },
+  { version: 6, name: "approvals store the content they cover", sql: schema006 },
 ];
 
 export function applyMigrations(db: Db): void {

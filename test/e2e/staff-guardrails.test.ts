@@ -165,10 +165,14 @@ describe("global writes", () => {
     const refused = await failure(call("putPlan", { ...plan, reason: "maintenance" }, as("stf_fin")));
     expect(refused.code).toBe(status.FAILED_PRECONDITION);
     const action = /approval for '([^']+)'/.exec(refused.details)![1]!;
-    expect(action).toMatch(/^plan\.put:team@[0-9a-f]{12}$/);
+    expect(action).toMatch(/^plan\.put:team@[0-9a-f]{64}$/);
     expect((await failure(call("putPlan", { ...plan, allTenants: true, reason: "maintenance" }, as("stf_fin")))).code).toBe(status.FAILED_PRECONDITION);
 
-    const approval = await call("requestApproval", { action, reason: "maintenance: new plan" }, as("stf_fin"));
+    const approval = await call("requestApproval", { action, putPlan: plan, reason: "maintenance: new plan" }, as("stf_fin"));
+    // The approver reads exactly what will be written before approving.
+    const seen = await call("getApproval", { approvalId: approval.approvalId }, as("stf_eng"));
+    expect(JSON.parse(seen.contentJson)).toEqual({ code: "team", name: "Team", entitlements: ["projects", "team_members"], limits: [{ meter: "seats", soft: null, hard: 25 }] });
+    expect(seen).toMatchObject({ action, requestedBy: "staff:stf_fin", approvedBy: "", reason: "maintenance: new plan" });
     const self = await failure(call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")));
     expect(self.code).toBe(status.FAILED_PRECONDITION);
     expect((await failure(call("putPlan", { ...plan, allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")))).details).toContain("not been approved");
@@ -190,13 +194,17 @@ describe("global writes", () => {
   it("lapse when the approver is no longer active staff", async () => {
     const refused = await failure(call("putPlan", { ...plan, name: "Team 2", reason: "maintenance" }, as("stf_fin")));
     const action = /approval for '([^']+)'/.exec(refused.details)![1]!;
-    const approval = await call("requestApproval", { action, reason: "maintenance" }, as("stf_fin"));
+    const approval = await call("requestApproval", { action, putPlan: { ...plan, name: "Team 2" }, reason: "maintenance" }, as("stf_fin"));
     await call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin2"));
     await call("putStaff", { staffId: "stf_fin2", name: "stf_fin2", role: "finance", status: "disabled", reason: "offboarding" });
     const lapsed = await failure(call("putPlan", { ...plan, name: "Team 2", allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")));
     expect(lapsed.details).toContain("no longer active");
-    const malformed = await failure(call("requestApproval", { action: "drop_everything", reason: "maintenance" }, as("stf_fin")));
+    const malformed = await failure(call("requestApproval", { action: "drop_everything", putPlan: plan, reason: "maintenance" }, as("stf_fin")));
     expect(malformed.metadata.get("bulkhead-field")).toEqual(["action"]);
+    const blind = await failure(call("requestApproval", { action, reason: "maintenance" }, as("stf_fin")));
+    expect(blind.metadata.get("bulkhead-field")).toEqual(["change"]);
+    const mismatched = await failure(call("requestApproval", { action, putPlan: plan, reason: "maintenance" }, as("stf_fin")));
+    expect(mismatched.metadata.get("bulkhead-field")).toEqual(["action"]);
   });
 
   it("include changing a user who belongs to several tenants", async () => {

@@ -1,6 +1,5 @@
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { approvalAction } from "../../src/identity/approvals.js";
 import { WatchChangesRequest, type Change } from "../../src/gen/bulkhead/v1/admin.js";
 import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.js";
 import { checkRequest, codes, startSidecar, TEST_SYNC_TOKEN, type TestSidecar } from "../support/sidecar.js";
@@ -121,8 +120,7 @@ describe("staff review attacks", () => {
 
   it("PutUser spends a two-person approval without any admin_audit record when the profile is unchanged", async () => {
     const carol = sidecar.bulkhead.stores.directory.user("usr_carol")!;
-    const action = approvalAction("user.put", "usr_carol", { id: "usr_carol", email: carol.email, displayName: carol.displayName });
-    const approval = await call("requestApproval", { action, reason: "customer_request" }, as("stf_admin"));
+    const approval = await call("requestApproval", { putUser: { userId: "usr_carol", email: carol.email, displayName: carol.displayName }, reason: "customer_request" }, as("stf_admin"));
     await call("approve", { approvalId: approval.approvalId, reason: "customer_request" }, as("stf_eng"));
     const audits = auditCount();
     await call("putUser", { tenantId: "ten_acme", userId: "usr_carol", email: carol.email, displayName: carol.displayName, allTenants: true, approvalId: approval.approvalId, reason: "customer_request" }, as("stf_admin"));

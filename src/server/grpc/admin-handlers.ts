@@ -11,11 +11,13 @@ import type { AccessAdmin } from "../../identity/access-admin.js";
 import type { AdminAuth } from "../../identity/admin-auth.js";
 import type { ApiKey } from "../../identity/api-keys.js";
 import { STAFF_ROLES, type AdminCapability, type AdminCaller } from "../../identity/staff-roles.js";
-import type { AdminServiceServer, ApiKeyInfo, Change, WatchChangesRequest } from "../../gen/bulkhead/v1/admin.js";
+import type { AdminServiceServer, ApiKeyInfo, Change, RequestApprovalRequest, WatchChangesRequest } from "../../gen/bulkhead/v1/admin.js";
 import type { ChangeFeed } from "../../store/change-feed.js";
 import { checkId, requireId } from "../../validation.js";
 import { invalidArgument } from "../../errors.js";
-import { APPROVAL_ACTION } from "../../identity/approvals.js";
+import { APPROVAL_ACTION, approvalAction, type ApprovableChange, type Approval } from "../../identity/approvals.js";
+import { planChange } from "../../entitlements/commercial-admin.js";
+import { userChange } from "../../directory/directory-admin.js";
 import { bearerToken, CallerAuth } from "./call-guard.js";
 import { pollStream } from "./poll-stream.js";
 import { unary } from "./unary.js";
@@ -142,10 +144,16 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
       return { storeRevision: result.revision, token: result.token ?? "" };
     }),
     requestApproval: write("approvals", "request approvals", (r, by) => {
-      if (!APPROVAL_ACTION.test(r.action)) throw invalidArgument("action", "must be the action a refused global write named, e.g. plan.put:pro@3fa2c19b0d1e");
-      return toApproval(access.requestApproval(r.action, by));
+      const change = approvableChange(r);
+      if (r.action) {
+        if (!APPROVAL_ACTION.test(r.action)) throw invalidArgument("action", "must be the action a refused global write named, e.g. plan.put:pro@<64 hex digits>");
+        const named = approvalAction(change.verb, change.object, change.content);
+        if (r.action !== named) throw invalidArgument("action", `names other content than the change sent (the change is '${named}')`);
+      }
+      return toApproval(access.requestApproval(change, by));
     }),
     approve: write("approvals", "approve global actions", (r, by) => toApproval(access.approve(requireId(r.approvalId, "approval_id"), by))),
+    getApproval: read("approvals", "read approvals", (r) => toApproval(access.getApproval(requireId(r.approvalId, "approval_id")))),
     startImpersonation: write("impersonate", "impersonate members", (r, by) => {
       const started = access.startImpersonation(tenantOf(r), requireId(r.asActorId, "as_actor_id"), r.ttlSeconds, by);
       return { sessionId: started.session.id, expiresAt: iso(started.session.expiresAt), storeRevision: started.revision };
@@ -163,9 +171,17 @@ const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString(
 
 const toWrite = (r: { revision: number; changed: boolean }) => ({ storeRevision: r.revision, changed: r.changed });
 
-const toApproval = (a: { id: string; action: string; requestedBy: string; approvedBy: string | null; expiresAt: number }) => ({
+const toApproval = (a: Approval) => ({
   approvalId: a.id, action: a.action, requestedBy: a.requestedBy, approvedBy: a.approvedBy ?? "", expiresAt: iso(a.expiresAt),
+  contentJson: a.contentJson, reason: a.reason,
 });
+
+/** The change an approval is asked for, validated exactly as the write itself will validate it. */
+function approvableChange(r: RequestApprovalRequest): ApprovableChange {
+  if (r.putPlan) return planChange(validatePlan(r.putPlan));
+  if (r.putUser) return userChange(validateUser(r.putUser));
+  throw invalidArgument("change", "name the change to approve (put_plan or put_user), so the approver can read what they approve");
+}
 
 function keyInfo(k: ApiKey, now: number): ApiKeyInfo {
   const state =

@@ -292,9 +292,18 @@ export interface PutStaffResponse {
 }
 
 export interface RequestApprovalRequest {
-  /** The exact global action, e.g. "plan.put:pro" or "user.put:usr_alice". */
+  /**
+   * Optional: the action a refused global write named
+   * ("plan.put:pro@<sha-256>"); when set it must match the change below.
+   */
   action: string;
   reason: string;
+  putPlan?: PutPlanRequest | undefined;
+  putUser?: PutUserRequest | undefined;
+}
+
+export interface GetApprovalRequest {
+  approvalId: string;
 }
 
 export interface ApproveRequest {
@@ -308,6 +317,9 @@ export interface ApprovalResponse {
   requestedBy: string;
   approvedBy: string;
   expiresAt: string;
+  /** The approved content in canonical JSON (sorted keys), as it will be written. */
+  contentJson: string;
+  reason: string;
 }
 
 export interface StartImpersonationRequest {
@@ -4348,7 +4360,7 @@ export const PutStaffResponse: MessageFns<PutStaffResponse> = {
 };
 
 function createBaseRequestApprovalRequest(): RequestApprovalRequest {
-  return { action: "", reason: "" };
+  return { action: "", reason: "", putPlan: undefined, putUser: undefined };
 }
 
 export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
@@ -4358,6 +4370,12 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
     }
     if (message.reason !== "") {
       writer.uint32(18).string(message.reason);
+    }
+    if (message.putPlan !== undefined) {
+      PutPlanRequest.encode(message.putPlan, writer.uint32(26).fork()).join();
+    }
+    if (message.putUser !== undefined) {
+      PutUserRequest.encode(message.putUser, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -4391,6 +4409,22 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
             message.reason = reader.string();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.putPlan = PutPlanRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.putUser = PutUserRequest.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4407,6 +4441,16 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
     return {
       action: isSet(object.action) ? globalThis.String(object.action) : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      putPlan: isSet(object.putPlan)
+        ? PutPlanRequest.fromJSON(object.putPlan)
+        : isSet(object.put_plan)
+        ? PutPlanRequest.fromJSON(object.put_plan)
+        : undefined,
+      putUser: isSet(object.putUser)
+        ? PutUserRequest.fromJSON(object.putUser)
+        : isSet(object.put_user)
+        ? PutUserRequest.fromJSON(object.put_user)
+        : undefined,
     };
   },
 
@@ -4418,6 +4462,12 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.putPlan !== undefined) {
+      obj.putPlan = PutPlanRequest.toJSON(message.putPlan);
+    }
+    if (message.putUser !== undefined) {
+      obj.putUser = PutUserRequest.toJSON(message.putUser);
+    }
     return obj;
   },
 
@@ -4428,6 +4478,85 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
     const message = createBaseRequestApprovalRequest();
     message.action = object.action ?? "";
     message.reason = object.reason ?? "";
+    message.putPlan = (object.putPlan !== undefined && object.putPlan !== null)
+      ? PutPlanRequest.fromPartial(object.putPlan)
+      : undefined;
+    message.putUser = (object.putUser !== undefined && object.putUser !== null)
+      ? PutUserRequest.fromPartial(object.putUser)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetApprovalRequest(): GetApprovalRequest {
+  return { approvalId: "" };
+}
+
+export const GetApprovalRequest: MessageFns<GetApprovalRequest> = {
+  encode(message: GetApprovalRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.approvalId !== "") {
+      writer.uint32(10).string(message.approvalId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetApprovalRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetApprovalRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.approvalId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetApprovalRequest {
+    return {
+      approvalId: isSet(object.approvalId)
+        ? globalThis.String(object.approvalId)
+        : isSet(object.approval_id)
+        ? globalThis.String(object.approval_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetApprovalRequest): unknown {
+    const obj: any = {};
+    if (message.approvalId !== "") {
+      obj.approvalId = message.approvalId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetApprovalRequest>, I>>(base?: I): GetApprovalRequest {
+    return GetApprovalRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetApprovalRequest>, I>>(object: I): GetApprovalRequest {
+    const message = createBaseGetApprovalRequest();
+    message.approvalId = object.approvalId ?? "";
     return message;
   },
 };
@@ -4522,7 +4651,7 @@ export const ApproveRequest: MessageFns<ApproveRequest> = {
 };
 
 function createBaseApprovalResponse(): ApprovalResponse {
-  return { approvalId: "", action: "", requestedBy: "", approvedBy: "", expiresAt: "" };
+  return { approvalId: "", action: "", requestedBy: "", approvedBy: "", expiresAt: "", contentJson: "", reason: "" };
 }
 
 export const ApprovalResponse: MessageFns<ApprovalResponse> = {
@@ -4541,6 +4670,12 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
     }
     if (message.expiresAt !== "") {
       writer.uint32(42).string(message.expiresAt);
+    }
+    if (message.contentJson !== "") {
+      writer.uint32(50).string(message.contentJson);
+    }
+    if (message.reason !== "") {
+      writer.uint32(58).string(message.reason);
     }
     return writer;
   },
@@ -4598,6 +4733,22 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
             message.expiresAt = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.contentJson = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4633,6 +4784,12 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
         : isSet(object.expires_at)
         ? globalThis.String(object.expires_at)
         : "",
+      contentJson: isSet(object.contentJson)
+        ? globalThis.String(object.contentJson)
+        : isSet(object.content_json)
+        ? globalThis.String(object.content_json)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
 
@@ -4653,6 +4810,12 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
     if (message.expiresAt !== "") {
       obj.expiresAt = message.expiresAt;
     }
+    if (message.contentJson !== "") {
+      obj.contentJson = message.contentJson;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
     return obj;
   },
 
@@ -4666,6 +4829,8 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
     message.requestedBy = object.requestedBy ?? "";
     message.approvedBy = object.approvedBy ?? "";
     message.expiresAt = object.expiresAt ?? "";
+    message.contentJson = object.contentJson ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -5225,6 +5390,16 @@ export const AdminServiceService = {
     responseSerialize: (value: ApprovalResponse): Buffer => Buffer.from(ApprovalResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ApprovalResponse => ApprovalResponse.decode(value),
   },
+  /** What an approval covers, so the approver sees the content before approving. */
+  getApproval: {
+    path: "/bulkhead.v1.AdminService/GetApproval" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetApprovalRequest): Buffer => Buffer.from(GetApprovalRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetApprovalRequest => GetApprovalRequest.decode(value),
+    responseSerialize: (value: ApprovalResponse): Buffer => Buffer.from(ApprovalResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApprovalResponse => ApprovalResponse.decode(value),
+  },
   startImpersonation: {
     path: "/bulkhead.v1.AdminService/StartImpersonation" as const,
     requestStream: false as const,
@@ -5296,6 +5471,8 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   putStaff: handleUnaryCall<PutStaffRequest, PutStaffResponse>;
   requestApproval: handleUnaryCall<RequestApprovalRequest, ApprovalResponse>;
   approve: handleUnaryCall<ApproveRequest, ApprovalResponse>;
+  /** What an approval covers, so the approver sees the content before approving. */
+  getApproval: handleUnaryCall<GetApprovalRequest, ApprovalResponse>;
   startImpersonation: handleUnaryCall<StartImpersonationRequest, ImpersonationResponse>;
   endImpersonation: handleUnaryCall<EndImpersonationRequest, WriteResponse>;
   /**
@@ -5616,6 +5793,22 @@ export interface AdminServiceClient extends Client {
   ): ClientUnaryCall;
   approve(
     request: ApproveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  /** What an approval covers, so the approver sees the content before approving. */
+  getApproval(
+    request: GetApprovalRequest,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  getApproval(
+    request: GetApprovalRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  getApproval(
+    request: GetApprovalRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ApprovalResponse) => void,
