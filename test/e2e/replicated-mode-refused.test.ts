@@ -22,6 +22,8 @@ describe("bulkhead serve with BULKHEAD_NATS_URL", () => {
   it.each([
     ["the flag", ["--nats-url", "nats://127.0.0.1:4222"], {}],
     ["the environment", [], { BULKHEAD_NATS_URL: "nats://127.0.0.1:4222" }],
+    // The --workers primary prepares (migrates, seeds) the store itself before forking.
+    ["the workers primary", ["--workers", "2", "--nats-url", "nats://127.0.0.1:4222"], {}],
   ])("refuses to start from %s and writes no database", async (_how, flags, env) => {
     const db = join(dir, `${_how.replace(/\W/g, "-")}.db`);
     const { code, stderr } = await serve(["--db", db, ...flags], env);
