@@ -2,7 +2,7 @@ import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { approvalAction } from "../../src/identity/approvals.js";
 import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.js";
-import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { checkRequest, codes, startSidecar, TEST_SYNC_TOKEN, type TestSidecar } from "../support/sidecar.js";
 import { testClock } from "../support/test-time.js";
 
 // Findings of the second adversarial review (issue 14), driven through the
@@ -14,6 +14,7 @@ let admin: ReturnType<typeof adminClient>;
 const staff: Record<string, string> = {};
 
 const as = (who: string) => adminAuth(staff[who] ?? who, "");
+const sync = () => adminAuth(TEST_SYNC_TOKEN, "hris");
 const failure = (p: Promise<unknown>) => p.then(() => { throw new Error("expected the call to fail"); }, (e: ServiceError) => e);
 
 beforeAll(async () => {
@@ -98,5 +99,27 @@ describe("ResolveContext through an impersonation session (item 2)", () => {
     expect(JSON.parse(logged[0]!.impersonation)).toMatchObject({ session_id: session.sessionId, staff_id: "stf_agent" });
     // A member's own context is not marked and keeps every permission.
     expect(owner.impersonation).toBeUndefined();
+  });
+});
+
+describe("the shared-user rule cannot be walked around by reshaping memberships (item 3)", () => {
+  // usr_carol is admin in ten_globex and viewer in ten_acme (demo data).
+  for (const [who, auth] of [["a staff member", () => as("stf_admin")], ["the sync credential", sync]] as const) {
+    it(`${who}: remove the other membership, change the user, re-add it: refused at the change`, async () => {
+      const email = sidecar.bulkhead.stores.directory.user("usr_carol")!.email;
+      await call("removeMembership", { tenantId: "ten_acme", actorId: "usr_carol", reason: "directory_sync" }, auth());
+      const refused = await failure(call("putUser", { tenantId: "ten_globex", userId: "usr_carol", email: "attacker@evil.example", reason: "directory_sync" }, auth()));
+      expect(refused.code).toBe(status.FAILED_PRECONDITION);
+      expect(refused.metadata.get("bulkhead-field")).toEqual(["all_tenants"]);
+      await call("putMembership", { tenantId: "ten_acme", membership: { actorId: "usr_carol", role: "viewer" }, reason: "directory_sync" }, auth());
+      expect(sidecar.bulkhead.stores.directory.user("usr_carol")!.email).toBe(email);
+    });
+  }
+
+  it("a user who only ever belonged to one tenant is still changed by that tenant alone", async () => {
+    await call("putUser", { tenantId: "ten_acme", userId: "usr_solo", email: "solo@acme.example", reason: "onboarding" }, as("stf_admin"));
+    await call("putMembership", { tenantId: "ten_acme", membership: { actorId: "usr_solo", role: "member" }, reason: "onboarding" }, as("stf_admin"));
+    const changed = await call("putUser", { tenantId: "ten_acme", userId: "usr_solo", email: "solo2@acme.example", reason: "customer_request" }, as("stf_admin"));
+    expect(changed.changed).toBe(true);
   });
 });
