@@ -35,9 +35,11 @@ case "$name" in
   # HTTP load generator for the OPA REST row of `npm run bench`: per-request
   # bodies from a JSON targets file, constant-rate attacks, per-request results.
   vegeta)      module="github.com/tsenart/vegeta/v12";                    version="v12.13.0"; probe=(-version) ;;
+  # NATS JetStream server for replicated mode (DESIGN.md section 11) and test/replicated/.
+  nats-server) module="github.com/nats-io/nats-server/v2";                version="v2.15.3"; probe=(--version) ;;
   # libfaketime, for the suite's second run with the wall clock moved (scripts/test-shifted-clock.sh).
   faketime)    apt_tool faketime faketime ;;
-  *) echo "usage: $0 opa|grpcurl|ghz|stripe-mock|vegeta|faketime" >&2; exit 2 ;;
+  *) echo "usage: $0 opa|grpcurl|ghz|stripe-mock|vegeta|nats-server|faketime" >&2; exit 2 ;;
 esac
 
 # `opa version` prints "Version: 1.22.3". Binaries built by `go install` may

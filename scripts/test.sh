@@ -9,6 +9,9 @@ step "typecheck"; node_modules/.bin/tsc -p tsconfig.json --noEmit
 step "policy unit tests (opa test)"; bash scripts/test-policies.sh
 step "compile policies to Wasm"; bash scripts/build-policies.sh
 step "compile TypeScript"; node_modules/.bin/tsc -p tsconfig.build.json
+# test/replicated/ starts a real three-node JetStream cluster; a fresh machine
+# gets the pinned server here (go install, about 45 s) rather than inside a test hook.
+step "nats-server for test/replicated"; bash scripts/ensure-tool.sh nats-server >/dev/null
 step "vitest"
 report="$(mktemp)"
 status=0

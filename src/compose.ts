@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
 import { DecisionLog } from "./audit/decision-log.js";
 import { systemClock, type Clock } from "./clock.js";
-import type { Config } from "./config.js";
+import { ConfigError, type Config } from "./config.js";
 import { ContextResolver } from "./context/context-resolver.js";
 import { Decider } from "./decision/decider.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
@@ -76,6 +76,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const ids = runtime.ids ?? ulidGenerator(clock);
   const log = runtime.log ?? ((message: string) => console.error(`bulkhead: ${message}`));
 
+  refuseReplicatedMode(config);
   const db = openDatabase(config.dbPath);
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
@@ -236,6 +237,7 @@ export function createDecisionCore(
  * files beside the database, so workers never race to create them.
  */
 export function prepareStore(config: Config, runtime: Pick<Runtime, "clock" | "log">): void {
+  refuseReplicatedMode(config);
   const db = openDatabase(config.dbPath);
   try {
     if (config.demo && seedDemoIfEmpty(db, new RevisionWriter(db, runtime.clock), createSqliteStores(db))) {
@@ -256,4 +258,19 @@ export function meteringFor(db: Db, clock: Clock): Metering {
 function splitHostPort(addr: string): [string, string] {
   const i = addr.lastIndexOf(":");
   return [addr.slice(0, i).replace(/^\[|\]$/g, ""), addr.slice(i + 1)];
+}
+
+/**
+ * Replicated mode's change log is not built yet (issue 13, ADR 27). A sidecar
+ * that ran single-node while its operator configured a shared log would
+ * disagree with its peers silently, so both entry points (one process, and
+ * the `--workers` primary) refuse before anything is opened or written.
+ */
+function refuseReplicatedMode(config: Config): void {
+  if (config.replication) {
+    throw new ConfigError(
+      "BULKHEAD_NATS_URL (--nats-url) is set, but replicated mode is not available in this build yet; " +
+        "unset it to run this sidecar single-node",
+    );
+  }
 }

@@ -27,7 +27,23 @@ export interface Config {
   adminReasonCodes: string[];
   /** The longest impersonation session staff may start. */
   impersonationMaxTtlSeconds: number;
+  /** Replicated mode (DESIGN.md section 11); undefined = single-node, no NATS needed. */
+  replication?: ReplicationConfig | undefined;
 }
+
+/** Settings of replicated mode, present only when `BULKHEAD_NATS_URL` is set. */
+export interface ReplicationConfig {
+  /** NATS server URLs the client may connect to (a cluster's seeds), e.g. nats://10.0.0.1:4222. */
+  natsServers: string[];
+  /** The JetStream stream holding the change log; every sidecar of one deployment names the same. */
+  stream: string;
+  /** How long reads are served from local state once NATS is unreachable, before Checks fail closed. */
+  stalenessMs: number;
+  /** Replicas of the stream when this sidecar creates it (3 on a three-node cluster). */
+  replicas: number;
+}
+
+export const REPLICATION_DEFAULTS = { stream: "BULKHEAD", stalenessMs: 5000, replicas: 1 } as const;
 
 export const DEFAULT_ADMIN_REASON_CODES = [
   "customer_request", "incident", "directory_sync", "onboarding", "offboarding", "billing_correction", "security", "maintenance",
@@ -49,6 +65,10 @@ export const ENV_VARS = {
   BULKHEAD_SYNC_TOKENS: "syncTokens",
   BULKHEAD_ADMIN_REASON_CODES: "adminReasonCodes",
   BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS: "impersonationMaxTtlSeconds",
+  BULKHEAD_NATS_URL: "replication.natsServers",
+  BULKHEAD_NATS_STREAM: "replication.stream",
+  BULKHEAD_NATS_STALENESS_MS: "replication.stalenessMs",
+  BULKHEAD_NATS_REPLICAS: "replication.replicas",
 } as const;
 
 export class ConfigError extends UsageError {
@@ -86,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     syncTokens: list(env.BULKHEAD_SYNC_TOKENS),
     adminReasonCodes: reasonCodes(env.BULKHEAD_ADMIN_REASON_CODES),
     impersonationMaxTtlSeconds: wholeNumber("BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS", env.BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS, 3600, 60, 86_400),
+    replication: replicationConfig(pick("nats-url", "BULKHEAD_NATS_URL"), env),
   };
   validateConfig(config);
   return config;
@@ -113,6 +134,48 @@ export function wholeNumber(name: string, value: string | undefined, fallback: n
   const n = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}=${value} must be a whole number from ${min} to ${max} in decimal digits`);
   return n;
+}
+
+function replicationConfig(url: string | undefined, env: NodeJS.ProcessEnv): ReplicationConfig | undefined {
+  if (url === undefined) {
+    // A stream name without a URL means the operator thinks this sidecar is replicated: say it is not.
+    for (const name of ["BULKHEAD_NATS_STREAM", "BULKHEAD_NATS_STALENESS_MS", "BULKHEAD_NATS_REPLICAS"] as const) {
+      if (env[name]) throw new ConfigError(`${name} is set but BULKHEAD_NATS_URL (--nats-url) is not; set both for replicated mode, or neither`);
+    }
+    return undefined;
+  }
+  return {
+    natsServers: natsServers(url),
+    stream: streamName(env.BULKHEAD_NATS_STREAM || REPLICATION_DEFAULTS.stream),
+    stalenessMs: wholeNumber("BULKHEAD_NATS_STALENESS_MS", env.BULKHEAD_NATS_STALENESS_MS, REPLICATION_DEFAULTS.stalenessMs, 100, 600_000),
+    replicas: wholeNumber("BULKHEAD_NATS_REPLICAS", env.BULKHEAD_NATS_REPLICAS, REPLICATION_DEFAULTS.replicas, 1, 5),
+  };
+}
+
+/** `nats://host:port` (or tls://), comma-separated for a cluster's seeds; a bare host:port gets nats://. */
+function natsServers(value: string): string[] {
+  const servers = list(value);
+  if (servers.length === 0) throw new ConfigError(`BULKHEAD_NATS_URL='${value}' names no server`);
+  return servers.map((server) => {
+    const withScheme = /^[a-z]+:\/\//i.test(server) ? server : `nats://${server}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      throw new ConfigError(`BULKHEAD_NATS_URL: '${server}' is not a URL (expected nats://host:port)`);
+    }
+    if (!["nats:", "tls:"].includes(url.protocol)) throw new ConfigError(`BULKHEAD_NATS_URL: '${server}' must use nats:// or tls://`);
+    if (!url.hostname) throw new ConfigError(`BULKHEAD_NATS_URL: '${server}' names no host`);
+    return withScheme;
+  });
+}
+
+/** JetStream stream names may not hold whitespace, '.', '*', '>', path separators or be longer than 255. */
+function streamName(name: string): string {
+  if (!/^[A-Za-z0-9_-]{1,255}$/.test(name)) {
+    throw new ConfigError(`BULKHEAD_NATS_STREAM='${name}' must be 1 to 255 letters, digits, '_' or '-'`);
+  }
+  return name;
 }
 
 function absolute(path: string): string {

@@ -20,6 +20,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       "caller-tokens": { type: "string" },
       "no-watch": { type: "boolean" },
       workers: { type: "string" },
+      "nats-url": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,

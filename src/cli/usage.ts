@@ -26,6 +26,9 @@ serve flags (each also an environment variable):
                           BULKHEAD_STRIPE_WEBHOOK_SECRETS  webhook signing secrets (comma-separated)
                           BULKHEAD_STRIPE_API_KEY, BULKHEAD_STRIPE_API_URL  Stripe API (stripe-mock in tests)
                           BULKHEAD_PAST_DUE_GRACE_DAYS  past_due grace before read-only (default 14)
+  --nats-url URL[,URL]    BULKHEAD_NATS_URL       replicated mode over NATS JetStream (not available
+                                                  in this build yet: serve refuses to start with it)
+                          BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
   --no-watch                                      do not hot-reload the policy bundle
   --workers N             BULKHEAD_WORKERS        N server processes (node:cluster) sharing the
                                                   addresses and the database (default 1)

@@ -37,4 +37,40 @@ describe("loadConfig", () => {
   it("names a malformed address", () => {
     expect(() => loadConfig({ BULKHEAD_GRPC_ADDR: "localhost" })).toThrow(/BULKHEAD_GRPC_ADDR=localhost must be host:port/);
   });
+
+  it("stays single-node without BULKHEAD_NATS_URL", () => {
+    expect(loadConfig({}).replication).toBeUndefined();
+  });
+
+  it("switches to replicated mode from the environment or --nats-url, with documented defaults", () => {
+    expect(loadConfig({ BULKHEAD_NATS_URL: "nats://127.0.0.1:4222" }).replication).toEqual({
+      natsServers: ["nats://127.0.0.1:4222"], stream: "BULKHEAD", stalenessMs: 5000, replicas: 1,
+    });
+    const config = loadConfig(
+      { BULKHEAD_NATS_URL: "nats://10.0.0.1:4222", BULKHEAD_NATS_STREAM: "prod-log", BULKHEAD_NATS_STALENESS_MS: "2500", BULKHEAD_NATS_REPLICAS: "3" },
+      { "nats-url": "nats://127.0.0.1:4222, 127.0.0.1:4223,tls://nats.internal:4222" },
+    );
+    expect(config.replication).toEqual({
+      natsServers: ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223", "tls://nats.internal:4222"],
+      stream: "prod-log", stalenessMs: 2500, replicas: 3,
+    });
+  });
+
+  it("names the wrong replication setting", () => {
+    const url = { BULKHEAD_NATS_URL: "nats://127.0.0.1:4222" };
+    expect(() => loadConfig({ BULKHEAD_NATS_URL: "http://127.0.0.1:4222" })).toThrow(/BULKHEAD_NATS_URL: 'http:\/\/127.0.0.1:4222' must use nats:\/\/ or tls:\/\//);
+    expect(() => loadConfig({ BULKHEAD_NATS_URL: " , " })).toThrow(/BULKHEAD_NATS_URL=' , ' names no server/);
+    expect(() => loadConfig({ BULKHEAD_NATS_URL: "nats://[bad" })).toThrow(/BULKHEAD_NATS_URL: 'nats:\/\/\[bad' is not a URL/);
+    expect(() => loadConfig({ ...url, BULKHEAD_NATS_STREAM: "a.b" })).toThrow(/BULKHEAD_NATS_STREAM='a.b'/);
+    expect(() => loadConfig({ ...url, BULKHEAD_NATS_STREAM: "log>" })).toThrow(/BULKHEAD_NATS_STREAM/);
+    expect(() => loadConfig({ ...url, BULKHEAD_NATS_STALENESS_MS: "0" })).toThrow(/BULKHEAD_NATS_STALENESS_MS=0 must be a whole number from 100 to 600000/);
+    expect(() => loadConfig({ ...url, BULKHEAD_NATS_STALENESS_MS: "1.5" })).toThrow(/BULKHEAD_NATS_STALENESS_MS/);
+    expect(() => loadConfig({ ...url, BULKHEAD_NATS_REPLICAS: "6" })).toThrow(/BULKHEAD_NATS_REPLICAS=6 must be a whole number from 1 to 5/);
+  });
+
+  it("refuses replication settings without BULKHEAD_NATS_URL, so nobody runs single-node by mistake", () => {
+    for (const name of ["BULKHEAD_NATS_STREAM", "BULKHEAD_NATS_STALENESS_MS", "BULKHEAD_NATS_REPLICAS"]) {
+      expect(() => loadConfig({ [name]: "3" })).toThrow(new RegExp(`${name} is set but BULKHEAD_NATS_URL`));
+    }
+  });
 });
