@@ -175,7 +175,7 @@ export class Decider {
    * and are namespaced by the resolved tenant id, so they neither probe
    * other tenants nor double-charge through id/slug spellings; a retry is
    * re-evaluated first and gets the original decision only while it would
-   * still be allowed.
+   * still be allowed, quota aside (the retry takes no unit).
    */
   private decideAndConsume(input: CheckInput, policy: PolicySet, key?: ApiKey): Decision {
     const p = input.principal;
@@ -191,8 +191,11 @@ export class Decider {
         // not how the tenant was spelled or the per-call request id.
         const request = { actor: [p.actorId, p.actorType], action: input.action, resource: input.resource, consume: input.consume };
         return idempotentWrite<Decision>(this.deps, { tenantId, key: input.idempotencyKey, operation: "check", request }, (tx2, replay) => {
+          // A retry charges nothing, so the unit its original call took must not
+          // deny it: limit_reached alone does not override the stored allow.
+          // Any other deny (role lost, tenant suspended, ...) still wins.
+          if (replay && fresh!.reasons.every((r) => r.code === "limit_reached")) return { answer: replay, keep: false, replayed: true };
           if (!fresh!.allow) return { answer: fresh!, keep: false };
-          if (replay) return { answer: replay, keep: false, replayed: true };
           const meter = policy.data.bulkhead.actions[input.action]?.meter;
           if (!meter) return { answer: fresh!, keep: false };
           const state = this.deps.metering.stateFor(tenantId, meter, tx2.now);
