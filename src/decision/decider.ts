@@ -35,6 +35,9 @@ export interface ResolvedContext {
   storeRevision: number;
 }
 
+/** The decision log's action for a ResolveContext answered to an impersonating staff member. */
+export const RESOLVE_CONTEXT_ACTION = "bulkhead.resolve_context";
+
 export interface DeciderDeps {
   resolver: ContextResolver;
   policies: PolicySource;
@@ -114,8 +117,43 @@ export class Decider {
       ) {
         throw new BulkheadError("CONTEXT_NOT_FOUND", "no membership for this principal");
       }
-      return { principal, member: resolution.context, storeRevision };
+      if (!resolution.context.impersonation) return { principal, member: resolution.context, storeRevision };
+      const member = this.impersonatedView(principal, resolution.context);
+      this.auditContext(principal, member, storeRevision);
+      return { principal, member, storeRevision };
     });
+  }
+
+  /**
+   * What a staff member sees through an impersonation session: the member's
+   * permissions minus every one that guards an action the policy would deny
+   * with impersonation_restricted. The policy decides, not a copy of its rule
+   * here, so ResolveContext can never grant what Check refuses. A permission
+   * is kept only if every action it guards is allowed to the staff role.
+   */
+  private impersonatedView(principal: Principal, member: MemberContext): MemberContext {
+    const policy = this.deps.policies.policy;
+    const actions = policy.data.bulkhead.actions;
+    const restricted = new Set<string>();
+    for (const [action, spec] of Object.entries(actions)) {
+      if (!spec.permission || !member.permissions.includes(spec.permission) || restricted.has(spec.permission)) continue;
+      const input = contextInput(principal, action, member.tenant.id);
+      let result;
+      try {
+        result = policy.evaluate(buildPolicyInput(input, { kind: "member", context: member }));
+      } catch (error) {
+        throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
+      }
+      if (result.reasons.some((r) => r.code === "impersonation_restricted")) restricted.add(spec.permission);
+    }
+    return { ...member, permissions: member.permissions.filter((p) => !restricted.has(p)) };
+  }
+
+  /** An impersonated context is an access to customer data: it goes to the decision log like a Check. */
+  private auditContext(principal: Principal, member: MemberContext, storeRevision: number): void {
+    const input = contextInput(principal, RESOLVE_CONTEXT_ACTION, member.tenant.id);
+    const decision = this.finish(input, { allow: true, reasons: [] }, this.deps.policies.policy, storeRevision);
+    this.audit(input, { kind: "member", context: member }, decision);
   }
 
   private async counted<T>(work: () => Promise<T>): Promise<T> {
@@ -303,6 +341,11 @@ export class Decider {
       impersonation: resolution.kind === "member" ? (resolution.context.impersonation ?? null) : null,
     });
   }
+}
+
+/** A request about the tenant itself rather than one resource: what ResolveContext asks the policy. */
+function contextInput(principal: Principal, action: string, tenantId: string): CheckInput {
+  return { principal, action, minRevision: 0, consume: 0, idempotencyKey: "", resource: { type: "context", id: "", tenantId, ownerId: "", attributes: {} } };
 }
 
 /**

@@ -22,8 +22,11 @@ export class DirectoryAdmin {
   ) {}
 
   /**
-   * A user's profile. A user who belongs to other tenants too is shared
-   * state: changing it needs all_tenants and a second staff member's approval.
+   * A user's profile. A user who belongs, or ever belonged, to other tenants
+   * is shared state: changing it needs all_tenants and a second staff
+   * member's approval. "Ever" is what the rule protects: the profile other
+   * tenants have seen. Removing a membership for a moment does not make it
+   * private again.
    */
   putUser(tenantId: string, user: User, global: { allTenants: boolean; approvalId: string }, by: AdminActor): WriteResult {
     const target = { tenantId: global.allTenants ? null : tenantId, object: `user:${user.id}`, action: "user.put" };
@@ -31,14 +34,14 @@ export class DirectoryAdmin {
       this.requireTenant(tenantId);
       const current = this.deps.directory.user(user.id);
       if (current && current.email === user.email && current.displayName === user.displayName) return;
-      const elsewhere = this.deps.directory.tenantsOfActor(user.id).filter((t) => t !== tenantId);
+      const elsewhere = this.deps.directory.tenantsEverOf(user.id).filter((t) => t !== tenantId);
       if (elsewhere.length > 0) {
         const change = userChange(user);
         const action = approvalAction(change.verb, change.object, change.content);
         if (!global.allTenants) {
           throw new BulkheadError(
             "APPROVAL_REQUIRED",
-            `all_tenants: user '${user.id}' also belongs to ${elsewhere.length} other tenant(s); set all_tenants and an approval for '${action}'`,
+            `all_tenants: user '${user.id}' belongs or belonged to ${elsewhere.length} other tenant(s); set all_tenants and an approval for '${action}'`,
             "all_tenants",
           );
         }

@@ -53,8 +53,8 @@ export interface DirectoryStore {
   /** Tenants whose id or slug starts with `prefix`, by id. */
   searchTenants(prefix: string, limit: number): Tenant[];
   user(id: string): User | undefined;
-  /** Every tenant the actor is a member of. */
-  tenantsOfActor(actorId: string): string[];
+  /** Every tenant the actor is or ever was a member of (removed memberships included). */
+  tenantsEverOf(actorId: string): string[];
   countRoleHolders(tenantId: string, role: string): number;
 
   putTenant(tx: WriteScope, tenant: Tenant): void;

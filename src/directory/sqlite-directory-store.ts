@@ -55,7 +55,7 @@ export class SqliteDirectoryStore implements DirectoryStore {
          ORDER BY id LIMIT @limit`,
       ),
       user: db.prepare<[string], User>("SELECT id, email, display_name AS displayName FROM users WHERE id = ?"),
-      tenantsOfActor: db.prepare<[string], string>("SELECT tenant_id FROM memberships WHERE actor_id = ? ORDER BY tenant_id").pluck(),
+      tenantsEverOf: db.prepare<[string], string>("SELECT tenant_id FROM membership_history WHERE actor_id = ? ORDER BY tenant_id").pluck(),
       roleHolders: db.prepare<[string, string], number>("SELECT count(*) FROM memberships WHERE tenant_id = ? AND role = ?").pluck(),
       deleteCustomRole: db.prepare("DELETE FROM custom_roles WHERE tenant_id = ? AND name = ?"),
       putTenant: db.prepare(
@@ -119,8 +119,8 @@ export class SqliteDirectoryStore implements DirectoryStore {
     return this.stmt.user.get(id);
   }
 
-  tenantsOfActor(actorId: string): string[] {
-    return this.stmt.tenantsOfActor.all(actorId);
+  tenantsEverOf(actorId: string): string[] {
+    return this.stmt.tenantsEverOf.all(actorId);
   }
 
   countRoleHolders(tenantId: string, role: string): number {

@@ -2,7 +2,7 @@ import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { approvalAction } from "../../src/identity/approvals.js";
 import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.js";
-import { startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { checkRequest, codes, startSidecar, TEST_SYNC_TOKEN, type TestSidecar } from "../support/sidecar.js";
 import { testClock } from "../support/test-time.js";
 
 // Findings of the second adversarial review (issue 14), driven through the
@@ -14,13 +14,14 @@ let admin: ReturnType<typeof adminClient>;
 const staff: Record<string, string> = {};
 
 const as = (who: string) => adminAuth(staff[who] ?? who, "");
+const sync = () => adminAuth(TEST_SYNC_TOKEN, "hris");
 const failure = (p: Promise<unknown>) => p.then(() => { throw new Error("expected the call to fail"); }, (e: ServiceError) => e);
 
 beforeAll(async () => {
   sidecar = await startSidecar({ runtime: { clock } });
   admin = adminClient(sidecar.grpcAddress);
   call = admin.call;
-  for (const [id, role] of [["stf_fin", "finance"], ["stf_eng", "engineer"], ["stf_admin", "support_admin"]]) {
+  for (const [id, role] of [["stf_fin", "finance"], ["stf_eng", "engineer"], ["stf_admin", "support_admin"], ["stf_agent", "support_agent"]]) {
     const created = await call<{ token: string }>("putStaff", { staffId: id, name: id, role, reason: "onboarding: new hire" });
     staff[id!] = created.token;
   }
@@ -66,5 +67,59 @@ describe("approvals cover exactly the content approved (item 1)", () => {
     // Letters of other scripts are names too: only invisible and compatibility forms are refused.
     const accented = await call("putUser", { tenantId: "ten_acme", userId: "usr_alice", email: "alice@example.com", displayName: "Alicé Müller-Łukasz 李", reason: "customer_request" }, as("stf_admin"));
     expect(accented.changed).toBe(true);
+  });
+});
+
+describe("ResolveContext through an impersonation session (item 2)", () => {
+  const asStaff = (staffId: string) => ({ tenantId: "ten_acme", actorId: staffId, actorType: "staff", requestId: "req_ctx" });
+
+  it("gives only the permissions Check would allow, marks the session and logs the call", async () => {
+    const session = await call("startImpersonation", { tenantId: "ten_acme", asActorId: "usr_alice", ttlSeconds: 300, reason: "customer_request: ticket 12" }, as("stf_agent"));
+    const owner = await sidecar.resolveContext({ principal: { tenantId: "ten_acme", actorId: "usr_alice", requestId: "req_owner" } });
+    const seen = await sidecar.resolveContext({ principal: asStaff("stf_agent") });
+    expect(seen.membershipRole).toBe("owner");
+    expect(seen.impersonation).toEqual({ sessionId: session.sessionId, staffId: "stf_agent", staffRole: "support_agent", asActorId: "usr_alice", expiresAt: session.expiresAt });
+    expect(seen.permissions).toContain("projects.read");
+    expect(owner.permissions).toContain("projects.create");
+    // Every permission the context grants is one Check allows the agent (read access only).
+    for (const permission of owner.permissions.filter((p) => !seen.permissions.includes(p))) {
+      const denied = await sidecar.check({ ...checkRequest("ten_acme", "stf_agent", permission), principal: asStaff("stf_agent") });
+      if (!denied.allow) expect(codes(denied), permission).toContain("impersonation_restricted");
+    }
+    for (const permission of ["projects.create", "projects.delete"]) expect(seen.permissions).not.toContain(permission);
+    const write = await sidecar.check({ ...checkRequest("ten_acme", "stf_agent", "projects.create"), principal: asStaff("stf_agent") });
+    expect(codes(write)).toContain("impersonation_restricted");
+
+    sidecar.bulkhead.decisionLog.flush();
+    const logged = sidecar.bulkhead.db
+      .prepare("SELECT actor_id, actor_type, impersonation FROM decision_log WHERE action = 'bulkhead.resolve_context' AND request_id = 'req_ctx'")
+      .all() as { actor_id: string; actor_type: string; impersonation: string }[];
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ actor_id: "stf_agent", actor_type: "staff" });
+    expect(JSON.parse(logged[0]!.impersonation)).toMatchObject({ session_id: session.sessionId, staff_id: "stf_agent" });
+    // A member's own context is not marked and keeps every permission.
+    expect(owner.impersonation).toBeUndefined();
+  });
+});
+
+describe("the shared-user rule cannot be walked around by reshaping memberships (item 3)", () => {
+  // usr_carol is admin in ten_globex and viewer in ten_acme (demo data).
+  for (const [who, auth] of [["a staff member", () => as("stf_admin")], ["the sync credential", sync]] as const) {
+    it(`${who}: remove the other membership, change the user, re-add it: refused at the change`, async () => {
+      const email = sidecar.bulkhead.stores.directory.user("usr_carol")!.email;
+      await call("removeMembership", { tenantId: "ten_acme", actorId: "usr_carol", reason: "directory_sync" }, auth());
+      const refused = await failure(call("putUser", { tenantId: "ten_globex", userId: "usr_carol", email: "attacker@evil.example", reason: "directory_sync" }, auth()));
+      expect(refused.code).toBe(status.FAILED_PRECONDITION);
+      expect(refused.metadata.get("bulkhead-field")).toEqual(["all_tenants"]);
+      await call("putMembership", { tenantId: "ten_acme", membership: { actorId: "usr_carol", role: "viewer" }, reason: "directory_sync" }, auth());
+      expect(sidecar.bulkhead.stores.directory.user("usr_carol")!.email).toBe(email);
+    });
+  }
+
+  it("a user who only ever belonged to one tenant is still changed by that tenant alone", async () => {
+    await call("putUser", { tenantId: "ten_acme", userId: "usr_solo", email: "solo@acme.example", reason: "onboarding" }, as("stf_admin"));
+    await call("putMembership", { tenantId: "ten_acme", membership: { actorId: "usr_solo", role: "member" }, reason: "onboarding" }, as("stf_admin"));
+    const changed = await call("putUser", { tenantId: "ten_acme", userId: "usr_solo", email: "solo2@acme.example", reason: "customer_request" }, as("stf_admin"));
+    expect(changed.changed).toBe(true);
   });
 });

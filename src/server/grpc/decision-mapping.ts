@@ -48,5 +48,9 @@ export function fromResolvedContext({ principal, member, storeRevision }: Resolv
     region: member.tenant.region,
     isolationTier: member.tenant.isolationTier,
     storeRevision,
+    impersonation: member.impersonation && {
+      sessionId: member.impersonation.session_id, staffId: member.impersonation.staff_id, staffRole: member.impersonation.staff_role,
+      asActorId: member.impersonation.as_actor_id, expiresAt: member.impersonation.expires_at,
+    },
   };
 }

@@ -122,6 +122,21 @@ export interface TenantContext {
   region: string;
   isolationTier: string;
   storeRevision: number;
+  /**
+   * Set when a staff member sees this context through an impersonation
+   * session: membership_role is the member's, permissions are only those
+   * the staff role may use (what Check would allow), and the call is logged.
+   */
+  impersonation: Impersonation | undefined;
+}
+
+export interface Impersonation {
+  sessionId: string;
+  staffId: string;
+  staffRole: string;
+  asActorId: string;
+  /** RFC 3339; the context is not valid after it. */
+  expiresAt: string;
 }
 
 function createBasePrincipal(): Principal {
@@ -1300,6 +1315,7 @@ function createBaseTenantContext(): TenantContext {
     region: "",
     isolationTier: "",
     storeRevision: 0,
+    impersonation: undefined,
   };
 }
 
@@ -1346,6 +1362,9 @@ export const TenantContext: MessageFns<TenantContext> = {
     }
     if (message.storeRevision !== 0) {
       writer.uint32(112).uint64(message.storeRevision);
+    }
+    if (message.impersonation !== undefined) {
+      Impersonation.encode(message.impersonation, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -1475,6 +1494,14 @@ export const TenantContext: MessageFns<TenantContext> = {
             message.storeRevision = longToNumber(reader.uint64());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.impersonation = Impersonation.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1547,6 +1574,7 @@ export const TenantContext: MessageFns<TenantContext> = {
         : isSet(object.store_revision)
         ? globalThis.Number(object.store_revision)
         : 0,
+      impersonation: isSet(object.impersonation) ? Impersonation.fromJSON(object.impersonation) : undefined,
     };
   },
 
@@ -1594,6 +1622,9 @@ export const TenantContext: MessageFns<TenantContext> = {
     if (message.storeRevision !== 0) {
       obj.storeRevision = Math.round(message.storeRevision);
     }
+    if (message.impersonation !== undefined) {
+      obj.impersonation = Impersonation.toJSON(message.impersonation);
+    }
     return obj;
   },
 
@@ -1616,6 +1647,162 @@ export const TenantContext: MessageFns<TenantContext> = {
     message.region = object.region ?? "";
     message.isolationTier = object.isolationTier ?? "";
     message.storeRevision = object.storeRevision ?? 0;
+    message.impersonation = (object.impersonation !== undefined && object.impersonation !== null)
+      ? Impersonation.fromPartial(object.impersonation)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseImpersonation(): Impersonation {
+  return { sessionId: "", staffId: "", staffRole: "", asActorId: "", expiresAt: "" };
+}
+
+export const Impersonation: MessageFns<Impersonation> = {
+  encode(message: Impersonation, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    if (message.staffId !== "") {
+      writer.uint32(18).string(message.staffId);
+    }
+    if (message.staffRole !== "") {
+      writer.uint32(26).string(message.staffRole);
+    }
+    if (message.asActorId !== "") {
+      writer.uint32(34).string(message.asActorId);
+    }
+    if (message.expiresAt !== "") {
+      writer.uint32(42).string(message.expiresAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Impersonation {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImpersonation();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.staffId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.staffRole = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.asActorId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.expiresAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Impersonation {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      staffId: isSet(object.staffId)
+        ? globalThis.String(object.staffId)
+        : isSet(object.staff_id)
+        ? globalThis.String(object.staff_id)
+        : "",
+      staffRole: isSet(object.staffRole)
+        ? globalThis.String(object.staffRole)
+        : isSet(object.staff_role)
+        ? globalThis.String(object.staff_role)
+        : "",
+      asActorId: isSet(object.asActorId)
+        ? globalThis.String(object.asActorId)
+        : isSet(object.as_actor_id)
+        ? globalThis.String(object.as_actor_id)
+        : "",
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.String(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.String(object.expires_at)
+        : "",
+    };
+  },
+
+  toJSON(message: Impersonation): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.staffId !== "") {
+      obj.staffId = message.staffId;
+    }
+    if (message.staffRole !== "") {
+      obj.staffRole = message.staffRole;
+    }
+    if (message.asActorId !== "") {
+      obj.asActorId = message.asActorId;
+    }
+    if (message.expiresAt !== "") {
+      obj.expiresAt = message.expiresAt;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Impersonation>, I>>(base?: I): Impersonation {
+    return Impersonation.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Impersonation>, I>>(object: I): Impersonation {
+    const message = createBaseImpersonation();
+    message.sessionId = object.sessionId ?? "";
+    message.staffId = object.staffId ?? "";
+    message.staffRole = object.staffRole ?? "";
+    message.asActorId = object.asActorId ?? "";
+    message.expiresAt = object.expiresAt ?? "";
     return message;
   },
 };
