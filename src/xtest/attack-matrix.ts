@@ -130,15 +130,18 @@ export function generateCases(suite: Suite, seeds: StoreSeed[], data: PolicyData
     });
   }
 
+  // API-key cases use the suite's real keys, so each expects the specific
+  // reason: a deny for api_key_invalid means the key did not verify on the
+  // target, and the case proved nothing about the tenant or scope check.
   for (const key of suite.api_keys ?? []) {
     const apiActor = { actorId: key.id, actorType: "api_key" };
     for (const r of others(key.tenant)) {
       const action = key.scopes[0] ?? actions[0]!;
-      add("api_key_other_tenant", `${key.id}@${r.tenant}`, action, r.id, check(apiActor, { tenantId: r.tenant, apiKey: key.secret, source: "api_key" }, action, r), { allow: false });
+      add("api_key_other_tenant", `${key.id}@${r.tenant}`, action, r.id, check(apiActor, { tenantId: r.tenant, apiKey: key.secret, source: "api_key" }, action, r), { allow: false, reason: "wrong_tenant" });
     }
     for (const r of resourcesOf(key.tenant)) {
       for (const action of actions.filter((a) => !key.scopes.includes(data.bulkhead.actions[a]!.permission))) {
-        add("api_key_scope", `${key.id}@${key.tenant}`, action, r.id, check(apiActor, { tenantId: key.tenant, apiKey: key.secret, source: "api_key" }, action, r), { allow: false });
+        add("api_key_scope", `${key.id}@${key.tenant}`, action, r.id, check(apiActor, { tenantId: key.tenant, apiKey: key.secret, source: "api_key" }, action, r), { allow: false, reason: "api_key_scope" });
       }
     }
   }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICY_DIR, PACKAGE_ROOT } from "../../src/paths.js";
 import { diffPolicies } from "../../src/xtest/policy-diff.js";
-import { junitXml } from "../../src/xtest/report.js";
+import { junitXml, summaryText } from "../../src/xtest/report.js";
 import { suiteSeeds, loadSuite } from "../../src/xtest/suite.js";
 import { runXtest, type XtestRun } from "../../src/xtest/xtest.js";
 import { buildVariantBundle, editFile } from "../support/policy-builds.js";
@@ -73,6 +73,27 @@ describe("against a live sidecar", () => {
     const live = await runXtest({ suitePath: DEMO_SUITE, bundleDir: DEFAULT_POLICY_DIR, target: sidecar.grpcAddress });
     expect(live.report.leaks).toEqual([]);
     expect(live.report.results.map((r) => [r.case.id, r.outcome])).toEqual(inProcess.report.results.map((r) => [r.case.id, r.outcome]));
+  });
+});
+
+describe("against a live sidecar whose key secret differs from the suite's (review item 9)", () => {
+  let sidecar: TestSidecar;
+  beforeAll(async () => {
+    sidecar = await startSidecar({ demo: false });
+    // Same key ids, other secrets: what a target seeded under another BULKHEAD_KEY_SECRET looks like to the suite.
+    for (const seed of suiteSeeds(loadSuite(DEMO_SUITE))) {
+      sidecar.seed({ ...seed, apiKeys: seed.apiKeys?.map((k) => ({ ...k, raw: `${k.raw.slice(0, -4)}AAAA` })) });
+    }
+  });
+  afterAll(() => sidecar.close());
+
+  it("fails every API-key case with a message instead of passing it on api_key_invalid", async () => {
+    const live = await runXtest({ suitePath: DEMO_SUITE, bundleDir: DEFAULT_POLICY_DIR, target: sidecar.grpcAddress });
+    const keyCases = live.report.results.filter((r) => r.case.attack.startsWith("api_key_"));
+    expect(keyCases.length).toBeGreaterThan(0);
+    expect(keyCases.every((r) => r.verdict === "wrong_reason")).toBe(true);
+    expect(live.report.failures).toHaveLength(keyCases.length);
+    expect(summaryText(live.suite.name, live.report)).toContain("the suite's keys do not verify on this target");
   });
 });
 
