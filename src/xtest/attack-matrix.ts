@@ -20,6 +20,7 @@ export const ATTACK_CLASSES = [
   "plan_entitlement",
   "rollout",
   "expected_allow",
+  "caller_fields",
 ] as const;
 export type AttackClass = (typeof ATTACK_CLASSES)[number];
 
@@ -145,7 +146,48 @@ export function generateCases(suite: Suite, seeds: StoreSeed[], data: PolicyData
       }
     }
   }
-  return cases;
+  return [...cases, ...callerFieldVariants(cases)];
+}
+
+/**
+ * Fields a caller sends that must never turn a deny into an allow: a forged
+ * `source`, another `actor_type`, a made-up `session_id`, and resource
+ * attributes claiming the actor owns the resource or is its tenant's owner.
+ * Each variant of a deny case expects exactly the base case's answer. Only
+ * denies are varied: the one field the catalog gives meaning to
+ * (`attributes.role` on members.invite, owner_required) can add a denial,
+ * never remove one, so a deny stays a deny whatever the caller claims.
+ */
+const CALLER_FIELD_VARIANTS: { name: string; apply: (r: RawCheck) => RawCheck }[] = [
+  { name: "source_admin", apply: (r) => ({ ...r, principal: { ...r.principal, source: "admin" } }) },
+  { name: "actor_type", apply: (r) => ({ ...r, principal: { ...r.principal, actorType: r.principal?.actorType === "user" ? "service_account" : "user" } }) },
+  { name: "session_id", apply: (r) => ({ ...r, principal: { ...r.principal, sessionId: "ses_xtest_forged" } }) },
+  { name: "owner_id", apply: (r) => ({ ...r, resource: { ...r.resource, ownerId: r.principal?.actorId ?? "" } }) },
+  {
+    name: "attributes",
+    apply: (r) => ({
+      ...r,
+      resource: {
+        ...r.resource,
+        attributes: { owner_id: r.principal?.actorId ?? "", tenant_id: r.principal?.tenantId ?? "", role: "owner" },
+      },
+    }),
+  },
+];
+
+function callerFieldVariants(cases: XCase[]): XCase[] {
+  const varied = new Set<AttackClass>(["cross_tenant", "non_member", "vertical_role"]);
+  return cases
+    .filter((c) => varied.has(c.attack) && !c.expect.allow)
+    .flatMap((c) =>
+      CALLER_FIELD_VARIANTS.map((v) => ({
+        id: `caller_fields/${v.name}/${c.id}`,
+        attack: "caller_fields" as const,
+        request: v.apply(c.request),
+        // Another actor_type is another actor (not a member): still a deny, for its own reason.
+        expect: v.name === "actor_type" ? { allow: false } : c.expect,
+      })),
+    );
 }
 
 function isListedAllow(suite: Suite, m: Membership, action: string, resourceId: string): boolean {
