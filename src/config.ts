@@ -103,10 +103,15 @@ function reasonCodes(value: string | undefined): string[] {
   return codes;
 }
 
-function wholeNumber(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+/**
+ * A setting that is a whole number, written in plain decimal digits: Number()
+ * alone would take "0x10" as 16, "1e3" as 1000 and " 7 " as 7, so a typo
+ * could silently become a very different setting.
+ */
+export function wholeNumber(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined || value === "") return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}=${value} must be a whole number from ${min} to ${max}`);
+  const n = /^[0-9]{1,15}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}=${value} must be a whole number from ${min} to ${max} in decimal digits`);
   return n;
 }
 

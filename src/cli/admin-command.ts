@@ -122,10 +122,16 @@ function buildRequest(args: string[], fields: FieldInfo[]): { request: Record<st
     else if (field.type === "bool") request[field.name] = next === undefined || next.startsWith("--") ? true : takeValue() === "true";
     else if (field.message) request[field.name] = JSON.parse(takeValue());
     else if (field.repeated) request[field.name] = takeValue().split(",").map((v) => v.trim()).filter(Boolean);
-    else if (/int|fixed/.test(field.type)) request[field.name] = Number(takeValue());
+    else if (/int|fixed/.test(field.type)) request[field.name] = wholeNumberFlag(flag, takeValue());
     else request[field.name] = takeValue();
   }
   return { request, connection };
+}
+
+/** Decimal digits only: Number() would read "0x10" as 16 and "1e3" as 1000. */
+function wholeNumberFlag(flag: string, value: string): number {
+  if (!/^[0-9]{1,15}$/.test(value)) throw new UsageError(`--${flag} must be a whole number in decimal digits, not '${value}'`);
+  return Number(value);
 }
 
 function tokenFor(connection: Record<string, string>): string {

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from "node:cluster";
 import type { Config } from "../config.js";
-import { ConfigError } from "../config.js";
+import { wholeNumber } from "../config.js";
 import { prepareStore } from "../compose.js";
 import { systemClock } from "../clock.js";
 
@@ -11,10 +11,7 @@ const STOP_GRACE_MS = 10_000;
 
 /** `--workers N` / BULKHEAD_WORKERS: 1 (the default) is one process, no cluster. */
 export function parseWorkers(value: string | undefined): number {
-  if (value === undefined || value === "") return 1;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new ConfigError(`--workers ${value} must be a whole number from 1 to 64`);
-  return n;
+  return wholeNumber("--workers", value, 1, 1, 64);
 }
 
 /**

@@ -45,6 +45,8 @@ export interface RawCheck {
 
 export const LIMITS = {
   attributesBytes: 16 * 1024,
+  /** Deeper input is no real resource and only costs stack in the policy engine. */
+  attributesDepth: 16,
   batchSize: 1000,
 } as const;
 
@@ -124,8 +126,19 @@ function validateResource(raw: RawCheck["resource"], field: string): ResourceRef
   if (typeof attributes !== "object" || attributes === null || Array.isArray(attributes)) {
     throw invalidArgument(`${field}.attributes`, "must be an object");
   }
+  if (depthOf(attributes) > LIMITS.attributesDepth) {
+    throw invalidArgument(`${field}.attributes`, `must nest at most ${LIMITS.attributesDepth} levels deep`);
+  }
   if (Buffer.byteLength(JSON.stringify(attributes)) > LIMITS.attributesBytes) {
     throw invalidArgument(`${field}.attributes`, `must be at most ${LIMITS.attributesBytes} bytes as JSON`);
   }
   return { type, id, tenantId, ownerId, attributes: attributes as Record<string, unknown> };
+}
+
+/** How deeply objects and arrays nest in a JSON-like value (a scalar is 0); stops counting past 64. */
+function depthOf(value: unknown, depth = 0): number {
+  if (typeof value !== "object" || value === null || depth > 64) return depth;
+  let deepest = depth + 1;
+  for (const child of Object.values(value)) deepest = Math.max(deepest, depthOf(child, depth + 1));
+  return deepest;
 }

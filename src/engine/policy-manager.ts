@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from "node:fs";
+import { realpathSync, statSync, watch, type FSWatcher } from "node:fs";
 import type { PolicySource } from "./policy-source.js";
 import { BulkheadError } from "../errors.js";
 import { readPolicyBundle } from "./policy-bundle.js";
@@ -19,6 +19,12 @@ export interface PolicyManagerOptions {
   /** Watch the directory and reload on change (default true). */
   watch?: boolean;
   debounceMs?: number;
+  /**
+   * How often to check that the watched directory is still the same one
+   * (default 1000 ms). A deploy that swaps the directory or flips a symlink
+   * leaves an inotify watch on the old directory, which never fires again.
+   */
+  identityCheckMs?: number;
   log?: (message: string) => void;
 }
 
@@ -31,6 +37,9 @@ export class PolicyManager implements PolicySource {
   private current: PolicySet | null = null;
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private identityTimer: NodeJS.Timeout | null = null;
+  /** realpath, device, inode and birth time of the directory the watcher is on; "" when none is. */
+  private watchedIdentity = "";
   private reloading: Promise<void> = Promise.resolve();
   private readonly swapListeners: ((revision: string) => void)[] = [];
   private readonly statusValue: PolicyStatus = {
@@ -81,15 +90,21 @@ export class PolicyManager implements PolicySource {
     this.swapListeners.push(listener);
   }
 
-  /** Reloads from disk; concurrent calls queue so swaps happen in order. */
+  /**
+   * Reloads from disk; concurrent calls queue so swaps happen in order. A
+   * watching manager also re-aims its watcher first, so SIGHUP after a
+   * directory swap restores hot reload as well as loading once.
+   */
   reload(): Promise<void> {
+    if (this.identityTimer) this.rewatchIfMoved();
     this.reloading = this.reloading.then(() => this.loadCandidate());
     return this.reloading;
   }
 
   stop(): void {
-    this.watcher?.close();
-    this.watcher = null;
+    this.closeWatcher();
+    if (this.identityTimer) clearInterval(this.identityTimer);
+    this.identityTimer = null;
     if (this.timer) clearTimeout(this.timer);
   }
 
@@ -125,11 +140,65 @@ export class PolicyManager implements PolicySource {
   }
 
   private startWatching(): void {
-    this.watcher = watch(this.options.dir, () => {
-      // A build writes three files; wait for it to settle, then load once.
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = setTimeout(() => void this.reload(), this.options.debounceMs ?? 200);
-    });
-    this.watcher.on("error", (error) => this.options.log?.(`policy watcher failed: ${error.message}`));
+    this.rewatchIfMoved();
+    this.identityTimer = setInterval(() => {
+      if (this.rewatchIfMoved()) this.scheduleReload();
+    }, this.options.identityCheckMs ?? 1000);
+    this.identityTimer.unref();
+  }
+
+  /** A build writes three files; wait for it to settle, then load once. */
+  private scheduleReload(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.reload(), this.options.debounceMs ?? 200);
+  }
+
+  /**
+   * Puts the watcher on the directory the path names now. Returns true when
+   * it moved (the directory was replaced, a symlink flipped, or it came back
+   * after being deleted); while the path is missing there is nothing to watch
+   * and the last good bundle keeps serving.
+   */
+  private rewatchIfMoved(): boolean {
+    const identity = directoryIdentity(this.options.dir);
+    if (identity === this.watchedIdentity) return false;
+    this.closeWatcher();
+    this.watchedIdentity = identity;
+    if (!identity) {
+      this.options.log?.(`policy directory ${this.options.dir} is gone; still serving ${this.revision || "nothing"}, watching for it to return`);
+      return false;
+    }
+    try {
+      this.watcher = watch(this.options.dir, () => this.scheduleReload());
+      this.watcher.on("error", (error) => {
+        this.options.log?.(`policy watcher failed: ${error.message}; will re-watch`);
+        this.closeWatcher();
+      });
+    } catch (error) {
+      this.options.log?.(`policy watcher failed: ${(error as Error).message}; will re-watch`);
+      this.closeWatcher();
+    }
+    return true;
+  }
+
+  private closeWatcher(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    this.watchedIdentity = "";
+  }
+}
+
+/**
+ * Which directory a path names right now: "" when it names none. The birth
+ * time is part of it because a directory deleted and recreated at once
+ * usually gets the freed inode number back.
+ */
+function directoryIdentity(path: string): string {
+  try {
+    const real = realpathSync(path);
+    const stat = statSync(real);
+    return stat.isDirectory() ? `${real}:${stat.dev}:${stat.ino}:${stat.birthtimeMs}` : "";
+  } catch {
+    return "";
   }
 }

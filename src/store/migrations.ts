@@ -5,6 +5,7 @@ import { schema003 } from "./schema-003.js";
 import { schema004 } from "./schema-004.js";
 import { schema005 } from "./schema-005.js";
 import { schema006 } from "./schema-006.js";
+import { schema007 } from "./schema-007.js";
 
 /**
  * Numbered, append-only migrations. A migration that has shipped is never
@@ -18,7 +19,8 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
   { version: 3, name: "billing mirror, events, watermarks, access per plan, admin audit", sql: schema003 },
   { version: 4, name: "API keys", sql: schema004 },
   { version: 5, name: "staff, impersonation sessions, approvals", sql: schema005 },
-  { version: 6, name: "approvals store the content they cover", sql: schema006 },
+  { version: 6, name: "approvals store their content, membership history", sql: schema006 },
+  { version: 7, name: "seat counter per tenant", sql: schema007 },
 ];
 
 export function applyMigrations(db: Db): void {

@@ -1,8 +1,9 @@
-import { cpSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PolicyManager } from "../../src/engine/policy-manager.js";
 import { DEFAULT_POLICY_DIR } from "../../src/paths.js";
 import { buildVariantBundle, editFile } from "../support/policy-builds.js";
 import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
@@ -116,5 +117,66 @@ describe("policy hot reload", () => {
     publish(DEFAULT_POLICY_DIR);
     await waitFor(() => sidecar.bulkhead.policies.status.state === "ready", "recovery");
     expect((await health()).status).toBe("ok");
+  });
+});
+
+describe("policy hot reload across deploys that swap the directory", () => {
+  // A deploy often publishes a new directory and renames it into place, or
+  // flips a symlink; the old inotify watch then never fires again.
+  const deploys = mkdtempSync(join(tmpdir(), "bulkhead-deploys-"));
+  const release = (name: string, bundleDir: string) => {
+    const dir = join(deploys, name);
+    mkdirSync(dir);
+    for (const file of ["policy.wasm", "data.json", "bundle.json"]) cpSync(join(bundleDir, file), join(dir, file));
+    return dir;
+  };
+  let swapped: TestSidecar;
+  let viewersMayDelete: string;
+  let goodRev: string;
+
+  beforeAll(async () => {
+    viewersMayDelete = buildVariantBundle((src) =>
+      editFile(join(src, "data", "roles.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "projects.delete",'),
+    );
+    symlinkSync(release("v1", DEFAULT_POLICY_DIR), join(deploys, "current"));
+    renameSync(release("live-v1", DEFAULT_POLICY_DIR), join(deploys, "live"));
+    swapped = await startSidecar({ policyDir: join(deploys, "live"), config: { watchPolicies: true } });
+    goodRev = swapped.bulkhead.policies.revision;
+  });
+  afterAll(() => swapped.close());
+
+  const waitForRevision = async (manager: { revision: string }, differs: boolean, from: string) => {
+    for (let i = 0; i < 400 && (manager.revision !== from) !== differs; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(manager.revision !== from).toBe(differs);
+  };
+
+  it("keeps watching after the directory is deleted and a new one is renamed into its place, twice", async () => {
+    const live = join(deploys, "live");
+    rmSync(live, { recursive: true });
+    renameSync(release("live-v2", viewersMayDelete), live);
+    await waitForRevision(swapped.bulkhead.policies, true, goodRev);
+    expect((await swapped.check(checkRequest("ten_acme", "usr_bob", "projects.delete"))).allow).toBe(true);
+    // The second swap proves the watcher was re-aimed, not just one reload done.
+    rmSync(live, { recursive: true });
+    renameSync(release("live-v3", DEFAULT_POLICY_DIR), live);
+    await waitForRevision(swapped.bulkhead.policies, false, goodRev);
+    expect((await swapped.check(checkRequest("ten_acme", "usr_bob", "projects.delete"))).allow).toBe(false);
+    // And a plain in-place publish into the new directory still reloads.
+    for (const file of ["policy.wasm", "data.json", "bundle.json"]) cpSync(join(viewersMayDelete, file), join(live, file));
+    await waitForRevision(swapped.bulkhead.policies, true, goodRev);
+  });
+
+  it("follows a symlink that is flipped to another release", async () => {
+    const manager = new PolicyManager({ dir: join(deploys, "current"), identityCheckMs: 50, debounceMs: 20 });
+    await manager.start();
+    try {
+      const before = manager.revision;
+      const next = join(deploys, "current-next");
+      symlinkSync(release("v2", viewersMayDelete), next);
+      renameSync(next, join(deploys, "current")); // atomic flip, as `ln -sfn` + `mv -T` does
+      await waitForRevision(manager, true, before);
+    } finally {
+      manager.stop();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
+import { parseWorkers } from "../../src/cli/serve-cluster.js";
 
 describe("loadConfig", () => {
   it("defaults to loopback ports and ./data/bulkhead.db", () => {
@@ -22,6 +23,15 @@ describe("loadConfig", () => {
   it("allows a non-loopback bind with caller tokens", () => {
     const config = loadConfig({ BULKHEAD_GRPC_ADDR: "0.0.0.0:50051", BULKHEAD_HTTP_ADDR: "[::]:8080", BULKHEAD_CALLER_TOKENS: "a, b" });
     expect(config.callerTokens).toEqual(["a", "b"]);
+  });
+
+  it("takes whole numbers only in decimal digits, naming the variable", () => {
+    for (const value of ["0x10", "1e3", " 7", "7 ", "-1", "7.5", "0b11", "+7"]) {
+      expect(() => loadConfig({ BULKHEAD_PAST_DUE_GRACE_DAYS: value }), value).toThrow(/BULKHEAD_PAST_DUE_GRACE_DAYS=.* must be a whole number from 0 to 365 in decimal digits/);
+    }
+    expect(loadConfig({ BULKHEAD_PAST_DUE_GRACE_DAYS: "16" }).pastDueGraceDays).toBe(16);
+    expect(() => parseWorkers("0x2")).toThrow(/--workers/);
+    expect(parseWorkers("2")).toBe(2);
   });
 
   it("names a malformed address", () => {

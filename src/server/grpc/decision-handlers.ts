@@ -6,6 +6,7 @@ import { invalidArgument } from "../../errors.js";
 import type { CheckRequest, CheckResponse, DecisionServiceServer } from "../../gen/bulkhead/v1/decision.js";
 import { deadlineOf, type CallerAuth } from "./call-guard.js";
 import { fromDecision, fromResolvedContext, toRawCheck } from "./decision-mapping.js";
+import { rejectUndecodable } from "./request-decoding.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { unary } from "./unary.js";
 
@@ -123,6 +124,7 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
     if (failed) return;
     let input: CheckInput;
     try {
+      rejectUndecodable(request);
       input = validateCheck(toRawCheck(request));
       const id = input.principal.requestId;
       if (id === "") throw invalidArgument("principal.request_id", "is required on CheckStream: answers come back in completion order, matched by request_id");

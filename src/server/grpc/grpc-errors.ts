@@ -20,9 +20,23 @@ const GRPC_STATUS: Record<ErrorCategory, status> = {
  * clients need not parse messages. Unknown throws become INTERNAL.
  */
 export function toGrpcError(thrown: unknown): Partial<ServiceError> {
-  const error = thrown instanceof BulkheadError ? thrown : wrapError("INTERNAL", "internal error", thrown);
+  const error =
+    thrown instanceof BulkheadError
+      ? thrown
+      : isSqliteError(thrown)
+        ? wrapError("STORE_FAILED", "the store failed", thrown)
+        : wrapError("INTERNAL", "internal error", thrown);
   const metadata = new Metadata();
   metadata.set("bulkhead-error-code", error.code);
   if (error.field) metadata.set("bulkhead-field", error.field);
   return { code: GRPC_STATUS[error.category], details: error.message, metadata };
+}
+
+/**
+ * better-sqlite3's error class, recognised by name so every path that lets a
+ * store failure through (metering, admin writes) reports STORE_FAILED, not a
+ * bare INTERNAL, without each one wrapping it.
+ */
+function isSqliteError(thrown: unknown): boolean {
+  return thrown instanceof Error && thrown.name === "SqliteError";
 }

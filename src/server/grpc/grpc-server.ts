@@ -4,6 +4,7 @@ import type { Decider } from "../../decision/decider.js";
 import { DecisionServiceService } from "../../gen/bulkhead/v1/decision.js";
 import { EntitlementServiceService } from "../../gen/bulkhead/v1/entitlements.js";
 import { AdminServiceService } from "../../gen/bulkhead/v1/admin.js";
+import { decodingErrorsAsRequests } from "./request-decoding.js";
 import { adminHandlers, type AdminHandlerDeps } from "./admin-handlers.js";
 import { entitlementHandlers, type EntitlementHandlerDeps } from "./entitlement-handlers.js";
 import { CallerAuth } from "./call-guard.js";
@@ -29,9 +30,9 @@ export interface GrpcServer {
 export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
   const auth = new CallerAuth(deps.callerTokens);
-  server.addService(DecisionServiceService, decisionHandlers(deps.decider, auth));
-  server.addService(EntitlementServiceService, entitlementHandlers(deps.entitlements, auth));
-  server.addService(AdminServiceService, adminHandlers(deps.admin));
+  server.addService(decodingErrorsAsRequests(DecisionServiceService), decisionHandlers(deps.decider, auth));
+  server.addService(decodingErrorsAsRequests(EntitlementServiceService), entitlementHandlers(deps.entitlements, auth));
+  server.addService(decodingErrorsAsRequests(AdminServiceService), adminHandlers(deps.admin));
 
   const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "NOT_SERVING"])) });
   health.addToServer(server);

@@ -1,6 +1,7 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 import type { CallGate } from "./call-guard.js";
 import { toGrpcError } from "./grpc-errors.js";
+import { rejectUndecodable } from "./request-decoding.js";
 
 /**
  * A server stream fed by polling a log table (outbox, changes) from a cursor:
@@ -25,6 +26,7 @@ export function pollStream<Req, Row, Res>(
   const fail = (error: unknown) => call.emit("error", Object.assign(new Error(), toGrpcError(error)));
   try {
     options.auth.verify(call.metadata);
+    rejectUndecodable(call.request);
     options.validate();
   } catch (error) {
     fail(error);

@@ -1,6 +1,7 @@
 import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import type { CallGate } from "./call-guard.js";
 import { toGrpcError } from "./grpc-errors.js";
+import { rejectUndecodable } from "./request-decoding.js";
 
 /**
  * The wrapper every unary handler goes through: caller auth first, then the
@@ -15,6 +16,7 @@ export function unary<Req, Res>(
     Promise.resolve()
       .then(() => {
         auth.verify(call.metadata);
+        rejectUndecodable(call.request);
         return handler(call.request, call);
       })
       .then(
