@@ -261,7 +261,7 @@ function splitHostPort(addr: string): [string, string] {
 }
 
 /**
- * Replicated mode's change log is not built yet (issue 13, ADR 27). A sidecar
+ * Replicated mode's change log is not built yet (issue 13, ADR 26). A sidecar
  * that ran single-node while its operator configured a shared log would
  * disagree with its peers silently, so both entry points (one process, and
  * the `--workers` primary) refuse before anything is opened or written.

@@ -130,10 +130,20 @@ export class BillingProjector {
    * the free plan: an unknown price never keeps a richer plan. Seats add up
    * over every live subscription.
    */
-  recomputeTenant(tx: WriteScope, tenantId: string): void {
+  recomputeTenant(tx: WriteScope, tenantId: string, lostSubscription = false): void {
     const tenant = this.deps.directory.tenantById(tenantId);
     const subscriptions = this.deps.billing.tenantSubscriptions(tenantId);
-    if (!tenant || subscriptions.length === 0) return;
+    if (!tenant) return;
+    if (subscriptions.length === 0) {
+      // A tenant Stripe never billed keeps its seeded plan; one whose last
+      // subscription moved to another customer has nothing paying for it.
+      if (lostSubscription) {
+        this.deps.directory.putTenant(tx, { ...tenant, planCode: FREE_PLAN, billingStatus: "canceled" });
+        this.deps.billing.putState(tx, tenantId, { statusSince: tx.now, cancelAtPeriodEnd: false, currentPeriodEnd: null });
+        if (this.deps.entitlements.hasAddon("seats")) this.deps.entitlements.setTenantAddon(tx, tenantId, "seats", 0);
+      }
+      return;
+    }
     const live = subscriptions
       .filter((s) => !ENDED.has(s.status))
       .sort((a, b) => statusRank(a.status) - statusRank(b.status) || b.created - a.created);
@@ -161,9 +171,21 @@ export class BillingProjector {
     const stored = this.deps.billing.subscriptionStatus(facts.id);
     if (stored && ENDED.has(stored) && !ENDED.has(status)) return { outcome: "stale" as const, tenantId };
     if (!this.deps.billing.advance(facts.id, event.created, event.id)) return { outcome: "stale" as const, tenantId };
+    const before = this.deps.billing.subscriptionOwner(facts.id);
     this.claimCustomer(tx, facts.customerId, tenantId);
     this.deps.billing.putSubscription(tx, tenantId, { ...facts, status }, this.planOf(facts), event.created);
     this.recomputeTenant(tx, tenantId);
+    if (before && before.customerId !== facts.customerId) {
+      // Stripe does not move subscriptions between customers; an event that
+      // does is recorded for an operator, and the tenant it left is
+      // recomputed so it cannot keep a plan nothing pays for any more.
+      this.deps.billing.audit(tx, {
+        actor: "stripe", tenantId: before.tenantId, object: `subscription:${facts.id}`, action: "billing.subscription_moved",
+        reason: `event ${event.id} moved it from customer ${before.customerId} (tenant ${before.tenantId}) to ${facts.customerId} (tenant ${tenantId})`,
+        source: "webhook", result: "applied",
+      });
+      if (before.tenantId !== tenantId) this.recomputeTenant(tx, before.tenantId, true);
+    }
     return { outcome: "applied" as const, tenantId };
   }
 

@@ -60,12 +60,14 @@ export class SqliteBillingStore {
         `INSERT INTO billing_customers (customer_id, tenant_id, updated_at) VALUES (?, ?, ?)
          ON CONFLICT (customer_id) DO UPDATE SET tenant_id = excluded.tenant_id, updated_at = excluded.updated_at`,
       ),
-      subscription: db.prepare<[string], { status: string; status_since: number }>("SELECT status, status_since FROM subscriptions WHERE id = ?"),
+      subscription: db.prepare<[string], { status: string; status_since: number; tenant_id: string; customer_id: string }>(
+        "SELECT status, status_since, tenant_id, customer_id FROM subscriptions WHERE id = ?",
+      ),
       putSubscription: db.prepare(
         `INSERT INTO subscriptions (id, tenant_id, customer_id, status, status_since, plan_code, cancel_at_period_end,
            current_period_end, trial_end, created, updated_at)
          VALUES (@id, @tenantId, @customerId, @status, @statusSince, @planCode, @cancelAtPeriodEnd, @currentPeriodEnd, @trialEnd, @created, @now)
-         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, status = excluded.status, status_since = excluded.status_since,
+         ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, customer_id = excluded.customer_id, status = excluded.status, status_since = excluded.status_since,
            plan_code = excluded.plan_code, cancel_at_period_end = excluded.cancel_at_period_end,
            current_period_end = excluded.current_period_end, trial_end = excluded.trial_end, updated_at = excluded.updated_at`,
       ),
@@ -161,6 +163,12 @@ export class SqliteBillingStore {
 
   subscriptionStatus(id: string): string | undefined {
     return this.stmt.subscription.get(id)?.status;
+  }
+
+  /** The tenant and customer a stored subscription belongs to now. */
+  subscriptionOwner(id: string): { tenantId: string; customerId: string } | undefined {
+    const row = this.stmt.subscription.get(id);
+    return row && { tenantId: row.tenant_id, customerId: row.customer_id };
   }
 
   tenantSubscriptions(tenantId: string): StoredSubscription[] {

@@ -5,6 +5,7 @@ import { reconcileSubscriptions } from "../billing/reconcile.js";
 import { stripeClient } from "../billing/stripe-webhook.js";
 import { systemClock } from "../clock.js";
 import { DEFAULTS, loadConfig } from "../config.js";
+import { validateReason } from "../directory/admin-input.js";
 import { openDatabase } from "../store/database.js";
 import { RevisionWriter } from "../store/revision-writer.js";
 import { createSqliteStores } from "../store/stores.js";
@@ -15,8 +16,9 @@ Usage:
   bulkhead billing reconcile [--dry-run] [--db FILE]
       list every subscription from the Stripe API (BULKHEAD_STRIPE_API_KEY,
       BULKHEAD_STRIPE_API_URL) and repair drift in the mirror, printing a diff
-  bulkhead billing replay <event-id> --reason TEXT [--db FILE]
-      re-apply a stored event (audited); watermarks still apply
+  bulkhead billing replay <event-id> --reason CODE[: text] [--db FILE]
+      re-apply a stored event (audited); watermarks still apply; CODE is an
+      admin reason code (BULKHEAD_ADMIN_REASON_CODES), e.g. billing_correction
   bulkhead billing events --unmapped [--db FILE]
       list stored events that named no known tenant
 
@@ -58,10 +60,18 @@ export async function billingCommand(args: string[]): Promise<number> {
     }
     if (sub === "replay") {
       if (!eventId || !values.reason) {
-        process.stderr.write("bulkhead billing replay: needs <event-id> and --reason\n");
+        process.stderr.write(`bulkhead billing replay: needs <event-id> and --reason CODE[: text] (CODE one of ${config.adminReasonCodes.join(", ")})\n`);
         return 2;
       }
-      const result = projector.replay(eventId, actor, values.reason);
+      // Same rule as every admin write: the audit's reason starts with a configured code.
+      let reason: string;
+      try {
+        reason = validateReason(values.reason, config.adminReasonCodes);
+      } catch (error) {
+        process.stderr.write(`bulkhead billing replay: ${(error as Error).message}\n`);
+        return 2;
+      }
+      const result = projector.replay(eventId, actor, reason);
       console.log(`${eventId}: ${result.outcome}${result.tenantId ? ` for ${result.tenantId}` : ""} at revision ${result.revision}`);
       return 0;
     }

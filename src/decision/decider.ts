@@ -11,6 +11,7 @@ import type { Metrics } from "../metrics.js";
 import type { ChangeTracker } from "../store/change-tracker.js";
 import type { RevisionWriter } from "../store/revision-writer.js";
 import { idempotentWrite } from "../usage/idempotent-write.js";
+import { RevisionWaiter } from "./revision-waiter.js";
 import type { Metering } from "../usage/metering.js";
 import type { UsageStore } from "../usage/usage-store.js";
 import type { PolicySet } from "../engine/policy-set.js";
@@ -67,6 +68,9 @@ export interface DeciderDeps {
  * coded error; nothing here can turn a failure into allow.
  */
 export class Decider {
+  /** Every min_revision wait shares one timer (ADR: one revision waiter). */
+  readonly revisions = new RevisionWaiter(() => this.syncTracker());
+
   constructor(private readonly deps: DeciderDeps) {}
 
   /** Metrics come after construction because they read state from the parts they count. */
@@ -74,9 +78,9 @@ export class Decider {
     this.deps.metrics = metrics;
   }
 
-  check(input: CheckInput, deadline?: number): Promise<Decision> {
+  check(input: CheckInput, deadline?: number, signal?: AbortSignal): Promise<Decision> {
     return this.counted(async () => {
-      const storeRevision = await this.awaitRevision(input.minRevision, deadline);
+      const storeRevision = await this.awaitRevision(input.minRevision, deadline, signal);
       return this.decide(input, storeRevision);
     });
   }
@@ -213,7 +217,7 @@ export class Decider {
    * and are namespaced by the resolved tenant id, so they neither probe
    * other tenants nor double-charge through id/slug spellings; a retry is
    * re-evaluated first and gets the original decision only while it would
-   * still be allowed.
+   * still be allowed, quota aside (the retry takes no unit).
    */
   private decideAndConsume(input: CheckInput, policy: PolicySet, key?: ApiKey): Decision {
     const p = input.principal;
@@ -229,8 +233,11 @@ export class Decider {
         // not how the tenant was spelled or the per-call request id.
         const request = { actor: [p.actorId, p.actorType], action: input.action, resource: input.resource, consume: input.consume };
         return idempotentWrite<Decision>(this.deps, { tenantId, key: input.idempotencyKey, operation: "check", request }, (tx2, replay) => {
+          // A retry charges nothing, so the unit its original call took must not
+          // deny it: limit_reached alone does not override the stored allow.
+          // Any other deny (role lost, tenant suspended, ...) still wins.
+          if (replay && fresh!.reasons.every((r) => r.code === "limit_reached")) return { answer: replay, keep: false, replayed: true };
           if (!fresh!.allow) return { answer: fresh!, keep: false };
-          if (replay) return { answer: replay, keep: false, replayed: true };
           const meter = policy.data.bulkhead.actions[input.action]?.meter;
           if (!meter) return { answer: fresh!, keep: false };
           const state = this.deps.metering.stateFor(tenantId, meter, tx2.now);
@@ -287,30 +294,19 @@ export class Decider {
 
   /**
    * Resolves once the store has reached `minRevision` (read-your-writes) and
-   * returns the revision decisions will be made at. Polls, because the write
-   * may come from another process; gives up at the deadline, never allows.
+   * returns the revision decisions will be made at. The write may come from
+   * another process, so the shared RevisionWaiter polls the store's revision
+   * on one timer for every waiting request; gives up at the deadline or when
+   * `signal` aborts (the caller left), never allows.
    *
    * `deadline` is the call's gRPC deadline, epoch ms on the wall clock. The
    * wait is measured on the monotonic clock with real timers, never on the
    * injected Clock: that one is business time (windows, expiries), which a
    * test may hold still, and a wait measured on a still clock never ends.
    */
-  async awaitRevision(minRevision: number, deadline?: number): Promise<number> {
-    const { tracker } = this.deps;
-    let revision = this.syncTracker();
-    if (revision >= minRevision) return revision;
+  async awaitRevision(minRevision: number, deadline?: number, signal?: AbortSignal): Promise<number> {
     const budgetMs = Math.min(deadline === undefined ? Infinity : deadline - Date.now(), this.deps.revisionWaitMs ?? 2000);
-    const giveUpAt = performance.now() + budgetMs;
-    while (performance.now() < giveUpAt) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      revision = this.syncTracker();
-      if (revision >= minRevision) return revision;
-    }
-    throw new BulkheadError(
-      "STORE_REVISION_NOT_REACHED",
-      `store is at revision ${tracker.revision}, request needs ${minRevision}`,
-      "min_revision",
-    );
+    return this.revisions.wait(minRevision, budgetMs, signal);
   }
 
   private syncTracker(): number {

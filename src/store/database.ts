@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { applyMigrations } from "./migrations.js";
 
@@ -8,10 +8,17 @@ export type Db = Database.Database;
 /**
  * Opens (creating if needed) the SQLite store and brings its schema up to
  * date. WAL lets readers in other processes proceed while one writes;
- * busy_timeout makes concurrent writers queue instead of failing.
+ * busy_timeout makes concurrent writers queue instead of failing. The file
+ * holds memberships, key hashes and audit records, so it is made 0600 (like
+ * the token files) before SQLite opens it; SQLite gives its -wal and -shm
+ * files the database file's mode.
  */
 export function openDatabase(path: string): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") {
+    mkdirSync(dirname(path), { recursive: true });
+    closeSync(openSync(path, "a", 0o600));
+    chmodSync(path, 0o600); // a file an older version created 0644
+  }
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");

@@ -3,6 +3,16 @@ import { BulkheadError } from "../errors.js";
 import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
 import type { UsageStore } from "./usage-store.js";
 
+/**
+ * The idempotency key of a write the sidecar keys itself (Commit, Release).
+ * It contains a space, which caller keys (printable ASCII without spaces,
+ * `checkToken`) cannot, so a caller's Consume with key `commit:<id>` can never
+ * take the slot of that reservation's commit.
+ */
+export function internalKey(operation: string, id: string): string {
+  return `internal ${operation} ${id}`;
+}
+
 /** How long a retried call gets its original answer back. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 

@@ -9,7 +9,7 @@ import { BulkheadError, invalidArgument } from "../errors.js";
 import type { Outbox } from "../events/outbox.js";
 import { ulid } from "../ids.js";
 import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
-import { idempotentWrite } from "./idempotent-write.js";
+import { idempotentWrite, internalKey } from "./idempotent-write.js";
 import { readMeterState, remaining, type MeterState } from "./meter-state.js";
 import type { ConsumeInput, ReservationRef, ReserveInput } from "./usage-input.js";
 import type { UsageStore } from "./usage-store.js";
@@ -81,7 +81,7 @@ export class Metering {
    * authorisation) in the window the reservation was made in, and returns the rest.
    */
   commit(ref: ReservationRef, actual: number): MeterAnswer {
-    return this.idempotent(ref.tenantId, `commit:${ref.reservationId}`, "commit", { ...ref, actual }, (tx) => {
+    return this.idempotent(ref.tenantId, internalKey("commit", ref.reservationId), "commit", { ...ref, actual }, (tx) => {
       const reservation = this.openReservation(tx, ref);
       if (actual > reservation.amount) {
         throw invalidArgument("actual", `must be at most the ${reservation.amount} units reserved; reserve enough up front`);
@@ -97,7 +97,7 @@ export class Metering {
   }
 
   release(ref: ReservationRef): { released: number; storeRevision: number } {
-    return this.idempotent(ref.tenantId, `release:${ref.reservationId}`, "release", ref, (tx) => {
+    return this.idempotent(ref.tenantId, internalKey("release", ref.reservationId), "release", ref, (tx) => {
       const reservation = this.openReservation(tx, ref);
       this.deps.usage.close(tx, reservation, "released");
       return { answer: { released: reservation.amount, storeRevision: tx.revision }, keep: true };

@@ -20,6 +20,7 @@ export const ATTACK_CLASSES = [
   "plan_entitlement",
   "rollout",
   "expected_allow",
+  "caller_fields",
 ] as const;
 export type AttackClass = (typeof ATTACK_CLASSES)[number];
 
@@ -130,19 +131,63 @@ export function generateCases(suite: Suite, seeds: StoreSeed[], data: PolicyData
     });
   }
 
+  // API-key cases use the suite's real keys, so each expects the specific
+  // reason: a deny for api_key_invalid means the key did not verify on the
+  // target, and the case proved nothing about the tenant or scope check.
   for (const key of suite.api_keys ?? []) {
     const apiActor = { actorId: key.id, actorType: "api_key" };
     for (const r of others(key.tenant)) {
       const action = key.scopes[0] ?? actions[0]!;
-      add("api_key_other_tenant", `${key.id}@${r.tenant}`, action, r.id, check(apiActor, { tenantId: r.tenant, apiKey: key.secret, source: "api_key" }, action, r), { allow: false });
+      add("api_key_other_tenant", `${key.id}@${r.tenant}`, action, r.id, check(apiActor, { tenantId: r.tenant, apiKey: key.secret, source: "api_key" }, action, r), { allow: false, reason: "wrong_tenant" });
     }
     for (const r of resourcesOf(key.tenant)) {
       for (const action of actions.filter((a) => !key.scopes.includes(data.bulkhead.actions[a]!.permission))) {
-        add("api_key_scope", `${key.id}@${key.tenant}`, action, r.id, check(apiActor, { tenantId: key.tenant, apiKey: key.secret, source: "api_key" }, action, r), { allow: false });
+        add("api_key_scope", `${key.id}@${key.tenant}`, action, r.id, check(apiActor, { tenantId: key.tenant, apiKey: key.secret, source: "api_key" }, action, r), { allow: false, reason: "api_key_scope" });
       }
     }
   }
-  return cases;
+  return [...cases, ...callerFieldVariants(cases)];
+}
+
+/**
+ * Fields a caller sends that must never turn a deny into an allow: a forged
+ * `source`, another `actor_type`, a made-up `session_id`, and resource
+ * attributes claiming the actor owns the resource or is its tenant's owner.
+ * Each variant of a deny case expects exactly the base case's answer. Only
+ * denies are varied: the one field the catalog gives meaning to
+ * (`attributes.role` on members.invite, owner_required) can add a denial,
+ * never remove one, so a deny stays a deny whatever the caller claims.
+ */
+const CALLER_FIELD_VARIANTS: { name: string; apply: (r: RawCheck) => RawCheck }[] = [
+  { name: "source_admin", apply: (r) => ({ ...r, principal: { ...r.principal, source: "admin" } }) },
+  { name: "actor_type", apply: (r) => ({ ...r, principal: { ...r.principal, actorType: r.principal?.actorType === "user" ? "service_account" : "user" } }) },
+  { name: "session_id", apply: (r) => ({ ...r, principal: { ...r.principal, sessionId: "ses_xtest_forged" } }) },
+  { name: "owner_id", apply: (r) => ({ ...r, resource: { ...r.resource, ownerId: r.principal?.actorId ?? "" } }) },
+  {
+    name: "attributes",
+    apply: (r) => ({
+      ...r,
+      resource: {
+        ...r.resource,
+        attributes: { owner_id: r.principal?.actorId ?? "", tenant_id: r.principal?.tenantId ?? "", role: "owner" },
+      },
+    }),
+  },
+];
+
+function callerFieldVariants(cases: XCase[]): XCase[] {
+  const varied = new Set<AttackClass>(["cross_tenant", "non_member", "vertical_role"]);
+  return cases
+    .filter((c) => varied.has(c.attack) && !c.expect.allow)
+    .flatMap((c) =>
+      CALLER_FIELD_VARIANTS.map((v) => ({
+        id: `caller_fields/${v.name}/${c.id}`,
+        attack: "caller_fields" as const,
+        request: v.apply(c.request),
+        // Another actor_type is another actor (not a member): still a deny, for its own reason.
+        expect: v.name === "actor_type" ? { allow: false } : c.expect,
+      })),
+    );
 }
 
 function isListedAllow(suite: Suite, m: Membership, action: string, resourceId: string): boolean {

@@ -7,6 +7,13 @@ export const describeOutcome = (o: Outcome): string =>
 const describeExpect = (r: CaseResult): string =>
   r.case.expect.allow ? "allow" : `deny${r.case.expect.reason ? ` with ${r.case.expect.reason}` : ""}`;
 
+/** API-key cases whose seeded, valid key was refused as invalid (or errored) on the target. */
+export function unverifiedKeyCases(report: RunReport): number {
+  return report.failures.filter(
+    (f) => f.case.attack.startsWith("api_key_") && !("reasons" in f.outcome && !f.outcome.reasons.includes("api_key_invalid")),
+  ).length;
+}
+
 /** The human summary: counts by attack class, then every leak and failure. */
 export function summaryText(suiteName: string, report: RunReport): string {
   const lines = [`xtest: suite "${suiteName}" against ${report.target}`, ""];
@@ -18,6 +25,13 @@ export function summaryText(suiteName: string, report: RunReport): string {
   lines.push("");
   for (const leak of report.leaks) lines.push(`LEAK ${leak.case.id}: expected ${describeExpect(leak)}, got ${describeOutcome(leak.outcome)}`);
   for (const f of report.failures) lines.push(`FAIL ${f.case.id}: expected ${describeExpect(f)}, got ${describeOutcome(f.outcome)}`);
+  const unverified = unverifiedKeyCases(report);
+  if (unverified > 0) {
+    lines.push(
+      `xtest: ${unverified} API-key cases were denied api_key_invalid or failed: the suite's keys do not verify on this target ` +
+        "(was it seeded with `bulkhead xtest seed` under the same BULKHEAD_KEY_SECRET?); those cases prove nothing about tenant or scope checks",
+    );
+  }
   lines.push(
     `${report.results.length} cases: ${report.results.length - report.leaks.length - report.failures.length} passed, ` +
       `${report.leaks.length} leaks, ${report.failures.length} failures`,

@@ -49,6 +49,35 @@ describe("customer mapping", () => {
     expect(tenant(owner.tenantId)).toEqual({ plan_code: "enterprise", billing_status: "active" });
   });
 
+  it("recomputes the tenant a subscription left when an event moves it to another customer (review item 8)", async () => {
+    const a = payingTenant("moved_from");
+    const b = payingTenant("moved_to");
+    await send("customer.subscription.created", sub({ id: "sub_moving", customer: a.customer, status: "active", plan: "enterprise" }));
+    expect(tenant(a.tenantId)).toEqual({ plan_code: "enterprise", billing_status: "active" });
+    const moved = await send("customer.subscription.updated", sub({ id: "sub_moving", customer: b.customer, status: "active", plan: "enterprise" }));
+    expect(moved.body.outcome).toBe("applied");
+    expect(tenant(a.tenantId)).toMatchObject({ plan_code: "free" });
+    await send("customer.subscription.deleted", sub({ id: "sub_moving", customer: b.customer, status: "canceled", plan: "enterprise" }));
+    expect(tenant(a.tenantId)).toMatchObject({ plan_code: "free" });
+    expect(tenant(b.tenantId)).toMatchObject({ plan_code: "free" });
+    // The move is on record for an operator, naming both sides.
+    const notice = sidecar.bulkhead.db
+      .prepare("SELECT tenant_id, reason FROM admin_audit WHERE action = 'billing.subscription_moved' AND object = 'subscription:sub_moving'")
+      .get() as { tenant_id: string; reason: string };
+    expect(notice.tenant_id).toBe(a.tenantId);
+    expect(notice.reason).toContain(b.customer);
+  });
+
+  it("keeps a tenant's other live subscription when one of its subscriptions moves away", async () => {
+    const a = payingTenant("two_subs");
+    const b = payingTenant("takes_one");
+    await send("customer.subscription.created", sub({ id: "sub_stays", customer: a.customer, status: "active", plan: "pro" }));
+    await send("customer.subscription.created", sub({ id: "sub_leaves", customer: a.customer, status: "active", plan: "enterprise" }));
+    await send("customer.subscription.updated", sub({ id: "sub_leaves", customer: b.customer, status: "active", plan: "enterprise" }));
+    expect(tenant(a.tenantId)).toEqual({ plan_code: "pro", billing_status: "active" });
+    expect(tenant(b.tenantId)).toEqual({ plan_code: "enterprise", billing_status: "active" });
+  });
+
   it("applies a subscription that arrived before its customer was mapped, once the mapping arrives", async () => {
     sidecar.seed({ tenants: [{ id: "ten_early", slug: "early", planCode: "free" }] });
     const early = await send("customer.subscription.created", sub({ id: "sub_early", customer: "cus_early", status: "active", plan: "pro" }));

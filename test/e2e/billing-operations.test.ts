@@ -101,6 +101,27 @@ describe("replay", () => {
   });
 });
 
+describe("billing replay on the command line", () => {
+  const replay = (reason: string) =>
+    promisify(execFile)(process.execPath, [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "billing", "replay", "evt_cli_replay", "--reason", reason, "--db", sidecar.bulkhead.config.dbPath])
+      .then(({ stdout }) => ({ code: 0, stdout, stderr: "" }), (e: { code: number; stdout: string; stderr: string }) => e);
+  const audited = () => sidecar.bulkhead.db.prepare("SELECT reason FROM admin_audit WHERE object = 'billing_event:evt_cli_replay'").pluck().all();
+
+  it("takes --reason as a reason code like every admin write, and audits nothing for free text (review, also-list)", async () => {
+    sidecar.seed({ tenants: [{ id: "ten_cli_replay", slug: "cli-replay", planCode: "free" }] });
+    await post("customer.subscription.created", subscriptionObject({ id: "sub_cli_replay", customer: "cus_cli_replay", status: "active", plan: "pro" }), nowSeconds(), "evt_cli_replay");
+    sidecar.seed({ billingCustomers: [{ customerId: "cus_cli_replay", tenantId: "ten_cli_replay" }] });
+    const refused = await replay("because I said so");
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("must start with a reason code");
+    expect(audited()).toEqual([]);
+    const done = await replay("billing_correction: customer mapped late");
+    expect(done.code).toBe(0);
+    expect(done.stdout).toContain("applied for ten_cli_replay");
+    expect(audited()).toEqual(["billing_correction: customer mapped late"]);
+  });
+});
+
 describe("crash between receipt and commit", () => {
   it("loses nothing that was acknowledged when the process is killed mid-stream", async () => {
     const dbPath = join(mkdtempSync(join(tmpdir(), "bulkhead-crash-")), "crash.db");

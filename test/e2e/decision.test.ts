@@ -1,6 +1,7 @@
 import { Metadata, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckRequest } from "../../src/gen/bulkhead/v1/decision.js";
+import { STREAM_PENDING_LIMIT } from "../../src/server/grpc/decision-handlers.js";
 import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
 
 // End to end: a real server on a free port, the real gRPC client, the compiled
@@ -207,6 +208,68 @@ describe("CheckStream", () => {
     });
     stream.write(CheckRequest.fromPartial({ action: "projects.read" }));
     expect((await outcome).code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  /** Opens a stream, writes `requests`, and resolves with what came back and how it ended. */
+  function streamOf(requests: CheckRequest[]) {
+    const stream = sidecar.client.checkStream();
+    const answers: { requestId: string; allow: boolean }[] = [];
+    const outcome = new Promise<{ code: number; metadata?: Metadata }>((resolve) => {
+      stream.on("data", (r: { requestId: string; allow: boolean }) => answers.push(r));
+      stream.on("error", resolve);
+      stream.on("end", () => resolve({ code: status.OK }));
+    });
+    for (const request of requests) stream.write(request);
+    return { stream, answers, outcome };
+  }
+  const streamed = (requestId: string, resourceTenant = "ten_acme", extra = {}) =>
+    CheckRequest.fromPartial({
+      ...checkRequest("ten_acme", "usr_alice", "projects.read", resourceTenant, extra),
+      principal: { tenantId: "ten_acme", actorId: "usr_alice", requestId },
+    });
+
+  it.each([
+    ["an empty request_id", ["r1", ""]],
+    ["a request_id already unanswered on the stream", ["r1", "r1"]],
+  ])("ends the stream with INVALID_ARGUMENT on %s, so answers cannot be paired by position (review item 5)", async (_, ids) => {
+    const ahead = sidecar.bulkhead.tracker.revision + 1_000_000;
+    // The first request waits on min_revision, so it is still unanswered when the second arrives.
+    const { stream, outcome } = streamOf([streamed(ids[0]!, "ten_acme", { minRevision: ahead }), streamed(ids[1]!, "ten_globex")]);
+    const ended = await outcome;
+    expect(ended.code).toBe(status.INVALID_ARGUMENT);
+    expect(ended.metadata?.get("bulkhead-field")).toEqual(["principal.request_id"]);
+    stream.cancel();
+  });
+
+  it("pairs a deny waiting on min_revision by request_id, not by position", async () => {
+    const reached = sidecar.bulkhead.tracker.revision;
+    const { stream, answers, outcome } = streamOf([streamed("deny", "ten_globex", { minRevision: reached + 1 }), streamed("allow")]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    sidecar.seed({ tenants: [{ id: "ten_stream_bump", slug: "stream-bump", planCode: "free" }] });
+    stream.end();
+    expect((await outcome).code).toBe(status.OK);
+    expect(answers.map((a) => a.requestId)).toEqual(["allow", "deny"]);
+    expect(answers.find((a) => a.requestId === "deny")?.allow).toBe(false);
+  });
+
+  it("bounds a stream's min_revision waits and cancels them when the client leaves (review item 6)", async () => {
+    const waiter = sidecar.bulkhead.decider.revisions;
+    const ahead = sidecar.bulkhead.tracker.revision + 1_000_000;
+    const { stream, outcome } = streamOf(Array.from({ length: 5_000 }, (_, i) => streamed(`w${i}`, "ten_acme", { minRevision: ahead })));
+    const until = async (done: () => boolean) => {
+      for (let i = 0; i < 200 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    };
+    await until(() => waiter.waiting >= STREAM_PENDING_LIMIT);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(waiter.waiting).toBeGreaterThan(0);
+    expect(waiter.waiting).toBeLessThanOrEqual(STREAM_PENDING_LIMIT);
+    // An unrelated Check is answered while the stream's requests wait.
+    expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
+    stream.cancel();
+    await outcome;
+    // Well inside the 2 s wait budget: the waits ended because the stream did, not because they timed out.
+    await until(() => waiter.waiting === 0);
+    expect(waiter.waiting).toBe(0);
   });
 });
 

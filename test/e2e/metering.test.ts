@@ -235,6 +235,21 @@ describe("Reserve, Commit, Release", () => {
     expect(late.details).toContain("expired");
   });
 
+  it("keeps caller keys apart from the keys Commit and Release use (review item 7)", async () => {
+    const tenantId = proTenant("ten_key_squat", 0);
+    const committed = await sidecar.entitlements.reserve({ tenantId, meter: EXPORTS, amount: 10, idempotencyKey: key() });
+    const released = await sidecar.entitlements.reserve({ tenantId, meter: EXPORTS, amount: 10, idempotencyKey: key() });
+    // An insider squats the keys the sidecar would use for this reservation's commit and release.
+    for (const held of [committed, released]) {
+      for (const prefix of ["commit", "release"]) {
+        await sidecar.entitlements.consume({ tenantId, meter: EXPORTS, amount: 1, idempotencyKey: `${prefix}:${held.reservationId}` });
+      }
+    }
+    expect(await sidecar.entitlements.commit({ tenantId, reservationId: committed.reservationId, actual: 4 })).toMatchObject({ used: 8 });
+    expect((await sidecar.entitlements.release({ tenantId, reservationId: released.reservationId })).released).toBe(10);
+    expect((await usedOf(tenantId)).reserved).toBe(0);
+  });
+
   it("never lets another tenant commit or release a reservation", async () => {
     const owner = proTenant("ten_owner", 0);
     const thief = proTenant("ten_thief", 0);
@@ -268,6 +283,31 @@ describe("Check with consume", () => {
     const retry = await sidecar.check(request);
     expect(retry.decisionId).toBe(first.decisionId);
     expect((await usedOf(tenantId)).used).toBe(15);
+  });
+
+  it("answers a retry of the Check that took the last unit with the original allow (review item 4)", async () => {
+    const tenantId = proTenant("ten_check_last", 99);
+    const request = checkRequest(tenantId, `usr_${tenantId}`, "reports.export", tenantId, { consume: 1, idempotencyKey: key() });
+    const first = await sidecar.check(request);
+    expect(first.allow).toBe(true);
+    const retry = await sidecar.check(request);
+    expect(retry).toMatchObject({ allow: true, decisionId: first.decisionId });
+    expect((await usedOf(tenantId)).used).toBe(100);
+    // A new key is a new request and is denied.
+    const next = await sidecar.check({ ...request, idempotencyKey: key() });
+    expect(codes(next)).toEqual(["limit_reached"]);
+  });
+
+  it("denies a retry when something other than quota changed", async () => {
+    const tenantId = proTenant("ten_check_demoted", 99);
+    sidecar.seed({ memberships: [{ tenantId, actorId: "usr_demoted", role: "owner" }] });
+    const request = checkRequest(tenantId, "usr_demoted", "reports.export", tenantId, { consume: 1, idempotencyKey: key() });
+    expect((await sidecar.check(request)).allow).toBe(true);
+    sidecar.seed({ memberships: [{ tenantId, actorId: "usr_demoted", role: "viewer" }] });
+    const retry = await sidecar.check(request);
+    expect(retry.allow).toBe(false);
+    expect(codes(retry)).toContain("missing_permission");
+    expect((await usedOf(tenantId)).used).toBe(100);
   });
 
   it("charges nothing when denied for another reason", async () => {

@@ -93,3 +93,19 @@ describe("ChangeTracker", () => {
     expect(b.tracker.revisionOf("ten_globex")).toBe(fromA);
   });
 });
+
+describe("database file permissions (review, also-list)", () => {
+  it("creates the database and its WAL files readable by the owner only, and tightens an old 0644 file", async () => {
+    const { statSync, writeFileSync } = await import("node:fs");
+    const dir = mkdtempSync(join(tmpdir(), "bulkhead-mode-"));
+    const path = join(dir, "store.db");
+    const db = openDatabase(path);
+    db.exec("CREATE TABLE IF NOT EXISTS mode_probe (x)"); // forces the -wal file
+    for (const file of [path, `${path}-wal`, `${path}-shm`]) expect(statSync(file).mode & 0o777).toBe(0o600);
+    db.close();
+    const old = join(dir, "old.db");
+    writeFileSync(old, "", { mode: 0o644 });
+    openDatabase(old).close();
+    expect(statSync(old).mode & 0o777).toBe(0o600);
+  });
+});

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_POLICY_DIR, PACKAGE_ROOT } from "../../src/paths.js";
 import { diffPolicies } from "../../src/xtest/policy-diff.js";
-import { junitXml } from "../../src/xtest/report.js";
+import { junitXml, summaryText } from "../../src/xtest/report.js";
 import { suiteSeeds, loadSuite } from "../../src/xtest/suite.js";
 import { runXtest, type XtestRun } from "../../src/xtest/xtest.js";
 import { buildVariantBundle, editFile } from "../support/policy-builds.js";
@@ -25,7 +25,7 @@ describe("the demo suite", () => {
   it("covers every attack class the demo state allows", () => {
     const classes = Object.keys(inProcess.report.byClass).sort();
     expect(classes).toEqual(
-      ["api_key_other_tenant", "api_key_scope", "billing_state", "cross_tenant", "cross_tenant_by_slug", "expected_allow", "job_wrong_tenant", "non_member",
+      ["api_key_other_tenant", "api_key_scope", "billing_state", "caller_fields", "cross_tenant", "cross_tenant_by_slug", "expected_allow", "job_wrong_tenant", "non_member",
         "plan_entitlement", "unknown_tenant", "vertical_role"].sort(),
     );
     // Every member x every other tenant's resource x every action.
@@ -56,8 +56,23 @@ describe("negative control", () => {
     });
     const run = await runXtest({ suitePath: DEMO_SUITE, bundleDir: leaky });
     expect(run.report.leaks.length).toBeGreaterThan(0);
-    expect(new Set(run.report.leaks.map((l) => l.case.attack))).toEqual(new Set(["cross_tenant", "cross_tenant_by_slug", "job_wrong_tenant"]));
+    expect(new Set(run.report.leaks.map((l) => l.case.attack))).toEqual(new Set(["caller_fields", "cross_tenant", "cross_tenant_by_slug", "job_wrong_tenant"]));
     expect(run.report.leaks.map((l) => l.case.id)).toContain("cross_tenant/usr_alice@ten_acme/projects.read/prj_globex_1");
+  });
+});
+
+describe("caller-controlled fields (review item 10)", () => {
+  it("catches a policy that skips the role check when the caller sends source: admin", async () => {
+    const trusting = buildVariantBundle((src) =>
+      editFile(
+        join(src, "bulkhead", "checks.rego"),
+        "\tnot action.permission in ctx.permissions\n}",
+        '\tnot action.permission in ctx.permissions\n\tnot input.context.source == "admin"\n}',
+      ),
+    );
+    const run = await runXtest({ suitePath: DEMO_SUITE, bundleDir: trusting });
+    expect(run.report.leaks.length).toBeGreaterThan(0);
+    expect(new Set(run.report.leaks.map((l) => l.case.id.split("/").slice(0, 2).join("/")))).toEqual(new Set(["caller_fields/source_admin"]));
   });
 });
 
@@ -76,6 +91,27 @@ describe("against a live sidecar", () => {
   });
 });
 
+describe("against a live sidecar whose key secret differs from the suite's (review item 9)", () => {
+  let sidecar: TestSidecar;
+  beforeAll(async () => {
+    sidecar = await startSidecar({ demo: false });
+    // Same key ids, other secrets: what a target seeded under another BULKHEAD_KEY_SECRET looks like to the suite.
+    for (const seed of suiteSeeds(loadSuite(DEMO_SUITE))) {
+      sidecar.seed({ ...seed, apiKeys: seed.apiKeys?.map((k) => ({ ...k, raw: `${k.raw.slice(0, -4)}AAAA` })) });
+    }
+  });
+  afterAll(() => sidecar.close());
+
+  it("fails every API-key case with a message instead of passing it on api_key_invalid", async () => {
+    const live = await runXtest({ suitePath: DEMO_SUITE, bundleDir: DEFAULT_POLICY_DIR, target: sidecar.grpcAddress });
+    const keyCases = live.report.results.filter((r) => r.case.attack.startsWith("api_key_"));
+    expect(keyCases.length).toBeGreaterThan(0);
+    expect(keyCases.every((r) => r.verdict === "wrong_reason")).toBe(true);
+    expect(live.report.failures).toHaveLength(keyCases.length);
+    expect(summaryText(live.suite.name, live.report)).toContain("the suite's keys do not verify on this target");
+  });
+});
+
 describe("policy diff", () => {
   it("reports a deliberate change (viewers may export) and nothing else", async () => {
     const viewersExport = buildVariantBundle((src) =>
@@ -83,14 +119,15 @@ describe("policy diff", () => {
     );
     const diff = await diffPolicies({ fromDir: DEFAULT_POLICY_DIR, toDir: viewersExport, replay: DEMO_SUITE });
     expect(diff.replayed).toBe(inProcess.cases.length);
-    expect(diff.flips.map((f) => f.id).sort()).toEqual(
-      [
-        "vertical_role/usr_bob@ten_acme/reports.export/prj_acme_1",
-        "vertical_role/usr_bob@ten_acme/reports.export/rep_acme_1",
-        "vertical_role/usr_carol@ten_acme/reports.export/prj_acme_1",
-        "vertical_role/usr_carol@ten_acme/reports.export/rep_acme_1",
-      ],
-    );
+    const base = [
+      "vertical_role/usr_bob@ten_acme/reports.export/prj_acme_1",
+      "vertical_role/usr_bob@ten_acme/reports.export/rep_acme_1",
+      "vertical_role/usr_carol@ten_acme/reports.export/prj_acme_1",
+      "vertical_role/usr_carol@ten_acme/reports.export/rep_acme_1",
+    ];
+    // The same four, also as seen through the caller-field variants (another actor_type is not a member: no flip).
+    const variants = ["attributes", "owner_id", "session_id", "source_admin"].flatMap((v) => base.map((id) => `caller_fields/${v}/${id}`));
+    expect(diff.flips.map((f) => f.id).sort()).toEqual([...base, ...variants].sort());
     for (const flip of diff.flips) {
       expect(flip.from).toEqual({ allow: false, reasons: ["missing_permission"] });
       expect(flip.to).toEqual({ allow: true, reasons: [] });

@@ -41,10 +41,22 @@ export function decisionHandlers(decider: Decider, auth: CallerAuth): DecisionSe
 const STREAM_CHUNK = 64;
 
 /**
- * Each request is answered carrying its principal.request_id. A bad request
- * or an internal failure ends the stream with that error: the stream's
- * contract has no "error item", and a caller must treat every unanswered
- * request as denied.
+ * Most requests one stream may have unanswered. Past it the server stops
+ * reading the stream (HTTP/2 flow control then holds the client back) until
+ * answers drain, so one stream cannot park thousands of min_revision waits.
+ */
+export const STREAM_PENDING_LIMIT = 256;
+
+/**
+ * Answers come back as they are decided, not in request order (a request
+ * waiting on min_revision is answered after later ones), so every request
+ * must carry a `principal.request_id` that no other unanswered request on
+ * the stream uses; a missing or duplicate id ends the stream with
+ * INVALID_ARGUMENT, so a host can never pair an answer with the wrong
+ * request. A bad request or an internal failure ends the stream with that
+ * error: the stream's contract has no "error item", and a caller must treat
+ * every unanswered request as denied. When the stream fails or the client
+ * cancels it, its min_revision waits are cancelled with it.
  *
  * Requests that arrive together (one HTTP/2 read often carries dozens) are
  * decided together through checkMany, like a BatchCheck: one store-revision
@@ -54,9 +66,11 @@ const STREAM_CHUNK = 64;
  */
 function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplexStream<CheckRequest, CheckResponse>): void {
   let failed = false;
+  const cancel = new AbortController();
   const fail = (error: unknown) => {
     if (failed) return;
     failed = true;
+    cancel.abort();
     // grpc-js turns an emitted error into the stream's final status.
     const status = toGrpcError(error);
     call.emit("error", Object.assign(new Error(status.details), status));
@@ -67,7 +81,9 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
     fail(error);
     return;
   }
+  const unanswered = new Set<string>();
   let pending = 0;
+  let paused = false;
   let ended = false;
   let queue: CheckInput[] = [];
   let scheduled = false;
@@ -77,10 +93,18 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
   const answer = (work: Promise<Decision[]>, count: number) =>
     work
       .then((decisions) => {
-        if (!failed) for (const decision of decisions) call.write(fromDecision(decision));
+        if (failed) return;
+        for (const decision of decisions) {
+          unanswered.delete(decision.requestId);
+          call.write(fromDecision(decision));
+        }
       }, fail)
       .finally(() => {
         pending -= count;
+        if (paused && pending < STREAM_PENDING_LIMIT && !failed) {
+          paused = false;
+          call.resume();
+        }
         finishIfDone();
       });
   const flush = () => {
@@ -102,13 +126,21 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
     try {
       rejectUndecodable(request);
       input = validateCheck(toRawCheck(request));
+      const id = input.principal.requestId;
+      if (id === "") throw invalidArgument("principal.request_id", "is required on CheckStream: answers come back in completion order, matched by request_id");
+      if (unanswered.has(id)) throw invalidArgument("principal.request_id", `${id} is already used by an unanswered request on this stream`);
+      unanswered.add(id);
     } catch (error) {
       fail(error);
       return;
     }
     pending++;
+    if (pending >= STREAM_PENDING_LIMIT && !paused) {
+      paused = true;
+      call.pause();
+    }
     if (input.consume > 0 || input.minRevision > 0) {
-      void answer(decider.check(input).then((d) => [d]), 1);
+      void answer(decider.check(input, undefined, cancel.signal).then((d) => [d]), 1);
       return;
     }
     queue.push(input);
@@ -118,7 +150,12 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
     ended = true;
     finishIfDone();
   });
+  call.on("cancelled", () => {
+    failed = true;
+    cancel.abort();
+  });
   call.on("error", () => {
     failed = true;
+    cancel.abort();
   });
 }
