@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
+import { UsageError } from "../errors.js";
 import { applyMigrations } from "./migrations.js";
 
 export type Db = Database.Database;
@@ -14,12 +15,18 @@ export type Db = Database.Database;
  * files the database file's mode.
  */
 export function openDatabase(path: string): Db {
-  if (path !== ":memory:") {
-    mkdirSync(dirname(path), { recursive: true });
-    closeSync(openSync(path, "a", 0o600));
-    chmodSync(path, 0o600); // a file an older version created 0644
+  let db: Db;
+  try {
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true });
+      closeSync(openSync(path, "a", 0o600));
+      chmodSync(path, 0o600); // a file an older version created 0644
+    }
+    db = new Database(path);
+  } catch (error) {
+    // A wrong path is the operator's to fix: name it, without a stack trace.
+    throw new UsageError(`cannot open the database ${path} (BULKHEAD_DB / --db): ${(error as Error).message}`);
   }
-  const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.pragma("foreign_keys = ON");

@@ -1,7 +1,8 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { UsageError } from "../../src/errors.js";
 import { testClock } from "../support/test-time.js";
 import { ChangeTracker } from "../../src/store/change-tracker.js";
 import { openDatabase } from "../../src/store/database.js";
@@ -25,6 +26,14 @@ describe("migrations", () => {
     expect(db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)!.version);
     expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
     expect(db.pragma("foreign_keys", { simple: true })).toBe(1);
+  });
+
+  it("name the path, as a usage error, when the database cannot be opened", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "bulkhead-store-")), "not-a-dir");
+    writeFileSync(file, "");
+    expect(() => openDatabase(join(file, "b.db"))).toThrow(UsageError);
+    expect(() => openDatabase(join(file, "b.db"))).toThrow(`cannot open the database ${join(file, "b.db")}`);
+    expect(() => openDatabase("/proc/bulkhead.db")).toThrow(/cannot open the database \/proc\/bulkhead\.db/);
   });
 
   it("refuse a database from a newer build", () => {
