@@ -206,7 +206,7 @@ export function createDecisionCore(
   db: Db,
   policies: PolicySource,
   runtime: Runtime,
-  options: { boundaryGuard?: boolean; pastDueGraceDays?: number; keySecret?: Buffer } = {},
+  options: { boundaryGuard?: boolean; pastDueGraceDays?: number; keySecret?: Buffer; contextCacheBytes?: number } = {},
 ): DecisionCore {
   const { clock, ids, log } = runtime;
   const stores = createSqliteStores(db);
@@ -219,7 +219,10 @@ export function createDecisionCore(
   const pastDueGraceDays = options.pastDueGraceDays ?? DEFAULT_PAST_DUE_GRACE_DAYS;
   const keySecret = options.keySecret ?? loadKeySecret(db.name, process.env.BULKHEAD_KEY_SECRET);
   const apiKeys = new ApiKeyStore(db, keySecret);
-  const resolver = new ContextResolver({ db, ...stores, pastDueGraceDays, tracker, roles: policies, clock });
+  const resolver = new ContextResolver({
+    db, ...stores, pastDueGraceDays, tracker, roles: policies, clock,
+    ...(options.contextCacheBytes !== undefined && { cacheBytes: options.contextCacheBytes }),
+  });
   const deciderDeps = {
     resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock,
     apiKeys, rateLimiter: new KeyRateLimiter(), boundaryGuard: options.boundaryGuard,

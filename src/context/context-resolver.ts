@@ -18,7 +18,7 @@ import type { StaffStore } from "../identity/staff-store.js";
 import type { RoleCatalog } from "./role-catalog.js";
 import type { LimitValue, MemberContext, Principal, Resolution } from "./tenant-context.js";
 
-interface CachedResolution {
+export interface CachedResolution {
   resolution: Resolution;
   /** The tenant whose change records expire this entry. */
   tenantId: string;
@@ -41,6 +41,25 @@ export interface ContextResolverDeps {
   clock: Clock;
   /** Most member contexts kept in memory. */
   cacheSize?: number;
+  /**
+   * Most bytes of member contexts kept in memory (estimated), default 64 MiB.
+   * A count alone let 200,000 distinct members push the process past 500 MiB,
+   * since one context's size depends on its roles, plan and flags.
+   */
+  cacheBytes?: number;
+}
+
+/** Default byte budget of the context cache: keeps a sidecar's heap well under 256 MiB. */
+export const CONTEXT_CACHE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What one cached entry costs, estimated: its JSON text at two bytes a
+ * character (V8 strings and objects are of that order), plus a fixed
+ * overhead for the entry, its key and the LRU's bookkeeping. Computed once
+ * per miss, which is rare next to hits and cheap next to a store read.
+ */
+export function estimatedEntryBytes(entry: CachedResolution, key: string): number {
+  return 2 * (JSON.stringify(entry.resolution).length + key.length) + 512;
 }
 
 /**
@@ -56,7 +75,7 @@ export class ContextResolver {
   private readonly readKeySnapshot;
 
   constructor(private readonly deps: ContextResolverDeps) {
-    this.cache = new LRUCache({ max: deps.cacheSize ?? 50_000 });
+    this.cache = new LRUCache({ max: deps.cacheSize ?? 50_000, maxSize: deps.cacheBytes ?? CONTEXT_CACHE_BYTES, sizeCalculation: estimatedEntryBytes });
     this.readSnapshot = deps.db.transaction((principal: Principal) => this.readFromStore(principal));
     this.readKeySnapshot = deps.db.transaction((key: ApiKey): Resolution => {
       const revision = readRevision(deps.db);
@@ -231,5 +250,10 @@ export class ContextResolver {
    */
   forgetAll(): void {
     this.cache.clear();
+  }
+
+  /** Entries and estimated bytes held, for metrics and tests. */
+  get cacheUsage(): { entries: number; bytes: number } {
+    return { entries: this.cache.size, bytes: this.cache.calculatedSize };
   }
 }
