@@ -4,6 +4,7 @@ import { DecisionLog } from "./audit/decision-log.js";
 import { systemClock, type Clock } from "./clock.js";
 import { ConfigError, type Config } from "./config.js";
 import { ContextResolver } from "./context/context-resolver.js";
+import { StoreFileGuard } from "./store/store-file-guard.js";
 import { Decider } from "./decision/decider.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
 import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
@@ -58,6 +59,7 @@ export interface Bulkhead {
   projector: BillingProjector;
   apiKeys: ApiKeyStore;
   decisionLog: DecisionLog;
+  fileGuard: StoreFileGuard;
   metrics: Metrics;
   grpc: Server;
   http: FastifyInstance;
@@ -80,7 +82,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const db = openDatabase(config.dbPath);
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
-  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret } = core;
+  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard } = core;
   policies.onSwap(() => resolver.forgetAll());
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
@@ -120,7 +122,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     }
   }, 60_000).unref();
   let accepting = true;
-  const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting });
+  const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.intact, store: fileGuard });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   await registerStripeWebhook(http, {
     projector,
@@ -136,7 +138,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, outbox, projector, apiKeys, decisionLog, metrics, grpc, http,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -155,6 +157,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
         log(`calls still open after the ${DRAIN_DEADLINE_MS / 1000} s drain deadline (streams) were cancelled`);
       }
       await http.close();
+      fileGuard.stop();
       decisionLog.flush();
       db.close();
     },
@@ -185,6 +188,8 @@ function drainGrpc(server: Server, deadlineMs: number): Promise<"drained" | "for
 
 export interface DecisionCore {
   stores: Stores;
+  /** Whether the database file is still the one opened; decisions and writes fail once it is not. */
+  fileGuard: StoreFileGuard;
   apiKeys: ApiKeyStore;
   /** The server secret API-key and staff-token hashes are keyed with. */
   keySecret: Buffer;
@@ -210,8 +215,9 @@ export function createDecisionCore(
 ): DecisionCore {
   const { clock, ids, log } = runtime;
   const stores = createSqliteStores(db);
-  const writer = new RevisionWriter(db, clock);
-  const tracker = new ChangeTracker(db);
+  const fileGuard = new StoreFileGuard(db.name, log);
+  const writer = new RevisionWriter(db, clock, fileGuard);
+  const tracker = new ChangeTracker(db, fileGuard);
   writer.onCommit((changes, revision) => tracker.observe(changes, revision));
   const decisionLog = new DecisionLog(db, { log });
   const outbox = new Outbox(db);
@@ -229,7 +235,7 @@ export function createDecisionCore(
   };
   const decider = new Decider(deciderDeps);
   return {
-    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret,
+    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard,
     attachMetrics: (metrics) => decider.attachMetrics(metrics),
   };
 }

@@ -24,7 +24,11 @@ export class ChangeTracker {
   private readonly dataVersionStmt;
   private readonly listeners: ((changes: ChangeRecord[]) => void)[] = [];
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    /** Throws when the database file is no longer the one opened (StoreFileGuard). */
+    private readonly fileGuard?: { require(): void },
+  ) {
     this.dataVersionStmt = db.prepare<[], number>("PRAGMA data_version").pluck();
     this.lastRevision = readRevision(db);
     this.tableCursor = this.lastRevision;
@@ -36,6 +40,7 @@ export class ChangeTracker {
 
   /** Catches up with other processes' commits; returns the newest known revision. */
   sync(): number {
+    this.fileGuard?.require();
     const version = this.readDataVersion();
     if (version !== this.dataVersion) {
       this.dataVersion = version;

@@ -53,6 +53,8 @@ export class RevisionWriter {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    /** Throws when the database file is no longer the one opened (StoreFileGuard). */
+    private readonly fileGuard?: { require(): void },
   ) {
     this.bump = db.prepare<[], { value: number }>(
       "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value",
@@ -69,6 +71,7 @@ export class RevisionWriter {
 
   write<T>(mutate: (scope: WriteScope) => T): Committed<T> {
     if (this.active) return { result: mutate(this.active), revision: this.active.revision };
+    this.fileGuard?.require();
     const now = this.clock.now();
     const touched = new Map<string, { tenantId: string | null; kind: string }>();
     let noted = false;

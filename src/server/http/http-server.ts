@@ -7,8 +7,10 @@ export interface HttpServerDeps {
   policies: PolicyManager;
   decisionLog: DecisionLog;
   metrics: Metrics;
-  /** The store is open and the sidecar is not shutting down. */
+  /** The store is open and intact and the sidecar is not shutting down. */
   accepting: () => boolean;
+  /** Why the store cannot be used (its file deleted or replaced), for /healthz. */
+  store: { readonly intact: boolean; readonly problem: string | null };
 }
 
 /**
@@ -21,8 +23,9 @@ export function createHttpServer(deps: HttpServerDeps): FastifyInstance {
 
   // Live: the process answers. Reports degraded (a rejected bundle) without failing.
   app.get("/healthz", async () => ({
-    status: deps.policies.status.state === "ready" ? "ok" : "degraded",
+    status: !deps.store.intact ? "failed" : deps.policies.status.state === "ready" ? "ok" : "degraded",
     policy: deps.policies.status,
+    store: { intact: deps.store.intact, problem: deps.store.problem },
     audit: deps.decisionLog.stats,
   }));
 
