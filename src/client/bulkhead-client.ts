@@ -1,0 +1,147 @@
+import type { PutMembershipRequest, WriteResponse } from "../gen/bulkhead/v1/admin.js";
+import {
+  CheckRequest,
+  ResolveContextRequest,
+  type CheckResponse,
+  type DeepPartial,
+  type TenantContext,
+} from "../gen/bulkhead/v1/decision.js";
+import { ConsumeRequest, type ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
+import { PutMembershipRequest as PutMembershipMessage } from "../gen/bulkhead/v1/admin.js";
+import { CheckCoalescer } from "./check-coalescer.js";
+import { GrpcTransport, type GrpcTransportOptions } from "./grpc-transport.js";
+import type { Transport, TransportCallOptions } from "./transport.js";
+
+/** The default per-call deadline: a sidecar that does not answer in time is treated as down. */
+export const DEFAULT_DEADLINE_MS = 1_000;
+
+/** The one reason code a client-side failure produces; the server never answers it, so a host can tell "Bulkhead said no" from "Bulkhead did not answer". */
+export const UNAVAILABLE_REASON = "unavailable";
+
+/** How a {@link BulkheadClient} reaches Bulkhead and how long it waits. */
+export type BulkheadClientOptions = (GrpcTransportOptions | { transport: Transport }) & {
+  /** Per-call deadline in milliseconds (default {@link DEFAULT_DEADLINE_MS}). */
+  deadlineMs?: number;
+  /** Coalesce concurrent `check` calls of one tick into BatchCheck calls (default true). */
+  coalesce?: boolean;
+};
+
+/** Per-call options for {@link BulkheadClient.check} and friends. */
+export interface CallOptions {
+  /** Overrides the client's deadline for this call. */
+  deadlineMs?: number;
+  /** Reject on a transport error instead of answering deny with reason `unavailable`. */
+  throwOnError?: boolean;
+}
+
+/** A check request; missing fields take their proto3 defaults. */
+export type CheckInput = DeepPartial<CheckRequest>;
+
+/**
+ * The typed, fail-closed client for Bulkhead.
+ *
+ * - Every call has a deadline (1 s unless configured).
+ * - `isAllowed` is false on any error; `check` answers a deny with the single
+ *   reason `unavailable` (its message carries the cause) unless the caller
+ *   passes `{ throwOnError: true }`.
+ * - Concurrent `check` calls in one tick travel as one BatchCheck.
+ * - Read-your-writes: the highest `store_revision` returned by a write made
+ *   through this client (consume, putMembership) is sent as `min_revision`
+ *   on every later check and context resolution.
+ *
+ * There is no `evaluateFlags` yet: the sidecar has no flags RPC.
+ */
+export class BulkheadClient {
+  private readonly transport: Transport;
+  private readonly coalescer: CheckCoalescer | undefined;
+  private readonly deadlineMs: number;
+  private seenRevision = 0;
+
+  /** `new BulkheadClient({ address: "127.0.0.1:7070" })`, or `{ transport }` for another transport. */
+  constructor(options: BulkheadClientOptions) {
+    this.transport = "transport" in options ? options.transport : new GrpcTransport(options);
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.coalescer = options.coalesce === false ? undefined : new CheckCoalescer(this.transport);
+  }
+
+  /** The highest store revision this client has written (0 before any write); sent as min_revision. */
+  get minRevision(): number {
+    return this.seenRevision;
+  }
+
+  /** One decision. Never rejects unless `throwOnError` is set: an error is a deny with reason `unavailable`. */
+  async check(input: CheckInput, options: CallOptions = {}): Promise<CheckResponse> {
+    const request = this.withRevision(CheckRequest.fromPartial(input));
+    try {
+      const call = this.callOptions(options);
+      return await (this.coalescer ? this.coalescer.check(request, call) : this.transport.check(request, call));
+    } catch (error) {
+      if (options.throwOnError) throw error;
+      return unavailableDeny(request, error);
+    }
+  }
+
+  /** True only for an allow; false for a deny and for any error. */
+  async isAllowed(input: CheckInput, options: Omit<CallOptions, "throwOnError"> = {}): Promise<boolean> {
+    try {
+      return (await this.check(input, options)).allow === true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Many decisions, answers in input order, each exactly as `check` would give it. */
+  checkMany(inputs: readonly CheckInput[], options: CallOptions = {}): Promise<CheckResponse[]> {
+    return Promise.all(inputs.map((input) => this.check(input, options)));
+  }
+
+  /** The trusted context of a principal; rejects (NOT_FOUND for non-members and unknown tenants alike) on any failure. */
+  resolveContext(input: DeepPartial<ResolveContextRequest>, options: Omit<CallOptions, "throwOnError"> = {}): Promise<TenantContext> {
+    const request = ResolveContextRequest.fromPartial(input);
+    request.minRevision = Math.max(request.minRevision, this.seenRevision);
+    return this.transport.resolveContext(request, this.callOptions(options));
+  }
+
+  /** Counts usage against a meter; the answer's store_revision becomes the client's read-your-writes token. Rejects on error. */
+  async consume(input: DeepPartial<ConsumeRequest>, options: Omit<CallOptions, "throwOnError"> = {}): Promise<ConsumeResponse> {
+    return this.remember(await this.transport.consume(ConsumeRequest.fromPartial(input), this.callOptions(options)));
+  }
+
+  /** Writes a membership through AdminService (needs `adminToken`); later checks see it. Rejects on error. */
+  async putMembership(input: DeepPartial<PutMembershipRequest>, options: Omit<CallOptions, "throwOnError"> = {}): Promise<WriteResponse> {
+    return this.remember(await this.transport.putMembership(PutMembershipMessage.fromPartial(input), this.callOptions(options)));
+  }
+
+  /** Closes the transport; calls after close fail (and so deny). */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  private withRevision(request: CheckRequest): CheckRequest {
+    request.minRevision = Math.max(request.minRevision, this.seenRevision);
+    return request;
+  }
+
+  private remember<T extends { storeRevision: number }>(response: T): T {
+    this.seenRevision = Math.max(this.seenRevision, response.storeRevision);
+    return response;
+  }
+
+  private callOptions(options: Omit<CallOptions, "throwOnError">): TransportCallOptions {
+    return { deadline: Date.now() + (options.deadlineMs ?? this.deadlineMs) };
+  }
+}
+
+/** The deny a failed call turns into: the same shape as a server deny, one reason. */
+function unavailableDeny(request: CheckRequest, error: unknown): CheckResponse {
+  const cause = (error as { details?: string; message?: string })?.details || (error as Error)?.message || String(error);
+  return {
+    allow: false,
+    reasons: [{ code: UNAVAILABLE_REASON, message: `Bulkhead did not answer: ${cause}`, details: {} }],
+    decisionId: "",
+    policyRevision: "",
+    storeRevision: 0,
+    evaluatedAt: new Date(),
+    requestId: request.principal?.requestId ?? "",
+  };
+}

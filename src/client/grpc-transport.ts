@@ -1,0 +1,79 @@
+import { credentials, Metadata, type ChannelCredentials, type Interceptor, type ServiceError } from "@grpc/grpc-js";
+import { AdminServiceClient, type PutMembershipRequest, type WriteResponse } from "../gen/bulkhead/v1/admin.js";
+import { DecisionServiceClient } from "../gen/bulkhead/v1/decision.js";
+import { EntitlementServiceClient } from "../gen/bulkhead/v1/entitlements.js";
+import type { Transport, TransportCallOptions } from "./transport.js";
+
+/** Where and how {@link GrpcTransport} connects. */
+export interface GrpcTransportOptions {
+  /** `host:port` of the sidecar's gRPC listener. */
+  address: string;
+  /** Channel credentials; insecure (loopback sidecar) by default. */
+  credentials?: ChannelCredentials;
+  /** Caller token sent as `authorization: Bearer` on Decision and Entitlement calls (the sidecar's `callerTokens`). */
+  callerToken?: string;
+  /** Admin token for AdminService writes such as `putMembership`. */
+  adminToken?: string;
+  /** Who is behind a shared admin token (`bulkhead-actor`), required by the sidecar for shared credentials. */
+  operator?: string;
+  /** grpc-js client interceptors (tracing, metrics), applied to every call. */
+  interceptors?: Interceptor[];
+}
+
+type Unary<Req, Res> = (request: Req, metadata: Metadata, options: { deadline: number }, callback: (error: ServiceError | null, response: Res) => void) => unknown;
+
+/** {@link Transport} over a real gRPC channel to a Bulkhead sidecar. */
+export class GrpcTransport implements Transport {
+  private readonly decisions: DecisionServiceClient;
+  private readonly entitlements: EntitlementServiceClient;
+  private readonly admin: AdminServiceClient;
+
+  /** Opens (lazily) one channel per service to `options.address`. */
+  constructor(private readonly options: GrpcTransportOptions) {
+    const creds = options.credentials ?? credentials.createInsecure();
+    const clientOptions = { interceptors: options.interceptors ?? [] };
+    this.decisions = new DecisionServiceClient(options.address, creds, clientOptions);
+    this.entitlements = new EntitlementServiceClient(options.address, creds, clientOptions);
+    this.admin = new AdminServiceClient(options.address, creds, clientOptions);
+  }
+
+  check = this.bind(() => this.decisions, "check", () => this.callerMetadata());
+  batchCheck = this.bind(() => this.decisions, "batchCheck", () => this.callerMetadata());
+  resolveContext = this.bind(() => this.decisions, "resolveContext", () => this.callerMetadata());
+  consume = this.bind(() => this.entitlements, "consume", () => this.callerMetadata());
+  putMembership: (request: PutMembershipRequest, options: TransportCallOptions) => Promise<WriteResponse> = this.bind(
+    () => this.admin, "putMembership", () => this.adminMetadata(),
+  );
+
+  /** Closes all channels. */
+  close(): void {
+    this.decisions.close();
+    this.entitlements.close();
+    this.admin.close();
+  }
+
+  private bind<C extends object, M extends keyof C>(client: () => C, method: M, metadata: () => Metadata) {
+    type Fn = C[M] extends (request: infer Req, metadata: Metadata, options: never, cb: (e: ServiceError | null, r: infer Res) => void) => unknown
+      ? [Req, Res] : never;
+    return (request: Fn[0], options: TransportCallOptions): Promise<Fn[1]> =>
+      new Promise((resolve, reject) => {
+        const target = client();
+        (target[method] as unknown as Unary<Fn[0], Fn[1]>).call(target, request, metadata(), { deadline: options.deadline }, (error, response) =>
+          error ? reject(error) : resolve(response),
+        );
+      });
+  }
+
+  private callerMetadata(): Metadata {
+    const md = new Metadata();
+    if (this.options.callerToken) md.set("authorization", `Bearer ${this.options.callerToken}`);
+    return md;
+  }
+
+  private adminMetadata(): Metadata {
+    const md = new Metadata();
+    if (this.options.adminToken) md.set("authorization", `Bearer ${this.options.adminToken}`);
+    if (this.options.operator) md.set("bulkhead-actor", this.options.operator);
+    return md;
+  }
+}

@@ -1,0 +1,31 @@
+import type { WriteResponse, PutMembershipRequest } from "../gen/bulkhead/v1/admin.js";
+import type { BatchCheckRequest, BatchCheckResponse, CheckRequest, CheckResponse, ResolveContextRequest, TenantContext } from "../gen/bulkhead/v1/decision.js";
+import type { ConsumeRequest, ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
+
+/** Per-call options every transport honours. */
+export interface TransportCallOptions {
+  /** Epoch milliseconds after which the call must fail rather than answer. */
+  deadline: number;
+}
+
+/**
+ * How a {@link BulkheadClient} reaches a decision core: over gRPC
+ * ({@link GrpcTransport}) or in the host's own process (`bulkhead/embedded`).
+ * Requests and answers are the wire messages of `proto/bulkhead/v1`, so
+ * every transport gives the same answer for the same store. A failed call
+ * rejects; the client turns that into a deny.
+ */
+export interface Transport {
+  /** One decision (DecisionService.Check). */
+  check(request: CheckRequest, options: TransportCallOptions): Promise<CheckResponse>;
+  /** Many decisions in request order (DecisionService.BatchCheck). */
+  batchCheck(request: BatchCheckRequest, options: TransportCallOptions): Promise<BatchCheckResponse>;
+  /** The trusted context of a principal (DecisionService.ResolveContext). */
+  resolveContext(request: ResolveContextRequest, options: TransportCallOptions): Promise<TenantContext>;
+  /** Counts usage against a meter (EntitlementService.Consume). */
+  consume(request: ConsumeRequest, options: TransportCallOptions): Promise<ConsumeResponse>;
+  /** Writes one membership (AdminService.PutMembership); needs admin credentials. */
+  putMembership(request: PutMembershipRequest, options: TransportCallOptions): Promise<WriteResponse>;
+  /** Releases connections or the store. */
+  close(): void | Promise<void>;
+}
