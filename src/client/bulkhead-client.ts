@@ -46,7 +46,7 @@ export type CheckInput = DeepPartial<CheckRequest>;
  *   passes `{ throwOnError: true }`.
  * - Concurrent `check` calls in one tick travel as one BatchCheck.
  * - Read-your-writes: the highest `store_revision` returned by a write made
- *   through this client (consume, putMembership) is sent as `min_revision`
+ *   through this client (consume, putMembership, a consuming check) is sent as `min_revision`
  *   on every later check and context resolution.
  *
  * There is no `evaluateFlags` yet: the sidecar has no flags RPC.
@@ -74,7 +74,9 @@ export class BulkheadClient {
     const request = this.withRevision(CheckRequest.fromPartial(input));
     try {
       const call = this.callOptions(options);
-      return await (this.coalescer ? this.coalescer.check(request, call) : this.transport.check(request, call));
+      const response = await (this.coalescer ? this.coalescer.check(request, call) : this.transport.check(request, call));
+      // A consuming check is a write: later checks must see its charge.
+      return request.consume > 0 ? this.remember(response) : response;
     } catch (error) {
       if (options.throwOnError) throw error;
       return unavailableDeny(request, error);

@@ -98,6 +98,8 @@ describe("coalescing", () => {
     await Promise.all([client.check(consuming), client.check(checkRequest("ten_acme", "usr_alice", "projects.read")), client.check(checkRequest("ten_acme", "usr_bob", "projects.read"))]);
     expect(rpcs("Check").map((s) => s.message.idempotencyKey)).toEqual(["client-consume-1"]);
     expect(rpcs("BatchCheck")).toHaveLength(1);
+    // It was a write: its revision is the client's read-your-writes token now.
+    expect(client.minRevision).toBeGreaterThan(0);
   });
 });
 

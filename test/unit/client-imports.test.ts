@@ -54,6 +54,11 @@ describe("bulkhead/client import graph", () => {
     expect(files.some((f) => join(PACKAGE_ROOT, f).startsWith(SERVER_DIR))).toBe(true);
   });
 
+  it("imports as a user imports it: import(\"bulkhead/client\")", () => {
+    const script = 'const { BulkheadClient } = await import("bulkhead/client"); const c = new BulkheadClient({ address: "127.0.0.1:1" }); await c.close(); console.log(typeof BulkheadClient);';
+    expect(execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: PACKAGE_ROOT, encoding: "utf8" }).trim()).toBe("function");
+  });
+
   it("is what package.json exports, with types", () => {
     const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"));
     for (const [name, entry] of [[".", "index"], ["./client", "client/index"], ["./embedded", "embedded/index"]] as const) {
