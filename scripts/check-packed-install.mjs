@@ -1,7 +1,8 @@
 // Ship what you test: packs the project, installs the tarball into a scratch
 // folder with production dependencies only (what the Dockerfile's runtime
 // stage holds), then from there starts `bulkhead serve` on a fresh database
-// with the demo data, waits for /readyz, makes real Checks over gRPC and
+// with the demo data, waits for /readyz, makes real Checks over gRPC (raw and
+// through bulkhead/client), loads bulkhead/embedded and
 // stops it with SIGTERM. A devDependency imported on the serve path, a file
 // missing from package.json `files` or a CLI subcommand that cannot load in
 // production fails here, though every test passes.
@@ -29,7 +30,13 @@ const check = (principal, tenant) => new Promise((resolve, reject) =>
 const alice = await check({ tenant_id: "ten_acme", actor_id: "usr_alice" }, "ten_acme");
 const carol = await check({ tenant_slug: "globex", actor_id: "usr_carol" }, "ten_globex");
 client.close();
-console.log(JSON.stringify({ alice, carol }));
+// The host-side client exactly as a user imports it (issue 12: it once pointed at a missing file).
+const { BulkheadClient } = await import("bulkhead/client");
+const host = new BulkheadClient({ address: "127.0.0.1:" + process.argv[1], deadlineMs: 10000 });
+const viaClient = await host.check({ principal: { tenantId: "ten_acme", actorId: "usr_alice" }, action: "reports.export", resource: { type: "report", id: "rep_1", tenantId: "ten_acme" } });
+await host.close();
+const embedded = typeof (await import("bulkhead/embedded")).createEmbeddedTransport;
+console.log(JSON.stringify({ alice, carol, client: { allow: viaClient.allow, reasons: viaClient.reasons.map((x) => x.code) }, embedded }));
 `;
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -82,6 +89,8 @@ try {
   console.error(JSON.stringify(answers));
   if (answers.alice?.allow !== true) fail("usr_alice's export in acme was not allowed");
   if (answers.carol?.allow !== false || answers.carol.reasons[0] !== "not_in_plan") fail("usr_carol's export in free globex was not denied with not_in_plan");
+  if (answers.client?.allow !== true) fail(`bulkhead/client did not answer allow for usr_alice: ${JSON.stringify(answers.client)}`);
+  if (answers.embedded !== "function") fail("bulkhead/embedded does not export createEmbeddedTransport");
 
   step("SIGTERM");
   const code = await new Promise((resolve) => {

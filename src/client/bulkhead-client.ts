@@ -71,8 +71,9 @@ export class BulkheadClient {
 
   /** One decision. Never rejects unless `throwOnError` is set: an error is a deny with reason `unavailable`. */
   async check(input: CheckInput, options: CallOptions = {}): Promise<CheckResponse> {
-    const request = this.withRevision(CheckRequest.fromPartial(input));
+    let request: CheckRequest | undefined;
     try {
+      request = this.withRevision(CheckRequest.fromPartial(input));
       const call = this.callOptions(options);
       const response = await (this.coalescer ? this.coalescer.check(request, call) : this.transport.check(request, call));
       // A consuming check is a write: later checks must see its charge.
@@ -135,7 +136,7 @@ export class BulkheadClient {
 }
 
 /** The deny a failed call turns into: the same shape as a server deny, one reason. */
-function unavailableDeny(request: CheckRequest, error: unknown): CheckResponse {
+function unavailableDeny(request: CheckRequest | undefined, error: unknown): CheckResponse {
   const cause = (error as { details?: string; message?: string })?.details || (error as Error)?.message || String(error);
   return {
     allow: false,
@@ -144,6 +145,6 @@ function unavailableDeny(request: CheckRequest, error: unknown): CheckResponse {
     policyRevision: "",
     storeRevision: 0,
     evaluatedAt: new Date(),
-    requestId: request.principal?.requestId ?? "",
+    requestId: request?.principal?.requestId ?? "",
   };
 }

@@ -27,6 +27,7 @@ export class CheckCoalescer {
   private queue: Pending[] = [];
   private scheduled = false;
 
+  /** `maxBatch` defaults to the server's limit; a smaller one only means more calls. */
   constructor(private readonly transport: Transport, private readonly maxBatch = SERVER_BATCH_MAX) {}
 
   /** Answers one check, possibly inside a batch with others from the same tick. */

@@ -37,10 +37,15 @@ export class GrpcTransport implements Transport {
     this.admin = new AdminServiceClient(options.address, creds, clientOptions);
   }
 
+  /** DecisionService.Check. */
   check = this.bind(() => this.decisions, "check", () => this.callerMetadata());
+  /** DecisionService.BatchCheck. */
   batchCheck = this.bind(() => this.decisions, "batchCheck", () => this.callerMetadata());
+  /** DecisionService.ResolveContext. */
   resolveContext = this.bind(() => this.decisions, "resolveContext", () => this.callerMetadata());
+  /** EntitlementService.Consume. */
   consume = this.bind(() => this.entitlements, "consume", () => this.callerMetadata());
+  /** AdminService.PutMembership, with the admin token and operator as metadata. */
   putMembership: (request: PutMembershipRequest, options: TransportCallOptions) => Promise<WriteResponse> = this.bind(
     () => this.admin, "putMembership", () => this.adminMetadata(),
   );
