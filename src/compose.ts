@@ -122,7 +122,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     }
   }, 60_000).unref();
   let accepting = true;
-  const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.intact, store: fileGuard });
+  const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   await registerStripeWebhook(http, {
     projector,

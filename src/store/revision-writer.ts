@@ -53,8 +53,8 @@ export class RevisionWriter {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    /** Throws when the database file is no longer the one opened (StoreFileGuard). */
-    private readonly fileGuard?: { require(): void },
+    /** Throws when the database file is no longer the one opened, and hears whether writes work (StoreFileGuard). */
+    private readonly fileGuard?: { require(): void; writeFailed(error: unknown): void; writeSucceeded(): void },
   ) {
     this.bump = db.prepare<[], { value: number }>(
       "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value",
@@ -106,7 +106,14 @@ export class RevisionWriter {
       for (const c of touched.values()) this.appendChange.run(revision, c.tenantId, c.kind, now);
       return { result, revision };
     });
-    const committed = transaction.immediate();
+    let committed: Committed<T>;
+    try {
+      committed = transaction.immediate();
+    } catch (error) {
+      this.fileGuard?.writeFailed(error);
+      throw error;
+    }
+    this.fileGuard?.writeSucceeded();
     if (!bumped) return committed;
     // A noted-only write still moves the revision, and min_revision waits on it.
     const records = [...touched.values()].map((c) => ({ ...c, revision: committed.revision }));

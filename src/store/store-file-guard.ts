@@ -15,6 +15,8 @@ import { BulkheadError } from "../errors.js";
 export class StoreFileGuard {
   private readonly opened: { dev: number; ino: number } | null;
   private lostReason: string | null = null;
+  /** Set while writes fail for a reason of the storage itself (disk full, I/O error, read-only, corrupt). */
+  private writeProblem: string | null = null;
   private readonly timer: NodeJS.Timeout | null;
 
   constructor(
@@ -33,8 +35,30 @@ export class StoreFileGuard {
     return this.lostReason === null;
   }
 
+  /** Whether writes can be made: the file is intact and the last write did not fail on storage. */
+  get writable(): boolean {
+    return this.lostReason === null && this.writeProblem === null;
+  }
+
   get problem(): string | null {
-    return this.lostReason;
+    return this.lostReason ?? this.writeProblem;
+  }
+
+  /**
+   * A write failed. Storage failures (SQLITE_FULL, SQLITE_IOERR*, SQLITE_READONLY*,
+   * SQLITE_CORRUPT) make the store unwritable until a write succeeds again;
+   * a constraint or a refused business rule says nothing about the disk.
+   */
+  writeFailed(error: unknown): void {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== "string" || !/^SQLITE_(FULL|IOERR|READONLY|CORRUPT|NOTADB|CANTOPEN)/.test(code)) return;
+    if (this.writeProblem === null) this.log(`writes to ${this.path} fail (${code}): ${(error as Error).message}; not ready until one succeeds`);
+    this.writeProblem = `writes to the database fail: ${code}`;
+  }
+
+  writeSucceeded(): void {
+    if (this.writeProblem !== null) this.log(`writes to ${this.path} work again`);
+    this.writeProblem = null;
   }
 
   /** Throws STORE_FAILED once the file is gone or replaced. */

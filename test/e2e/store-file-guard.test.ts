@@ -57,3 +57,34 @@ describe("the database file changing under the sidecar", () => {
     await expectFailedClosed(sidecar);
   });
 });
+
+describe("writes failing on storage (a full disk)", () => {
+  it("makes the sidecar not ready while writes fail, and ready again once one succeeds", async () => {
+    sidecar = await startSidecar({ runtime: { clock: testClock() } });
+    const s = sidecar;
+    const db = s.bulkhead.db;
+    const admin = adminClient(s.grpcAddress);
+    try {
+      // SQLite's own limit on the file's size gives the same SQLITE_FULL a full disk does.
+      const pages = db.pragma("page_count", { simple: true }) as number;
+      db.pragma(`max_page_count = ${pages}`);
+      let full: ServiceError | undefined;
+      for (let i = 0; i < 200 && !full; i++) {
+        full = await admin
+          .call("putUser", { tenantId: "ten_acme", userId: `usr_fill_${i}`, email: `fill${i}@acme.example`, displayName: "x".repeat(200), reason: "onboarding" })
+          .then(() => undefined, (e: ServiceError) => e);
+      }
+      expect(full && errorCode(full)).toBe("STORE_FAILED");
+      expect((await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).status).toBe(503);
+      const health = (await (await fetch(`http://127.0.0.1:${s.httpPort}/healthz`)).json()) as { status: string; store: { writable: boolean; problem: string } };
+      expect(health).toMatchObject({ status: "degraded", store: { writable: false } });
+      expect(health.store.problem).toContain("SQLITE_FULL");
+
+      db.pragma("max_page_count = 1073741823");
+      await admin.call("putUser", { tenantId: "ten_acme", userId: "usr_after", email: "after@acme.example", reason: "onboarding" });
+      expect((await fetch(`http://127.0.0.1:${s.httpPort}/readyz`)).status).toBe(200);
+    } finally {
+      admin.client.close();
+    }
+  });
+});

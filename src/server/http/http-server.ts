@@ -10,7 +10,7 @@ export interface HttpServerDeps {
   /** The store is open and intact and the sidecar is not shutting down. */
   accepting: () => boolean;
   /** Why the store cannot be used (its file deleted or replaced), for /healthz. */
-  store: { readonly intact: boolean; readonly problem: string | null };
+  store: { readonly intact: boolean; readonly writable: boolean; readonly problem: string | null };
 }
 
 /**
@@ -23,9 +23,9 @@ export function createHttpServer(deps: HttpServerDeps): FastifyInstance {
 
   // Live: the process answers. Reports degraded (a rejected bundle) without failing.
   app.get("/healthz", async () => ({
-    status: !deps.store.intact ? "failed" : deps.policies.status.state === "ready" ? "ok" : "degraded",
+    status: !deps.store.intact ? "failed" : deps.policies.status.state === "ready" && deps.store.writable ? "ok" : "degraded",
     policy: deps.policies.status,
-    store: { intact: deps.store.intact, problem: deps.store.problem },
+    store: { intact: deps.store.intact, writable: deps.store.writable, problem: deps.store.problem },
     audit: deps.decisionLog.stats,
   }));
 
