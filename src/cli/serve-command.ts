@@ -1,6 +1,8 @@
+import { existsSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import { createBulkhead } from "../compose.js";
-import { loadConfig } from "../config.js";
+import { createBulkhead, type Bulkhead } from "../compose.js";
+import { loadConfig, type Config } from "../config.js";
 import { isClusterWorker, parseWorkers, runPrimary } from "./serve-cluster.js";
 import { USAGE } from "./usage.js";
 
@@ -34,8 +36,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (workers > 1 && !isClusterWorker()) {
     return runPrimary(config, workers, (message) => console.error(`bulkhead: ${message}`));
   }
-  const bulkhead = await createBulkhead(config);
-  const { grpcPort, httpPort } = await bulkhead.listen();
+  const { bulkhead, grpcPort, httpPort } = await startOrLeaveNothing(config);
   const host = (addr: string) => addr.slice(0, addr.lastIndexOf(":"));
   console.error(`bulkhead: gRPC listening on ${host(config.grpcAddr)}:${grpcPort}`);
   console.error(`bulkhead: HTTP listening on ${host(config.httpAddr)}:${httpPort}`);
@@ -54,4 +55,27 @@ export async function serveCommand(args: string[]): Promise<number> {
   });
   await bulkhead.close();
   return 0;
+}
+
+/**
+ * Creates and binds the sidecar. A start that fails (a port in use, a bad
+ * bundle) must not leave behind a seeded database, a key secret or an admin
+ * token that the next start would silently reuse: the files this attempt
+ * created are removed; files that were there before are never touched.
+ */
+async function startOrLeaveNothing(config: Config): Promise<{ bulkhead: Bulkhead; grpcPort: number; httpPort: number }> {
+  const dir = dirname(config.dbPath);
+  const files = config.dbPath === ":memory:" ? [] : [config.dbPath, `${config.dbPath}-wal`, `${config.dbPath}-shm`, join(dir, "key.secret"), join(dir, "admin.token")];
+  const created = files.filter((file) => !existsSync(file));
+  let bulkhead: Bulkhead | undefined;
+  try {
+    bulkhead = await createBulkhead(config);
+    return { bulkhead, ...(await bulkhead.listen()) };
+  } catch (error) {
+    await bulkhead?.close().catch(() => {});
+    const left = created.filter((file) => existsSync(file));
+    for (const file of left) rmSync(file, { force: true });
+    if (left.length > 0) console.error(`bulkhead: start failed; removed the ${left.length} files it had created in ${dir}`);
+    throw error;
+  }
 }

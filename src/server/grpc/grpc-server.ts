@@ -5,6 +5,7 @@ import { DecisionServiceService } from "../../gen/bulkhead/v1/decision.js";
 import { EntitlementServiceService } from "../../gen/bulkhead/v1/entitlements.js";
 import { AdminServiceService } from "../../gen/bulkhead/v1/admin.js";
 import { decodingErrorsAsRequests } from "./request-decoding.js";
+import { UsageError } from "../../errors.js";
 import { adminHandlers, type AdminHandlerDeps } from "./admin-handlers.js";
 import { entitlementHandlers, type EntitlementHandlerDeps } from "./entitlement-handlers.js";
 import { CallerAuth } from "./call-guard.js";
@@ -45,7 +46,8 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
 export function bindGrpc(server: Server, address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) =>
-      error ? reject(new Error(`cannot bind gRPC on ${address}: ${error.message}`)) : resolve(port),
+      // A taken or unknown address is the operator's to fix: a usage error, no stack trace.
+      error ? reject(new UsageError(`cannot bind gRPC on ${address} (BULKHEAD_GRPC_ADDR / --grpc-addr): ${error.message}`)) : resolve(port),
     );
   });
 }
