@@ -7,6 +7,7 @@ import type { StoreSeed } from "../../src/demo/store-seed.js";
 import { buildPolicyInput, type PolicyInput } from "../../src/engine/policy-input.js";
 import { opaEvalDecisions } from "../support/opa.js";
 import { codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { testClock } from "../support/test-time.js";
 
 // Behaviour pinned by data: every case runs through (1) the compiled Wasm in
 // Node, (2) `opa eval` on the Rego sources, (3) the live gRPC server. All three
@@ -33,7 +34,10 @@ describe.each(files)("decision fixtures %s", (file) => {
   let opaResults: { allow: boolean; reasons: { code: string }[] }[];
 
   beforeAll(async () => {
-    sidecar = await startSidecar({ demo: fixture.extends === "demo" });
+    // The test clock, not the wall clock: usage is seeded into the current
+    // month's window, and a run that crosses a month end (CI's shifted-clock
+    // run starts two minutes before one) would otherwise reset it mid-file.
+    sidecar = await startSidecar({ demo: fixture.extends === "demo", runtime: { clock: testClock() } });
     if (fixture.seed) sidecar.seed(fixture.seed);
     inputs = fixture.cases.map((c) => {
       const check = validateCheck(c.request);
