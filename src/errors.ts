@@ -31,6 +31,7 @@ export const ERROR_CATALOG = {
   POLICY_NOT_LOADED: { category: "unavailable", summary: "no policy bundle has loaded yet" },
   POLICY_EVALUATION_FAILED: { category: "internal", summary: "the policy trapped or returned garbage" },
   STORE_FAILED: { category: "internal", summary: "the SQLite store failed" },
+  REPLICATION_UNAVAILABLE: { category: "unavailable", summary: "replicated mode cannot reach the change log, or this sidecar stopped applying it" },
   INTERNAL: { category: "internal", summary: "unexpected internal failure" },
 } as const satisfies Record<string, { category: ErrorCategory; summary: string }>;
 

@@ -1,0 +1,156 @@
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminClient, type AdminCall } from "../support/admin-client.js";
+import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
+import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { readRevision } from "../../src/store/revision-writer.js";
+import { testClock } from "../support/test-time.js";
+
+// Three real sidecars (each a real gRPC server with its own SQLite file) on
+// one real three-node JetStream cluster: the log is the store, every file a
+// view of it (ADRs 29-31). The last describe stops every NATS node, so it
+// runs last.
+const STALENESS_MS = 1_000;
+const clock = testClock();
+let cluster: NatsCluster;
+let sidecars: TestSidecar[] = [];
+let admins: AdminCall[] = [];
+const closers: (() => void)[] = [];
+
+beforeAll(async () => {
+  cluster = await startNatsCluster(3);
+  const replication = { natsServers: cluster.urls(), stream: "BULKHEAD_TEST", stalenessMs: STALENESS_MS, replicas: 3 };
+  // One at a time: the first seeds the demo dataset into the empty stream, the others join.
+  for (let i = 0; i < 3; i++) {
+    sidecars.push(await startSidecar({ demo: true, config: { replication }, runtime: { clock } }));
+  }
+  admins = sidecars.map((s) => {
+    const { client, call } = adminClient(s.grpcAddress);
+    closers.push(() => client.close());
+    return call;
+  });
+}, 120_000);
+
+afterAll(async () => {
+  for (const close of closers) close();
+  for (const s of sidecars) await s.close().catch(() => {});
+  await cluster?.stop();
+});
+
+const [A, B, C] = [0, 1, 2];
+/** The revision the sidecar's file has applied, read from the file (the tracker refuses once stale). */
+const revisionOf = (s: TestSidecar) => readRevision(s.bulkhead.db);
+
+describe("three sidecars on one change log", () => {
+  it("seeds the demo dataset once per stream: the second and third sidecar joined it", async () => {
+    const info = await sidecars[A]!.bulkhead.replication!.catchUp();
+    // One seed entry, however many sidecars were started with BULKHEAD_DEMO.
+    expect(info).toBe(1);
+    for (const s of sidecars) {
+      expect(s.bulkhead.stores.directory.membership("ten_globex", "usr_carol")?.role).toBe("admin");
+      expect(revisionOf(s)).toBe(1);
+    }
+  });
+
+  it("a role downgrade written on sidecar A is seen by a Check with min_revision on sidecar C", async () => {
+    expect((await sidecars[C]!.check(checkRequest("ten_globex", "usr_carol", "projects.delete"))).allow).toBe(true);
+    const write = await admins[A]!<{ storeRevision: number }>("putMembership", {
+      tenantId: "ten_globex", membership: { actorId: "usr_carol", role: "viewer" }, reason: "customer_request: role review",
+    });
+    // The answer carries the global revision: the entry's stream sequence.
+    expect(write.storeRevision).toBeGreaterThan(1);
+    const after = await sidecars[C]!.check(checkRequest("ten_globex", "usr_carol", "projects.delete", "ten_globex", { minRevision: write.storeRevision }));
+    expect(codes(after)).toEqual(["missing_permission"]);
+    expect(after.storeRevision).toBeGreaterThanOrEqual(write.storeRevision);
+  });
+
+  it("a refused admin write is refused on the sidecar that made it, and every sidecar passes its revision unchanged", async () => {
+    const error = await admins[B]!("putMembership", {
+      tenantId: "ten_globex", membership: { actorId: "usr_new", role: "no_such_role" }, reason: "customer_request",
+    }).catch((e) => e);
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.metadata.get("bulkhead-field")).toEqual(["membership.role"]);
+    for (const s of sidecars) expect(s.bulkhead.stores.directory.membership("ten_globex", "usr_new")).toBeUndefined();
+  });
+
+  it("a min_revision no sidecar has reached fails with a deadline error, never an answer from older state", async () => {
+    const ahead = revisionOf(sidecars[B]!) + 1_000;
+    const error = await sidecars[B]!.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_acme", { minRevision: ahead }),
+    ).catch((e) => e);
+    expect(error.code).toBe(status.FAILED_PRECONDITION);
+    expect(error.details).toMatch(/min_revision|revision/);
+  });
+
+  it("300 Consume calls spread over three sidecars race for the last 50 units: exactly 50 allowed, the counter at the limit on every sidecar", async () => {
+    const tenantId = "ten_acme";
+    const meter = "exports.csv.monthly";
+    // The demo has used 12 of 100: take it to 50 left.
+    const top = await sidecars[A]!.entitlements.consume({ tenantId, meter, amount: 38, idempotencyKey: "race-topup" });
+    expect(top.allowed).toBe(true);
+    expect(top.remaining).toBe(50);
+
+    const calls = Array.from({ length: 300 }, (_, i) =>
+      sidecars[i % 3]!.entitlements.consume({ tenantId, meter, amount: 1, idempotencyKey: `race-${i}` }).then((answer) => ({ i, answer })),
+    );
+    const answers = await Promise.all(calls);
+    const allowed = answers.filter((a) => a.answer.allowed);
+    expect(allowed).toHaveLength(50);
+    // Every denial says why, and none consumed anything.
+    for (const a of answers.filter((x) => !x.answer.allowed)) expect(a.answer.reasons.map((r) => r.code)).toEqual(["limit_reached"]);
+    // Each sidecar took part in the winning.
+    expect(new Set(allowed.map((a) => a.i % 3)).size).toBe(3);
+
+    const last = Math.max(...allowed.map((a) => a.answer.storeRevision));
+    for (const s of sidecars) {
+      const report = await s.entitlements.get({ tenantId, minRevision: last });
+      expect(report.limits.find((l) => l.meter === meter)?.used).toBe(100);
+    }
+
+    // A retried key returns its first answer on any sidecar, and takes nothing.
+    const first = allowed[0]!;
+    const elsewhere = sidecars[(first.i + 1) % 3]!;
+    const again = await elsewhere.entitlements.consume({ tenantId, meter, amount: 1, idempotencyKey: `race-${first.i}` });
+    expect(again).toEqual(first.answer);
+    const report = await elsewhere.entitlements.get({ tenantId, minRevision: last });
+    expect(report.limits.find((l) => l.meter === meter)?.used).toBe(100);
+  }, 120_000);
+});
+
+describe("with every NATS node stopped", () => {
+  it("refuses writes at once and writes nothing locally; Checks are served, then UNAVAILABLE past the staleness bound, never allow", async () => {
+    const sidecar = sidecars[B]!;
+    const allowedCheck = checkRequest("ten_acme", "usr_alice", "projects.read");
+    expect((await sidecar.check(allowedCheck)).allow).toBe(true);
+    const before = revisionOf(sidecar);
+    for (let i = 0; i < 3; i++) await cluster.kill(i);
+
+    // The client notices the lost connection shortly after the servers die.
+    const lost = performance.now() + 30_000;
+    let refused: { code: number; details: string } | undefined;
+    while (!refused && performance.now() < lost) {
+      const error = await admins[B]!("removeMembership", { tenantId: "ten_acme", actorId: "usr_bob", reason: "offboarding" }).catch((e) => e);
+      if (error?.code === status.UNAVAILABLE) refused = error;
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(refused?.details).toMatch(/NATS is unreachable, and nothing was written/);
+    const consume = await sidecar.entitlements.consume({ tenantId: "ten_acme", meter: "exports.csv.monthly", amount: 1, idempotencyKey: "offline" }).catch((e) => e);
+    expect(consume.code).toBe(status.UNAVAILABLE);
+    expect(revisionOf(sidecar)).toBe(before);
+    expect(sidecar.bulkhead.stores.directory.membership("ten_acme", "usr_bob")).toBeDefined();
+
+    // Until the bound, local state serves; past it, every Check fails closed.
+    const giveUp = performance.now() + 30_000;
+    let failed: { code: number; details: string } | undefined;
+    while (!failed && performance.now() < giveUp) {
+      const answer = await sidecar.check(allowedCheck).catch((e) => e);
+      if (answer?.code !== undefined) failed = answer;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(failed?.code).toBe(status.UNAVAILABLE);
+    expect(failed?.details).toMatch(/past the 1000 ms staleness bound/);
+    for (const s of sidecars) {
+      const error = await s.check(allowedCheck).catch((e) => e);
+      expect(error.code).toBe(status.UNAVAILABLE);
+    }
+  }, 90_000);
+});
