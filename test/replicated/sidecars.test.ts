@@ -1,4 +1,6 @@
 import { status } from "@grpc/grpc-js";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminClient, type AdminCall } from "../support/admin-client.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
@@ -104,6 +106,17 @@ describe("three sidecars on one change log", () => {
     for (const s of sidecars) {
       const report = await s.entitlements.get({ tenantId, minRevision: last });
       expect(report.limits.find((l) => l.meter === meter)?.used).toBe(100);
+    }
+
+    // Only winners were appended: a sidecar appends a Consume only when the
+    // last entry on the meter's subject is one it applied, so a loser decides
+    // again on newer state, and a denial is answered without an entry.
+    const nc = await connect({ servers: cluster.urls() });
+    try {
+      const info = await (await jetstreamManager(nc)).streams.info("BULKHEAD_TEST", { subjects_filter: "BULKHEAD_TEST.k.>" });
+      expect(Object.values(info.state.subjects ?? {})).toEqual([51]);
+    } finally {
+      await nc.close();
     }
 
     // A retried key returns its first answer on any sidecar, and takes nothing.
