@@ -86,7 +86,7 @@ export class CommandRegistry {
  * outcome, and the entry is applied again rather than skipped.
  */
 export function isCommandOutcome(error: unknown): boolean {
-  return error instanceof BulkheadError && error.code !== "STORE_FAILED" && error.code !== "INTERNAL";
+  return error instanceof BulkheadError && !["STORE_FAILED", "STORE_BUSY", "INTERNAL"].includes(error.code);
 }
 
 /** Shape checks for `decode`: a body read from the log must be what its kind expects. */
