@@ -10,7 +10,7 @@ import { testClock } from "../support/test-time.js";
 
 // Three real sidecars (each a real gRPC server with its own SQLite file) on
 // one real three-node JetStream cluster: the log is the store, every file a
-// view of it (ADRs 29-31). The last describe stops every NATS node, so it
+// view of it (ADRs 32-34). The last describe stops every NATS node, so it
 // runs last.
 const STALENESS_MS = 1_000;
 const clock = testClock();
