@@ -233,7 +233,9 @@ export class ReplicatedLog implements CommandWriter {
     const consumer = await this.js.consumers.get(this.config.stream, start > 1
       ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start }
       : { deliver_policy: DeliverPolicy.All });
-    const messages = await consumer.consume();
+    // Short pulls: after a reconnect the next pull goes out within 2 s, instead of
+    // waiting out the default 30 s one the lost connection was holding.
+    const messages = await consumer.consume({ expires: 2_000 });
     this.stopConsumer = async () => void (await messages.close());
     this.consumerDone = (async () => {
       try {
@@ -281,6 +283,11 @@ export class ReplicatedLog implements CommandWriter {
     if (this.halted) return;
     this.halted = { reason, at: performance.now() };
     this.deps.log(`replication stopped: ${reason}`);
+    // Appends still waiting will not be applied here: answer them now, not at their timeout.
+    for (const [msgID, answer] of this.pending) {
+      this.pending.delete(msgID);
+      answer({ ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored but this sidecar stopped applying the change log (${reason})`) });
+    }
   }
 
   private untilApplied(seq: number, giveUpAt: number): Promise<void> {

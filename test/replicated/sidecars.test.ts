@@ -1,5 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminClient, type AdminCall } from "../support/admin-client.js";
@@ -10,8 +10,8 @@ import { testClock } from "../support/test-time.js";
 
 // Three real sidecars (each a real gRPC server with its own SQLite file) on
 // one real three-node JetStream cluster: the log is the store, every file a
-// view of it (ADRs 32-34). The last describe stops every NATS node, so it
-// runs last.
+// view of it (ADRs 32-34). The last two describes stop every NATS node and
+// then feed the sidecars an entry they cannot apply, so they run last.
 const STALENESS_MS = 1_000;
 const clock = testClock();
 let cluster: NatsCluster;
@@ -166,4 +166,61 @@ describe("with every NATS node stopped", () => {
       expect(error.code).toBe(status.UNAVAILABLE);
     }
   }, 90_000);
+});
+
+describe("after NATS comes back", () => {
+  it("every sidecar reconnects, resumes from its last applied revision and converges", async () => {
+    for (let i = 0; i < 3; i++) await cluster.restart(i);
+    // The stream elects a leader again and the clients reconnect: retry the write until it is taken.
+    const giveUp = performance.now() + 60_000;
+    let write: { storeRevision: number } | undefined;
+    while (!write) {
+      write = await admins[B]!<{ storeRevision: number }>("removeMembership", { tenantId: "ten_acme", actorId: "usr_bob", reason: "offboarding" })
+        .catch((error) => {
+          if (performance.now() > giveUp) throw error;
+          return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200));
+        });
+    }
+    // Each sidecar's client reconnects on its own backoff; until it has, its Checks fail closed (never an old allow).
+    for (const s of sidecars) {
+      const request = checkRequest("ten_acme", "usr_bob", "projects.read", "ten_acme", { minRevision: write.storeRevision });
+      let answer = await s.check(request).catch((e) => e);
+      while (answer?.code === status.UNAVAILABLE && performance.now() < giveUp) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        answer = await s.check(request).catch((e) => e);
+      }
+      expect(codes(answer)).toEqual(["not_a_member"]);
+      expect(revisionOf(s)).toBe(write.storeRevision);
+    }
+  }, 90_000);
+
+  it("an entry this build cannot apply stops every sidecar at it: writes refused, Checks fail closed past the bound", async () => {
+    const nc = await connect({ servers: cluster.urls() });
+    try {
+      // A newer build's version of a command this build knows.
+      await jetstream(nc).publish("BULKHEAD_TEST.cmd", JSON.stringify({ type: "membership.put", v: 99, at: clock.now(), body: {} }));
+    } finally {
+      await nc.close();
+    }
+    const before = revisionOf(sidecars[A]!);
+    const giveUp = performance.now() + 30_000;
+    let refused: { code: number; details: string } | undefined;
+    while (!refused && performance.now() < giveUp) {
+      const error = await admins[A]!("putMembership", { tenantId: "ten_acme", membership: { actorId: "usr_bob", role: "viewer" }, reason: "customer_request" })
+        .catch((e) => e);
+      if (error?.code === status.UNAVAILABLE && /stopped applying/.test(error.details)) refused = error;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(refused?.details).toMatch(/'membership.put' v99: this build applies v1\.\.v1/);
+    // Nothing after the entry was applied, the entry itself neither.
+    expect(revisionOf(sidecars[A]!)).toBe(before);
+    let failed: { code: number; details: string } | undefined;
+    while (!failed && performance.now() < giveUp) {
+      const answer = await sidecars[C]!.check(checkRequest("ten_acme", "usr_alice", "projects.read")).catch((e) => e);
+      if (answer?.code !== undefined) failed = answer;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(failed?.code).toBe(status.UNAVAILABLE);
+    expect(failed?.details).toMatch(/stopped applying the change log/);
+  }, 60_000);
 });
