@@ -60,6 +60,11 @@ describe("tenant B's project by id, from tenant A", () => {
     expect(rows.map((r) => r.id)).toEqual(["prj_a1"]);
   });
 
+  it("keeps a raw OR in the query's WHERE from widening past the tenant", async () => {
+    const rows = await scopedFor(acme).selectFrom("projects").select("id").where(sql<boolean>`id = ${"prj_b1"} OR 1 = 1`).execute();
+    expect(rows.map((r) => r.id)).toEqual(["prj_a1"]);
+  });
+
   it("scopes joins in their ON clause, subqueries and CTEs", async () => {
     const db = scopedFor(acme);
     const joined = await db.selectFrom("reports as r").leftJoin("projects as p", "p.id", "r.project_id").select(["r.id", "p.name"]).orderBy("r.id").execute();
@@ -113,6 +118,20 @@ describe("queries it cannot scope are rejected before they run", () => {
     await expect(fromRaw).rejects.toMatchObject({ code: "TENANT_QUERY_UNSCOPED" });
     const inWhere = scopedFor(acme).selectFrom("reports").select("id").where(sql<boolean>`project_id IN (SELECT id FROM projects)`).execute();
     await expect(inWhere).rejects.toMatchObject({ code: "TENANT_QUERY_UNSCOPED" });
+  });
+
+  it("raw SQL that spells a tenant-owned table in pieces or as a parameter", async () => {
+    const pieces = sql<boolean>`id IN (SEL${sql.raw("ECT")} id FROM proj${sql.raw("ects")})`;
+    await expect(scopedFor(acme).selectFrom("reports").select("id").where(pieces).execute()).rejects.toMatchObject({ code: "TENANT_QUERY_UNSCOPED" });
+    // SQLite's `x IN table`: no SELECT keyword, the table as an identifier parameter.
+    const inTable = sql<boolean>`project_id IN ${sql.table("projects")}`;
+    await expect(scopedFor(acme).selectFrom("reports").select("id").where(inTable).execute()).rejects.toMatchObject({ code: "TENANT_QUERY_UNSCOPED" });
+  });
+
+  it("any raw query and any schema change, whatever table it names", async () => {
+    await expect(sql`DELETE FROM plans`.execute(scopedFor(acme))).rejects.toMatchObject({ code: "TENANT_QUERY_UNSCOPED" });
+    await expect(scopedFor(acme).schema.dropTable("plans").execute()).rejects.toMatchObject({ code: "TENANT_QUERY_UNSCOPED" });
+    expect(host.db.prepare("SELECT count(*) AS n FROM plans").get()).toEqual({ n: 1 });
   });
 
   it("a table declared neither tenant-owned nor shared", async () => {

@@ -114,7 +114,7 @@ export class TenantScopeTransformer extends OperationNodeTransformer {
   protected override transformRaw(node: RawNode, queryId?: QueryId): RawNode {
     // A raw fragment is ANDed with the tenant condition, so it can narrow a
     // query but not widen it, unless it reads a table itself.
-    const text = node.sqlFragments.join(" ").toLowerCase();
+    const text = rawText(node).toLowerCase();
     const names = [...this.rules.tenantOwned.keys()].filter((t) => new RegExp(`\\b${t.toLowerCase()}\\b`).test(text));
     if (/\bselect\b/.test(text) || names.length > 0) throw unscoped(`raw SQL that reads ${names[0] ?? "a table"} itself: ${JSON.stringify(node.sqlFragments.join("?"))}`);
     return super.transformRaw(node, queryId);
@@ -213,6 +213,24 @@ function sourceName(source: OperationNode): string | undefined {
 function referenceTable(source: OperationNode): TableNode {
   if (AliasNode.is(source) && IdentifierNode.is(source.alias)) return TableNode.create(source.alias.name);
   return (AliasNode.is(source) ? source.node : source) as TableNode;
+}
+
+/**
+ * The SQL a raw node stands for, with nested raw nodes (`sql.raw`) spliced in
+ * and table or identifier parameters (`sql.table`, `sql.id`) by name, so a
+ * table name split across pieces is still seen. Other parameters are `?`.
+ */
+function rawText(node: RawNode): string {
+  return node.sqlFragments
+    .map((fragment, i) => {
+      const parameter = node.parameters[i];
+      if (parameter === undefined) return fragment;
+      if (parameter.kind === "RawNode") return fragment + rawText(parameter as RawNode);
+      if (TableNode.is(parameter)) return `${fragment}${parameter.table.identifier.name}`;
+      if (IdentifierNode.is(parameter)) return `${fragment}${parameter.name}`;
+      return `${fragment} ? `;
+    })
+    .join("");
 }
 
 function tenantEquals(table: TableNode, column: string, tenantId: string): OperationNode {
