@@ -51,6 +51,8 @@ const CROSS_JOINS = new Set(["CrossJoin", "LateralCrossJoin", "CrossApply", "Out
  * it cannot scope throws `TENANT_QUERY_UNSCOPED`: an undeclared table, a raw
  * SQL source, MERGE, INSERT ... SELECT, REPLACE, an upsert that sets the tenant.
  * One instance per query: `tenantColumnsSeen` is what the result check reads.
+ * Longer than our usual file because every query kind shares the CTE scope
+ * stack and that set; splitting it would pass both around.
  */
 export class TenantScopeTransformer extends OperationNodeTransformer {
   /** Tenant columns of the tenant-owned tables this query touched. */
