@@ -13,3 +13,7 @@ export type { Transport, TransportCallOptions } from "./transport.js";
 export type { CheckResponse, TenantContext, Reason } from "../gen/bulkhead/v1/decision.js";
 export type { ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
 export type { WriteResponse } from "../gen/bulkhead/v1/admin.js";
+export { runTenantJob, tenantJob, TenantJobUnavailableError } from "./tenant-job.js";
+export type { TenantJobEnvelope, TenantJobRun, TenantJobDenial, TenantJobOutcome, RunTenantJobOptions } from "./tenant-job.js";
+export { SqliteJobRunStore } from "./job-run-store.js";
+export type { JobRunStore, JobClaim, SqliteDatabaseLike, SqliteJobRunStoreOptions } from "./job-run-store.js";
