@@ -17,3 +17,6 @@ export { runTenantJob, tenantJob, TenantJobUnavailableError } from "./tenant-job
 export type { TenantJobEnvelope, TenantJobRun, TenantJobDenial, TenantJobOutcome, RunTenantJobOptions } from "./tenant-job.js";
 export { SqliteJobRunStore } from "./job-run-store.js";
 export type { JobRunStore, JobClaim, SqliteDatabaseLike, SqliteJobRunStoreOptions } from "./job-run-store.js";
+export { DecisionCache, cacheKey } from "./decision-cache.js";
+export type { DecisionCacheOptions } from "./decision-cache.js";
+export type { ChangeHandlers, ChangeSubscription } from "./transport.js";
