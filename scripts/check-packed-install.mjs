@@ -2,7 +2,8 @@
 // folder with production dependencies only (what the Dockerfile's runtime
 // stage holds), then from there starts `bulkhead serve` on a fresh database
 // with the demo data, waits for /readyz, makes real Checks over gRPC (raw and
-// through bulkhead/client), loads bulkhead/embedded and
+// through bulkhead/client), loads bulkhead/embedded and the Express and
+// Fastify adapters (without express installed), and
 // stops it with SIGTERM. A devDependency imported on the serve path, a file
 // missing from package.json `files` or a CLI subcommand that cannot load in
 // production fails here, though every test passes.
@@ -36,7 +37,9 @@ const host = new BulkheadClient({ address: "127.0.0.1:" + process.argv[1], deadl
 const viaClient = await host.check({ principal: { tenantId: "ten_acme", actorId: "usr_alice" }, action: "reports.export", resource: { type: "report", id: "rep_1", tenantId: "ten_acme" } });
 await host.close();
 const embedded = typeof (await import("bulkhead/embedded")).createEmbeddedTransport;
-console.log(JSON.stringify({ alice, carol, client: { allow: viaClient.allow, reasons: viaClient.reasons.map((x) => x.code) }, embedded }));
+// The framework adapters load without express installed (a production install has none) and the job runner is exported.
+const adapters = [typeof (await import("bulkhead/client/express")).requirePermission, typeof (await import("bulkhead/client/fastify")).requirePermission, typeof (await import("bulkhead/client")).runTenantJob];
+console.log(JSON.stringify({ alice, carol, client: { allow: viaClient.allow, reasons: viaClient.reasons.map((x) => x.code) }, embedded, adapters }));
 `;
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -91,6 +94,8 @@ try {
   if (answers.carol?.allow !== false || answers.carol.reasons[0] !== "not_in_plan") fail("usr_carol's export in free globex was not denied with not_in_plan");
   if (answers.client?.allow !== true) fail(`bulkhead/client did not answer allow for usr_alice: ${JSON.stringify(answers.client)}`);
   if (answers.embedded !== "function") fail("bulkhead/embedded does not export createEmbeddedTransport");
+  if (answers.adapters?.join() !== "function,function,function") fail(`bulkhead/client/express, bulkhead/client/fastify or runTenantJob did not load: ${JSON.stringify(answers.adapters)}`);
+  if (existsSync(join(scratch, "node_modules", "express"))) fail("express was installed by a production install");
 
   step("SIGTERM");
   const code = await new Promise((resolve) => {
