@@ -1,4 +1,4 @@
-import type { DecisionLog } from "../audit/decision-log.js";
+import type { DecisionLog, DecisionRecord } from "../audit/decision-log.js";
 import type { Clock } from "../clock.js";
 import type { ContextResolver } from "../context/context-resolver.js";
 import type { MemberContext, Principal, Resolution } from "../context/tenant-context.js";
@@ -79,9 +79,14 @@ export class Decider {
   }
 
   check(input: CheckInput, deadline?: number, signal?: AbortSignal): Promise<Decision> {
+    const call = { deadline, signal };
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(input.minRevision, deadline, signal);
-      return this.decide(input, storeRevision);
+      requireLive(call);
+      const answers: DecisionRecord[] = [];
+      const decision = this.decide(input, storeRevision, answers, call);
+      this.deliver(answers, call);
+      return decision;
     });
   }
 
@@ -91,13 +96,27 @@ export class Decider {
    * (a reused key, a trap) rolls back every charge: the caller sees only
    * the error, and nothing was consumed for answers it never received.
    */
-  checkMany(inputs: CheckInput[], deadline?: number): Promise<Decision[]> {
+  checkMany(inputs: CheckInput[], deadline?: number, signal?: AbortSignal): Promise<Decision[]> {
+    const call = { deadline, signal };
     return this.counted(async () => {
       const minRevision = Math.max(0, ...inputs.map((i) => i.minRevision));
-      const storeRevision = await this.awaitRevision(minRevision, deadline);
-      const decideAll = () => inputs.map((input) => this.decide(input, storeRevision));
-      if (!inputs.some((i) => i.consume > 0)) return decideAll();
-      const batch = this.guardStore(() => this.deps.writer.write(decideAll));
+      const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
+      requireLive(call);
+      const answers: DecisionRecord[] = [];
+      const decideAll = () => inputs.map((input) => this.decide(input, storeRevision, answers, call));
+      if (!inputs.some((i) => i.consume > 0)) {
+        const decisions = decideAll();
+        this.deliver(answers, call);
+        return decisions;
+      }
+      const batch = this.guardStore(() =>
+        this.deps.writer.write(() => {
+          const decisions = decideAll();
+          requireLive(call); // before the batch's charges commit
+          return decisions;
+        }),
+      );
+      this.deliver(answers);
       // Items decided inside the batch saw the revision it was about to commit;
       // if it committed nothing, that revision does not exist.
       return batch.result.map((d) => ({ ...d, storeRevision: Math.min(d.storeRevision, batch.revision) }));
@@ -106,6 +125,7 @@ export class Decider {
 
   /** NOT_FOUND, with the same message, for an unknown tenant and a non-member. */
   resolveContext(principal: Principal, minRevision: number, deadline?: number): Promise<ResolvedContext> {
+    const call = { deadline };
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(minRevision, deadline);
       const gate = this.gateApiKey(principal);
@@ -123,7 +143,9 @@ export class Decider {
       }
       if (!resolution.context.impersonation) return { principal, member: resolution.context, storeRevision };
       const member = this.impersonatedView(principal, resolution.context);
-      this.auditContext(principal, member, storeRevision);
+      const answers: DecisionRecord[] = [];
+      this.auditContext(principal, member, storeRevision, answers);
+      this.deliver(answers, call);
       return { principal, member, storeRevision };
     });
   }
@@ -154,10 +176,10 @@ export class Decider {
   }
 
   /** An impersonated context is an access to customer data: it goes to the decision log like a Check. */
-  private auditContext(principal: Principal, member: MemberContext, storeRevision: number): void {
+  private auditContext(principal: Principal, member: MemberContext, storeRevision: number, answers: DecisionRecord[]): void {
     const input = contextInput(principal, RESOLVE_CONTEXT_ACTION, member.tenant.id);
     const decision = this.finish(input, { allow: true, reasons: [] }, this.deps.policies.policy, storeRevision);
-    this.audit(input, { kind: "member", context: member }, decision);
+    answers.push(recordOf(input, { kind: "member", context: member }, decision));
   }
 
   private async counted<T>(work: () => Promise<T>): Promise<T> {
@@ -170,20 +192,35 @@ export class Decider {
     }
   }
 
-  private decide(raw: CheckInput, storeRevision: number): Decision {
+  /** Decides one check; its log entry goes to `answers`, which deliver() logs once the answer is certain to be sent. */
+  private decide(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall): Decision {
     const policy = this.deps.policies.policy;
     const gate = this.gateApiKey(raw.principal);
     const input = { ...raw, principal: gate.principal };
     if ("denied" in gate) {
       const decision = this.finish(input, gate.denied, policy, storeRevision);
-      this.audit(input, { kind: "non_member", tenantId: input.principal.tenantId }, decision);
+      answers.push(recordOf(input, { kind: "non_member", tenantId: input.principal.tenantId }, decision));
       return decision;
     }
-    if (input.consume > 0) return this.decideAndConsume(input, policy, gate.key);
+    if (input.consume > 0) return this.decideAndConsume(input, policy, answers, call, gate.key);
     const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
     const decision = this.evaluate(input, resolution, policy, storeRevision);
-    this.audit(input, resolution, decision);
+    answers.push(recordOf(input, resolution, decision));
     return decision;
+  }
+
+  /**
+   * Logs and counts decisions that will be answered. With `call`, only while
+   * the caller can still receive them: an evaluation that outlived the
+   * deadline, or whose caller left, is neither answered nor logged (ADR 29).
+   * Without it (a charge already committed), the answer is owed and logged.
+   */
+  private deliver(answers: DecisionRecord[], call?: LiveCall): void {
+    if (call) requireLive(call);
+    this.deps.decisionLog.together(() => {
+      for (const record of answers) this.deps.decisionLog.record(record);
+    });
+    for (const record of answers) this.deps.metrics?.decisions.inc({ allow: String(record.allow) });
   }
 
   /**
@@ -219,7 +256,7 @@ export class Decider {
    * re-evaluated first and gets the original decision only while it would
    * still be allowed, quota aside (the retry takes no unit).
    */
-  private decideAndConsume(input: CheckInput, policy: PolicySet, key?: ApiKey): Decision {
+  private decideAndConsume(input: CheckInput, policy: PolicySet, answers: DecisionRecord[], call: LiveCall, key?: ApiKey): Decision {
     const p = input.principal;
     let resolution: Resolution = { kind: "non_member", tenantId: p.tenantId || p.tenantSlug };
     let fresh: Decision | undefined;
@@ -227,6 +264,9 @@ export class Decider {
       this.deps.writer.write((tx) => {
         resolution = key ? this.deps.resolver.resolveForKeyUncached(key) : this.deps.resolver.resolveUncached(p);
         fresh = this.evaluate(input, resolution, policy, tx.revision);
+        // Past this point the charge commits and the answer is owed; a caller
+        // that has already left gets nothing charged and nothing logged.
+        requireLive(call);
         if (resolution.kind !== "member") return { answer: fresh, replayed: false };
         const tenantId = resolution.context.tenant.id;
         // What makes two calls "the same request": who, what, on what, how much;
@@ -250,7 +290,7 @@ export class Decider {
     // A fresh decision is as of the revision the write committed (or saw, when it charged nothing).
     const { answer, replayed } = committed.result;
     const decision = replayed ? answer : { ...answer, storeRevision: committed.revision };
-    this.audit(input, resolution, decision);
+    answers.push(recordOf(input, resolution, decision));
     return decision;
   }
 
@@ -275,7 +315,6 @@ export class Decider {
       evaluatedAt: this.deps.clock.now(),
       requestId: input.principal.requestId,
     };
-    this.deps.metrics?.decisions.inc({ allow: String(decision.allow) });
     return decision;
   }
 
@@ -312,28 +351,48 @@ export class Decider {
   private syncTracker(): number {
     return this.guardStore(() => this.deps.tracker.sync());
   }
+}
 
-  private audit(input: CheckInput, resolution: Resolution, decision: Decision): void {
-    const p = input.principal;
-    this.deps.decisionLog.record({
-      decisionId: decision.decisionId,
-      at: decision.evaluatedAt,
-      tenantId: resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug,
-      actorId: p.actorId,
-      actorType: p.actorType,
-      action: input.action,
-      resourceType: input.resource.type,
-      resourceId: input.resource.id,
-      resourceTenantId: input.resource.tenantId,
-      allow: decision.allow,
-      reasons: decision.reasons.map((r) => r.code),
-      policyRevision: decision.policyRevision,
-      storeRevision: decision.storeRevision,
-      requestId: p.requestId,
-      source: p.source,
-      impersonation: resolution.kind === "member" ? (resolution.context.impersonation ?? null) : null,
-    });
+/** What decides whether a call can still receive its answer. */
+interface LiveCall {
+  /** The gRPC deadline, epoch ms on the wall clock (like grpc-js's). */
+  deadline?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Throws CALL_EXPIRED when nobody will receive the answer: evaluating (or
+ * logging) it would spend work and leave an audit record of a decision no
+ * caller got (ADR 29). The deadline is wall-clock like grpc-js's own.
+ */
+function requireLive(call: LiveCall): void {
+  if (call.signal?.aborted) throw new BulkheadError("CALL_EXPIRED", "the caller cancelled the call before it was answered");
+  if (call.deadline !== undefined && Date.now() >= call.deadline) {
+    throw new BulkheadError("CALL_EXPIRED", "the call's deadline passed before it was answered; nothing was decided, charged or logged");
   }
+}
+
+/** A decision's log entry: made when it is decided, logged by deliver() once it is certain to be answered. */
+function recordOf(input: CheckInput, resolution: Resolution, decision: Decision): DecisionRecord {
+  const p = input.principal;
+  return {
+    decisionId: decision.decisionId,
+    at: decision.evaluatedAt,
+    tenantId: resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug,
+    actorId: p.actorId,
+    actorType: p.actorType,
+    action: input.action,
+    resourceType: input.resource.type,
+    resourceId: input.resource.id,
+    resourceTenantId: input.resource.tenantId,
+    allow: decision.allow,
+    reasons: decision.reasons.map((r) => r.code),
+    policyRevision: decision.policyRevision,
+    storeRevision: decision.storeRevision,
+    requestId: p.requestId,
+    source: p.source,
+    impersonation: resolution.kind === "member" ? (resolution.context.impersonation ?? null) : null,
+  };
 }
 
 /** A request about the tenant itself rather than one resource: what ResolveContext asks the policy. */

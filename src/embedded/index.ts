@@ -102,7 +102,7 @@ export class EmbeddedTransport implements Transport {
   close(): void {
     this.policies.stop();
     this.core.fileGuard.stop();
-    this.core.decisionLog.flush();
+    this.core.decisionLog.close();
     this.db.close();
   }
 }

@@ -45,4 +45,12 @@ export function deadlineOf(call: { getDeadline(): Date | number }): number | und
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/** Aborts when the client cancels the call (or its deadline ends it), so work for a caller who left is not done or logged. */
+export function cancelSignalOf(call: { readonly cancelled: boolean; once(event: "cancelled", listener: () => void): unknown }): AbortSignal {
+  const controller = new AbortController();
+  if (call.cancelled) controller.abort();
+  else call.once("cancelled", () => controller.abort());
+  return controller.signal;
+}
+
 export type GrpcErrorLike = Partial<ServiceError> & { code: status };
