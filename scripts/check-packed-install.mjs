@@ -4,7 +4,8 @@
 // with the demo data, waits for /readyz, makes real Checks over gRPC (raw and
 // through bulkhead/client), runs a scoped repository through
 // bulkhead/client/sqlite, sees bulkhead/client/kysely ask for its optional
-// peer, loads bulkhead/embedded and
+// peer, loads bulkhead/embedded and the Express and Fastify adapters
+// (without express installed), and
 // stops it with SIGTERM. A devDependency imported on the serve path, a file
 // missing from package.json `files` or a CLI subcommand that cannot load in
 // production fails here, though every test passes.
@@ -51,7 +52,9 @@ await host.close();
 // kysely is an optional peer the scratch project did not install: its adapter must say so, nothing else may need it.
 const kysely = await import("bulkhead/client/kysely").then(() => "loaded", (e) => e.code);
 const embedded = typeof (await import("bulkhead/embedded")).createEmbeddedTransport;
-console.log(JSON.stringify({ alice, carol, client: { allow: viaClient.allow, reasons: viaClient.reasons.map((x) => x.code) }, scoped, kysely, embedded }));
+// The framework adapters load without express installed (a production install has none) and the job runner is exported.
+const adapters = [typeof (await import("bulkhead/client/express")).requirePermission, typeof (await import("bulkhead/client/fastify")).requirePermission, typeof (await import("bulkhead/client")).runTenantJob];
+console.log(JSON.stringify({ alice, carol, client: { allow: viaClient.allow, reasons: viaClient.reasons.map((x) => x.code) }, scoped, kysely, embedded, adapters }));
 `;
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -108,6 +111,8 @@ try {
   if (JSON.stringify(answers.scoped) !== JSON.stringify({ own: ["prj_a"], foreign: null, key: "tenant:ten_acme:a%3Ab" })) fail(`createTenantRepo/tenantKey from bulkhead/client: ${JSON.stringify(answers.scoped)}`);
   if (answers.kysely !== "ERR_MODULE_NOT_FOUND") fail(`bulkhead/client/kysely without kysely installed: ${answers.kysely}`);
   if (answers.embedded !== "function") fail("bulkhead/embedded does not export createEmbeddedTransport");
+  if (answers.adapters?.join() !== "function,function,function") fail(`bulkhead/client/express, bulkhead/client/fastify or runTenantJob did not load: ${JSON.stringify(answers.adapters)}`);
+  if (existsSync(join(scratch, "node_modules", "express"))) fail("express was installed by a production install");
 
   step("SIGTERM");
   const code = await new Promise((resolve) => {

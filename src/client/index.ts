@@ -35,3 +35,12 @@ export { DownloadUrlRejected, DownloadUrlSigner } from "./download-url-signer.js
 export type { DownloadUrlRejection, DownloadUrlSignerOptions, SigningKey, VerifiedDownload } from "./download-url-signer.js";
 export { ISOLATION_TIERS, TenantStorageRouter } from "./tenant-storage-router.js";
 export type { IsolationTier, TenantPlacement, TenantStorageConfig } from "./tenant-storage-router.js";
+
+// Jobs that re-check at run time, and the optional decision cache.
+export { runTenantJob, tenantJob, TenantJobUnavailableError } from "./tenant-job.js";
+export type { TenantJobEnvelope, TenantJobRun, TenantJobDenial, TenantJobOutcome, RunTenantJobOptions } from "./tenant-job.js";
+export { SqliteJobRunStore } from "./job-run-store.js";
+export type { JobRunStore, JobClaim, SqliteDatabaseLike, SqliteJobRunStoreOptions } from "./job-run-store.js";
+export { DecisionCache, cacheKey } from "./decision-cache.js";
+export type { DecisionCacheOptions } from "./decision-cache.js";
+export type { ChangeHandlers, ChangeSubscription } from "./transport.js";
