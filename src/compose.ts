@@ -63,7 +63,7 @@ export interface Bulkhead {
   resolver: ContextResolver;
   decider: Decider;
   metering: Metering;
-  /** Every command kind this sidecar can apply (ADR 32). */
+  /** Every command kind this sidecar can apply (ADR 42). */
   commands: CommandRegistry;
   /** Replicated mode's change log; undefined single-node. */
   replication: ReplicatedLog | undefined;
@@ -126,11 +126,12 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     log(`seeded the demo dataset into ${config.dbPath}`);
   }
   await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker });
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver });
   core.attachMetrics(metrics);
 
   const { server: grpc, health } = createGrpcServer({
     decider,
+    metrics,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, usage, outbox, decider, clock },
     admin: {
@@ -149,7 +150,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   });
   // Lapsed reservations stop counting at their expiry by themselves; the
   // sweeper only keeps the tables small. unref: it never holds the process up.
-  // Replicated mode does not sweep yet: the sweep is not a command (ADR 33).
+  // Replicated mode does not sweep yet: the sweep is not a command (ADR 43).
   const sweeper = setInterval(() => {
     if (replication) return;
     try {
@@ -327,7 +328,7 @@ function splitHostPort(addr: string): [string, string] {
 
 /**
  * Replicated mode with `--workers` is not built: several processes sharing
- * one file would each apply the log (ADR 26, 33). The primary refuses it
+ * one file would each apply the log (ADR 26, 43). The primary refuses it
  * before anything is opened or written.
  */
 function refuseReplicatedMode(config: Config): void {

@@ -15,7 +15,7 @@ export type MembershipSpec = Pick<Membership, "actorId" | "actorType" | "role" |
  * audited in the same transaction by AuditedWriter.
  */
 export class DirectoryAdmin {
-  /** The writes this use case makes, as commands (ADR 32); the registry applies them from the log. */
+  /** The writes this use case makes, as commands (ADR 42); the registry applies them from the log. */
   private readonly kinds;
 
   constructor(

@@ -35,7 +35,7 @@ export interface ReplicatedLogDeps {
 }
 
 /**
- * Replicated mode (ADRs 32-34): the JetStream stream is the store, the
+ * Replicated mode (ADRs 42-44): the JetStream stream is the store, the
  * local SQLite file a view of it. `run` appends a command and answers once
  * this sidecar has applied it; a consumer applies every entry in stream
  * order as revision = stream sequence. Nothing is written locally except

@@ -6,7 +6,7 @@ import { encodeCommand, type CommandKind, type CommandRegistry } from "./store-c
 export interface CommandOptions<R> {
   /**
    * Commands with one key are appended with optimistic concurrency on their
-   * own log subject (a tenant's meter), and retried on conflict (ADR 34).
+   * own log subject (a tenant's meter), and retried on conflict (ADR 44).
    */
   concurrencyKey?: string;
   /**

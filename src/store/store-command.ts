@@ -2,7 +2,7 @@ import { BulkheadError } from "../errors.js";
 import type { WriteScope } from "./revision-writer.js";
 
 /**
- * One write as data (ADR 32): what single-node mode applies locally and
+ * One write as data (ADR 42): what single-node mode applies locally and
  * replicated mode appends to the log, byte for byte the same. `type` names
  * the write, `v` the version of its body's shape, `at` the time the writing
  * sidecar took it at (every sidecar applies it at that time, so windows,
@@ -38,7 +38,7 @@ export function encodeCommand(command: StoreCommand): Uint8Array {
 /**
  * A command this build cannot apply (unknown type, newer version, bad body).
  * Skipping it would leave this sidecar's state different from its peers'
- * for good, so the applier stops at it instead (ADR 33).
+ * for good, so the applier stops at it instead (ADR 43).
  */
 export class UnappliableCommand extends Error {
   override readonly name = "UnappliableCommand";

@@ -4,7 +4,7 @@ import type { MeterAnswer, Metering } from "./metering.js";
 import { validateConsume, type ConsumeInput } from "./usage-input.js";
 
 /**
- * Metering writes as commands (ADR 32). Applying one runs Metering on the
+ * Metering writes as commands (ADR 42). Applying one runs Metering on the
  * transaction, so it is decided from the state at its place in the log and
  * every sidecar reaches the same answer.
  */

@@ -9,7 +9,7 @@ import { PACKAGE_ROOT } from "../../src/paths.js";
 // A sidecar told to use NATS must never quietly run single-node: two such
 // sidecars would disagree with no sign. Unreachable NATS fails the start and
 // leaves no database behind; `--workers` is refused (one process per
-// replicated sidecar, ADR 33). The real CLI is started, as an operator would.
+// replicated sidecar, ADR 43). The real CLI is started, as an operator would.
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "bulkhead-nats-refused-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -10,7 +10,7 @@ import { testClock } from "../support/test-time.js";
 
 // Three real sidecars (each a real gRPC server with its own SQLite file) on
 // one real three-node JetStream cluster: the log is the store, every file a
-// view of it (ADRs 32-34). The last two describes stop every NATS node and
+// view of it (ADRs 42-44). The last two describes stop every NATS node and
 // then feed the sidecars an entry they cannot apply, so they run last.
 const STALENESS_MS = 1_000;
 const clock = testClock();

@@ -10,7 +10,7 @@ import { CommandRegistry, encodeCommand, isCommandOutcome, objectBody, stringFie
 import { createSqliteStores } from "../../src/store/stores.js";
 import { testClock } from "../support/test-time.js";
 
-// The command seam (ADRs 32-33) on a real SQLite file: what a command is on
+// The command seam (ADRs 42-43) on a real SQLite file: what a command is on
 // the wire, what a build refuses to guess at, and how applying a log entry
 // moves the revision.
 const newStore = () => {
