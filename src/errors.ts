@@ -13,6 +13,7 @@ export type ErrorCategory =
   | "permission_denied"
   | "unavailable"
   | "deadline_exceeded"
+  | "cancelled"
   | "internal";
 
 export const ERROR_CATALOG = {
@@ -29,6 +30,8 @@ export const ERROR_CATALOG = {
   ADMIN_NOT_FOUND: { category: "not_found", summary: "the object an admin call names does not exist" },
   ADMIN_CONFLICT: { category: "failed_precondition", summary: "the admin action conflicts with the current state" },
   POLICY_NOT_LOADED: { category: "unavailable", summary: "no policy bundle has loaded yet" },
+  CALL_DEADLINE_EXCEEDED: { category: "deadline_exceeded", summary: "the call's deadline passed before it was evaluated; nothing was decided or logged" },
+  CALL_CANCELLED: { category: "cancelled", summary: "the caller cancelled the call before it was evaluated; nothing was decided or logged" },
   POLICY_EVALUATION_FAILED: { category: "internal", summary: "the policy trapped or returned garbage" },
   STORE_FAILED: { category: "internal", summary: "the SQLite store failed" },
   INTERNAL: { category: "internal", summary: "unexpected internal failure" },

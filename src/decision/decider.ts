@@ -2,6 +2,7 @@ import type { DecisionLog } from "../audit/decision-log.js";
 import type { Clock } from "../clock.js";
 import type { ContextResolver } from "../context/context-resolver.js";
 import type { MemberContext, Principal, Resolution } from "../context/tenant-context.js";
+import { endedCall, type CallWindow } from "../engine/call-window.js";
 import type { PolicyDecision, Reason } from "../engine/decision-result.js";
 import { buildPolicyInput } from "../engine/policy-input.js";
 import type { PolicySource } from "../engine/policy-source.js";
@@ -14,7 +15,7 @@ import { idempotentWrite } from "../usage/idempotent-write.js";
 import { RevisionWaiter } from "./revision-waiter.js";
 import type { Metering } from "../usage/metering.js";
 import type { UsageStore } from "../usage/usage-store.js";
-import type { PolicySet } from "../engine/policy-set.js";
+import { POLICY_TIMEOUT, type PolicySet } from "../engine/policy-set.js";
 import type { ApiKey, ApiKeyStore } from "../identity/api-keys.js";
 import type { KeyRateLimiter } from "../identity/rate-limiter.js";
 import type { CheckInput } from "./check-input.js";
@@ -78,10 +79,15 @@ export class Decider {
     this.deps.metrics = metrics;
   }
 
+  /**
+   * A call that ended (deadline passed, caller cancelled) before its
+   * evaluation fails with CALL_DEADLINE_EXCEEDED / CALL_CANCELLED and is
+   * neither evaluated nor logged: nobody would receive the decision.
+   */
   check(input: CheckInput, deadline?: number, signal?: AbortSignal): Promise<Decision> {
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(input.minRevision, deadline, signal);
-      return this.decide(input, storeRevision);
+      return this.decide(input, storeRevision, liveCall({ deadline, signal }));
     });
   }
 
@@ -91,12 +97,13 @@ export class Decider {
    * (a reused key, a trap) rolls back every charge: the caller sees only
    * the error, and nothing was consumed for answers it never received.
    */
-  checkMany(inputs: CheckInput[], deadline?: number): Promise<Decision[]> {
+  checkMany(inputs: CheckInput[], deadline?: number, signal?: AbortSignal): Promise<Decision[]> {
     return this.counted(async () => {
       const minRevision = Math.max(0, ...inputs.map((i) => i.minRevision));
-      const storeRevision = await this.awaitRevision(minRevision, deadline);
-      const decideAll = () => inputs.map((input) => this.decide(input, storeRevision));
-      if (!inputs.some((i) => i.consume > 0)) return decideAll();
+      const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
+      const call = liveCall({ deadline, signal });
+      if (!inputs.some((i) => i.consume > 0)) return Promise.all(inputs.map((input) => this.decide(input, storeRevision, call)));
+      const decideAll = () => inputs.map((input) => this.decideInWrite(input, storeRevision));
       const batch = this.guardStore(() => this.deps.writer.write(decideAll));
       // Items decided inside the batch saw the revision it was about to commit;
       // if it committed nothing, that revision does not exist.
@@ -105,9 +112,10 @@ export class Decider {
   }
 
   /** NOT_FOUND, with the same message, for an unknown tenant and a non-member. */
-  resolveContext(principal: Principal, minRevision: number, deadline?: number): Promise<ResolvedContext> {
+  resolveContext(principal: Principal, minRevision: number, deadline?: number, signal?: AbortSignal): Promise<ResolvedContext> {
     return this.counted(async () => {
-      const storeRevision = await this.awaitRevision(minRevision, deadline);
+      const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
+      const call = liveCall({ deadline, signal });
       const gate = this.gateApiKey(principal);
       if ("denied" in gate) throw new BulkheadError("CONTEXT_NOT_FOUND", "no membership for this principal");
       principal = gate.principal;
@@ -122,7 +130,7 @@ export class Decider {
         throw new BulkheadError("CONTEXT_NOT_FOUND", "no membership for this principal");
       }
       if (!resolution.context.impersonation) return { principal, member: resolution.context, storeRevision };
-      const member = this.impersonatedView(principal, resolution.context);
+      const member = await this.impersonatedView(principal, resolution.context, call);
       this.auditContext(principal, member, storeRevision);
       return { principal, member, storeRevision };
     });
@@ -135,21 +143,20 @@ export class Decider {
    * here, so ResolveContext can never grant what Check refuses. A permission
    * is kept only if every action it guards is allowed to the staff role.
    */
-  private impersonatedView(principal: Principal, member: MemberContext): MemberContext {
+  private async impersonatedView(principal: Principal, member: MemberContext, call: CallWindow): Promise<MemberContext> {
     const policy = this.deps.policies.policy;
-    const actions = policy.data.bulkhead.actions;
-    const restricted = new Set<string>();
-    for (const [action, spec] of Object.entries(actions)) {
-      if (!spec.permission || !member.permissions.includes(spec.permission) || restricted.has(spec.permission)) continue;
-      const input = contextInput(principal, action, member.tenant.id);
-      let result;
-      try {
-        result = policy.evaluate(buildPolicyInput(input, { kind: "member", context: member }));
-      } catch (error) {
-        throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
-      }
-      if (result.reasons.some((r) => r.code === "impersonation_restricted")) restricted.add(spec.permission);
-    }
+    const actions = Object.entries(policy.data.bulkhead.actions).filter(([, spec]) => spec.permission && member.permissions.includes(spec.permission));
+    const results = await Promise.all(
+      actions.map(([action]) =>
+        policy.evaluateBudgeted(buildPolicyInput(contextInput(principal, action, member.tenant.id), { kind: "member", context: member }), call).catch((error: unknown) => {
+          throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
+        }),
+      ),
+    );
+    // A timed-out evaluation keeps nothing: only a permission the policy was seen to allow survives.
+    const restricted = new Set(
+      actions.filter((_, i) => results[i]!.reasons.some((r) => r.code === "impersonation_restricted" || r.code === POLICY_TIMEOUT)).map(([, spec]) => spec.permission),
+    );
     return { ...member, permissions: member.permissions.filter((p) => !restricted.has(p)) };
   }
 
@@ -170,19 +177,41 @@ export class Decider {
     }
   }
 
-  private decide(raw: CheckInput, storeRevision: number): Decision {
+  /** One Check: in the evaluation pool, or, when it consumes, inside the write on the synchronous lane. */
+  private async decide(raw: CheckInput, storeRevision: number, call: CallWindow): Promise<Decision> {
+    if (raw.consume > 0) return this.decideInWrite(raw, storeRevision);
     const policy = this.deps.policies.policy;
     const gate = this.gateApiKey(raw.principal);
     const input = { ...raw, principal: gate.principal };
-    if ("denied" in gate) {
-      const decision = this.finish(input, gate.denied, policy, storeRevision);
-      this.audit(input, { kind: "non_member", tenantId: input.principal.tenantId }, decision);
-      return decision;
+    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision);
+    const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
+    let result;
+    try {
+      result = await policy.evaluateBudgeted(buildPolicyInput(input, resolution), call);
+    } catch (error) {
+      throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
+    const decision = this.guarded(input, resolution, result, policy, storeRevision);
+    this.audit(input, resolution, decision);
+    return decision;
+  }
+
+  /** A Check decided synchronously: with consume, or as an item of a batch that runs inside one write. */
+  private decideInWrite(raw: CheckInput, storeRevision: number): Decision {
+    const policy = this.deps.policies.policy;
+    const gate = this.gateApiKey(raw.principal);
+    const input = { ...raw, principal: gate.principal };
+    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision);
     if (input.consume > 0) return this.decideAndConsume(input, policy, gate.key);
     const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
-    const decision = this.evaluate(input, resolution, policy, storeRevision);
+    const decision = this.evaluateInWrite(input, resolution, policy, storeRevision);
     this.audit(input, resolution, decision);
+    return decision;
+  }
+
+  private deniedAtGate(input: CheckInput, denied: PolicyDecision, policy: PolicySet, storeRevision: number): Decision {
+    const decision = this.finish(input, denied, policy, storeRevision);
+    this.audit(input, { kind: "non_member", tenantId: input.principal.tenantId }, decision);
     return decision;
   }
 
@@ -226,7 +255,7 @@ export class Decider {
     const committed = this.guardStore(() =>
       this.deps.writer.write((tx) => {
         resolution = key ? this.deps.resolver.resolveForKeyUncached(key) : this.deps.resolver.resolveUncached(p);
-        fresh = this.evaluate(input, resolution, policy, tx.revision);
+        fresh = this.evaluateInWrite(input, resolution, policy, tx.revision);
         if (resolution.kind !== "member") return { answer: fresh, replayed: false };
         const tenantId = resolution.context.tenant.id;
         // What makes two calls "the same request": who, what, on what, how much;
@@ -254,13 +283,18 @@ export class Decider {
     return decision;
   }
 
-  private evaluate(input: CheckInput, resolution: Resolution, policy: PolicySet, storeRevision: number): Decision {
+  /** Evaluates inside a write transaction: the thread waits for at most the budget (ADR 31). */
+  private evaluateInWrite(input: CheckInput, resolution: Resolution, policy: PolicySet, storeRevision: number): Decision {
     let result;
     try {
-      result = policy.evaluate(buildPolicyInput(input, resolution));
+      result = policy.evaluateInWrite(buildPolicyInput(input, resolution));
     } catch (error) {
       throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
+    return this.guarded(input, resolution, result, policy, storeRevision);
+  }
+
+  private guarded(input: CheckInput, resolution: Resolution, result: PolicyDecision, policy: PolicySet, storeRevision: number): Decision {
     const guarded = this.deps.boundaryGuard === false ? result : enforceBoundary(result, input, resolution);
     return this.finish(input, guarded, policy, storeRevision);
   }
@@ -334,6 +368,13 @@ export class Decider {
       impersonation: resolution.kind === "member" ? (resolution.context.impersonation ?? null) : null,
     });
   }
+}
+
+/** The call as the evaluation sees it; throws at once when it has already ended, so nothing is resolved or logged for it. */
+function liveCall(call: CallWindow): CallWindow {
+  const ended = endedCall(call);
+  if (ended) throw ended;
+  return call;
 }
 
 /** A request about the tenant itself rather than one resource: what ResolveContext asks the policy. */

@@ -45,4 +45,14 @@ export function deadlineOf(call: { getDeadline(): Date | number }): number | und
   return Number.isFinite(ms) ? ms : undefined;
 }
 
+/**
+ * Aborts when the client cancels the call (or grpc-js ends it at its
+ * deadline), so work queued for it is skipped rather than done for nobody.
+ */
+export function cancelSignalOf(call: { once(event: "cancelled", listener: () => void): unknown }): AbortSignal {
+  const controller = new AbortController();
+  call.once("cancelled", () => controller.abort());
+  return controller.signal;
+}
+
 export type GrpcErrorLike = Partial<ServiceError> & { code: status };

@@ -4,7 +4,7 @@ import type { Decision, Decider } from "../../decision/decider.js";
 import type { CheckInput } from "../../decision/check-input.js";
 import { invalidArgument } from "../../errors.js";
 import type { CheckRequest, CheckResponse, DecisionServiceServer } from "../../gen/bulkhead/v1/decision.js";
-import { deadlineOf, type CallerAuth } from "./call-guard.js";
+import { cancelSignalOf, deadlineOf, type CallerAuth } from "./call-guard.js";
 import { fromDecision, fromResolvedContext, toRawCheck } from "./decision-mapping.js";
 import { rejectUndecodable } from "./request-decoding.js";
 import { toGrpcError } from "./grpc-errors.js";
@@ -14,7 +14,7 @@ import { unary } from "./unary.js";
 export function decisionHandlers(decider: Decider, auth: CallerAuth): DecisionServiceServer {
   return {
     check: unary(auth, async (request: CheckRequest, call) =>
-      fromDecision(await decider.check(validateCheck(toRawCheck(request)), deadlineOf(call))),
+      fromDecision(await decider.check(validateCheck(toRawCheck(request)), deadlineOf(call), cancelSignalOf(call))),
     ),
 
     batchCheck: unary(auth, async (request, call) => {
@@ -23,7 +23,7 @@ export function decisionHandlers(decider: Decider, auth: CallerAuth): DecisionSe
       }
       // Validate everything before evaluating anything: one bad item fails the call.
       const inputs = request.checks.map((c, i) => validateCheck(toRawCheck(c), `checks[${i}].`));
-      const decisions = await decider.checkMany(inputs, deadlineOf(call));
+      const decisions = await decider.checkMany(inputs, deadlineOf(call), cancelSignalOf(call));
       return { results: decisions.map(fromDecision) };
     }),
 
@@ -32,7 +32,7 @@ export function decisionHandlers(decider: Decider, auth: CallerAuth): DecisionSe
     resolveContext: unary(auth, async (request, call) => {
       const principal = validatePrincipal(request.principal);
       const minRevision = validateRevision(request.minRevision, "min_revision");
-      return fromResolvedContext(await decider.resolveContext(principal, minRevision, deadlineOf(call)));
+      return fromResolvedContext(await decider.resolveContext(principal, minRevision, deadlineOf(call), cancelSignalOf(call)));
     }),
   };
 }
@@ -113,7 +113,7 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
     queue = queue.slice(STREAM_CHUNK);
     if (queue.length > 0) schedule();
     if (failed) return;
-    void answer(decider.checkMany(chunk), chunk.length);
+    void answer(decider.checkMany(chunk, undefined, cancel.signal), chunk.length);
   };
   const schedule = () => {
     if (scheduled) return;

@@ -11,6 +11,7 @@ const GRPC_STATUS: Record<ErrorCategory, status> = {
   permission_denied: status.PERMISSION_DENIED,
   unavailable: status.UNAVAILABLE,
   deadline_exceeded: status.DEADLINE_EXCEEDED,
+  cancelled: status.CANCELLED,
   internal: status.INTERNAL,
 };
 
