@@ -21,11 +21,12 @@ export function createMetrics(parts: { policies: PolicyManager; decisionLog: Dec
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
 
-  gauge("bulkhead_policy_degraded", "1 while a rejected bundle left an older one serving", () =>
+  gauge("bulkhead_policy_degraded", "1 while a rejected or rolled-back bundle left an older one serving", () =>
     parts.policies.status.state === "ready" ? 0 : 1,
   );
   gauge("bulkhead_policy_reloads_total", "policy bundles loaded", () => parts.policies.status.reloads);
   gauge("bulkhead_policy_rejected_total", "policy bundles rejected", () => parts.policies.status.rejected);
+  gauge("bulkhead_policy_rollbacks_total", "policy bundles swapped in and then rolled back by the watchdog", () => parts.policies.status.rollbacks);
   gauge("bulkhead_audit_buffered_records", "decision records waiting to be written", () => parts.decisionLog.stats.buffered);
   gauge("bulkhead_audit_written_total", "decision records written", () => parts.decisionLog.stats.written);
   gauge("bulkhead_audit_dropped_total", "decision records dropped (buffer full or write failed)", () => parts.decisionLog.stats.dropped);
