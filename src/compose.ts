@@ -1,10 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
-import { DecisionLog } from "./audit/decision-log.js";
+import { DecisionLog, journalPathFor } from "./audit/decision-log.js";
 import { systemClock, type Clock } from "./clock.js";
 import { ConfigError, type Config } from "./config.js";
 import { ContextResolver } from "./context/context-resolver.js";
 import { StoreFileGuard } from "./store/store-file-guard.js";
+import { WriteLockBackoff } from "./store/write-lock-backoff.js";
 import { Decider } from "./decision/decider.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
 import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
@@ -32,7 +33,7 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
 import { createHttpServer } from "./server/http/http-server.js";
 import { ChangeTracker } from "./store/change-tracker.js";
-import { openDatabase, type Db } from "./store/database.js";
+import { openDatabase, requireIntact, type Db } from "./store/database.js";
 import { readRevision, RevisionWriter } from "./store/revision-writer.js";
 import { createSqliteStores, type Stores } from "./store/stores.js";
 import { Outbox } from "./events/outbox.js";
@@ -80,6 +81,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
 
   refuseReplicatedMode(config);
   const db = openDatabase(config.dbPath);
+  requireIntactOrClose(db);
   const policies = new PolicyManager({
     dir: config.policyDir,
     watch: config.watchPolicies,
@@ -88,7 +90,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     ...(config.policyWatchdog && { watchdog: config.policyWatchdog }),
   });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
-  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard } = core;
+  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock } = core;
   policies.onSwap(() => resolver.forgetAll());
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
@@ -128,7 +130,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     }
   }, 60_000).unref();
   let accepting = true;
-  const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard });
+  const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   await registerStripeWebhook(http, {
     projector,
@@ -166,7 +168,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       await policies.close();
       await http.close();
       fileGuard.stop();
-      decisionLog.flush();
+      decisionLog.close();
       db.close();
     },
   };
@@ -198,6 +200,8 @@ export interface DecisionCore {
   stores: Stores;
   /** Whether the database file is still the one opened; decisions and writes fail once it is not. */
   fileGuard: StoreFileGuard;
+  /** Refuses writes with STORE_BUSY while another process holds the write lock. */
+  writeLock: WriteLockBackoff;
   apiKeys: ApiKeyStore;
   /** The server secret API-key and staff-token hashes are keyed with. */
   keySecret: Buffer;
@@ -224,10 +228,11 @@ export function createDecisionCore(
   const { clock, ids, log } = runtime;
   const stores = createSqliteStores(db);
   const fileGuard = new StoreFileGuard(db.name, log);
-  const writer = new RevisionWriter(db, clock, fileGuard);
+  const writeLock = new WriteLockBackoff(fileGuard, log);
+  const writer = new RevisionWriter(db, clock, writeLock);
   const tracker = new ChangeTracker(db, fileGuard);
   writer.onCommit((changes, revision) => tracker.observe(changes, revision));
-  const decisionLog = new DecisionLog(db, { log });
+  const decisionLog = new DecisionLog(db, { journal: journalPathFor(db.name), guard: writeLock, log });
   const outbox = new Outbox(db);
   const metering = new Metering({ writer, ...stores, outbox, clock });
   const pastDueGraceDays = options.pastDueGraceDays ?? DEFAULT_PAST_DUE_GRACE_DAYS;
@@ -243,7 +248,7 @@ export function createDecisionCore(
   };
   const decider = new Decider(deciderDeps);
   return {
-    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard,
+    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock,
     attachMetrics: (metrics) => decider.attachMetrics(metrics),
   };
 }
@@ -257,6 +262,7 @@ export function prepareStore(config: Config, runtime: Pick<Runtime, "clock" | "l
   refuseReplicatedMode(config);
   const db = openDatabase(config.dbPath);
   try {
+    requireIntact(db);
     if (config.demo && seedDemoIfEmpty(db, new RevisionWriter(db, runtime.clock), createSqliteStores(db))) {
       runtime.log(`seeded the demo dataset into ${config.dbPath}`);
     }
@@ -270,6 +276,15 @@ export function prepareStore(config: Config, runtime: Pick<Runtime, "clock" | "l
 /** Metering alone over a database, for tools and second processes (bench, race tests). */
 export function meteringFor(db: Db, clock: Clock): Metering {
   return new Metering({ writer: new RevisionWriter(db, clock), ...createSqliteStores(db), outbox: new Outbox(db), clock });
+}
+
+function requireIntactOrClose(db: Db): void {
+  try {
+    requireIntact(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 }
 
 function splitHostPort(addr: string): [string, string] {

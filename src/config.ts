@@ -29,7 +29,7 @@ export interface Config {
   adminReasonCodes: string[];
   /** The longest impersonation session staff may start. */
   impersonationMaxTtlSeconds: number;
-  /** Worker threads that evaluate the policy (ADR 31). */
+  /** Worker threads that evaluate the policy (ADR 33). */
   policyWorkers: number;
   /** Longest one policy evaluation may run; past it the Check is denied with `policy_timeout`. */
   policyBudgetMs: number;

@@ -13,7 +13,6 @@ export type ErrorCategory =
   | "permission_denied"
   | "unavailable"
   | "deadline_exceeded"
-  | "cancelled"
   | "internal";
 
 export const ERROR_CATALOG = {
@@ -30,10 +29,10 @@ export const ERROR_CATALOG = {
   ADMIN_NOT_FOUND: { category: "not_found", summary: "the object an admin call names does not exist" },
   ADMIN_CONFLICT: { category: "failed_precondition", summary: "the admin action conflicts with the current state" },
   POLICY_NOT_LOADED: { category: "unavailable", summary: "no policy bundle has loaded yet" },
-  CALL_DEADLINE_EXCEEDED: { category: "deadline_exceeded", summary: "the call's deadline passed before it was evaluated; nothing was decided or logged" },
-  CALL_CANCELLED: { category: "cancelled", summary: "the caller cancelled the call before it was evaluated; nothing was decided or logged" },
   POLICY_EVALUATION_FAILED: { category: "internal", summary: "the policy trapped or returned garbage" },
   STORE_FAILED: { category: "internal", summary: "the SQLite store failed" },
+  STORE_BUSY: { category: "unavailable", summary: "another process holds the database's write lock; nothing was written, retry" },
+  CALL_EXPIRED: { category: "deadline_exceeded", summary: "the call's deadline passed or it was cancelled before it was answered; nothing was decided, charged or logged" },
   INTERNAL: { category: "internal", summary: "unexpected internal failure" },
 } as const satisfies Record<string, { category: ErrorCategory; summary: string }>;
 
@@ -75,5 +74,15 @@ export function invalidArgument(field: string, problem: string): BulkheadError {
 export function wrapError(code: ErrorCode, what: string, cause: unknown): BulkheadError {
   if (cause instanceof BulkheadError) return cause;
   const detail = cause instanceof Error ? cause.message : String(cause);
+  // A locked database is not a broken one: the caller may retry.
+  if (code === "STORE_FAILED" && isSqliteBusy(cause)) {
+    return new BulkheadError("STORE_BUSY", `the database is locked by another process; nothing was written: ${detail}`, undefined, { cause });
+  }
   return new BulkheadError(code, `${what}: ${detail}`, undefined, { cause });
+}
+
+/** SQLITE_BUSY and its extended codes: another connection holds a lock this one needs. */
+export function isSqliteBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
 }

@@ -27,9 +27,12 @@ export function createMetrics(parts: { policies: PolicyManager; decisionLog: Dec
   gauge("bulkhead_policy_reloads_total", "policy bundles loaded", () => parts.policies.status.reloads);
   gauge("bulkhead_policy_rejected_total", "policy bundles rejected", () => parts.policies.status.rejected);
   gauge("bulkhead_policy_rollbacks_total", "policy bundles swapped in and then rolled back by the watchdog", () => parts.policies.status.rollbacks);
-  gauge("bulkhead_audit_buffered_records", "decision records waiting to be written", () => parts.decisionLog.stats.buffered);
-  gauge("bulkhead_audit_written_total", "decision records written", () => parts.decisionLog.stats.written);
-  gauge("bulkhead_audit_dropped_total", "decision records dropped (buffer full or write failed)", () => parts.decisionLog.stats.dropped);
+  gauge("bulkhead_audit_pending_records", "decision records in the journal, not yet in the decision_log table", () => parts.decisionLog.stats.pending);
+  gauge("bulkhead_audit_written_total", "decision records this process moved into the decision_log table", () => parts.decisionLog.stats.written);
+  gauge("bulkhead_audit_dropped_total", "decision records this process lost (the journal could not be written)", () => parts.decisionLog.stats.dropped);
+  gauge("bulkhead_audit_import_failures_total", "times the journal could not be moved into the table (store locked or failing); the journal kept the records", () =>
+    parts.decisionLog.stats.importFailures,
+  );
   gauge("bulkhead_store_revision", "newest store revision this process has seen", () => parts.tracker.revision);
 
   return {

@@ -36,23 +36,25 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (workers > 1 && !isClusterWorker()) {
     return runPrimary(config, workers, (message) => console.error(`bulkhead: ${message}`));
   }
+  // Signals are handled from before the start: a SIGTERM that came while the
+  // sidecar was starting used to kill it outright (the default action),
+  // skipping the drain and the decision log's flush. It now stops the
+  // sidecar as soon as the start is done. An unhandled SIGHUP would terminate.
+  const stopRequested = new Promise<string>((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    // A cluster worker whose primary is gone has nobody to restart or stop it.
+    if (isClusterWorker()) process.once("disconnect", () => resolve("primary gone"));
+  });
+  let reload = () => {};
+  process.on("SIGHUP", () => reload());
   const { bulkhead, grpcPort, httpPort } = await startOrLeaveNothing(config);
+  reload = () => void bulkhead.policies.reload();
   const host = (addr: string) => addr.slice(0, addr.lastIndexOf(":"));
   console.error(`bulkhead: gRPC listening on ${host(config.grpcAddr)}:${grpcPort}`);
   console.error(`bulkhead: HTTP listening on ${host(config.httpAddr)}:${httpPort}`);
   console.error(`bulkhead: store ${config.dbPath} at revision ${bulkhead.tracker.revision}; policy ${bulkhead.policies.revision}`);
-  // Registered before waiting: an unhandled SIGHUP would terminate the process.
-  process.on("SIGHUP", () => void bulkhead.policies.reload());
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      console.error(`bulkhead: ${signal}, shutting down`);
-      resolve();
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    // A cluster worker whose primary is gone has nobody to restart or stop it.
-    if (isClusterWorker()) process.once("disconnect", () => stop("primary gone"));
-  });
+  console.error(`bulkhead: ${await stopRequested}, shutting down`);
   await bulkhead.close();
   return 0;
 }

@@ -1,4 +1,4 @@
-import type { DecisionLog } from "../audit/decision-log.js";
+import type { DecisionLog, DecisionRecord } from "../audit/decision-log.js";
 import type { Clock } from "../clock.js";
 import type { ContextResolver } from "../context/context-resolver.js";
 import type { MemberContext, Principal, Resolution } from "../context/tenant-context.js";
@@ -79,15 +79,15 @@ export class Decider {
     this.deps.metrics = metrics;
   }
 
-  /**
-   * A call that ended (deadline passed, caller cancelled) before its
-   * evaluation fails with CALL_DEADLINE_EXCEEDED / CALL_CANCELLED and is
-   * neither evaluated nor logged: nobody would receive the decision.
-   */
   check(input: CheckInput, deadline?: number, signal?: AbortSignal): Promise<Decision> {
+    const call = { deadline, signal };
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(input.minRevision, deadline, signal);
-      return this.decide(input, storeRevision, liveCall({ deadline, signal }));
+      requireLive(call);
+      const answers: DecisionRecord[] = [];
+      const decision = await this.decide(input, storeRevision, answers, call);
+      this.deliver(answers, call);
+      return decision;
     });
   }
 
@@ -98,13 +98,26 @@ export class Decider {
    * the error, and nothing was consumed for answers it never received.
    */
   checkMany(inputs: CheckInput[], deadline?: number, signal?: AbortSignal): Promise<Decision[]> {
+    const call = { deadline, signal };
     return this.counted(async () => {
       const minRevision = Math.max(0, ...inputs.map((i) => i.minRevision));
       const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
-      const call = liveCall({ deadline, signal });
-      if (!inputs.some((i) => i.consume > 0)) return Promise.all(inputs.map((input) => this.decide(input, storeRevision, call)));
-      const decideAll = () => inputs.map((input) => this.decideInWrite(input, storeRevision));
-      const batch = this.guardStore(() => this.deps.writer.write(decideAll));
+      requireLive(call);
+      const answers: DecisionRecord[] = [];
+      if (!inputs.some((i) => i.consume > 0)) {
+        const decisions = await Promise.all(inputs.map((input) => this.decide(input, storeRevision, answers, call)));
+        this.deliver(answers, call);
+        return decisions;
+      }
+      const decideAll = () => inputs.map((input) => this.decideInWrite(input, storeRevision, answers, call));
+      const batch = this.guardStore(() =>
+        this.deps.writer.write(() => {
+          const decisions = decideAll();
+          requireLive(call); // before the batch's charges commit
+          return decisions;
+        }),
+      );
+      this.deliver(answers);
       // Items decided inside the batch saw the revision it was about to commit;
       // if it committed nothing, that revision does not exist.
       return batch.result.map((d) => ({ ...d, storeRevision: Math.min(d.storeRevision, batch.revision) }));
@@ -113,9 +126,9 @@ export class Decider {
 
   /** NOT_FOUND, with the same message, for an unknown tenant and a non-member. */
   resolveContext(principal: Principal, minRevision: number, deadline?: number, signal?: AbortSignal): Promise<ResolvedContext> {
+    const call = { deadline, signal };
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
-      const call = liveCall({ deadline, signal });
       const gate = this.gateApiKey(principal);
       if ("denied" in gate) throw new BulkheadError("CONTEXT_NOT_FOUND", "no membership for this principal");
       principal = gate.principal;
@@ -131,7 +144,9 @@ export class Decider {
       }
       if (!resolution.context.impersonation) return { principal, member: resolution.context, storeRevision };
       const member = await this.impersonatedView(principal, resolution.context, call);
-      this.auditContext(principal, member, storeRevision);
+      const answers: DecisionRecord[] = [];
+      this.auditContext(principal, member, storeRevision, answers);
+      this.deliver(answers, call);
       return { principal, member, storeRevision };
     });
   }
@@ -153,7 +168,7 @@ export class Decider {
         }),
       ),
     );
-    // A timed-out evaluation keeps nothing: only a permission the policy was seen to allow survives.
+    // An evaluation that ran out of time keeps nothing: a permission survives only where the policy was seen to allow it.
     const restricted = new Set(
       actions.filter((_, i) => results[i]!.reasons.some((r) => r.code === "impersonation_restricted" || r.code === POLICY_TIMEOUT)).map(([, spec]) => spec.permission),
     );
@@ -161,10 +176,10 @@ export class Decider {
   }
 
   /** An impersonated context is an access to customer data: it goes to the decision log like a Check. */
-  private auditContext(principal: Principal, member: MemberContext, storeRevision: number): void {
+  private auditContext(principal: Principal, member: MemberContext, storeRevision: number, answers: DecisionRecord[]): void {
     const input = contextInput(principal, RESOLVE_CONTEXT_ACTION, member.tenant.id);
     const decision = this.finish(input, { allow: true, reasons: [] }, this.deps.policies.policy, storeRevision);
-    this.audit(input, { kind: "member", context: member }, decision);
+    answers.push(recordOf(input, { kind: "member", context: member }, decision));
   }
 
   private async counted<T>(work: () => Promise<T>): Promise<T> {
@@ -177,13 +192,18 @@ export class Decider {
     }
   }
 
-  /** One Check: in the evaluation pool, or, when it consumes, inside the write on the synchronous lane. */
-  private async decide(raw: CheckInput, storeRevision: number, call: CallWindow): Promise<Decision> {
-    if (raw.consume > 0) return this.decideInWrite(raw, storeRevision);
+  /**
+   * Decides one check; its log entry goes to `answers`, which deliver() logs
+   * once the answer is certain to be sent. The policy runs in the evaluation
+   * pool, off this thread and within the budget (ADR 33); a check that
+   * consumes is decided inside its write instead.
+   */
+  private async decide(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall): Promise<Decision> {
+    if (raw.consume > 0) return this.decideInWrite(raw, storeRevision, answers, call);
     const policy = this.deps.policies.policy;
     const gate = this.gateApiKey(raw.principal);
     const input = { ...raw, principal: gate.principal };
-    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision);
+    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision, answers);
     const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
     let result;
     try {
@@ -192,27 +212,41 @@ export class Decider {
       throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
     const decision = this.guarded(input, resolution, result, policy, storeRevision);
-    this.audit(input, resolution, decision);
+    answers.push(recordOf(input, resolution, decision));
     return decision;
   }
 
-  /** A Check decided synchronously: with consume, or as an item of a batch that runs inside one write. */
-  private decideInWrite(raw: CheckInput, storeRevision: number): Decision {
+  /** decide() for a check inside a write (with consume, or an item of a consuming batch), which cannot await. */
+  private decideInWrite(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall): Decision {
     const policy = this.deps.policies.policy;
     const gate = this.gateApiKey(raw.principal);
     const input = { ...raw, principal: gate.principal };
-    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision);
-    if (input.consume > 0) return this.decideAndConsume(input, policy, gate.key);
+    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision, answers);
+    if (input.consume > 0) return this.decideAndConsume(input, policy, answers, call, gate.key);
     const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
     const decision = this.evaluateInWrite(input, resolution, policy, storeRevision);
-    this.audit(input, resolution, decision);
+    answers.push(recordOf(input, resolution, decision));
     return decision;
   }
 
-  private deniedAtGate(input: CheckInput, denied: PolicyDecision, policy: PolicySet, storeRevision: number): Decision {
+  private deniedAtGate(input: CheckInput, denied: PolicyDecision, policy: PolicySet, storeRevision: number, answers: DecisionRecord[]): Decision {
     const decision = this.finish(input, denied, policy, storeRevision);
-    this.audit(input, { kind: "non_member", tenantId: input.principal.tenantId }, decision);
+    answers.push(recordOf(input, { kind: "non_member", tenantId: input.principal.tenantId }, decision));
     return decision;
+  }
+
+  /**
+   * Logs and counts decisions that will be answered. With `call`, only while
+   * the caller can still receive them: an evaluation that outlived the
+   * deadline, or whose caller left, is neither answered nor logged (ADR 29).
+   * Without it (a charge already committed), the answer is owed and logged.
+   */
+  private deliver(answers: DecisionRecord[], call?: LiveCall): void {
+    if (call) requireLive(call);
+    this.deps.decisionLog.together(() => {
+      for (const record of answers) this.deps.decisionLog.record(record);
+    });
+    for (const record of answers) this.deps.metrics?.decisions.inc({ allow: String(record.allow) });
   }
 
   /**
@@ -248,7 +282,7 @@ export class Decider {
    * re-evaluated first and gets the original decision only while it would
    * still be allowed, quota aside (the retry takes no unit).
    */
-  private decideAndConsume(input: CheckInput, policy: PolicySet, key?: ApiKey): Decision {
+  private decideAndConsume(input: CheckInput, policy: PolicySet, answers: DecisionRecord[], call: LiveCall, key?: ApiKey): Decision {
     const p = input.principal;
     let resolution: Resolution = { kind: "non_member", tenantId: p.tenantId || p.tenantSlug };
     let fresh: Decision | undefined;
@@ -256,6 +290,9 @@ export class Decider {
       this.deps.writer.write((tx) => {
         resolution = key ? this.deps.resolver.resolveForKeyUncached(key) : this.deps.resolver.resolveUncached(p);
         fresh = this.evaluateInWrite(input, resolution, policy, tx.revision);
+        // Past this point the charge commits and the answer is owed; a caller
+        // that has already left gets nothing charged and nothing logged.
+        requireLive(call);
         if (resolution.kind !== "member") return { answer: fresh, replayed: false };
         const tenantId = resolution.context.tenant.id;
         // What makes two calls "the same request": who, what, on what, how much;
@@ -279,11 +316,11 @@ export class Decider {
     // A fresh decision is as of the revision the write committed (or saw, when it charged nothing).
     const { answer, replayed } = committed.result;
     const decision = replayed ? answer : { ...answer, storeRevision: committed.revision };
-    this.audit(input, resolution, decision);
+    answers.push(recordOf(input, resolution, decision));
     return decision;
   }
 
-  /** Evaluates inside a write transaction: the thread waits for at most the budget (ADR 31). */
+  /** Evaluates inside a write transaction: the thread waits for the synchronous lane for at most the budget (ADR 33). */
   private evaluateInWrite(input: CheckInput, resolution: Resolution, policy: PolicySet, storeRevision: number): Decision {
     let result;
     try {
@@ -309,7 +346,6 @@ export class Decider {
       evaluatedAt: this.deps.clock.now(),
       requestId: input.principal.requestId,
     };
-    this.deps.metrics?.decisions.inc({ allow: String(decision.allow) });
     return decision;
   }
 
@@ -346,35 +382,42 @@ export class Decider {
   private syncTracker(): number {
     return this.guardStore(() => this.deps.tracker.sync());
   }
-
-  private audit(input: CheckInput, resolution: Resolution, decision: Decision): void {
-    const p = input.principal;
-    this.deps.decisionLog.record({
-      decisionId: decision.decisionId,
-      at: decision.evaluatedAt,
-      tenantId: resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug,
-      actorId: p.actorId,
-      actorType: p.actorType,
-      action: input.action,
-      resourceType: input.resource.type,
-      resourceId: input.resource.id,
-      resourceTenantId: input.resource.tenantId,
-      allow: decision.allow,
-      reasons: decision.reasons.map((r) => r.code),
-      policyRevision: decision.policyRevision,
-      storeRevision: decision.storeRevision,
-      requestId: p.requestId,
-      source: p.source,
-      impersonation: resolution.kind === "member" ? (resolution.context.impersonation ?? null) : null,
-    });
-  }
 }
 
-/** The call as the evaluation sees it; throws at once when it has already ended, so nothing is resolved or logged for it. */
-function liveCall(call: CallWindow): CallWindow {
+/** What decides whether a call can still receive its answer (the evaluation pool checks the same before it evaluates). */
+type LiveCall = CallWindow;
+
+/**
+ * Throws CALL_EXPIRED when nobody will receive the answer: evaluating (or
+ * logging) it would spend work and leave an audit record of a decision no
+ * caller got (ADR 29). The deadline is wall-clock like grpc-js's own.
+ */
+function requireLive(call: LiveCall): void {
   const ended = endedCall(call);
   if (ended) throw ended;
-  return call;
+}
+
+/** A decision's log entry: made when it is decided, logged by deliver() once it is certain to be answered. */
+function recordOf(input: CheckInput, resolution: Resolution, decision: Decision): DecisionRecord {
+  const p = input.principal;
+  return {
+    decisionId: decision.decisionId,
+    at: decision.evaluatedAt,
+    tenantId: resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug,
+    actorId: p.actorId,
+    actorType: p.actorType,
+    action: input.action,
+    resourceType: input.resource.type,
+    resourceId: input.resource.id,
+    resourceTenantId: input.resource.tenantId,
+    allow: decision.allow,
+    reasons: decision.reasons.map((r) => r.code),
+    policyRevision: decision.policyRevision,
+    storeRevision: decision.storeRevision,
+    requestId: p.requestId,
+    source: p.source,
+    impersonation: resolution.kind === "member" ? (resolution.context.impersonation ?? null) : null,
+  };
 }
 
 /** A request about the tenant itself rather than one resource: what ResolveContext asks the policy. */

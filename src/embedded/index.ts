@@ -103,7 +103,7 @@ export class EmbeddedTransport implements Transport {
     // Terminating the workers is asynchronous; they are unref'd, so the host can exit meanwhile.
     void this.policies.close();
     this.core.fileGuard.stop();
-    this.core.decisionLog.flush();
+    this.core.decisionLog.close();
     this.db.close();
   }
 }

@@ -80,7 +80,7 @@ export class PolicySet implements RoleCatalog {
   /**
    * Evaluates within the time budget without blocking this thread. A call
    * that ended while it waited for a worker is rejected unevaluated
-   * (CALL_DEADLINE_EXCEEDED / CALL_CANCELLED); a budget breach is a deny
+   * (CALL_EXPIRED); a budget breach is a deny
    * with `policy_timeout`; a trap or an exhausted heap throws.
    */
   async evaluateBudgeted(input: PolicyInput, call?: CallWindow): Promise<PolicyDecision> {
@@ -91,7 +91,7 @@ export class PolicySet implements RoleCatalog {
 
   /**
    * The same inside a write transaction, which cannot await: the thread waits
-   * for the synchronous lane for at most the budget (ADR 31).
+   * for the synchronous lane for at most the budget (ADR 33).
    */
   evaluateInWrite(input: PolicyInput): PolicyDecision {
     if (!this.pool) return this.evaluate(input);

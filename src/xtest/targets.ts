@@ -50,6 +50,7 @@ export async function localTarget(seeds: StoreSeed[], bundleDir: string, existin
       }
     },
     async close() {
+      core.decisionLog.close();
       db.close();
       rmSync(dir, { recursive: true, force: true });
     },

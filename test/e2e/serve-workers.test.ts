@@ -38,7 +38,7 @@ beforeAll(async () => {
     process.execPath,
     [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "serve", "--workers", "2", "--demo", "--db", join(dir, "b.db"),
       "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch"],
-    /gRPC listening on 127\.0\.0\.1:(\d+)[^]*gRPC listening on 127\.0\.0\.1:(\d+)/,
+    /gRPC listening on 127\.0\.0\.1:(\d+)\n[^]*gRPC listening on 127\.0\.0\.1:(\d+)\n/,
     { BULKHEAD_ADMIN_TOKEN: "workers-test-admin" },
   );
   server = started.child;

@@ -40,7 +40,8 @@ export async function startSidecarProcess(dbPath: string, env: NodeJS.ProcessEnv
   const { child, match } = await spawnUntil(
     process.execPath,
     [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "serve", "--db", dbPath, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch", "--demo"],
-    /gRPC listening on 127\.0\.0\.1:(\d+)[\s\S]*HTTP listening on 127\.0\.0\.1:(\d+)/,
+    // Up to the newline: an output chunk may end in the middle of the port number.
+    /gRPC listening on 127\.0\.0\.1:(\d+)\n[\s\S]*HTTP listening on 127\.0\.0\.1:(\d+)\n/,
     env,
   );
   return { child, httpPort: Number(match[2]), grpcAddress: `127.0.0.1:${match[1]}` };

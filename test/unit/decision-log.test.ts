@@ -1,9 +1,11 @@
-import { mkdtempSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DecisionLog, type DecisionRecord } from "../../src/audit/decision-log.js";
-import { openDatabase } from "../../src/store/database.js";
+import { DecisionLog, journalPathFor, type DecisionRecord } from "../../src/audit/decision-log.js";
+import { openDatabase, type Db } from "../../src/store/database.js";
+import { BulkheadError } from "../../src/errors.js";
 
 const record = (i: number): DecisionRecord => ({
   decisionId: `dec_${i}`, at: 1, tenantId: "ten_a", actorId: "usr_a", actorType: "user", action: "projects.read",
@@ -11,36 +13,115 @@ const record = (i: number): DecisionRecord => ({
   policyRevision: "r", storeRevision: 1, requestId: "", source: "workspace_route", impersonation: null,
 });
 
-const db = () => openDatabase(join(mkdtempSync(join(tmpdir(), "bulkhead-log-")), "b.db"));
+const freshDb = (): Db => openDatabase(join(mkdtempSync(join(tmpdir(), "bulkhead-log-")), "b.db"));
+const rows = (db: Db) => db.prepare("SELECT decision_id FROM decision_log ORDER BY decision_id").pluck().all();
+const droppedInStore = (db: Db) => db.prepare("SELECT value FROM meta WHERE key = 'decisions_dropped'").pluck().get() ?? 0;
+/** The pid of a process that has exited, so its journal is an orphan. */
+const deadPid = () => spawnSync(process.execPath, ["-e", ""]).pid!;
 
-describe("DecisionLog", () => {
-  it("writes buffered records in one flush", () => {
-    const database = db();
-    const log = new DecisionLog(database, { flushIntervalMs: 60_000 });
+describe("DecisionLog with a journal", () => {
+  it("has a record in the journal file when record() returns, and moves it to the table on flush", () => {
+    const db = freshDb();
+    const journal = journalPathFor(db.name)!;
+    const log = new DecisionLog(db, { journal, flushIntervalMs: 60_000 });
     for (let i = 0; i < 5; i++) log.record(record(i));
-    expect(log.stats.buffered).toBe(5);
+    // Nothing is in the table yet, but a SIGKILL now would lose nothing.
+    expect(readFileSync(journal, "utf8").trim().split("\n")).toHaveLength(5);
+    expect(log.stats).toMatchObject({ pending: 5, written: 0 });
     log.flush();
-    expect(log.stats).toMatchObject({ buffered: 0, written: 5, dropped: 0 });
-    expect(database.prepare("SELECT count(*) FROM decision_log").pluck().get()).toBe(5);
+    expect(rows(db)).toHaveLength(5);
+    expect(log.stats).toMatchObject({ pending: 0, written: 5, dropped: 0 });
+    expect(readFileSync(journal, "utf8")).toBe(""); // truncated once all of it is in the table
+    log.close();
+    expect(existsSync(journal)).toBe(false);
   });
 
-  it("counts records it has no room for instead of blocking", () => {
-    const log = new DecisionLog(db(), { maxBuffered: 3, flushIntervalMs: 60_000 });
-    for (let i = 0; i < 10; i++) log.record(record(i));
-    expect(log.stats).toMatchObject({ buffered: 3, dropped: 7 });
-    log.flush();
+  it("appends a batch's records in one write with together()", () => {
+    const db = freshDb();
+    const log = new DecisionLog(db, { journal: journalPathFor(db.name), flushIntervalMs: 60_000 });
+    log.together(() => {
+      for (let i = 0; i < 3; i++) log.record(record(i));
+      expect(log.stats.pending).toBe(0); // held until the batch ends
+    });
+    expect(log.stats.pending).toBe(3);
+    log.close();
+    expect(rows(db)).toEqual(["dec_0", "dec_1", "dec_2"]);
   });
 
-  it("counts a failed batch as dropped and keeps accepting records", () => {
+  it("imports the journal a killed process left, once, and counts a half-written line as dropped in the store", () => {
+    const db = freshDb();
+    const orphan = journalPathFor(db.name, deadPid())!;
+    const lines = [record(1), record(2)].map((r) => JSON.stringify(r)).join("\n");
+    writeFileSync(orphan, `${lines}\n${JSON.stringify(record(3)).slice(0, 40)}`); // killed mid-append
     const messages: string[] = [];
-    const log = new DecisionLog(db(), { flushIntervalMs: 60_000, log: (m) => messages.push(m) });
+    const log = new DecisionLog(db, { journal: journalPathFor(db.name), flushIntervalMs: 60_000, log: (m) => messages.push(m) });
+    expect(rows(db)).toEqual(["dec_1", "dec_2"]);
+    expect(existsSync(orphan)).toBe(false);
+    expect(droppedInStore(db)).toBe(1);
+    expect(log.stats.droppedTotal).toBe(1);
+    expect(messages.join("\n")).toMatch(/imported 2 records .*1 unreadable/);
+    // The same journal imported again (two workers racing) adds nothing.
+    writeFileSync(orphan, `${lines}\n`);
+    new DecisionLog(db, { journal: journalPathFor(db.name, process.pid + 1_000_000), flushIntervalMs: 60_000 }).close();
+    expect(rows(db)).toEqual(["dec_1", "dec_2"]);
+    log.close();
+  });
+
+  it("leaves another live process's journal alone", () => {
+    const db = freshDb();
+    const live = journalPathFor(db.name, process.ppid)!; // the test runner's parent is alive
+    writeFileSync(live, `${JSON.stringify(record(9))}\n`);
+    new DecisionLog(db, { journal: journalPathFor(db.name), flushIntervalMs: 60_000 }).close();
+    expect(rows(db)).toEqual([]);
+    expect(existsSync(live)).toBe(true);
+  });
+
+  it("keeps records in the journal while the store refuses writes, and writes them once it takes them", () => {
+    const db = freshDb();
+    let locked = true;
+    const guard = {
+      require() {
+        if (locked) throw new BulkheadError("STORE_BUSY", "locked");
+      },
+      writeFailed() {},
+      writeSucceeded() {},
+    };
+    const log = new DecisionLog(db, { journal: journalPathFor(db.name), guard, flushIntervalMs: 60_000 });
     log.record(record(1));
-    log.record(record(1)); // duplicate primary key: the batch fails as a whole
     log.flush();
-    expect(log.stats).toMatchObject({ written: 0, dropped: 2, flushFailures: 1 });
-    expect(messages[0]).toMatch(/dropped 2 records/);
-    log.record(record(2));
+    expect(rows(db)).toEqual([]);
+    expect(log.stats).toMatchObject({ pending: 1, dropped: 0, importFailures: 1, problem: null });
+    locked = false;
     log.flush();
-    expect(log.stats.written).toBe(1);
+    expect(rows(db)).toEqual(["dec_1"]);
+    log.close();
+  });
+
+  it("counts records the journal cannot take (a full disk), says why, and stores the count", () => {
+    const db = freshDb();
+    const journal = journalPathFor(db.name)!;
+    symlinkSync("/dev/full", journal); // every write(2) fails with ENOSPC
+    const messages: string[] = [];
+    const log = new DecisionLog(db, { journal, flushIntervalMs: 60_000, log: (m) => messages.push(m) });
+    log.record(record(1));
+    log.together(() => [2, 3].forEach((i) => log.record(record(i))));
+    expect(log.stats).toMatchObject({ dropped: 3, pending: 0 });
+    expect(log.stats.problem).toMatch(/cannot be written.*ENOSPC/);
+    expect(messages).toHaveLength(1); // said once, not per record
+    log.flush();
+    expect(droppedInStore(db)).toBe(3);
+    expect(log.stats.droppedTotal).toBe(3);
+  });
+});
+
+describe("DecisionLog in memory (no journal)", () => {
+  it("counts records it has no room for instead of blocking", () => {
+    const db = freshDb();
+    const log = new DecisionLog(db, { maxBuffered: 3, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 10; i++) log.record(record(i));
+    expect(log.stats).toMatchObject({ pending: 3, dropped: 7 });
+    log.flush();
+    expect(rows(db)).toHaveLength(3);
+    expect(droppedInStore(db)).toBe(7);
   });
 });

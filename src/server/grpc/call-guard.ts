@@ -45,13 +45,11 @@ export function deadlineOf(call: { getDeadline(): Date | number }): number | und
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/**
- * Aborts when the client cancels the call (or grpc-js ends it at its
- * deadline), so work queued for it is skipped rather than done for nobody.
- */
-export function cancelSignalOf(call: { once(event: "cancelled", listener: () => void): unknown }): AbortSignal {
+/** Aborts when the client cancels the call (or its deadline ends it), so work for a caller who left is not done or logged. */
+export function cancelSignalOf(call: { readonly cancelled: boolean; once(event: "cancelled", listener: () => void): unknown }): AbortSignal {
   const controller = new AbortController();
-  call.once("cancelled", () => controller.abort());
+  if (call.cancelled) controller.abort();
+  else call.once("cancelled", () => controller.abort());
   return controller.signal;
 }
 

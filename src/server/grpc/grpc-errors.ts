@@ -11,7 +11,6 @@ const GRPC_STATUS: Record<ErrorCategory, status> = {
   permission_denied: status.PERMISSION_DENIED,
   unavailable: status.UNAVAILABLE,
   deadline_exceeded: status.DEADLINE_EXCEEDED,
-  cancelled: status.CANCELLED,
   internal: status.INTERNAL,
 };
 

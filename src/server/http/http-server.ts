@@ -11,6 +11,8 @@ export interface HttpServerDeps {
   accepting: () => boolean;
   /** Why the store cannot be used (its file deleted or replaced), for /healthz. */
   store: { readonly intact: boolean; readonly writable: boolean; readonly problem: string | null };
+  /** Why writes are refused for now because another process holds the write lock, or null. */
+  writeLock: { readonly problem: string | null };
 }
 
 /**
@@ -21,19 +23,27 @@ export interface HttpServerDeps {
 export function createHttpServer(deps: HttpServerDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
 
-  // Live: the process answers. Reports degraded (a rejected bundle) without failing.
-  app.get("/healthz", async () => ({
-    status: !deps.store.intact ? "failed" : deps.policies.status.state === "ready" && deps.store.writable ? "ok" : "degraded",
-    policy: deps.policies.status,
-    store: { intact: deps.store.intact, writable: deps.store.writable, problem: deps.store.problem },
-    audit: deps.decisionLog.stats,
-  }));
+  // Live: the process answers. Reports degraded (a rejected bundle, a locked
+  // store, an audit journal that cannot be written) without failing.
+  app.get("/healthz", async () => {
+    const audit = deps.decisionLog.stats;
+    const fine = deps.policies.status.state === "ready" && deps.store.writable && deps.writeLock.problem === null && audit.problem === null;
+    return {
+      status: !deps.store.intact ? "failed" : fine ? "ok" : "degraded",
+      policy: deps.policies.status,
+      store: { intact: deps.store.intact, writable: deps.store.writable, problem: deps.store.problem, write_lock: deps.writeLock.problem },
+      audit,
+    };
+  });
 
-  // Ready: a policy is loaded, the store is open and no shutdown has begun, so
-  // a load balancer may send Checks. Not ready from the first moment of a drain.
+  // Ready: a policy is loaded, the store is open and writable, every decision
+  // can be logged, and no shutdown has begun, so a load balancer may send
+  // Checks. A write lock held by another process does not make it unready:
+  // Checks are still answered. Not ready from the first moment of a drain.
   app.get("/readyz", async (_request, reply) => {
-    const ready = deps.policies.status.revision !== null && deps.accepting();
-    return reply.code(ready ? 200 : 503).send({ ready, policy_revision: deps.policies.status.revision });
+    const audit = deps.decisionLog.stats.problem;
+    const ready = deps.policies.status.revision !== null && deps.accepting() && audit === null;
+    return reply.code(ready ? 200 : 503).send({ ready, policy_revision: deps.policies.status.revision, ...(audit && { audit }) });
   });
 
   app.get("/metrics", async (_request, reply) =>
