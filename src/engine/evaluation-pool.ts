@@ -30,6 +30,21 @@ export interface PoolOptions {
 const STARTUP_MS = 10_000;
 
 /**
+ * Longest a write waits for a replaced synchronous-lane worker to be ready
+ * (it blocks the thread meanwhile); past it the Check fails closed. A
+ * replacement is started the moment its predecessor is terminated and
+ * usually loads in tens of milliseconds.
+ */
+const SYNC_STARTUP_MS = 1_000;
+
+/**
+ * A worker's JavaScript heap holds one input and one result at a time; the
+ * Wasm heap is bounded apart (64 MiB). A worker that outgrows this dies,
+ * and its evaluation fails closed, rather than growing the process.
+ */
+const WORKER_LIMITS = { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 };
+
+/**
  * The compiled worker. Under vitest this module runs from src/*.ts, where
  * there is no .js beside it; the worker imports only the protocol, so
  * the build's copy serves (npm test compiles before it runs vitest).
@@ -131,7 +146,7 @@ export class EvaluationPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_URL, { workerData: setupOf(this.options) });
+    const worker = new Worker(WORKER_URL, { workerData: setupOf(this.options), resourceLimits: WORKER_LIMITS });
     worker.unref();
     const slot: Slot = { worker, ready: false, task: null, timer: undefined };
     worker.on("message", (reply: WorkerReply | typeof READY) => this.onReply(slot, reply));
@@ -241,7 +256,7 @@ class SyncLane {
   }
 
   evaluate(json: string): Evaluation {
-    if (Atomics.load(this.signal, 1) !== 1 && Atomics.wait(this.signal, 1, 0, STARTUP_MS) === "timed-out") {
+    if (Atomics.load(this.signal, 1) !== 1 && Atomics.wait(this.signal, 1, 0, SYNC_STARTUP_MS) === "timed-out") {
       throw new BulkheadError("POLICY_EVALUATION_FAILED", "the synchronous evaluation worker did not start");
     }
     const id = this.nextId++;
@@ -270,7 +285,7 @@ class SyncLane {
     this.port = port1;
     this.signal = new Int32Array(new SharedArrayBuffer(8));
     const setup: WorkerSetup = { ...setupOf(this.options), syncPort: port2, signal: this.signal };
-    this.worker = new Worker(WORKER_URL, { workerData: setup, transferList: [port2] });
+    this.worker = new Worker(WORKER_URL, { workerData: setup, transferList: [port2], resourceLimits: WORKER_LIMITS });
     this.worker.unref();
     // A lane worker that dies is noticed by the next evaluation's timeout.
     this.worker.on("error", () => {});
