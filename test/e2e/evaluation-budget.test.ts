@@ -63,15 +63,18 @@ describe("the evaluation budget", () => {
   });
 
   it("cuts a consuming Check off at the budget too, charges nothing, and replaces the synchronous worker", async () => {
-    const consuming = (action: string, requestId: string) => ({ ...checkRequest("ten_acme", "usr_alice", action), principal: { tenantId: "ten_acme", actorId: "usr_alice", requestId }, consume: 1 });
-    const usage = () => sidecar.bulkhead.db.prepare("SELECT COALESCE(SUM(used), 0) AS used FROM usage_counters WHERE tenant_id = 'ten_acme' AND meter = 'exports.csv.monthly'").get() as { used: number };
-    const before = usage().used;
+    const consuming = (action: string, requestId: string) => ({ ...checkRequest("ten_acme", "usr_alice", action), principal: { tenantId: "ten_acme", actorId: "usr_alice", requestId }, consume: 1, idempotencyKey: `idem_${requestId}` });
+    const usage = (meter: string) =>
+      (sidecar.bulkhead.db.prepare("SELECT COALESCE(SUM(used), 0) AS used FROM usage_counters WHERE tenant_id = 'ten_acme' AND meter = ?").get(meter) as { used: number }).used;
+    const before = usage("exports.csv.monthly");
+    const projectsBefore = usage("projects");
     const answer = await sidecar.check(consuming("reports.export", "req_slow_consume"));
     expect(answer.allow).toBe(false);
     expect(codes(answer)).toEqual(["policy_timeout"]);
-    expect(usage().used).toBe(before);
+    expect(usage("exports.csv.monthly")).toBe(before);
     // The next consuming Check goes to the replacement worker and is charged as usual.
     expect((await sidecar.check(consuming("projects.create", "req_fast_consume"))).allow).toBe(true);
+    expect(usage("projects")).toBe(projectsBefore + 1);
   });
 
   it("replaces the terminated worker: the next Checks, slow and fast, are answered the same way", async () => {
