@@ -94,7 +94,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   policies.onSwap(() => resolver.forgetAll());
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker });
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver });
   core.attachMetrics(metrics);
 
   const audited = new AuditedWriter(writer, new AdminAudit(db));
@@ -104,6 +104,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   });
   const { server: grpc, health } = createGrpcServer({
     decider,
+    metrics,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, outbox, decider, clock },
     admin: {

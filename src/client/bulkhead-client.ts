@@ -4,13 +4,13 @@ import {
   ResolveContextRequest,
   type CheckResponse,
   type DeepPartial,
-  type TenantContext,
 } from "../gen/bulkhead/v1/decision.js";
 import { ConsumeRequest, type ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
 import { PutMembershipRequest as PutMembershipMessage } from "../gen/bulkhead/v1/admin.js";
 import { CheckCoalescer } from "./check-coalescer.js";
 import { GrpcTransport, type GrpcTransportOptions } from "./grpc-transport.js";
 import type { Transport, TransportCallOptions } from "./transport.js";
+import { trustContext, type TrustedTenantContext } from "./trusted-context.js";
 
 /** The default per-call deadline: a sidecar that does not answer in time is treated as down. */
 export const DEFAULT_DEADLINE_MS = 1_000;
@@ -98,11 +98,15 @@ export class BulkheadClient {
     return Promise.all(inputs.map((input) => this.check(input, options)));
   }
 
-  /** The trusted context of a principal; rejects (NOT_FOUND for non-members and unknown tenants alike) on any failure. */
-  resolveContext(input: DeepPartial<ResolveContextRequest>, options: Omit<CallOptions, "throwOnError"> = {}): Promise<TenantContext> {
+  /**
+   * The trusted context of a principal; rejects (NOT_FOUND for non-members and unknown tenants alike) on any failure.
+   * The answer is frozen and marked trusted: it is what `createTenantRepo`, `tenantKey` and the other
+   * tenant-scoped helpers accept.
+   */
+  async resolveContext(input: DeepPartial<ResolveContextRequest>, options: Omit<CallOptions, "throwOnError"> = {}): Promise<TrustedTenantContext> {
     const request = ResolveContextRequest.fromPartial(input);
     request.minRevision = Math.max(request.minRevision, this.seenRevision);
-    return this.transport.resolveContext(request, this.callOptions(options));
+    return trustContext(await this.transport.resolveContext(request, this.callOptions(options)));
   }
 
   /** Counts usage against a meter; the answer's store_revision becomes the client's read-your-writes token. Rejects on error. */

@@ -195,7 +195,7 @@ export class Decider {
   /**
    * Decides one check; its log entry goes to `answers`, which deliver() logs
    * once the answer is certain to be sent. The policy runs in the evaluation
-   * pool, off this thread and within the budget (ADR 33); a check that
+   * pool, off this thread and within the budget (ADR 40); a check that
    * consumes is decided inside its write instead.
    */
   private async decide(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall): Promise<Decision> {
@@ -320,7 +320,7 @@ export class Decider {
     return decision;
   }
 
-  /** Evaluates inside a write transaction: the thread waits for the synchronous lane for at most the budget (ADR 33). */
+  /** Evaluates inside a write transaction: the thread waits for the synchronous lane for at most the budget (ADR 40). */
   private evaluateInWrite(input: CheckInput, resolution: Resolution, policy: PolicySet, storeRevision: number): Decision {
     let result;
     try {

@@ -91,7 +91,7 @@ export class PolicySet implements RoleCatalog {
 
   /**
    * The same inside a write transaction, which cannot await: the thread waits
-   * for the synchronous lane for at most the budget (ADR 33).
+   * for the synchronous lane for at most the budget (ADR 40).
    */
   evaluateInWrite(input: PolicyInput): PolicyDecision {
     if (!this.pool) return this.evaluate(input);

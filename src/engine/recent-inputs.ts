@@ -4,7 +4,7 @@
  * (candidate-trial.ts), so it is tried on the shapes real traffic has (tenant
  * tags, impersonation, attributes) and not only on the smoke cases.
  *
- * Memory only, never written anywhere (ADR 32): the decision log keeps a
+ * Memory only, never written anywhere (ADR 39): the decision log keeps a
  * decision's outcome, not its input, and the inputs name actors and
  * resources. Bounded by count and by the length of one input, so the ring
  * holds at most `capacity * maxInputChars` characters (64 x 64 Ki).

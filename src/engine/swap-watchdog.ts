@@ -1,6 +1,6 @@
 import type { Evaluation } from "./evaluation-pool.js";
 
-/** When a freshly swapped-in bundle counts as bad (ADR 32). */
+/** When a freshly swapped-in bundle counts as bad (ADR 39). */
 export interface WatchdogThresholds {
   /** How long after a swap the new bundle is watched (and the last good one kept loaded). */
   windowMs: number;

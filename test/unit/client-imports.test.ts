@@ -54,6 +54,23 @@ describe("bulkhead/client import graph", () => {
     expect(files.some((f) => join(PACKAGE_ROOT, f).startsWith(SERVER_DIR))).toBe(true);
   });
 
+  it("keeps the adapters to what they name: none for sqlite (the host's database is a parameter), kysely for kysely", () => {
+    const sqlite = reaches("client/sqlite");
+    expect(sqlite.packages).toEqual([]);
+    const kysely = reaches("client/kysely");
+    expect(kysely.packages).toEqual(["kysely"]);
+    for (const { files } of [sqlite, kysely]) expect(files.filter((f) => join(PACKAGE_ROOT, f).startsWith(SERVER_DIR))).toEqual([]);
+    // And bulkhead/client itself never loads the optional peer.
+    expect(reaches("client").packages).not.toContain("kysely");
+  });
+
+  it("declares kysely an optional peer, so a production install does not need it", () => {
+    const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"));
+    expect(pkg.dependencies.kysely).toBeUndefined();
+    expect(pkg.peerDependencies.kysely).toMatch(/\S/);
+    expect(pkg.peerDependenciesMeta.kysely).toEqual({ optional: true });
+  });
+
   it("imports as a user imports it: import(\"bulkhead/client\")", () => {
     const script = 'const { BulkheadClient } = await import("bulkhead/client"); const c = new BulkheadClient({ address: "127.0.0.1:1" }); await c.close(); console.log(typeof BulkheadClient);';
     expect(execFileSync(process.execPath, ["--input-type=module", "-e", script], { cwd: PACKAGE_ROOT, encoding: "utf8" }).trim()).toBe("function");
@@ -61,7 +78,7 @@ describe("bulkhead/client import graph", () => {
 
   it("is what package.json exports, with types", () => {
     const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"));
-    for (const [name, entry] of [[".", "index"], ["./client", "client/index"], ["./embedded", "embedded/index"]] as const) {
+    for (const [name, entry] of [[".", "index"], ["./client", "client/index"], ["./client/sqlite", "client/sqlite/index"], ["./client/kysely", "client/kysely/index"], ["./embedded", "embedded/index"]] as const) {
       expect(pkg.exports[name]).toEqual({ types: `./dist/src/${entry}.d.ts`, default: `./dist/src/${entry}.js` });
       expect(existsSync(join(PACKAGE_ROOT, "dist", "src", `${entry}.d.ts`))).toBe(true);
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config.js";
+import { ConfigError, ENV_VARS, loadConfig, OTHER_ENV_VARS } from "../../src/config.js";
+import { USAGE } from "../../src/cli/usage.js";
 import { parseWorkers } from "../../src/cli/serve-cluster.js";
 
 describe("loadConfig", () => {
@@ -83,5 +84,18 @@ describe("loadConfig", () => {
     for (const name of ["BULKHEAD_NATS_STREAM", "BULKHEAD_NATS_STALENESS_MS", "BULKHEAD_NATS_REPLICAS"]) {
       expect(() => loadConfig({ [name]: "3" })).toThrow(new RegExp(`${name} is set but BULKHEAD_NATS_URL`));
     }
+  });
+
+  it("refuses an unknown BULKHEAD_* variable, suggesting the name it resembles, instead of ignoring a typo", () => {
+    expect(() => loadConfig({ BULKHEAD_CALLER_TOKEN: "t" })).toThrow(/unknown environment variable BULKHEAD_CALLER_TOKEN; did you mean BULKHEAD_CALLER_TOKENS\?/);
+    expect(() => loadConfig({ BULKHEAD_DB_PATH: "x.db" })).toThrow(/BULKHEAD_DB_PATH; did you mean BULKHEAD_DB\?/);
+    expect(() => loadConfig({ BULKHEAD_SOMETHING_ELSE_ENTIRELY: "1" })).toThrow(/unknown environment variable BULKHEAD_SOMETHING_ELSE_ENTIRELY \(bulkhead serve --help/);
+    // Variables read elsewhere, and other programs' variables, are fine.
+    expect(() => loadConfig({ BULKHEAD_KEY_SECRET: "k", BULKHEAD_WORKERS: "2", BULKHEAD_ADMIN_TOKEN_FILE: "f", NODE_ENV: "production" })).not.toThrow();
+  });
+
+  it("lists every variable in --help (but the cluster's internal one)", () => {
+    const missing = [...Object.keys(ENV_VARS), ...OTHER_ENV_VARS].filter((name) => name !== "BULKHEAD_WORKER_OF" && !USAGE.includes(name));
+    expect(missing).toEqual([]);
   });
 });
