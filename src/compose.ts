@@ -83,7 +83,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const db = openDatabase(config.dbPath);
   requireIntactOrClose(db);
   const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
-  const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
+  const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays, environment: config.environment });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock } = core;
   policies.onSwap(() => resolver.forgetAll());
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
@@ -215,7 +215,7 @@ export function createDecisionCore(
   db: Db,
   policies: PolicySource,
   runtime: Runtime,
-  options: { boundaryGuard?: boolean; pastDueGraceDays?: number; keySecret?: Buffer; contextCacheBytes?: number } = {},
+  options: { boundaryGuard?: boolean; pastDueGraceDays?: number; environment?: string | undefined; keySecret?: Buffer; contextCacheBytes?: number } = {},
 ): DecisionCore {
   const { clock, ids, log } = runtime;
   const stores = createSqliteStores(db);
@@ -232,6 +232,7 @@ export function createDecisionCore(
   const apiKeys = new ApiKeyStore(db, keySecret);
   const resolver = new ContextResolver({
     db, ...stores, pastDueGraceDays, tracker, roles: policies, clock,
+    ...(options.environment !== undefined && { environment: options.environment }),
     ...(options.contextCacheBytes !== undefined && { cacheBytes: options.contextCacheBytes }),
   });
   const deciderDeps = {

@@ -27,6 +27,8 @@ export interface Config {
   adminReasonCodes: string[];
   /** The longest impersonation session staff may start. */
   impersonationMaxTtlSeconds: number;
+  /** The environment flag rules are evaluated for (a flag may be on in staging only); default production. */
+  environment?: string | undefined;
   /** Replicated mode (DESIGN.md section 11); undefined = single-node, no NATS needed. */
   replication?: ReplicationConfig | undefined;
 }
@@ -65,6 +67,7 @@ export const ENV_VARS = {
   BULKHEAD_SYNC_TOKENS: "syncTokens",
   BULKHEAD_ADMIN_REASON_CODES: "adminReasonCodes",
   BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS: "impersonationMaxTtlSeconds",
+  BULKHEAD_ENVIRONMENT: "environment",
   BULKHEAD_NATS_URL: "replication.natsServers",
   BULKHEAD_NATS_STREAM: "replication.stream",
   BULKHEAD_NATS_STALENESS_MS: "replication.stalenessMs",
@@ -106,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     syncTokens: list(env.BULKHEAD_SYNC_TOKENS),
     adminReasonCodes: reasonCodes(env.BULKHEAD_ADMIN_REASON_CODES),
     impersonationMaxTtlSeconds: wholeNumber("BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS", env.BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS, 3600, 60, 86_400),
+    environment: environmentName(env.BULKHEAD_ENVIRONMENT),
     replication: replicationConfig(pick("nats-url", "BULKHEAD_NATS_URL"), env),
   };
   validateConfig(config);
@@ -114,6 +118,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
 
 const list = (value: string | undefined): string[] =>
   (value ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+
+/** A flag's environments are compared by name, so a typo must fail at start, not turn flags off. */
+function environmentName(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^[a-z][a-z0-9_-]{0,63}$/.test(value)) throw new ConfigError(`BULKHEAD_ENVIRONMENT: '${value}' must be lower-case letters, digits, '-' or '_'`);
+  return value;
+}
 
 function reasonCodes(value: string | undefined): string[] {
   const codes = list(value);

@@ -36,6 +36,8 @@ export interface ContextResolverDeps {
   staff: StaffStore;
   impersonations: ImpersonationStore;
   pastDueGraceDays: number;
+  /** The environment flag rules see (BULKHEAD_ENVIRONMENT); default "production". */
+  environment?: string;
   tracker: ChangeTracker;
   roles: RoleCatalog;
   clock: Clock;
@@ -48,6 +50,9 @@ export interface ContextResolverDeps {
    */
   cacheBytes?: number;
 }
+
+/** The environment a sidecar serves when BULKHEAD_ENVIRONMENT is not set. */
+export const DEFAULT_FLAG_ENVIRONMENT = "production";
 
 /** Default byte budget of the context cache: keeps a sidecar's heap well under 256 MiB. */
 export const CONTEXT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -229,7 +234,15 @@ export class ContextResolver {
       entitlements: snapshot.entitlements,
       limits,
       usage,
-      features: evaluateFlags(this.deps.flags.all(), { tenantId: tenant.id, planCode: billing.planCode }),
+      features: evaluateFlags(this.deps.flags.all(), {
+        tenantId: tenant.id,
+        actorId: membership.actorId,
+        role: membership.role,
+        planCode: billing.planCode,
+        entitlements: snapshot.entitlements,
+        tags: tenant.tags,
+        environment: this.deps.environment ?? DEFAULT_FLAG_ENVIRONMENT,
+      }),
       builtAtRevision: revision,
       validUntil,
     };
