@@ -31,6 +31,7 @@ import type { PolicySource } from "./engine/policy-source.js";
 import { ulidGenerator, type IdGenerator } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
+import { FlagEvaluation } from "./flags/flag-evaluation.js";
 import { createHttpServer } from "./server/http/http-server.js";
 import { ChangeTracker } from "./store/change-tracker.js";
 import { openDatabase, requireIntact, type Db } from "./store/database.js";
@@ -96,10 +97,12 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;
     return member?.status === "active" && roleMay(member.role, "approvals");
   });
+  const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver });
   const { server: grpc, health } = createGrpcServer({
     decider,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, outbox, decider, clock },
+    flags: { flags: flagEvaluation, decider },
     admin: {
       tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
       directory: new DirectoryAdmin({ audited, ...stores, roles: policies, approvals }),
