@@ -12,6 +12,8 @@ import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
 import { BillingProjector } from "./billing/billing-projector.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
+import { registerOfrep } from "./server/http/ofrep-route.js";
+import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
@@ -129,6 +131,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   let accepting = true;
   const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
+  await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), log });
   await registerStripeWebhook(http, {
     projector,
     secrets: config.stripeWebhookSecrets,
