@@ -34,6 +34,7 @@ import { ulidGenerator, type IdGenerator } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
 import { FlagEvaluation } from "./flags/flag-evaluation.js";
+import { FlagAdmin } from "./flags/flag-admin.js";
 import { createHttpServer } from "./server/http/http-server.js";
 import { ChangeTracker } from "./store/change-tracker.js";
 import { openDatabase, requireIntact, type Db } from "./store/database.js";
@@ -112,6 +113,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       access: new AccessAdmin({
         audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
       }),
+      flags: new FlagAdmin({ audited, flags: stores.flags, approvals }),
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
       reasonCodes: config.adminReasonCodes,

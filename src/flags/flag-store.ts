@@ -85,12 +85,14 @@ export interface Flag {
   environments: string[];
   createdAt: number;
   cleanupAt: number | null;
+  /** Since when it has been on for everyone it targets (no percentage below 100); null = not fully on. */
+  fullyOnSince: number | null;
   rules: FlagRule[];
   variants: FlagVariants | null;
 }
 
 /** What the seed and admin writes supply; the store fills the rest. */
-export type FlagInput = Omit<Flag, "createdAt" | "killed" | "environments" | "variants"> &
+export type FlagInput = Omit<Flag, "createdAt" | "fullyOnSince" | "killed" | "environments" | "variants"> &
   Partial<Pick<Flag, "killed" | "environments" | "variants">>;
 
 export interface FlagStore {

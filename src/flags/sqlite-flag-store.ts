@@ -15,9 +15,10 @@ interface FlagRow {
   variants: string | null;
   created_at: number;
   cleanup_at: number | null;
+  fully_on_since: number | null;
 }
 
-const FLAG_COLUMNS = "key, kind, description, owner, risk, enabled, killed, environments, variants, created_at, cleanup_at";
+const FLAG_COLUMNS = "key, kind, description, owner, risk, enabled, killed, environments, variants, created_at, cleanup_at, fully_on_since";
 
 export class SqliteFlagStore implements FlagStore {
   private readonly stmt;
@@ -116,6 +117,7 @@ function toFlag(r: FlagRow, rules: FlagRule[]): Flag {
     environments: JSON.parse(r.environments) as string[],
     createdAt: r.created_at,
     cleanupAt: r.cleanup_at,
+    fullyOnSince: r.fully_on_since,
     rules,
     variants: r.variants ? (JSON.parse(r.variants) as FlagVariants) : null,
   };
