@@ -14,6 +14,7 @@ Usage:
   bulkhead billing ...       reconcile with Stripe, replay stored events (bulkhead billing --help)
   bulkhead admin <command>   tenants, members, roles, plans, overrides, API keys, staff,
                              approvals, impersonation over AdminService (bulkhead admin --help)
+  bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
   bulkhead --version | --help
 
 serve flags (each also an environment variable):
@@ -26,6 +27,7 @@ serve flags (each also an environment variable):
                           BULKHEAD_STRIPE_WEBHOOK_SECRETS  webhook signing secrets (comma-separated)
                           BULKHEAD_STRIPE_API_KEY, BULKHEAD_STRIPE_API_URL  Stripe API (stripe-mock in tests)
                           BULKHEAD_PAST_DUE_GRACE_DAYS  past_due grace before read-only (default 14)
+                          BULKHEAD_ENVIRONMENT    the environment flags are evaluated in (default production)
   --nats-url URL[,URL]    BULKHEAD_NATS_URL       replicated mode over NATS JetStream (not available
                                                   in this build yet: serve refuses to start with it)
                           BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
