@@ -20,6 +20,7 @@ import { requestMix, SHAPE } from "./lib/request-mix.mjs";
 import { seedStore } from "./lib/seed-store.mjs";
 import { freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
 import { soak } from "./lib/soak.mjs";
+import { CLIENT_COLUMNS, clientRows } from "./lib/client-rows.mjs";
 
 const root = join(import.meta.dirname, "..");
 const dist = join(root, "dist", "src");
@@ -35,6 +36,7 @@ const ROWS = {
   "inproc-cold": "Bulkhead engine in process (Decider), cold",
   opa: "OPA server REST, full input precomputed",
   workers2: "bulkhead serve --workers 2, Check, warm",
+  client: "bulkhead/client: coalescing vs unary (100 concurrent isAllowed), in-process transport",
 };
 
 const HELP = `node bench/decisions.mjs [options]   (npm run bench builds first, then runs this)
@@ -47,6 +49,8 @@ const HELP = `node bench/decisions.mjs [options]   (npm run bench builds first, 
   --quick               smoke run: 1 repetition, 1 s warm-up, 2 s probe, 3 s sustained
   --soak-minutes M      also run the soak (policy hot reloads + webhook writes under load);
                         default 0 = off; the issue's soak is 10
+  --client-rounds N     client rows: interleaved rounds (default 5; --quick 2)
+  --client-bursts N     client rows: bursts of 100 decisions per mode per round (default 40; --quick 10)
   --seed N              request-mix / store seed (default 7)
   --no-write            print only; do not write bench/results/
   --help
@@ -63,6 +67,8 @@ const { values } = parseArgs({
     sustain: { type: "string" },
     quick: { type: "boolean" },
     "soak-minutes": { type: "string", default: "0" },
+    "client-rounds": { type: "string" },
+    "client-bursts": { type: "string" },
     seed: { type: "string", default: "7" },
     "no-write": { type: "boolean" },
     help: { type: "boolean", short: "h" },
@@ -78,6 +84,8 @@ const opts = {
   warmup: Number(values.warmup ?? (quick ? 1 : 3)),
   probe: Number(values.probe ?? (quick ? 2 : 5)),
   sustain: Number(values.sustain ?? (quick ? 3 : 10)),
+  clientRounds: Number(values["client-rounds"] ?? (quick ? 2 : 5)),
+  clientBursts: Number(values["client-bursts"] ?? (quick ? 10 : 40)),
   seed: Number(values.seed),
 };
 const selected = values.rows ? values.rows.split(",").map((r) => r.trim()) : Object.keys(ROWS);
@@ -294,6 +302,7 @@ async function runRows(files) {
     workers2: () => grpcRepetition({ ...unary, start: () => bulkheadServer({ workers: 2, cores: null }), dataFile: files.warm, loadCores: null }),
   };
   for (const id of selected) {
+    if (id === "client") continue; // its own table, in main()
     if (id === "opa") {
       const { reps, note, disagreements } = await opaRow(files);
       results.push(summarise(id, reps, { note, disagreements }));
@@ -359,6 +368,10 @@ function targets(rows) {
 async function main() {
   const { seeded, files } = await prepare();
   const rows = await runRows(files);
+  const hostClient = selected.includes("client")
+    ? await clientRows({ root, dist, policyDir, requestsFile: files.warm, bulkheadServer, stopServer, freshDb, loadCore: LOAD_CORE, rounds: opts.clientRounds, bursts: opts.clientBursts })
+    : [];
+  for (const r of hostClient) progress(`${r.id}: ${r["decisions/s"]} decisions/s, p99 ${r["p99 ms"]} ms, ${r["RPCs per 100"]} RPCs per 100`);
   const soakMinutes = Number(values["soak-minutes"]);
   const soakResult = soakMinutes > 0 ? await soak({ minutes: soakMinutes, bins, root, dist, policyDir, work, freshDb, bulkheadServer, files, progress, port }) : null;
   const machine = machineDetails({
@@ -385,6 +398,16 @@ async function main() {
     "## Targets",
     "",
     table(goals, ["target", "value", "met"]),
+    ...(hostClient.length ? [
+      "",
+      "## Host client (bulkhead/client)",
+      "",
+      table(hostClient, CLIENT_COLUMNS),
+      "",
+      `One load process (bench/lib/client-load.mjs, pinned apart from the sidecar) runs the three modes interleaved, ${opts.clientRounds} rounds in a rotating order,`,
+      `${opts.clientBursts} x 100 decisions per mode per round, over the warm mix, after one warm-up pass. Concurrent modes: each decision's latency runs from its burst's`,
+      "start to its own answer; in-process: one call at a time. CPU columns: this process's and the sidecar's CPU time over the mode's runs, per decision.",
+    ] : []),
     ...(soakResult ? ["", "## Soak", "", ...soakResult.lines] : []),
   ].join("\n");
   console.log(markdown);
@@ -392,7 +415,7 @@ async function main() {
     mkdirSync(join(root, "bench", "results"), { recursive: true });
     const stamp = machine.date.slice(0, 10);
     writeFileSync(join(root, "bench", "results", `${stamp}.md`), markdown + "\n");
-    const json = { machine, options: opts, rows: rows.map(({ reps, ...r }) => ({ ...r, repetitions: reps })), targets: goals, soak: soakResult };
+    const json = { machine, options: opts, rows: rows.map(({ reps, ...r }) => ({ ...r, repetitions: reps })), hostClient, targets: goals, soak: soakResult };
     writeFileSync(join(root, "bench", "results", `${stamp}.json`), JSON.stringify(json, null, 2) + "\n");
     progress(`wrote bench/results/${stamp}.md and .json`);
   }

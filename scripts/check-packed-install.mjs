@@ -2,7 +2,10 @@
 // folder with production dependencies only (what the Dockerfile's runtime
 // stage holds), then from there starts `bulkhead serve` on a fresh database
 // with the demo data, waits for /readyz, makes real Checks over gRPC (raw and
-// through bulkhead/client), loads bulkhead/embedded and
+// through bulkhead/client), runs a scoped repository through
+// bulkhead/client/sqlite, sees bulkhead/client/kysely ask for its optional
+// peer, loads bulkhead/embedded and the Express and Fastify adapters
+// (without express installed), and
 // stops it with SIGTERM. A devDependency imported on the serve path, a file
 // missing from package.json `files` or a CLI subcommand that cannot load in
 // production fails here, though every test passes.
@@ -34,9 +37,24 @@ client.close();
 const { BulkheadClient } = await import("bulkhead/client");
 const host = new BulkheadClient({ address: "127.0.0.1:" + process.argv[1], deadlineMs: 10000 });
 const viaClient = await host.check({ principal: { tenantId: "ten_acme", actorId: "usr_alice" }, action: "reports.export", resource: { type: "report", id: "rep_1", tenantId: "ten_acme" } });
+// A scoped repository on the host's own better-sqlite3 file, from a context the sidecar resolved.
+const { createTenantRepo, tenantKey } = await import("bulkhead/client");
+const { sqliteDriver } = await import("bulkhead/client/sqlite");
+const { default: Database } = await import("better-sqlite3");
+const db = new Database(":memory:");
+db.exec("CREATE TABLE projects (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, name TEXT NOT NULL); INSERT INTO projects VALUES ('prj_b', 'ten_globex', 'B')");
+const context = await host.resolveContext({ principal: { tenantId: "ten_acme", actorId: "usr_alice" } });
+const repo = createTenantRepo(context, { database: sqliteDriver(db), tables: { projects: { tenantColumn: "tenant_id", idColumn: "id", columns: ["id", "tenant_id", "name"] } } }).projects;
+repo.insert({ id: "prj_a", name: "A" });
+const scoped = { own: repo.findMany().map((r) => r.id), foreign: repo.findById("prj_b") ?? null, key: tenantKey(context, "a:b") };
+db.close();
 await host.close();
+// kysely is an optional peer the scratch project did not install: its adapter must say so, nothing else may need it.
+const kysely = await import("bulkhead/client/kysely").then(() => "loaded", (e) => e.code);
 const embedded = typeof (await import("bulkhead/embedded")).createEmbeddedTransport;
-console.log(JSON.stringify({ alice, carol, client: { allow: viaClient.allow, reasons: viaClient.reasons.map((x) => x.code) }, embedded }));
+// The framework adapters load without express installed (a production install has none) and the job runner is exported.
+const adapters = [typeof (await import("bulkhead/client/express")).requirePermission, typeof (await import("bulkhead/client/fastify")).requirePermission, typeof (await import("bulkhead/client")).runTenantJob];
+console.log(JSON.stringify({ alice, carol, client: { allow: viaClient.allow, reasons: viaClient.reasons.map((x) => x.code) }, scoped, kysely, embedded, adapters }));
 `;
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -90,7 +108,11 @@ try {
   if (answers.alice?.allow !== true) fail("usr_alice's export in acme was not allowed");
   if (answers.carol?.allow !== false || answers.carol.reasons[0] !== "not_in_plan") fail("usr_carol's export in free globex was not denied with not_in_plan");
   if (answers.client?.allow !== true) fail(`bulkhead/client did not answer allow for usr_alice: ${JSON.stringify(answers.client)}`);
+  if (JSON.stringify(answers.scoped) !== JSON.stringify({ own: ["prj_a"], foreign: null, key: "tenant:ten_acme:a%3Ab" })) fail(`createTenantRepo/tenantKey from bulkhead/client: ${JSON.stringify(answers.scoped)}`);
+  if (answers.kysely !== "ERR_MODULE_NOT_FOUND") fail(`bulkhead/client/kysely without kysely installed: ${answers.kysely}`);
   if (answers.embedded !== "function") fail("bulkhead/embedded does not export createEmbeddedTransport");
+  if (answers.adapters?.join() !== "function,function,function") fail(`bulkhead/client/express, bulkhead/client/fastify or runTenantJob did not load: ${JSON.stringify(answers.adapters)}`);
+  if (existsSync(join(scratch, "node_modules", "express"))) fail("express was installed by a production install");
 
   step("SIGTERM");
   const code = await new Promise((resolve) => {

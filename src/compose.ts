@@ -86,13 +86,19 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   refuseReplicatedMode(config);
   const db = openDatabase(config.dbPath);
   requireIntactOrClose(db);
-  const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
+  const policies = new PolicyManager({
+    dir: config.policyDir,
+    watch: config.watchPolicies,
+    log,
+    evaluation: { workers: config.policyWorkers, budgetMs: config.policyBudgetMs },
+    ...(config.policyWatchdog && { watchdog: config.policyWatchdog }),
+  });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays, environment: config.environment });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock } = core;
   policies.onSwap(() => resolver.forgetAll());
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker });
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver });
   core.attachMetrics(metrics);
 
   const audited = new AuditedWriter(writer, new AdminAudit(db));
@@ -103,6 +109,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver });
   const { server: grpc, health } = createGrpcServer({
     decider,
+    metrics,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, outbox, decider, clock },
     flags: { flags: flagEvaluation, decider },
@@ -166,6 +173,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       if ((await drainGrpc(grpc, DRAIN_DEADLINE_MS)) === "forced") {
         log(`calls still open after the ${DRAIN_DEADLINE_MS / 1000} s drain deadline (streams) were cancelled`);
       }
+      // After the drain: calls still being answered need the workers.
+      await policies.close();
       await http.close();
       fileGuard.stop();
       decisionLog.close();

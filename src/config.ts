@@ -1,6 +1,8 @@
 import { isAbsolute, resolve } from "node:path";
 import { UsageError } from "./errors.js";
 import { DEFAULT_POLICY_DIR } from "./paths.js";
+import { EVALUATION_DEFAULTS } from "./engine/policy-manager.js";
+import type { WatchdogThresholds } from "./engine/swap-watchdog.js";
 
 export interface Config {
   grpcAddr: string;
@@ -29,6 +31,12 @@ export interface Config {
   impersonationMaxTtlSeconds: number;
   /** The environment flag rules are evaluated for (a flag may be on in staging only); default production. */
   environment?: string | undefined;
+  /** Worker threads that evaluate the policy (ADR 46). */
+  policyWorkers: number;
+  /** Longest one policy evaluation may run; past it the Check is denied with `policy_timeout`. */
+  policyBudgetMs: number;
+  /** Post-swap rollback thresholds; not an environment setting (tests and embedders tune it). */
+  policyWatchdog?: Partial<WatchdogThresholds> | undefined;
   /** Replicated mode (DESIGN.md section 11); undefined = single-node, no NATS needed. */
   replication?: ReplicationConfig | undefined;
 }
@@ -68,11 +76,48 @@ export const ENV_VARS = {
   BULKHEAD_ADMIN_REASON_CODES: "adminReasonCodes",
   BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS: "impersonationMaxTtlSeconds",
   BULKHEAD_ENVIRONMENT: "environment",
+  BULKHEAD_POLICY_WORKERS: "policyWorkers",
+  BULKHEAD_POLICY_BUDGET_MS: "policyBudgetMs",
   BULKHEAD_NATS_URL: "replication.natsServers",
   BULKHEAD_NATS_STREAM: "replication.stream",
   BULKHEAD_NATS_STALENESS_MS: "replication.stalenessMs",
   BULKHEAD_NATS_REPLICAS: "replication.replicas",
 } as const;
+
+/**
+ * Variables read outside loadConfig (by the CLI, the key-secret loader, the
+ * cluster primary). Every BULKHEAD_* variable is in ENV_VARS or here: any
+ * other is refused as a typo (rejectUnknownVariables).
+ */
+export const OTHER_ENV_VARS = ["BULKHEAD_KEY_SECRET", "BULKHEAD_WORKERS", "BULKHEAD_ADMIN_TOKEN_FILE", "BULKHEAD_WORKER_OF"] as const;
+
+/**
+ * A mistyped variable (BULKHEAD_CALLER_TOKEN for BULKHEAD_CALLER_TOKENS) was
+ * silently ignored, and a sidecar the operator believed locked down started
+ * without caller tokens. Unknown BULKHEAD_* names are an error, with the
+ * nearest known name as a suggestion.
+ */
+export function rejectUnknownVariables(env: NodeJS.ProcessEnv): void {
+  const known: readonly string[] = [...Object.keys(ENV_VARS), ...OTHER_ENV_VARS];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith("BULKHEAD_") || known.includes(name)) continue;
+    // A known name the unknown one extends (BULKHEAD_DB_PATH) or is close to (BULKHEAD_CALLER_TOKEN).
+    const nearest = known.find((k) => name.startsWith(`${k}_`)) ?? [...known].sort((a, b) => editDistance(name, a) - editDistance(name, b))[0]!;
+    const hint = name.startsWith(`${nearest}_`) || editDistance(name, nearest) <= 4 ? `; did you mean ${nearest}?` : "";
+    throw new ConfigError(`unknown environment variable ${name}${hint} (bulkhead serve --help lists them all)`);
+  }
+}
+
+/** Levenshtein distance, for suggestions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
+}
 
 export class ConfigError extends UsageError {
   override readonly name = "ConfigError";
@@ -87,6 +132,7 @@ export const DEFAULTS = {
 
 /** Flags win over environment variables, which win over defaults. */
 export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string, string | boolean>> = {}): Config {
+  rejectUnknownVariables(env);
   const pick = (flag: string, name: keyof typeof ENV_VARS): string | undefined => {
     const fromFlag = flags[flag];
     if (typeof fromFlag === "string") return fromFlag;
@@ -110,6 +156,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     adminReasonCodes: reasonCodes(env.BULKHEAD_ADMIN_REASON_CODES),
     impersonationMaxTtlSeconds: wholeNumber("BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS", env.BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS, 3600, 60, 86_400),
     environment: environmentName(env.BULKHEAD_ENVIRONMENT),
+    policyWorkers: wholeNumber("BULKHEAD_POLICY_WORKERS", env.BULKHEAD_POLICY_WORKERS, EVALUATION_DEFAULTS.workers, 1, 16),
+    policyBudgetMs: wholeNumber("BULKHEAD_POLICY_BUDGET_MS", env.BULKHEAD_POLICY_BUDGET_MS, EVALUATION_DEFAULTS.budgetMs, 10, 10_000),
     replication: replicationConfig(pick("nats-url", "BULKHEAD_NATS_URL"), env),
   };
   validateConfig(config);

@@ -1,5 +1,6 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import type { DecisionLog } from "./audit/decision-log.js";
+import cluster from "node:cluster";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { DecisionLog, DropCause } from "./audit/decision-log.js";
 import type { PolicyManager } from "./engine/policy-manager.js";
 import type { ChangeTracker } from "./store/change-tracker.js";
 
@@ -8,31 +9,80 @@ export interface Metrics {
   decisions: Counter<"allow">;
   decisionErrors: Counter<"code">;
   billingEvents: Counter<"outcome">;
+  /** Every gRPC call, by full method and final status name (OK, INVALID_ARGUMENT, ...). */
+  rpcRequests: Counter<"method" | "code">;
+  rpcDuration: Histogram<"method" | "code">;
+  /** DecisionService calls, by RPC and result (allow, deny, answered, or the status name). */
+  decisionDuration: Histogram<"rpc" | "result">;
 }
 
+/** What the metrics read at scrape time from the parts they describe. */
+export interface MetricSources {
+  policies: PolicyManager;
+  decisionLog: DecisionLog;
+  tracker: ChangeTracker;
+  contextCache?: { readonly cacheUsage: { entries: number; bytes: number; hits: number; misses: number } };
+}
+
+/** Latency buckets from 50 µs to 2.5 s: decisions are sub-millisecond, waits on min_revision are not. */
+const DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 /**
- * Prometheus metrics, named bulkhead_<area>_<thing>_<unit|total>. Component
- * state (policy status, audit buffer, store revision) is read at scrape time
- * rather than pushed from the hot path.
+ * Prometheus metrics, named bulkhead_<area>_<thing>_<unit|total>, beside
+ * the standard `process_*` and `nodejs_*` series. Component state (policy
+ * status, audit journal, store revision, cache counts) is read at scrape
+ * time rather than pushed from the hot path; a monotonic count read that way
+ * is still exposed as a counter. No series carries a tenant id (cardinality);
+ * tenant dimensions belong in logs and traces. Under `serve --workers` every
+ * series carries the answering worker's `worker` label.
  */
-export function createMetrics(parts: { policies: PolicyManager; decisionLog: DecisionLog; tracker: ChangeTracker }): Metrics {
+export function createMetrics(parts: MetricSources): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "bulkhead_process_" });
+  if (cluster.isWorker) registry.setDefaultLabels({ worker: String(cluster.worker?.id ?? process.pid) });
+  collectDefaultMetrics({ register: registry });
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  const countedElsewhere = <L extends string>(name: string, help: string, labelNames: L[], read: () => [Partial<Record<L, string>>, number][]) =>
+    new Counter({
+      name, help, labelNames, registers: [registry],
+      collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
+      },
+    });
+  const single = (read: () => number) => () => [[{}, read()]] as [Record<string, string>, number][];
 
-  gauge("bulkhead_policy_degraded", "1 while a rejected bundle left an older one serving", () =>
+  gauge("bulkhead_policy_degraded", "1 while a rejected or rolled-back bundle left an older one serving", () =>
     parts.policies.status.state === "ready" ? 0 : 1,
   );
-  gauge("bulkhead_policy_reloads_total", "policy bundles loaded", () => parts.policies.status.reloads);
-  gauge("bulkhead_policy_rejected_total", "policy bundles rejected", () => parts.policies.status.rejected);
+  new Gauge({
+    name: "bulkhead_policy_info", help: "1, labelled with the revision of the bundle serving", labelNames: ["revision"], registers: [registry],
+    collect() {
+      this.reset();
+      this.set({ revision: parts.policies.status.revision ?? "none" }, 1);
+    },
+  });
+  countedElsewhere("bulkhead_policy_reloads_total", "policy bundles loaded", [], single(() => parts.policies.status.reloads));
+  countedElsewhere("bulkhead_policy_rejected_total", "policy bundles rejected", [], single(() => parts.policies.status.rejected));
+  countedElsewhere("bulkhead_policy_rollbacks_total", "policy bundles swapped in and then rolled back by the watchdog", [], single(() => parts.policies.status.rollbacks));
   gauge("bulkhead_audit_pending_records", "decision records in the journal, not yet in the decision_log table", () => parts.decisionLog.stats.pending);
-  gauge("bulkhead_audit_written_total", "decision records this process moved into the decision_log table", () => parts.decisionLog.stats.written);
-  gauge("bulkhead_audit_dropped_total", "decision records this process lost (the journal could not be written)", () => parts.decisionLog.stats.dropped);
-  gauge("bulkhead_audit_import_failures_total", "times the journal could not be moved into the table (store locked or failing); the journal kept the records", () =>
-    parts.decisionLog.stats.importFailures,
+  countedElsewhere("bulkhead_audit_written_total", "decision records this process moved into the decision_log table", [], single(() => parts.decisionLog.stats.written));
+  countedElsewhere("bulkhead_audit_dropped_total", "decision records this process lost, by cause", ["cause"], () =>
+    Object.entries(parts.decisionLog.stats.droppedBy).map(([cause, n]) => [{ cause: cause as DropCause }, n]),
+  );
+  countedElsewhere(
+    "bulkhead_audit_import_failures_total", "times the journal could not be moved into the table (store locked or failing); the journal kept the records", [],
+    single(() => parts.decisionLog.stats.importFailures),
   );
   gauge("bulkhead_store_revision", "newest store revision this process has seen", () => parts.tracker.revision);
+  const cache = parts.contextCache;
+  if (cache) {
+    countedElsewhere("bulkhead_context_cache_lookups_total", "member-context lookups, answered from the cache (hit) or the store (miss)", ["result"], () => [
+      [{ result: "hit" }, cache.cacheUsage.hits],
+      [{ result: "miss" }, cache.cacheUsage.misses],
+    ]);
+    gauge("bulkhead_context_cache_bytes", "estimated bytes held by the member-context cache", () => cache.cacheUsage.bytes);
+  }
 
   return {
     registry,
@@ -43,6 +93,15 @@ export function createMetrics(parts: { policies: PolicyManager; decisionLog: Dec
       help: "Stripe webhook deliveries by outcome (applied, duplicate, stale, unmapped, unhandled, bad_signature, failed)",
       labelNames: ["outcome"],
       registers: [registry],
+    }),
+    rpcRequests: new Counter({ name: "bulkhead_grpc_requests_total", help: "gRPC calls by method and final status", labelNames: ["method", "code"], registers: [registry] }),
+    rpcDuration: new Histogram({
+      name: "bulkhead_grpc_duration_seconds", help: "gRPC call time, from the call's start to its status", labelNames: ["method", "code"],
+      buckets: DURATION_BUCKETS, registers: [registry],
+    }),
+    decisionDuration: new Histogram({
+      name: "bulkhead_decision_duration_seconds", help: "DecisionService call time by RPC and result", labelNames: ["rpc", "result"],
+      buckets: DURATION_BUCKETS, registers: [registry],
     }),
   };
 }

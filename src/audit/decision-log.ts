@@ -31,6 +31,8 @@ export interface DecisionLogStats {
   written: number;
   /** Records this process lost: the journal could not take them (or, without a journal, the buffer was full). */
   dropped: number;
+  /** This process's drops by cause. */
+  droppedBy: Record<DropCause, number>;
   /** Records lost over the store's life, as counted in the store (meta `decisions_dropped`). */
   droppedTotal: number;
   /** Times moving the journal into the table failed (the store locked or failing); the journal keeps the records. */
@@ -38,6 +40,9 @@ export interface DecisionLogStats {
   /** Why records are being lost right now, or null. Readiness is false while this is set. */
   problem: string | null;
 }
+
+/** Why a record was lost: the journal refused the append, a journal line was half-written, the in-memory buffer was full. */
+export type DropCause = "journal_write_failed" | "unreadable_journal_line" | "buffer_full";
 
 export interface DecisionLogOptions {
   /**
@@ -93,6 +98,7 @@ export class DecisionLog {
   private orphans: string[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly statsValue = { pending: 0, written: 0, dropped: 0, importFailures: 0 };
+  private readonly droppedBy: Record<DropCause, number> = { journal_write_failed: 0, unreadable_journal_line: 0, buffer_full: 0 };
   private problemValue: string | null = null;
   private importFailing = false;
 
@@ -170,7 +176,7 @@ export class DecisionLog {
     } catch {
       // The store is failing; health says so through the store field.
     }
-    return { ...this.statsValue, droppedTotal, problem: this.problemValue };
+    return { ...this.statsValue, droppedBy: { ...this.droppedBy }, droppedTotal, problem: this.problemValue };
   }
 
   private append(text: string, count: number): void {
@@ -184,13 +190,14 @@ export class DecisionLog {
       this.problemValue = null;
     } catch (error) {
       this.freshLine = true;
-      this.drop(count, `the decision journal cannot be written: ${(error as Error).message}`);
+      this.drop(count, "journal_write_failed", `the decision journal cannot be written: ${(error as Error).message}`);
     }
     this.schedule();
   }
 
-  private drop(count: number, problem: string): void {
+  private drop(count: number, cause: DropCause, problem: string): void {
     this.statsValue.dropped += count;
+    this.droppedBy[cause] += count;
     this.droppedUnsaved += count;
     if (this.problemValue === null) this.options.log?.(`decision log: dropping records: ${problem}`);
     this.problemValue = problem;
@@ -240,6 +247,7 @@ export class DecisionLog {
     this.importFailing = false;
     this.statsValue.written += records.length;
     this.statsValue.dropped += unreadable;
+    this.droppedBy.unreadable_journal_line += unreadable;
     this.droppedUnsaved = 0;
     return true;
   }
@@ -280,7 +288,7 @@ export class DecisionLog {
 
   private keepInMemory(record: DecisionRecord): void {
     if (this.memory.length >= (this.options.maxBuffered ?? 10_000)) {
-      this.drop(1, "the in-memory decision buffer is full");
+      this.drop(1, "buffer_full", "the in-memory decision buffer is full");
       return;
     }
     this.memory.push(record);

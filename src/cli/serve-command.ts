@@ -1,6 +1,7 @@
 import { existsSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { journalPathFor } from "../audit/decision-log.js";
 import { createBulkhead, type Bulkhead } from "../compose.js";
 import { loadConfig, type Config } from "../config.js";
 import { isClusterWorker, parseWorkers, runPrimary } from "./serve-cluster.js";
@@ -67,7 +68,10 @@ export async function serveCommand(args: string[]): Promise<number> {
  */
 async function startOrLeaveNothing(config: Config): Promise<{ bulkhead: Bulkhead; grpcPort: number; httpPort: number }> {
   const dir = dirname(config.dbPath);
-  const files = config.dbPath === ":memory:" ? [] : [config.dbPath, `${config.dbPath}-wal`, `${config.dbPath}-shm`, join(dir, "key.secret"), join(dir, "admin.token")];
+  const files =
+    config.dbPath === ":memory:"
+      ? []
+      : [config.dbPath, `${config.dbPath}-wal`, `${config.dbPath}-shm`, journalPathFor(config.dbPath)!, join(dir, "key.secret"), join(dir, "admin.token")];
   const created = files.filter((file) => !existsSync(file));
   let bulkhead: Bulkhead | undefined;
   try {

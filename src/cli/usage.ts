@@ -28,6 +28,14 @@ serve flags (each also an environment variable):
                           BULKHEAD_STRIPE_API_KEY, BULKHEAD_STRIPE_API_URL  Stripe API (stripe-mock in tests)
                           BULKHEAD_PAST_DUE_GRACE_DAYS  past_due grace before read-only (default 14)
                           BULKHEAD_ENVIRONMENT    the environment flags are evaluated in (default production)
+                          BULKHEAD_ADMIN_TOKEN    AdminService tokens (default: generated into admin.token)
+                          BULKHEAD_SYNC_TOKENS    directory-sync tokens (SyncMemberships only)
+                          BULKHEAD_ADMIN_REASON_CODES  reason codes admin writes accept (comma-separated)
+                          BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS  longest impersonation (default 3600)
+                          BULKHEAD_POLICY_WORKERS  policy evaluation threads (default 2, 1 to 16)
+                          BULKHEAD_POLICY_BUDGET_MS  longest one evaluation may run (default 250)
+                          BULKHEAD_KEY_SECRET     API-key hash secret (default: generated into key.secret)
+                          BULKHEAD_ADMIN_TOKEN_FILE  file the admin CLI reads its token from
   --nats-url URL[,URL]    BULKHEAD_NATS_URL       replicated mode over NATS JetStream (not available
                                                   in this build yet: serve refuses to start with it)
                           BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
@@ -35,5 +43,6 @@ serve flags (each also an environment variable):
   --workers N             BULKHEAD_WORKERS        N server processes (node:cluster) sharing the
                                                   addresses and the database (default 1)
 
-A non-loopback address is refused unless caller tokens are set.
+A non-loopback address is refused unless caller tokens are set. An unknown BULKHEAD_*
+variable is refused as a typo.
 `;

@@ -4,13 +4,14 @@ import {
   ResolveContextRequest,
   type CheckResponse,
   type DeepPartial,
-  type TenantContext,
 } from "../gen/bulkhead/v1/decision.js";
 import { ConsumeRequest, type ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
 import { PutMembershipRequest as PutMembershipMessage } from "../gen/bulkhead/v1/admin.js";
 import { CheckCoalescer } from "./check-coalescer.js";
+import { DecisionCache, type DecisionCacheOptions } from "./decision-cache.js";
 import { GrpcTransport, type GrpcTransportOptions } from "./grpc-transport.js";
 import type { Transport, TransportCallOptions } from "./transport.js";
+import { trustContext, type TrustedTenantContext } from "./trusted-context.js";
 
 /** The default per-call deadline: a sidecar that does not answer in time is treated as down. */
 export const DEFAULT_DEADLINE_MS = 1_000;
@@ -24,6 +25,12 @@ export type BulkheadClientOptions = (GrpcTransportOptions | { transport: Transpo
   deadlineMs?: number;
   /** Coalesce concurrent `check` calls of one tick into BatchCheck calls (default true). */
   coalesce?: boolean;
+  /**
+   * Turns on the decision cache (off by default). It subscribes to
+   * WatchChanges with `adminToken` (a directory-sync token is enough) and
+   * serves only while that subscription is live; see {@link DecisionCacheOptions}.
+   */
+  cache?: DecisionCacheOptions;
 };
 
 /** Per-call options for {@link BulkheadClient.check} and friends. */
@@ -49,19 +56,40 @@ export type CheckInput = DeepPartial<CheckRequest>;
  *   through this client (consume, putMembership, a consuming check) is sent as `min_revision`
  *   on every later check and context resolution.
  *
+ * - Optional decision cache (`cache: {}`), invalidated from WatchChanges,
+ *   never serving an answer older than a revision this client has seen.
+ *
  * There is no `evaluateFlags` yet: the sidecar has no flags RPC.
  */
 export class BulkheadClient {
   private readonly transport: Transport;
   private readonly coalescer: CheckCoalescer | undefined;
   private readonly deadlineMs: number;
+  private readonly cache: DecisionCache | undefined;
   private seenRevision = 0;
+  /** The newest revision anything this client returned or was told about carried: the cache never answers older. */
+  private observedRevision = 0;
 
   /** `new BulkheadClient({ address: "127.0.0.1:7070" })`, or `{ transport }` for another transport. */
   constructor(options: BulkheadClientOptions) {
     this.transport = "transport" in options ? options.transport : new GrpcTransport(options);
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.coalescer = options.coalesce === false ? undefined : new CheckCoalescer(this.transport);
+    this.cache = options.cache ? new DecisionCache(this.transport, options.cache) : undefined;
+  }
+
+  /** The decision cache's state, or undefined when it is off. */
+  get cacheStatus(): { live: boolean; size: number } | undefined {
+    return this.cache && { live: this.cache.isLive, size: this.cache.size };
+  }
+
+  /**
+   * Tells the client about a revision the host saw elsewhere (a write made
+   * by another service, a webhook's answer): the cache serves nothing older
+   * from then on. Checks do not wait for it; pass it as `minRevision` for that.
+   */
+  observeRevision(revision: number): void {
+    this.observedRevision = Math.max(this.observedRevision, revision);
   }
 
   /** The highest store revision this client has written (0 before any write); sent as min_revision. */
@@ -74,8 +102,13 @@ export class BulkheadClient {
     let request: CheckRequest | undefined;
     try {
       request = this.withRevision(CheckRequest.fromPartial(input));
+      const cached = this.cache?.lookup(request, Math.max(this.observedRevision, this.seenRevision));
+      if (cached) return cached;
+      const epoch = this.cache?.currentEpoch ?? 0;
       const call = this.callOptions(options);
       const response = await (this.coalescer ? this.coalescer.check(request, call) : this.transport.check(request, call));
+      this.cache?.store(request, response, epoch);
+      this.observeRevision(response.storeRevision);
       // A consuming check is a write: later checks must see its charge.
       return request.consume > 0 ? this.remember(response) : response;
     } catch (error) {
@@ -98,11 +131,17 @@ export class BulkheadClient {
     return Promise.all(inputs.map((input) => this.check(input, options)));
   }
 
-  /** The trusted context of a principal; rejects (NOT_FOUND for non-members and unknown tenants alike) on any failure. */
-  resolveContext(input: DeepPartial<ResolveContextRequest>, options: Omit<CallOptions, "throwOnError"> = {}): Promise<TenantContext> {
+  /**
+   * The trusted context of a principal; rejects (NOT_FOUND for non-members and unknown tenants alike) on any failure.
+   * The answer is frozen and marked trusted: it is what `createTenantRepo`, `tenantKey` and the other
+   * tenant-scoped helpers accept.
+   */
+  async resolveContext(input: DeepPartial<ResolveContextRequest>, options: Omit<CallOptions, "throwOnError"> = {}): Promise<TrustedTenantContext> {
     const request = ResolveContextRequest.fromPartial(input);
     request.minRevision = Math.max(request.minRevision, this.seenRevision);
-    return this.transport.resolveContext(request, this.callOptions(options));
+    const context = await this.transport.resolveContext(request, this.callOptions(options));
+    this.observeRevision(context.storeRevision);
+    return trustContext(context);
   }
 
   /** Counts usage against a meter; the answer's store_revision becomes the client's read-your-writes token. Rejects on error. */
@@ -117,6 +156,7 @@ export class BulkheadClient {
 
   /** Closes the transport; calls after close fail (and so deny). */
   async close(): Promise<void> {
+    this.cache?.close();
     await this.transport.close();
   }
 
@@ -127,6 +167,7 @@ export class BulkheadClient {
 
   private remember<T extends { storeRevision: number }>(response: T): T {
     this.seenRevision = Math.max(this.seenRevision, response.storeRevision);
+    this.observeRevision(response.storeRevision);
     return response;
   }
 

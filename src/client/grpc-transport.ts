@@ -1,8 +1,8 @@
 import { credentials, Metadata, type ChannelCredentials, type Interceptor, type ServiceError } from "@grpc/grpc-js";
-import { AdminServiceClient, type PutMembershipRequest, type WriteResponse } from "../gen/bulkhead/v1/admin.js";
+import { AdminServiceClient, type Change, type PutMembershipRequest, type WatchChangesRequest, type WriteResponse } from "../gen/bulkhead/v1/admin.js";
 import { DecisionServiceClient } from "../gen/bulkhead/v1/decision.js";
 import { EntitlementServiceClient } from "../gen/bulkhead/v1/entitlements.js";
-import type { Transport, TransportCallOptions } from "./transport.js";
+import type { ChangeHandlers, ChangeSubscription, Transport, TransportCallOptions } from "./transport.js";
 
 /** Where and how {@link GrpcTransport} connects. */
 export interface GrpcTransportOptions {
@@ -12,7 +12,7 @@ export interface GrpcTransportOptions {
   credentials?: ChannelCredentials;
   /** Caller token sent as `authorization: Bearer` on Decision and Entitlement calls (the sidecar's `callerTokens`). */
   callerToken?: string;
-  /** Admin token for AdminService writes such as `putMembership`. */
+  /** Admin token for AdminService calls: writes such as `putMembership`, and WatchChanges for the decision cache (a directory-sync token is enough for that). */
   adminToken?: string;
   /** Who is behind a shared admin token (`bulkhead-actor`), required by the sidecar for shared credentials. */
   operator?: string;
@@ -49,6 +49,23 @@ export class GrpcTransport implements Transport {
   putMembership: (request: PutMembershipRequest, options: TransportCallOptions) => Promise<WriteResponse> = this.bind(
     () => this.admin, "putMembership", () => this.adminMetadata(),
   );
+
+  /** AdminService.WatchChanges with the admin token; each handler fires as {@link ChangeHandlers} promises. */
+  watchChanges(request: WatchChangesRequest, handlers: ChangeHandlers): ChangeSubscription {
+    const stream = this.admin.watchChanges(request, this.adminMetadata());
+    let ended = false;
+    const end = (error?: unknown) => {
+      if (ended) return;
+      ended = true;
+      handlers.onEnd(error);
+    };
+    stream.on("metadata", () => !ended && handlers.onOpen());
+    stream.on("data", (change: Change) => !ended && handlers.onChange(change));
+    stream.on("error", (error) => end(error));
+    stream.on("end", () => end());
+    stream.on("close", () => end());
+    return { cancel: () => { stream.cancel(); end(); } };
+  }
 
   /** Closes all channels. */
   close(): void {

@@ -13,3 +13,34 @@ export type { Transport, TransportCallOptions } from "./transport.js";
 export type { CheckResponse, TenantContext, Reason } from "../gen/bulkhead/v1/decision.js";
 export type { ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
 export type { WriteResponse } from "../gen/bulkhead/v1/admin.js";
+export type { Clock } from "../clock.js";
+
+// Tenant scoping on the host side (issue 12): everything below takes a trusted
+// context from resolveContext and fails closed with a TenantScopeError.
+export { isTrustedContext, requireTrustedContext } from "./trusted-context.js";
+export type { TrustedTenantContext } from "./trusted-context.js";
+export { TENANT_SCOPE_ERRORS, TenantScopeError } from "./tenant-scope-error.js";
+export type { TenantScopeErrorCode } from "./tenant-scope-error.js";
+export { createTenantRepo } from "./tenant-repo.js";
+export type { FindManyOptions, RowFilter, RowId, TenantRepo, TenantRepoDefinitions, TenantTableRepo } from "./tenant-repo.js";
+export { tenantTable } from "./tenant-table.js";
+export type { AnyRow, TenantTable } from "./tenant-table.js";
+export type { DriverTable, ScopedFilter, SelectOptions, TenantRepoDriver } from "./tenant-repo-driver.js";
+export { logViolationToStderr } from "./tenant-violation.js";
+export type { TenantViolation, TenantViolationSink } from "./tenant-violation.js";
+export { TENANT_KEY_PREFIX, tenantKey } from "./tenant-key.js";
+export type { TenantKeyPart } from "./tenant-key.js";
+export { TENANT_OBJECT_ROOT, objectKeyTenant, requireTenantObjectKey, tenantObjectKey } from "./object-key.js";
+export { DownloadUrlRejected, DownloadUrlSigner } from "./download-url-signer.js";
+export type { DownloadUrlRejection, DownloadUrlSignerOptions, SigningKey, VerifiedDownload } from "./download-url-signer.js";
+export { ISOLATION_TIERS, TenantStorageRouter } from "./tenant-storage-router.js";
+export type { IsolationTier, TenantPlacement, TenantStorageConfig } from "./tenant-storage-router.js";
+
+// Jobs that re-check at run time, and the optional decision cache.
+export { runTenantJob, tenantJob, TenantJobUnavailableError } from "./tenant-job.js";
+export type { TenantJobEnvelope, TenantJobRun, TenantJobDenial, TenantJobOutcome, RunTenantJobOptions } from "./tenant-job.js";
+export { SqliteJobRunStore } from "./job-run-store.js";
+export type { JobRunStore, JobClaim, SqliteDatabaseLike, SqliteJobRunStoreOptions } from "./job-run-store.js";
+export { DecisionCache, cacheKey } from "./decision-cache.js";
+export type { DecisionCacheOptions } from "./decision-cache.js";
+export type { ChangeHandlers, ChangeSubscription } from "./transport.js";

@@ -1,4 +1,4 @@
-import type { WriteResponse, PutMembershipRequest } from "../gen/bulkhead/v1/admin.js";
+import type { Change, WatchChangesRequest, WriteResponse, PutMembershipRequest } from "../gen/bulkhead/v1/admin.js";
 import type { BatchCheckRequest, BatchCheckResponse, CheckRequest, CheckResponse, ResolveContextRequest, TenantContext } from "../gen/bulkhead/v1/decision.js";
 import type { ConsumeRequest, ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
 
@@ -26,6 +26,28 @@ export interface Transport {
   consume(request: ConsumeRequest, options: TransportCallOptions): Promise<ConsumeResponse>;
   /** Writes one membership (AdminService.PutMembership); needs admin credentials. */
   putMembership(request: PutMembershipRequest, options: TransportCallOptions): Promise<WriteResponse>;
+  /**
+   * Subscribes to AdminService.WatchChanges (needs a credential with
+   * `changes.watch`, such as a directory-sync token). Optional: a client
+   * decision cache needs it and never serves without a live subscription.
+   */
+  watchChanges?(request: WatchChangesRequest, handlers: ChangeHandlers): ChangeSubscription;
   /** Releases connections or the store. */
   close(): void | Promise<void>;
+}
+
+/** What a change subscription reports, in this order: open once, changes, then end once. */
+export interface ChangeHandlers {
+  /** The server accepted the subscription (its headers arrived). */
+  onOpen(): void;
+  /** One change record, in revision order. */
+  onChange(change: Change): void;
+  /** The subscription is over (error, server end or cancel); nothing more arrives. */
+  onEnd(error?: unknown): void;
+}
+
+/** A running change subscription. */
+export interface ChangeSubscription {
+  /** Stops it; `onEnd` follows. */
+  cancel(): void;
 }

@@ -75,6 +75,7 @@ export function estimatedEntryBytes(entry: CachedResolution, key: string): numbe
  */
 export class ContextResolver {
   private readonly cache: LRUCache<string, CachedResolution>;
+  private readonly cacheCounts = { hits: 0, misses: 0 };
   private readonly readSnapshot;
 
   private readonly readKeySnapshot;
@@ -112,7 +113,11 @@ export class ContextResolver {
   resolve(principal: Principal): Resolution {
     const key = this.cacheKey(principal);
     const cached = this.cache.get(key);
-    if (cached && this.isFresh(cached)) return cached.resolution;
+    if (cached && this.isFresh(cached)) {
+      this.cacheCounts.hits++;
+      return cached.resolution;
+    }
+    this.cacheCounts.misses++;
     const revision = this.deps.tracker.revision;
     const resolution = this.readSnapshot(principal);
     if (resolution.kind === "member") {
@@ -138,7 +143,11 @@ export class ContextResolver {
   resolveForKey(key: ApiKey): Resolution {
     const cacheKey = `${this.deps.roles.revision}\u0000apikey\u0000${key.id}`;
     const cached = this.cache.get(cacheKey);
-    if (cached && this.isFresh(cached)) return cached.resolution;
+    if (cached && this.isFresh(cached)) {
+      this.cacheCounts.hits++;
+      return cached.resolution;
+    }
+    this.cacheCounts.misses++;
     const resolution = this.readKeySnapshot(key);
     if (resolution.kind === "member") {
       const { context } = resolution;
@@ -289,8 +298,8 @@ export class ContextResolver {
     this.cache.clear();
   }
 
-  /** Entries and estimated bytes held, for metrics and tests. */
-  get cacheUsage(): { entries: number; bytes: number } {
-    return { entries: this.cache.size, bytes: this.cache.calculatedSize };
+  /** Entries and estimated bytes held, and lookups answered from the cache or not, for metrics and tests. */
+  get cacheUsage(): { entries: number; bytes: number; hits: number; misses: number } {
+    return { entries: this.cache.size, bytes: this.cache.calculatedSize, ...this.cacheCounts };
   }
 }

@@ -1,6 +1,7 @@
 import type { Clock } from "../clock.js";
 import type { Statement } from "better-sqlite3";
 import type { Db } from "./database.js";
+import { noteCommit } from "./write-attempt.js";
 
 /** One committed change: at `revision`, `kind` of data changed for `tenantId` (null = every tenant). */
 export interface ChangeRecord {
@@ -114,6 +115,7 @@ export class RevisionWriter {
       throw error;
     }
     this.fileGuard?.writeSucceeded();
+    noteCommit();
     if (!bumped) return committed;
     // A noted-only write still moves the revision, and min_revision waits on it.
     const records = [...touched.values()].map((c) => ({ ...c, revision: committed.revision }));

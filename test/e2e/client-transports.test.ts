@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BulkheadClient } from "../../src/client/index.js";
+import { BulkheadClient, isTrustedContext } from "../../src/client/index.js";
 import { createEmbeddedTransport } from "../../src/embedded/index.js";
 import type { CheckInput } from "../../src/client/index.js";
 import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
@@ -57,6 +57,8 @@ describe("gRPC and in-process transports", () => {
   it("resolve the same context and refuse a non-member alike", async () => {
     const principal = { tenantId: "ten_acme", actorId: "usr_bob" };
     const [remote, local] = [await overGrpc.resolveContext({ principal }), await inProcess.resolveContext({ principal })];
+    // Both are trusted contexts the tenant-scoped helpers accept (test/e2e/tenant-repo.test.ts).
+    expect([isTrustedContext(remote), isTrustedContext(local)]).toEqual([true, true]);
     expect({ ...local, storeRevision: 0 }).toEqual({ ...remote, storeRevision: 0 });
     const outsider = { tenantId: "ten_globex", actorId: "usr_bob" };
     const errors = await Promise.all([overGrpc.resolveContext({ principal: outsider }).catch((e) => e), inProcess.resolveContext({ principal: outsider }).catch((e) => e)]);

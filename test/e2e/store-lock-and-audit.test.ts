@@ -59,7 +59,7 @@ describe("a write lock held by another process", () => {
   });
   afterAll(() => sidecar.close());
 
-  it("does not stop Checks or health; writes fail at once with STORE_BUSY; the decision log catches up after", async () => {
+  it("does not stop Checks or health; writes retry off the event loop, then fail with STORE_BUSY; the decision log catches up after", async () => {
     const lock = await holdWriteLock(sidecar.bulkhead.config.dbPath);
     let released = false;
     try {

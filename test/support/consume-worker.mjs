@@ -18,11 +18,23 @@ const metering = meteringFor(db, new ManualClock(Number(nowMs)));
 let allowed = 0;
 let denied = 0;
 for (let i = 0; i < Number(calls); i++) {
-  const answer = metering.consume({ tenantId, meter, amount: 1, idempotencyKey: `${prefix}-${i}` });
+  const answer = await consumeRetryingWhileLocked({ tenantId, meter, amount: 1, idempotencyKey: `${prefix}-${i}` });
   if (answer.allowed) allowed++;
   else denied++;
   // Yield now and then so the two processes interleave for real.
   if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
 }
 db.close();
+
+/** As a host retries UNAVAILABLE: a write that found the lock held wrote nothing, and the key makes a retry safe. */
+async function consumeRetryingWhileLocked(request) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return metering.consume(request);
+    } catch (error) {
+      if (!String(error?.code).startsWith("SQLITE_BUSY") || attempt > 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 20));
+    }
+  }
+}
 process.stdout.write(JSON.stringify({ allowed, denied }));

@@ -48,10 +48,35 @@ describe("bulkhead/client import graph", () => {
     expect(packages).toContain("@grpc/grpc-js");
   });
 
+  it("loads neither express nor fastify from the framework adapters: the host brings its own", () => {
+    for (const entry of ["client/express", "client/fastify"]) {
+      const { files, packages } = reaches(entry);
+      expect(packages.filter((p) => [...FORBIDDEN_PACKAGES, "express"].includes(p))).toEqual([]);
+      expect(files.filter((f) => join(PACKAGE_ROOT, f).startsWith(SERVER_DIR))).toEqual([]);
+    }
+  });
+
   it("finds them from bulkhead/embedded, which does carry the engine (the walk can see them)", () => {
     const { files, packages } = reaches("embedded");
     expect(packages).toEqual(expect.arrayContaining(["better-sqlite3", "@open-policy-agent/opa-wasm"]));
     expect(files.some((f) => join(PACKAGE_ROOT, f).startsWith(SERVER_DIR))).toBe(true);
+  });
+
+  it("keeps the adapters to what they name: none for sqlite (the host's database is a parameter), kysely for kysely", () => {
+    const sqlite = reaches("client/sqlite");
+    expect(sqlite.packages).toEqual([]);
+    const kysely = reaches("client/kysely");
+    expect(kysely.packages).toEqual(["kysely"]);
+    for (const { files } of [sqlite, kysely]) expect(files.filter((f) => join(PACKAGE_ROOT, f).startsWith(SERVER_DIR))).toEqual([]);
+    // And bulkhead/client itself never loads the optional peer.
+    expect(reaches("client").packages).not.toContain("kysely");
+  });
+
+  it("declares kysely an optional peer, so a production install does not need it", () => {
+    const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"));
+    expect(pkg.dependencies.kysely).toBeUndefined();
+    expect(pkg.peerDependencies.kysely).toMatch(/\S/);
+    expect(pkg.peerDependenciesMeta.kysely).toEqual({ optional: true });
   });
 
   it("imports as a user imports it: import(\"bulkhead/client\")", () => {
@@ -61,7 +86,7 @@ describe("bulkhead/client import graph", () => {
 
   it("is what package.json exports, with types", () => {
     const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"));
-    for (const [name, entry] of [[".", "index"], ["./client", "client/index"], ["./embedded", "embedded/index"]] as const) {
+    for (const [name, entry] of [[".", "index"], ["./client", "client/index"], ["./client/sqlite", "client/sqlite/index"], ["./client/kysely", "client/kysely/index"], ["./client/express", "client/express/index"], ["./client/fastify", "client/fastify/index"], ["./embedded", "embedded/index"]] as const) {
       expect(pkg.exports[name]).toEqual({ types: `./dist/src/${entry}.d.ts`, default: `./dist/src/${entry}.js` });
       expect(existsSync(join(PACKAGE_ROOT, "dist", "src", `${entry}.d.ts`))).toBe(true);
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config.js";
+import { ConfigError, ENV_VARS, loadConfig, OTHER_ENV_VARS } from "../../src/config.js";
+import { USAGE } from "../../src/cli/usage.js";
 import { parseWorkers } from "../../src/cli/serve-cluster.js";
 
 describe("loadConfig", () => {
@@ -32,6 +33,17 @@ describe("loadConfig", () => {
     expect(loadConfig({ BULKHEAD_PAST_DUE_GRACE_DAYS: "16" }).pastDueGraceDays).toBe(16);
     expect(() => parseWorkers("0x2")).toThrow(/--workers/);
     expect(parseWorkers("2")).toBe(2);
+  });
+
+  it("takes the policy evaluation pool and budget within bounds, defaulting to 2 workers and 250 ms", () => {
+    expect(loadConfig({})).toMatchObject({ policyWorkers: 2, policyBudgetMs: 250 });
+    expect(loadConfig({ BULKHEAD_POLICY_WORKERS: "4", BULKHEAD_POLICY_BUDGET_MS: "100" })).toMatchObject({ policyWorkers: 4, policyBudgetMs: 100 });
+    for (const value of ["0", "17", "0x2", "two"]) {
+      expect(() => loadConfig({ BULKHEAD_POLICY_WORKERS: value }), value).toThrow(/BULKHEAD_POLICY_WORKERS=.* must be a whole number from 1 to 16/);
+    }
+    for (const value of ["9", "10001", "1e3", "-250"]) {
+      expect(() => loadConfig({ BULKHEAD_POLICY_BUDGET_MS: value }), value).toThrow(/BULKHEAD_POLICY_BUDGET_MS=.* must be a whole number from 10 to 10000/);
+    }
   });
 
   it("names a malformed address", () => {
@@ -72,5 +84,18 @@ describe("loadConfig", () => {
     for (const name of ["BULKHEAD_NATS_STREAM", "BULKHEAD_NATS_STALENESS_MS", "BULKHEAD_NATS_REPLICAS"]) {
       expect(() => loadConfig({ [name]: "3" })).toThrow(new RegExp(`${name} is set but BULKHEAD_NATS_URL`));
     }
+  });
+
+  it("refuses an unknown BULKHEAD_* variable, suggesting the name it resembles, instead of ignoring a typo", () => {
+    expect(() => loadConfig({ BULKHEAD_CALLER_TOKEN: "t" })).toThrow(/unknown environment variable BULKHEAD_CALLER_TOKEN; did you mean BULKHEAD_CALLER_TOKENS\?/);
+    expect(() => loadConfig({ BULKHEAD_DB_PATH: "x.db" })).toThrow(/BULKHEAD_DB_PATH; did you mean BULKHEAD_DB\?/);
+    expect(() => loadConfig({ BULKHEAD_SOMETHING_ELSE_ENTIRELY: "1" })).toThrow(/unknown environment variable BULKHEAD_SOMETHING_ELSE_ENTIRELY \(bulkhead serve --help/);
+    // Variables read elsewhere, and other programs' variables, are fine.
+    expect(() => loadConfig({ BULKHEAD_KEY_SECRET: "k", BULKHEAD_WORKERS: "2", BULKHEAD_ADMIN_TOKEN_FILE: "f", NODE_ENV: "production" })).not.toThrow();
+  });
+
+  it("lists every variable in --help (but the cluster's internal one)", () => {
+    const missing = [...Object.keys(ENV_VARS), ...OTHER_ENV_VARS].filter((name) => name !== "BULKHEAD_WORKER_OF" && !USAGE.includes(name));
+    expect(missing).toEqual([]);
   });
 });

@@ -13,6 +13,8 @@ import { entitlementHandlers, type EntitlementHandlerDeps } from "./entitlement-
 import { CallerAuth } from "./call-guard.js";
 import { decisionHandlers } from "./decision-handlers.js";
 import { addReflection } from "./reflection.js";
+import { rpcMetricsInterceptor } from "./rpc-metrics.js";
+import type { Metrics } from "../../metrics.js";
 
 export const SERVICE_NAMES = ["bulkhead.v1.DecisionService", "bulkhead.v1.EntitlementService", "bulkhead.v1.AdminService", "bulkhead.v1.FlagService"] as const;
 
@@ -23,6 +25,8 @@ export interface GrpcServerDeps {
   flags: FlagHandlerDeps;
   /** AdminService authenticates its own callers (AdminAuth), separately from the decision callers. */
   admin: AdminHandlerDeps;
+  /** Per-call counts and latencies (rpc-metrics.ts); without it, no interceptor runs. */
+  metrics?: Pick<Metrics, "rpcRequests" | "rpcDuration" | "decisionDuration">;
 }
 
 export interface GrpcServer {
@@ -32,7 +36,10 @@ export interface GrpcServer {
 
 /** Builds the gRPC server: Bulkhead services, grpc.health.v1 and reflection (for grpcurl). */
 export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
-  const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  const server = new Server({
+    "grpc.max_receive_message_length": 4 * 1024 * 1024,
+    ...(deps.metrics && { interceptors: [rpcMetricsInterceptor(deps.metrics)] }),
+  });
   const auth = new CallerAuth(deps.callerTokens);
   server.addService(decodingErrorsAsRequests(DecisionServiceService), decisionHandlers(deps.decider, auth));
   server.addService(decodingErrorsAsRequests(EntitlementServiceService), entitlementHandlers(deps.entitlements, auth));

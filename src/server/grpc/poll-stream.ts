@@ -1,4 +1,4 @@
-import type { ServerWritableStream } from "@grpc/grpc-js";
+import { Metadata, type ServerWritableStream } from "@grpc/grpc-js";
 import type { CallGate } from "./call-guard.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { rejectUndecodable } from "./request-decoding.js";
@@ -32,6 +32,10 @@ export function pollStream<Req, Row, Res>(
     fail(error);
     return;
   }
+  // Headers now, not with the first row: a subscriber learns the stream was
+  // accepted (credentials and request good) even while nothing changes, so a
+  // client cache can tell a live subscription from one still connecting.
+  call.sendMetadata(new Metadata());
   let cursor = options.start;
   const pump = () => {
     try {

@@ -1,6 +1,9 @@
 import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import type { CallGate } from "./call-guard.js";
 import { toGrpcError } from "./grpc-errors.js";
+import { deadlineOf } from "./call-guard.js";
+import { BulkheadError, isSqliteBusy } from "../../errors.js";
+import { withWriteAttempt } from "../../store/write-attempt.js";
 import { rejectUndecodable } from "./request-decoding.js";
 
 /**
@@ -13,15 +16,40 @@ export function unary<Req, Res>(
   handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
-    Promise.resolve()
-      .then(() => {
-        auth.verify(call.metadata);
-        rejectUndecodable(call.request);
-        return handler(call.request, call);
-      })
-      .then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(toGrpcError(error)),
-      );
+    const attempt = () => {
+      auth.verify(call.metadata);
+      rejectUndecodable(call.request);
+      return handler(call.request, call);
+    };
+    retryWhileLocked(attempt, deadlineOf(call)).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(toGrpcError(error)),
+    );
   };
+}
+
+/** Longest a call keeps retrying a write that found the database locked (within its deadline). */
+export const WRITE_RETRY_BUDGET_MS = 2_000;
+
+/**
+ * Runs a call, and runs it again, on timers (never blocking the event
+ * loop), while it fails with STORE_BUSY having committed no write: another
+ * process holds the write lock (`serve --workers` siblings under load, a
+ * backup), and the call wrote nothing, so running it again repeats nothing.
+ * Gives up with STORE_BUSY (UNAVAILABLE) at the call's deadline or after
+ * WRITE_RETRY_BUDGET_MS, whichever is first.
+ */
+async function retryWhileLocked<T>(work: () => Promise<T> | T, deadline: number | undefined): Promise<T> {
+  const giveUpAt = Math.min(deadline ?? Infinity, Date.now() + WRITE_RETRY_BUDGET_MS);
+  for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 200)) {
+    const { result, commits } = withWriteAttempt(() => Promise.resolve().then(work));
+    try {
+      return await result;
+    } catch (error) {
+      const busy = (error instanceof BulkheadError && error.code === "STORE_BUSY") || isSqliteBusy(error);
+      const wait = delayMs * (0.5 + Math.random()); // jitter: siblings retrying together would collide again
+      if (!busy || commits() > 0 || Date.now() + wait >= giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
 }
