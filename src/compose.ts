@@ -12,6 +12,8 @@ import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
 import { BillingProjector } from "./billing/billing-projector.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
+import { registerOfrep } from "./server/http/ofrep-route.js";
+import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
@@ -31,6 +33,8 @@ import type { PolicySource } from "./engine/policy-source.js";
 import { ulidGenerator, type IdGenerator } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
+import { FlagEvaluation } from "./flags/flag-evaluation.js";
+import { FlagAdmin } from "./flags/flag-admin.js";
 import { createHttpServer } from "./server/http/http-server.js";
 import { ChangeTracker } from "./store/change-tracker.js";
 import { openDatabase, requireIntact, type Db } from "./store/database.js";
@@ -102,6 +106,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   let replication: ReplicatedLog | undefined;
   const core = createDecisionCore(db, policies, { clock, ids, log }, {
     pastDueGraceDays: config.pastDueGraceDays,
+    environment: config.environment,
     freshness: { require: () => replication?.requireFresh() },
   });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock } = core;
@@ -135,11 +140,13 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver });
   core.attachMetrics(metrics);
 
+  const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver });
   const { server: grpc, health } = createGrpcServer({
     decider,
     metrics,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, usage, outbox, decider, clock },
+    flags: { flags: flagEvaluation, decider },
     admin: {
       tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
       directory: directoryAdmin,
@@ -147,6 +154,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       access: new AccessAdmin({
         audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
       }),
+      flags: new FlagAdmin({ audited, flags: stores.flags, approvals }),
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
       reasonCodes: config.adminReasonCodes,
@@ -168,6 +176,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   let accepting = true;
   const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
+  await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), log });
   await registerStripeWebhook(http, {
     projector,
     secrets: config.stripeWebhookSecrets,
@@ -261,7 +270,7 @@ export function createDecisionCore(
   policies: PolicySource,
   runtime: Runtime,
   options: {
-    boundaryGuard?: boolean; pastDueGraceDays?: number; keySecret?: Buffer; contextCacheBytes?: number;
+    boundaryGuard?: boolean; pastDueGraceDays?: number; environment?: string | undefined; keySecret?: Buffer; contextCacheBytes?: number;
     /** Throws when local state may no longer be served (replicated mode's staleness bound); checked before every decision. */
     freshness?: { require(): void };
   } = {},
@@ -282,6 +291,7 @@ export function createDecisionCore(
   const apiKeys = new ApiKeyStore(db, keySecret);
   const resolver = new ContextResolver({
     db, ...stores, pastDueGraceDays, tracker, roles: policies, clock,
+    ...(options.environment !== undefined && { environment: options.environment }),
     ...(options.contextCacheBytes !== undefined && { cacheBytes: options.contextCacheBytes }),
   });
   const deciderDeps = {
