@@ -82,7 +82,13 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   refuseReplicatedMode(config);
   const db = openDatabase(config.dbPath);
   requireIntactOrClose(db);
-  const policies = new PolicyManager({ dir: config.policyDir, watch: config.watchPolicies, log });
+  const policies = new PolicyManager({
+    dir: config.policyDir,
+    watch: config.watchPolicies,
+    log,
+    evaluation: { workers: config.policyWorkers, budgetMs: config.policyBudgetMs },
+    ...(config.policyWatchdog && { watchdog: config.policyWatchdog }),
+  });
   const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock } = core;
   policies.onSwap(() => resolver.forgetAll());
@@ -159,6 +165,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       if ((await drainGrpc(grpc, DRAIN_DEADLINE_MS)) === "forced") {
         log(`calls still open after the ${DRAIN_DEADLINE_MS / 1000} s drain deadline (streams) were cancelled`);
       }
+      // After the drain: calls still being answered need the workers.
+      await policies.close();
       await http.close();
       fileGuard.stop();
       decisionLog.close();

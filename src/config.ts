@@ -1,6 +1,8 @@
 import { isAbsolute, resolve } from "node:path";
 import { UsageError } from "./errors.js";
 import { DEFAULT_POLICY_DIR } from "./paths.js";
+import { EVALUATION_DEFAULTS } from "./engine/policy-manager.js";
+import type { WatchdogThresholds } from "./engine/swap-watchdog.js";
 
 export interface Config {
   grpcAddr: string;
@@ -27,6 +29,12 @@ export interface Config {
   adminReasonCodes: string[];
   /** The longest impersonation session staff may start. */
   impersonationMaxTtlSeconds: number;
+  /** Worker threads that evaluate the policy (ADR 46). */
+  policyWorkers: number;
+  /** Longest one policy evaluation may run; past it the Check is denied with `policy_timeout`. */
+  policyBudgetMs: number;
+  /** Post-swap rollback thresholds; not an environment setting (tests and embedders tune it). */
+  policyWatchdog?: Partial<WatchdogThresholds> | undefined;
   /** Replicated mode (DESIGN.md section 11); undefined = single-node, no NATS needed. */
   replication?: ReplicationConfig | undefined;
 }
@@ -65,6 +73,8 @@ export const ENV_VARS = {
   BULKHEAD_SYNC_TOKENS: "syncTokens",
   BULKHEAD_ADMIN_REASON_CODES: "adminReasonCodes",
   BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS: "impersonationMaxTtlSeconds",
+  BULKHEAD_POLICY_WORKERS: "policyWorkers",
+  BULKHEAD_POLICY_BUDGET_MS: "policyBudgetMs",
   BULKHEAD_NATS_URL: "replication.natsServers",
   BULKHEAD_NATS_STREAM: "replication.stream",
   BULKHEAD_NATS_STALENESS_MS: "replication.stalenessMs",
@@ -142,6 +152,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     syncTokens: list(env.BULKHEAD_SYNC_TOKENS),
     adminReasonCodes: reasonCodes(env.BULKHEAD_ADMIN_REASON_CODES),
     impersonationMaxTtlSeconds: wholeNumber("BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS", env.BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS, 3600, 60, 86_400),
+    policyWorkers: wholeNumber("BULKHEAD_POLICY_WORKERS", env.BULKHEAD_POLICY_WORKERS, EVALUATION_DEFAULTS.workers, 1, 16),
+    policyBudgetMs: wholeNumber("BULKHEAD_POLICY_BUDGET_MS", env.BULKHEAD_POLICY_BUDGET_MS, EVALUATION_DEFAULTS.budgetMs, 10, 10_000),
     replication: replicationConfig(pick("nats-url", "BULKHEAD_NATS_URL"), env),
   };
   validateConfig(config);

@@ -52,7 +52,7 @@ export function createMetrics(parts: MetricSources): Metrics {
     });
   const single = (read: () => number) => () => [[{}, read()]] as [Record<string, string>, number][];
 
-  gauge("bulkhead_policy_degraded", "1 while a rejected bundle left an older one serving", () =>
+  gauge("bulkhead_policy_degraded", "1 while a rejected or rolled-back bundle left an older one serving", () =>
     parts.policies.status.state === "ready" ? 0 : 1,
   );
   new Gauge({
@@ -64,6 +64,7 @@ export function createMetrics(parts: MetricSources): Metrics {
   });
   countedElsewhere("bulkhead_policy_reloads_total", "policy bundles loaded", [], single(() => parts.policies.status.reloads));
   countedElsewhere("bulkhead_policy_rejected_total", "policy bundles rejected", [], single(() => parts.policies.status.rejected));
+  countedElsewhere("bulkhead_policy_rollbacks_total", "policy bundles swapped in and then rolled back by the watchdog", [], single(() => parts.policies.status.rollbacks));
   gauge("bulkhead_audit_pending_records", "decision records in the journal, not yet in the decision_log table", () => parts.decisionLog.stats.pending);
   countedElsewhere("bulkhead_audit_written_total", "decision records this process moved into the decision_log table", [], single(() => parts.decisionLog.stats.written));
   countedElsewhere("bulkhead_audit_dropped_total", "decision records this process lost, by cause", ["cause"], () =>

@@ -2,6 +2,7 @@ import type { DecisionLog, DecisionRecord } from "../audit/decision-log.js";
 import type { Clock } from "../clock.js";
 import type { ContextResolver } from "../context/context-resolver.js";
 import type { MemberContext, Principal, Resolution } from "../context/tenant-context.js";
+import { endedCall, type CallWindow } from "../engine/call-window.js";
 import type { PolicyDecision, Reason } from "../engine/decision-result.js";
 import { buildPolicyInput } from "../engine/policy-input.js";
 import type { PolicySource } from "../engine/policy-source.js";
@@ -14,7 +15,7 @@ import { idempotentWrite } from "../usage/idempotent-write.js";
 import { RevisionWaiter } from "./revision-waiter.js";
 import type { Metering } from "../usage/metering.js";
 import type { UsageStore } from "../usage/usage-store.js";
-import type { PolicySet } from "../engine/policy-set.js";
+import { POLICY_TIMEOUT, type PolicySet } from "../engine/policy-set.js";
 import type { ApiKey, ApiKeyStore } from "../identity/api-keys.js";
 import type { KeyRateLimiter } from "../identity/rate-limiter.js";
 import type { CheckInput } from "./check-input.js";
@@ -84,7 +85,7 @@ export class Decider {
       const storeRevision = await this.awaitRevision(input.minRevision, deadline, signal);
       requireLive(call);
       const answers: DecisionRecord[] = [];
-      const decision = this.decide(input, storeRevision, answers, call);
+      const decision = await this.decide(input, storeRevision, answers, call);
       this.deliver(answers, call);
       return decision;
     });
@@ -103,12 +104,12 @@ export class Decider {
       const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
       requireLive(call);
       const answers: DecisionRecord[] = [];
-      const decideAll = () => inputs.map((input) => this.decide(input, storeRevision, answers, call));
       if (!inputs.some((i) => i.consume > 0)) {
-        const decisions = decideAll();
+        const decisions = await Promise.all(inputs.map((input) => this.decide(input, storeRevision, answers, call)));
         this.deliver(answers, call);
         return decisions;
       }
+      const decideAll = () => inputs.map((input) => this.decideInWrite(input, storeRevision, answers, call));
       const batch = this.guardStore(() =>
         this.deps.writer.write(() => {
           const decisions = decideAll();
@@ -124,10 +125,10 @@ export class Decider {
   }
 
   /** NOT_FOUND, with the same message, for an unknown tenant and a non-member. */
-  resolveContext(principal: Principal, minRevision: number, deadline?: number): Promise<ResolvedContext> {
-    const call = { deadline };
+  resolveContext(principal: Principal, minRevision: number, deadline?: number, signal?: AbortSignal): Promise<ResolvedContext> {
+    const call = { deadline, signal };
     return this.counted(async () => {
-      const storeRevision = await this.awaitRevision(minRevision, deadline);
+      const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
       const gate = this.gateApiKey(principal);
       if ("denied" in gate) throw new BulkheadError("CONTEXT_NOT_FOUND", "no membership for this principal");
       principal = gate.principal;
@@ -142,7 +143,7 @@ export class Decider {
         throw new BulkheadError("CONTEXT_NOT_FOUND", "no membership for this principal");
       }
       if (!resolution.context.impersonation) return { principal, member: resolution.context, storeRevision };
-      const member = this.impersonatedView(principal, resolution.context);
+      const member = await this.impersonatedView(principal, resolution.context, call);
       const answers: DecisionRecord[] = [];
       this.auditContext(principal, member, storeRevision, answers);
       this.deliver(answers, call);
@@ -157,21 +158,20 @@ export class Decider {
    * here, so ResolveContext can never grant what Check refuses. A permission
    * is kept only if every action it guards is allowed to the staff role.
    */
-  private impersonatedView(principal: Principal, member: MemberContext): MemberContext {
+  private async impersonatedView(principal: Principal, member: MemberContext, call: CallWindow): Promise<MemberContext> {
     const policy = this.deps.policies.policy;
-    const actions = policy.data.bulkhead.actions;
-    const restricted = new Set<string>();
-    for (const [action, spec] of Object.entries(actions)) {
-      if (!spec.permission || !member.permissions.includes(spec.permission) || restricted.has(spec.permission)) continue;
-      const input = contextInput(principal, action, member.tenant.id);
-      let result;
-      try {
-        result = policy.evaluate(buildPolicyInput(input, { kind: "member", context: member }));
-      } catch (error) {
-        throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
-      }
-      if (result.reasons.some((r) => r.code === "impersonation_restricted")) restricted.add(spec.permission);
-    }
+    const actions = Object.entries(policy.data.bulkhead.actions).filter(([, spec]) => spec.permission && member.permissions.includes(spec.permission));
+    const results = await Promise.all(
+      actions.map(([action]) =>
+        policy.evaluateBudgeted(buildPolicyInput(contextInput(principal, action, member.tenant.id), { kind: "member", context: member }), call).catch((error: unknown) => {
+          throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
+        }),
+      ),
+    );
+    // An evaluation that ran out of time keeps nothing: a permission survives only where the policy was seen to allow it.
+    const restricted = new Set(
+      actions.filter((_, i) => results[i]!.reasons.some((r) => r.code === "impersonation_restricted" || r.code === POLICY_TIMEOUT)).map(([, spec]) => spec.permission),
+    );
     return { ...member, permissions: member.permissions.filter((p) => !restricted.has(p)) };
   }
 
@@ -192,20 +192,46 @@ export class Decider {
     }
   }
 
-  /** Decides one check; its log entry goes to `answers`, which deliver() logs once the answer is certain to be sent. */
-  private decide(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall): Decision {
+  /**
+   * Decides one check; its log entry goes to `answers`, which deliver() logs
+   * once the answer is certain to be sent. The policy runs in the evaluation
+   * pool, off this thread and within the budget (ADR 46); a check that
+   * consumes is decided inside its write instead.
+   */
+  private async decide(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall): Promise<Decision> {
+    if (raw.consume > 0) return this.decideInWrite(raw, storeRevision, answers, call);
     const policy = this.deps.policies.policy;
     const gate = this.gateApiKey(raw.principal);
     const input = { ...raw, principal: gate.principal };
-    if ("denied" in gate) {
-      const decision = this.finish(input, gate.denied, policy, storeRevision);
-      answers.push(recordOf(input, { kind: "non_member", tenantId: input.principal.tenantId }, decision));
-      return decision;
+    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision, answers);
+    const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
+    let result;
+    try {
+      result = await policy.evaluateBudgeted(buildPolicyInput(input, resolution), call);
+    } catch (error) {
+      throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
+    const decision = this.guarded(input, resolution, result, policy, storeRevision);
+    answers.push(recordOf(input, resolution, decision));
+    return decision;
+  }
+
+  /** decide() for a check inside a write (with consume, or an item of a consuming batch), which cannot await. */
+  private decideInWrite(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall): Decision {
+    const policy = this.deps.policies.policy;
+    const gate = this.gateApiKey(raw.principal);
+    const input = { ...raw, principal: gate.principal };
+    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision, answers);
     if (input.consume > 0) return this.decideAndConsume(input, policy, answers, call, gate.key);
     const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
-    const decision = this.evaluate(input, resolution, policy, storeRevision);
+    const decision = this.evaluateInWrite(input, resolution, policy, storeRevision);
     answers.push(recordOf(input, resolution, decision));
+    return decision;
+  }
+
+  private deniedAtGate(input: CheckInput, denied: PolicyDecision, policy: PolicySet, storeRevision: number, answers: DecisionRecord[]): Decision {
+    const decision = this.finish(input, denied, policy, storeRevision);
+    answers.push(recordOf(input, { kind: "non_member", tenantId: input.principal.tenantId }, decision));
     return decision;
   }
 
@@ -263,7 +289,7 @@ export class Decider {
     const committed = this.guardStore(() =>
       this.deps.writer.write((tx) => {
         resolution = key ? this.deps.resolver.resolveForKeyUncached(key) : this.deps.resolver.resolveUncached(p);
-        fresh = this.evaluate(input, resolution, policy, tx.revision);
+        fresh = this.evaluateInWrite(input, resolution, policy, tx.revision);
         // Past this point the charge commits and the answer is owed; a caller
         // that has already left gets nothing charged and nothing logged.
         requireLive(call);
@@ -294,13 +320,18 @@ export class Decider {
     return decision;
   }
 
-  private evaluate(input: CheckInput, resolution: Resolution, policy: PolicySet, storeRevision: number): Decision {
+  /** Evaluates inside a write transaction: the thread waits for the synchronous lane for at most the budget (ADR 46). */
+  private evaluateInWrite(input: CheckInput, resolution: Resolution, policy: PolicySet, storeRevision: number): Decision {
     let result;
     try {
-      result = policy.evaluate(buildPolicyInput(input, resolution));
+      result = policy.evaluateInWrite(buildPolicyInput(input, resolution));
     } catch (error) {
       throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
+    return this.guarded(input, resolution, result, policy, storeRevision);
+  }
+
+  private guarded(input: CheckInput, resolution: Resolution, result: PolicyDecision, policy: PolicySet, storeRevision: number): Decision {
     const guarded = this.deps.boundaryGuard === false ? result : enforceBoundary(result, input, resolution);
     return this.finish(input, guarded, policy, storeRevision);
   }
@@ -353,12 +384,8 @@ export class Decider {
   }
 }
 
-/** What decides whether a call can still receive its answer. */
-interface LiveCall {
-  /** The gRPC deadline, epoch ms on the wall clock (like grpc-js's). */
-  deadline?: number | undefined;
-  signal?: AbortSignal | undefined;
-}
+/** What decides whether a call can still receive its answer (the evaluation pool checks the same before it evaluates). */
+type LiveCall = CallWindow;
 
 /**
  * Throws CALL_EXPIRED when nobody will receive the answer: evaluating (or
@@ -366,10 +393,8 @@ interface LiveCall {
  * caller got (ADR 29). The deadline is wall-clock like grpc-js's own.
  */
 function requireLive(call: LiveCall): void {
-  if (call.signal?.aborted) throw new BulkheadError("CALL_EXPIRED", "the caller cancelled the call before it was answered");
-  if (call.deadline !== undefined && Date.now() >= call.deadline) {
-    throw new BulkheadError("CALL_EXPIRED", "the call's deadline passed before it was answered; nothing was decided, charged or logged");
-  }
+  const ended = endedCall(call);
+  if (ended) throw ended;
 }
 
 /** A decision's log entry: made when it is decided, logged by deliver() once it is certain to be answered. */

@@ -100,7 +100,8 @@ export class EmbeddedTransport implements Transport {
 
   /** Stops the policy loader, flushes the decision log and closes the store. */
   close(): void {
-    this.policies.stop();
+    // Terminating the workers is asynchronous; they are unref'd, so the host can exit meanwhile.
+    void this.policies.close();
     this.core.fileGuard.stop();
     this.core.decisionLog.close();
     this.db.close();

@@ -1,18 +1,30 @@
 import { realpathSync, statSync, watch, type FSWatcher } from "node:fs";
 import type { PolicySource } from "./policy-source.js";
 import { BulkheadError } from "../errors.js";
+import { trialCandidate } from "./candidate-trial.js";
+import type { Evaluation } from "./evaluation-pool.js";
 import { readPolicyBundle } from "./policy-bundle.js";
-import { PolicySet } from "./policy-set.js";
+import { PolicySet, type EvaluationSettings } from "./policy-set.js";
+import { RecentInputs } from "./recent-inputs.js";
+import { SwapWatchdog, WATCHDOG_DEFAULTS, type WatchdogThresholds } from "./swap-watchdog.js";
 
 export interface PolicyStatus {
-  /** ready: serving the newest bundle; degraded: a newer bundle was rejected and
-   * the last good one serves; unloaded: nothing has loaded yet. */
+  /** ready: serving the newest bundle; degraded: a newer bundle was rejected, or
+   * rolled back after its swap, and the last good one serves; unloaded: nothing
+   * has loaded yet. */
   state: "unloaded" | "ready" | "degraded";
   revision: string | null;
   lastError: string | null;
   reloads: number;
   rejected: number;
+  /** Bundles swapped in and then rolled back by the watchdog. */
+  rollbacks: number;
+  /** The revision last rolled back and why; it is not loaded again until the files change. */
+  rolledBack: { revision: string; reason: string } | null;
 }
+
+/** The evaluation budget and pool size when none is configured (src/config.ts). */
+export const EVALUATION_DEFAULTS: EvaluationSettings = { workers: 2, budgetMs: 250 };
 
 export interface PolicyManagerOptions {
   dir: string;
@@ -26,15 +38,28 @@ export interface PolicyManagerOptions {
    */
   identityCheckMs?: number;
   log?: (message: string) => void;
+  /** Worker threads and per-evaluation budget (default EVALUATION_DEFAULTS). */
+  evaluation?: EvaluationSettings;
+  /** Longest the whole pre-swap trial may take (default 5000 ms). */
+  trialBudgetMs?: number;
+  /** When a bundle just swapped in is rolled back (default WATCHDOG_DEFAULTS). */
+  watchdog?: Partial<WatchdogThresholds>;
 }
 
 /**
  * Owns the current PolicySet. Reload is build-then-swap: the candidate is read,
- * loaded and smoke-tested in full, and only then replaces the one reference;
- * any failure keeps the old set serving and marks the status degraded.
+ * loaded in its own evaluation workers and put on trial (smoke cases plus a
+ * replay of recent real inputs, within budgets), and only then replaces the
+ * one reference; any failure keeps the old set serving and marks the status
+ * degraded. After a swap the last good set stays loaded while a watchdog
+ * counts the new one's failures and latency; a breach swaps it back.
  */
 export class PolicyManager implements PolicySource {
   private current: PolicySet | null = null;
+  /** The set a swap replaced, kept loaded until the watchdog settles. */
+  private lastGood: PolicySet | null = null;
+  private watchdog: SwapWatchdog | null = null;
+  private readonly recent = new RecentInputs();
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private identityTimer: NodeJS.Timeout | null = null;
@@ -48,6 +73,8 @@ export class PolicyManager implements PolicySource {
     lastError: null,
     reloads: 0,
     rejected: 0,
+    rollbacks: 0,
+    rolledBack: null,
   };
 
   constructor(private readonly options: PolicyManagerOptions) {}
@@ -101,6 +128,7 @@ export class PolicyManager implements PolicySource {
     return this.reloading;
   }
 
+  /** Stops watching the directory; the loaded sets keep answering (a drain may still need them). */
   stop(): void {
     this.closeWatcher();
     if (this.identityTimer) clearInterval(this.identityTimer);
@@ -108,20 +136,29 @@ export class PolicyManager implements PolicySource {
     if (this.timer) clearTimeout(this.timer);
   }
 
+  /** Stops watching and shuts every evaluation worker down; evaluations still running fail closed. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.reloading;
+    await Promise.all([this.current?.close(), this.lastGood?.close()]);
+  }
+
   private async loadCandidate(): Promise<void> {
     try {
       const bundle = await readPolicyBundle(this.options.dir);
       if (bundle.revision === this.current?.revision) {
-        this.markReady();
+        if (!this.statusValue.rolledBack) this.markReady();
         return;
       }
-      const candidate = await PolicySet.load(bundle);
-      const previous = this.current?.revision;
-      this.current = candidate;
-      this.statusValue.reloads++;
-      this.markReady();
-      this.options.log?.(`policy bundle ${candidate.revision} loaded${previous ? ` (was ${previous})` : ""}`);
-      if (previous) for (const listener of this.swapListeners) listener(candidate.revision);
+      if (bundle.revision === this.statusValue.rolledBack?.revision) return;
+      const candidate = await PolicySet.load(bundle, { smokeTest: false, evaluation: this.options.evaluation ?? EVALUATION_DEFAULTS });
+      try {
+        await trialCandidate(candidate, this.recent.sample(), this.options.trialBudgetMs ?? 5000);
+      } catch (error) {
+        await candidate.close();
+        throw error;
+      }
+      this.swapIn(candidate);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.statusValue.rejected++;
@@ -131,6 +168,55 @@ export class PolicyManager implements PolicySource {
         `policy bundle rejected: ${message}${this.current ? `; still serving ${this.current.revision}` : ""}`,
       );
     }
+  }
+
+  private swapIn(candidate: PolicySet): void {
+    const previous = this.current;
+    this.lastGood?.retire();
+    this.lastGood = previous;
+    this.current = candidate;
+    this.watchdog = previous ? new SwapWatchdog({ ...WATCHDOG_DEFAULTS, ...this.options.watchdog }) : null;
+    candidate.observer = (json, evaluation) => this.observe(candidate, json, evaluation);
+    this.statusValue.reloads++;
+    this.statusValue.rolledBack = null;
+    this.markReady();
+    this.options.log?.(`policy bundle ${candidate.revision} loaded${previous ? ` (was ${previous.revision})` : ""}`);
+    if (previous) for (const listener of this.swapListeners) listener(candidate.revision);
+  }
+
+  /** Every evaluation of the serving set: keep the input as a sample, feed the watchdog. */
+  private observe(set: PolicySet, json: string, evaluation: Evaluation): void {
+    if (set !== this.current) return;
+    // Only inputs a good bundle answered are samples: one that traps the serving
+    // bundle too says nothing about the candidate.
+    if (evaluation.kind === "result") this.recent.add(json);
+    if (!this.watchdog) return;
+    const breach = this.watchdog.record(evaluation);
+    if (breach) this.rollBack(breach);
+    else if (this.watchdog.settled) this.settle();
+  }
+
+  /** The new set held up through the watch: the one it replaced may go. */
+  private settle(): void {
+    this.watchdog = null;
+    this.lastGood?.retire();
+    this.lastGood = null;
+  }
+
+  private rollBack(reason: string): void {
+    const bad = this.current!;
+    const good = this.lastGood!;
+    this.current = good;
+    this.lastGood = null;
+    this.watchdog = null;
+    bad.retire();
+    this.statusValue.rollbacks++;
+    this.statusValue.rolledBack = { revision: bad.revision, reason };
+    this.statusValue.state = "degraded";
+    this.statusValue.revision = good.revision;
+    this.statusValue.lastError = `bundle ${bad.revision} rolled back: ${reason}`;
+    this.options.log?.(`policy bundle ${bad.revision} rolled back to ${good.revision}: ${reason}`);
+    for (const listener of this.swapListeners) listener(good.revision);
   }
 
   private markReady(): void {

@@ -2,36 +2,60 @@ import { loadPolicy, type LoadedPolicy } from "@open-policy-agent/opa-wasm";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { RoleCatalog } from "../context/role-catalog.js";
+import type { CallWindow } from "./call-window.js";
 import { normaliseDecision, type PolicyDecision } from "./decision-result.js";
+import { EvaluationPool, type Evaluation } from "./evaluation-pool.js";
 import type { PolicyBundle, PolicyData } from "./policy-bundle.js";
 import type { PolicyInput } from "./policy-input.js";
-import { smokeCases } from "./smoke-cases.js";
+import { compileWasm, type WasmModule } from "./wasm-host.js";
+import { smokeCases, smokeFailure } from "./smoke-cases.js";
 
 export const ENTRYPOINT = "bulkhead/decision";
 
 /** Wasm memory is bounded so a runaway evaluation fails instead of eating the host. */
 const MEMORY = { initial: 8, maximum: 1024 }; // 64 KiB pages: 512 KiB .. 64 MiB
 
+/** The reason of a deny given because the policy ran past its time budget (docs/design.md). */
+export const POLICY_TIMEOUT = "policy_timeout";
+
+/** Where serving evaluations run: worker threads, each evaluation cut off at the budget. */
+export interface EvaluationSettings {
+  workers: number;
+  budgetMs: number;
+}
+
+/** Sees every pooled evaluation: the input as JSON and how it ended (recent-input sample, swap watchdog). */
+export type EvaluationObserver = (json: string, evaluation: Evaluation) => void;
+
 /**
- * One loaded, immutable policy bundle. Loading checks builtins and runs the
- * smoke cases; a PolicySet that exists is one that passed them.
+ * One loaded, immutable policy bundle. Loading checks builtins and, unless
+ * told otherwise, runs the smoke cases. A served set evaluates in an
+ * EvaluationPool with a time budget; a set without one (xtest, policy diff)
+ * evaluates on the calling thread.
  */
 export class PolicySet implements RoleCatalog {
+  /** Set by the owner (PolicyManager) to watch this set's evaluations. */
+  observer: EvaluationObserver | undefined;
+
   private constructor(
     private readonly policy: LoadedPolicy,
     readonly data: PolicyData,
     readonly revision: string,
+    private readonly pool: EvaluationPool | null,
   ) {}
 
   /**
    * `smokeTest: false` is for analysis tools (xtest, policy diff) that must see
-   * what a candidate policy would do, including a broken one; serving always
-   * smoke-tests.
+   * what a candidate policy would do, including a broken one, and for the
+   * PolicyManager, which smoke-tests in the pool (candidate-trial.ts) so a
+   * slow candidate cannot hold this thread.
    */
-  static async load(bundle: PolicyBundle, options: { smokeTest?: boolean } = {}): Promise<PolicySet> {
+  static async load(bundle: PolicyBundle, options: { smokeTest?: boolean; evaluation?: EvaluationSettings } = {}): Promise<PolicySet> {
     let policy: LoadedPolicy;
+    let module: WasmModule;
     try {
-      policy = await loadPolicy(bundle.wasm, { ...MEMORY });
+      module = await compileWasm(bundle.wasm);
+      policy = await loadPolicy(module, { ...MEMORY });
     } catch (thrown) {
       throw new Error(`policy.wasm does not load: ${describe(thrown)}`);
     }
@@ -43,12 +67,81 @@ export class PolicySet implements RoleCatalog {
       throw new Error(`policy.wasm has no entrypoint ${ENTRYPOINT}`);
     }
     policy.setData(bundle.data);
-    const set = new PolicySet(policy, bundle.data, bundle.revision);
-    if (options.smokeTest ?? true) set.smokeTest();
+    const pool = options.evaluation
+      ? await EvaluationPool.start({
+          module, data: bundle.data, entrypoint: ENTRYPOINT, memory: MEMORY, size: options.evaluation.workers, budgetMs: options.evaluation.budgetMs,
+        })
+      : null;
+    const set = new PolicySet(policy, bundle.data, bundle.revision, pool);
+    if (options.smokeTest ?? true) await set.smokeTest();
     return set;
   }
 
-  /** Evaluates the entrypoint. Throws (a coded error is added by the caller) on a trap. */
+  /**
+   * Evaluates within the time budget without blocking this thread. A call
+   * that ended while it waited for a worker is rejected unevaluated
+   * (CALL_EXPIRED); a budget breach is a deny
+   * with `policy_timeout`; a trap or an exhausted heap throws.
+   */
+  async evaluateBudgeted(input: PolicyInput, call?: CallWindow): Promise<PolicyDecision> {
+    if (!this.pool) return this.evaluate(input);
+    const json = JSON.stringify(input);
+    return this.toDecision(this.observed(json, await this.pool.evaluate(json, call)), input);
+  }
+
+  /**
+   * The same inside a write transaction, which cannot await: the thread waits
+   * for the synchronous lane for at most the budget (ADR 46).
+   */
+  evaluateInWrite(input: PolicyInput): PolicyDecision {
+    if (!this.pool) return this.evaluate(input);
+    const json = JSON.stringify(input);
+    return this.toDecision(this.observed(json, this.pool.evaluateSync(json)), input);
+  }
+
+  /** One raw pooled evaluation of JSON input, not observed: what a candidate's trial replays. */
+  trial(json: string): Promise<Evaluation> {
+    if (!this.pool) throw new Error("only a pooled policy set can be trialled");
+    return this.pool.evaluate(json);
+  }
+
+  get budgetMs(): number | undefined {
+    return this.pool?.budgetMs;
+  }
+
+  /** No longer the serving set: let what it was given finish, then stop its workers. */
+  retire(): void {
+    this.pool?.retire();
+  }
+
+  /** Stops its workers now (shutdown); anything still running fails closed. */
+  close(): Promise<void> {
+    return this.pool?.close() ?? Promise.resolve();
+  }
+
+  /** Turns a pooled evaluation into a decision, failing closed. */
+  toDecision(evaluation: Evaluation, input: PolicyInput): PolicyDecision {
+    switch (evaluation.kind) {
+      case "result":
+        return normaliseDecision(evaluation.resultSet, input.action, this.data);
+      case "budget":
+        return {
+          allow: false,
+          reasons: [{ code: POLICY_TIMEOUT, message: `policy evaluation ran past its ${this.budgetMs} ms budget`, details: { budget_ms: String(this.budgetMs) } }],
+        };
+      case "memory":
+        throw new Error(`policy evaluation exhausted the Wasm memory: ${evaluation.message}`);
+      case "trap":
+        throw new Error(`policy evaluation failed: ${evaluation.message}`);
+    }
+  }
+
+  private observed(json: string, evaluation: Evaluation): Evaluation {
+    this.observer?.(json, evaluation);
+    return evaluation;
+  }
+
+  /** Evaluates the entrypoint on this thread. Throws (a coded error is added by the caller) on a trap. */
   evaluate(input: PolicyInput): PolicyDecision {
     let resultSet: unknown;
     try {
@@ -81,17 +174,10 @@ export class PolicySet implements RoleCatalog {
     return Object.hasOwn(this.data.bulkhead.roles, role) ? this.data.bulkhead.roles[role] : undefined;
   }
 
-  private smokeTest(): void {
-    const anyAction = Object.keys(this.data.bulkhead.actions)[0];
-    if (anyAction === undefined) throw new Error("the action catalog is empty");
-    for (const smoke of smokeCases(anyAction)) {
-      const decision = this.evaluate(smoke.input);
-      if (decision.allow || decision.reasons[0]?.code !== smoke.firstReason) {
-        throw new Error(
-          `smoke case "${smoke.name}" expected deny with ${smoke.firstReason}, got ` +
-            JSON.stringify({ allow: decision.allow, reasons: decision.reasons.map((r) => r.code) }),
-        );
-      }
+  private async smokeTest(): Promise<void> {
+    for (const smoke of smokeCases(this.data)) {
+      const failure = smokeFailure(smoke, await this.evaluateBudgeted(smoke.input));
+      if (failure) throw new Error(failure);
     }
   }
 }

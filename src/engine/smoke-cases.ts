@@ -1,3 +1,5 @@
+import type { PolicyDecision } from "./decision-result.js";
+import type { PolicyData } from "./policy-bundle.js";
 import type { PolicyInput } from "./policy-input.js";
 
 /**
@@ -28,8 +30,27 @@ const resource = (tenantId: string): PolicyInput["resource"] => ({
   attributes: {},
 });
 
-/** `action` is any action of the bundle's catalog, so the boundary rules are what decides. */
-export const smokeCases = (action: string): { name: string; input: PolicyInput; firstReason: string }[] => [
+export interface SmokeCase {
+  name: string;
+  input: PolicyInput;
+  firstReason: string;
+}
+
+/** The cases for a bundle: any action of its catalog, so the boundary rules are what decides. */
+export function smokeCases(data: PolicyData): SmokeCase[] {
+  const anyAction = Object.keys(data.bulkhead.actions)[0];
+  if (anyAction === undefined) throw new Error("the action catalog is empty");
+  return casesFor(anyAction);
+}
+
+/** Why a decision fails its smoke case, or undefined when it passes. */
+export function smokeFailure(smoke: SmokeCase, decision: PolicyDecision): string | undefined {
+  if (!decision.allow && decision.reasons[0]?.code === smoke.firstReason) return undefined;
+  return `smoke case "${smoke.name}" expected deny with ${smoke.firstReason}, got ` +
+    JSON.stringify({ allow: decision.allow, reasons: decision.reasons.map((r) => r.code) });
+}
+
+const casesFor = (action: string): SmokeCase[] => [
   {
     name: "an action outside the catalog is denied",
     input: { action: "bulkhead.smoke.not_an_action", resource: resource("ten_a"), consume: 0, context: member("ten_a") },

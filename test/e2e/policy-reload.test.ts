@@ -86,13 +86,15 @@ describe("policy hot reload", () => {
   });
 
   it("fails a Check closed with INTERNAL when the policy traps at evaluation", async () => {
-    // Conflicting values for one complete rule abort the Wasm, but only for projects.delete,
-    // so the bundle passes its smoke cases and loads.
+    // Conflicting values for one complete rule abort the Wasm, but only for an
+    // action no earlier Check here asked, so the bundle passes its smoke cases
+    // and the replay of recent inputs, and loads (policy-guard.test.ts covers
+    // a trap the replay catches and one the watchdog rolls back).
     const traps = buildVariantBundle((src) => {
       editFile(
         join(src, "bulkhead", "checks.rego"),
         "reason(code, message, details) :=",
-        'trap := 1 if input.action == "projects.delete"\n\ntrap := 2 if input.action == "projects.delete"\n\n' +
+        'trap := 1 if input.action == "reports.export"\n\ntrap := 2 if input.action == "reports.export"\n\n' +
           "reason(code, message, details) :=",
       );
       editFile(join(src, "bulkhead", "decision.rego"), "\tchecks.is_member\n", "\tchecks.is_member\n\tnot checks.trap == 0\n");
@@ -100,10 +102,10 @@ describe("policy hot reload", () => {
     publish(traps);
     await waitFor(() => sidecar.bulkhead.policies.status.state === "ready" && sidecar.bulkhead.policies.revision !== goodRevision, "the trapping bundle");
     expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
-    const error = await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.delete")).catch((e) => e);
+    const error = await sidecar.check(checkRequest("ten_acme", "usr_alice", "reports.export")).catch((e) => e);
     expect(error.code).toBe(status.INTERNAL);
     expect(error.metadata.get("bulkhead-error-code")).toEqual(["POLICY_EVALUATION_FAILED"]);
-    // The same Wasm instance keeps answering after a trap.
+    // The same worker keeps answering after a trap.
     expect((await sidecar.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
     publish(DEFAULT_POLICY_DIR);
     await waitFor(() => sidecar.bulkhead.policies.revision === goodRevision, "the original bundle");

@@ -85,6 +85,8 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<TestSi
     syncTokens: [TEST_SYNC_TOKEN],
     adminReasonCodes: [...DEFAULT_ADMIN_REASON_CODES],
     impersonationMaxTtlSeconds: 3600,
+    policyWorkers: 2,
+    policyBudgetMs: 250,
     ...options.config,
   };
   const bulkhead = await createBulkhead(config, { log: () => {}, ...options.runtime });

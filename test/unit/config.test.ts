@@ -35,6 +35,17 @@ describe("loadConfig", () => {
     expect(parseWorkers("2")).toBe(2);
   });
 
+  it("takes the policy evaluation pool and budget within bounds, defaulting to 2 workers and 250 ms", () => {
+    expect(loadConfig({})).toMatchObject({ policyWorkers: 2, policyBudgetMs: 250 });
+    expect(loadConfig({ BULKHEAD_POLICY_WORKERS: "4", BULKHEAD_POLICY_BUDGET_MS: "100" })).toMatchObject({ policyWorkers: 4, policyBudgetMs: 100 });
+    for (const value of ["0", "17", "0x2", "two"]) {
+      expect(() => loadConfig({ BULKHEAD_POLICY_WORKERS: value }), value).toThrow(/BULKHEAD_POLICY_WORKERS=.* must be a whole number from 1 to 16/);
+    }
+    for (const value of ["9", "10001", "1e3", "-250"]) {
+      expect(() => loadConfig({ BULKHEAD_POLICY_BUDGET_MS: value }), value).toThrow(/BULKHEAD_POLICY_BUDGET_MS=.* must be a whole number from 10 to 10000/);
+    }
+  });
+
   it("names a malformed address", () => {
     expect(() => loadConfig({ BULKHEAD_GRPC_ADDR: "localhost" })).toThrow(/BULKHEAD_GRPC_ADDR=localhost must be host:port/);
   });

@@ -32,7 +32,7 @@ export function decisionHandlers(decider: Decider, auth: CallerAuth): DecisionSe
     resolveContext: unary(auth, async (request, call) => {
       const principal = validatePrincipal(request.principal);
       const minRevision = validateRevision(request.minRevision, "min_revision");
-      return fromResolvedContext(await decider.resolveContext(principal, minRevision, deadlineOf(call)));
+      return fromResolvedContext(await decider.resolveContext(principal, minRevision, deadlineOf(call), cancelSignalOf(call)));
     }),
   };
 }
