@@ -12,6 +12,8 @@ import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
 import { BillingProjector } from "./billing/billing-projector.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
+import { registerOfrep } from "./server/http/ofrep-route.js";
+import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
@@ -31,6 +33,8 @@ import type { PolicySource } from "./engine/policy-source.js";
 import { ulidGenerator, type IdGenerator } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
+import { FlagEvaluation } from "./flags/flag-evaluation.js";
+import { FlagAdmin } from "./flags/flag-admin.js";
 import { createHttpServer } from "./server/http/http-server.js";
 import { ChangeTracker } from "./store/change-tracker.js";
 import { openDatabase, requireIntact, type Db } from "./store/database.js";
@@ -89,7 +93,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     evaluation: { workers: config.policyWorkers, budgetMs: config.policyBudgetMs },
     ...(config.policyWatchdog && { watchdog: config.policyWatchdog }),
   });
-  const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays });
+  const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays, environment: config.environment });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock } = core;
   policies.onSwap(() => resolver.forgetAll());
   if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
@@ -102,11 +106,13 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;
     return member?.status === "active" && roleMay(member.role, "approvals");
   });
+  const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver });
   const { server: grpc, health } = createGrpcServer({
     decider,
     metrics,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, outbox, decider, clock },
+    flags: { flags: flagEvaluation, decider },
     admin: {
       tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
       directory: new DirectoryAdmin({ audited, ...stores, roles: policies, approvals }),
@@ -114,6 +120,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       access: new AccessAdmin({
         audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
       }),
+      flags: new FlagAdmin({ audited, flags: stores.flags, approvals }),
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
       reasonCodes: config.adminReasonCodes,
@@ -133,6 +140,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   let accepting = true;
   const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
+  await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), log });
   await registerStripeWebhook(http, {
     projector,
     secrets: config.stripeWebhookSecrets,
@@ -224,7 +232,7 @@ export function createDecisionCore(
   db: Db,
   policies: PolicySource,
   runtime: Runtime,
-  options: { boundaryGuard?: boolean; pastDueGraceDays?: number; keySecret?: Buffer; contextCacheBytes?: number } = {},
+  options: { boundaryGuard?: boolean; pastDueGraceDays?: number; environment?: string | undefined; keySecret?: Buffer; contextCacheBytes?: number } = {},
 ): DecisionCore {
   const { clock, ids, log } = runtime;
   const stores = createSqliteStores(db);
@@ -241,6 +249,7 @@ export function createDecisionCore(
   const apiKeys = new ApiKeyStore(db, keySecret);
   const resolver = new ContextResolver({
     db, ...stores, pastDueGraceDays, tracker, roles: policies, clock,
+    ...(options.environment !== undefined && { environment: options.environment }),
     ...(options.contextCacheBytes !== undefined && { cacheBytes: options.contextCacheBytes }),
   });
   const deciderDeps = {

@@ -29,6 +29,8 @@ export interface Config {
   adminReasonCodes: string[];
   /** The longest impersonation session staff may start. */
   impersonationMaxTtlSeconds: number;
+  /** The environment flag rules are evaluated for (a flag may be on in staging only); default production. */
+  environment?: string | undefined;
   /** Worker threads that evaluate the policy (ADR 46). */
   policyWorkers: number;
   /** Longest one policy evaluation may run; past it the Check is denied with `policy_timeout`. */
@@ -73,6 +75,7 @@ export const ENV_VARS = {
   BULKHEAD_SYNC_TOKENS: "syncTokens",
   BULKHEAD_ADMIN_REASON_CODES: "adminReasonCodes",
   BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS: "impersonationMaxTtlSeconds",
+  BULKHEAD_ENVIRONMENT: "environment",
   BULKHEAD_POLICY_WORKERS: "policyWorkers",
   BULKHEAD_POLICY_BUDGET_MS: "policyBudgetMs",
   BULKHEAD_NATS_URL: "replication.natsServers",
@@ -152,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     syncTokens: list(env.BULKHEAD_SYNC_TOKENS),
     adminReasonCodes: reasonCodes(env.BULKHEAD_ADMIN_REASON_CODES),
     impersonationMaxTtlSeconds: wholeNumber("BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS", env.BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS, 3600, 60, 86_400),
+    environment: environmentName(env.BULKHEAD_ENVIRONMENT),
     policyWorkers: wholeNumber("BULKHEAD_POLICY_WORKERS", env.BULKHEAD_POLICY_WORKERS, EVALUATION_DEFAULTS.workers, 1, 16),
     policyBudgetMs: wholeNumber("BULKHEAD_POLICY_BUDGET_MS", env.BULKHEAD_POLICY_BUDGET_MS, EVALUATION_DEFAULTS.budgetMs, 10, 10_000),
     replication: replicationConfig(pick("nats-url", "BULKHEAD_NATS_URL"), env),
@@ -162,6 +166,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
 
 const list = (value: string | undefined): string[] =>
   (value ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+
+/** A flag's environments are compared by name, so a typo must fail at start, not turn flags off. */
+function environmentName(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^[a-z][a-z0-9_-]{0,63}$/.test(value)) throw new ConfigError(`BULKHEAD_ENVIRONMENT: '${value}' must be lower-case letters, digits, '-' or '_'`);
+  return value;
+}
 
 function reasonCodes(value: string | undefined): string[] {
   const codes = list(value);

@@ -45,6 +45,10 @@ const SUMMARY: Record<string, string> = {
   "start-impersonation": "act as one member of one tenant until --ttl-seconds pass",
   "end-impersonation": "end your session early",
   "watch-changes": "stream revisioned change records (JSON lines) until Ctrl-C",
+  "put-flag": "create or replace a feature flag from --flag-json (bulkhead flags put is friendlier)",
+  "delete-flag": "remove a flag; the next Check sees it gone",
+  "set-kill-switch": "--killed: off everywhere at once (flags.kill, no approver needed)",
+  "list-flags": "every flag as JSON, with --stale-only the ones needing cleanup",
 };
 
 const PROTO = join(PACKAGE_ROOT, "proto", "bulkhead", "v1", "admin.proto");
@@ -98,7 +102,7 @@ ${CONNECTION}
 `;
 }
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 /** Flags -> request object, typed by the proto: repeated fields take comma lists, bools take no value. */
 function buildRequest(args: string[], fields: FieldInfo[]): { request: Record<string, unknown>; connection: Record<string, string> } {
@@ -167,31 +171,63 @@ export async function adminCommand(args: string[]): Promise<number> {
   }
   try {
     const { request, connection } = buildRequest(rest, fields);
-    const metadata = new Metadata();
-    metadata.set("authorization", `Bearer ${tokenFor(connection)}`);
-    metadata.set("bulkhead-actor", connection.as ?? `cli:${userInfo().username.replace(/[^A-Za-z0-9_.@-]/g, "_")}`);
-    const client = new Client(connection.addr ?? process.env.BULKHEAD_GRPC_ADDR ?? DEFAULTS.grpcAddr, credentials.createInsecure());
-    try {
-      if (entry.method.responseStream) return await streamToStdout(client, entry.name, request, metadata);
-      const response = await new Promise<unknown>((resolve, reject) =>
-        client[entry.name](request, metadata, { deadline: Date.now() + 10_000 }, (e: ServiceError | null, r: unknown) => (e ? reject(e) : resolve(r))),
-      );
-      console.log(JSON.stringify(response, null, 2));
-      return 0;
-    } finally {
-      client.close();
-    }
+    if (entry.method.responseStream) return await withClient(Client, connection, (client, metadata) => streamToStdout(client, entry.name, request, metadata));
+    console.log(JSON.stringify(await invokeAdmin(entry.name, request, connection), null, 2));
+    return 0;
   } catch (error) {
-    if (error instanceof UsageError || error instanceof SyntaxError) {
-      process.stderr.write(`bulkhead admin ${command}: ${error.message}\n`);
-      return 2;
-    }
-    const e = error as ServiceError;
-    if (typeof e.code !== "number") throw error;
-    const field = e.metadata?.get("bulkhead-field")[0];
-    process.stderr.write(`bulkhead admin ${command}: ${e.details}${field ? ` (field ${field})` : ""}\n`);
-    return 1;
+    return reportFailure(`bulkhead admin ${command}`, error);
   }
+}
+
+/** Splits the connection flags (--addr, --token, --token-file, --db, --as) off a command line. */
+export function connectionFlags(args: string[]): { connection: Record<string, string>; rest: string[] } {
+  const connection: Record<string, string> = {};
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!.startsWith("--") ? args[i]!.slice(2) : "";
+    if (["addr", "token", "token-file", "db", "as"].includes(flag)) {
+      const value = args[i + 1];
+      if (value === undefined || value.startsWith("--")) throw new UsageError(`--${flag} needs a value`);
+      connection[flag] = value;
+      i++;
+    } else rest.push(args[i]!);
+  }
+  return { connection, rest };
+}
+
+/** One unary AdminService call with the CLI's credentials; throws the gRPC error. */
+export async function invokeAdmin(method: string, request: unknown, connection: Record<string, string>): Promise<any> {
+  const { Client } = loadService();
+  return withClient(Client, connection, (client, metadata) =>
+    new Promise<unknown>((resolve, reject) =>
+      client[method](request, metadata, { deadline: Date.now() + 10_000 }, (e: ServiceError | null, r: unknown) => (e ? reject(e) : resolve(r))),
+    ),
+  );
+}
+
+async function withClient<T>(Client: any, connection: Record<string, string>, run: (client: any, metadata: Metadata) => Promise<T>): Promise<T> {
+  const metadata = new Metadata();
+  metadata.set("authorization", `Bearer ${tokenFor(connection)}`);
+  metadata.set("bulkhead-actor", connection.as ?? `cli:${userInfo().username.replace(/[^A-Za-z0-9_.@-]/g, "_")}`);
+  const client = new Client(connection.addr ?? process.env.BULKHEAD_GRPC_ADDR ?? DEFAULTS.grpcAddr, credentials.createInsecure());
+  try {
+    return await run(client, metadata);
+  } finally {
+    client.close();
+  }
+}
+
+/** Exit 2 for a usage mistake, 1 for a refused call (with the field at fault), rethrow anything else. */
+export function reportFailure(prefix: string, error: unknown): number {
+  if (error instanceof UsageError || error instanceof SyntaxError) {
+    process.stderr.write(`${prefix}: ${error.message}\n`);
+    return 2;
+  }
+  const e = error as ServiceError;
+  if (typeof e.code !== "number") throw error;
+  const field = e.metadata?.get("bulkhead-field")[0];
+  process.stderr.write(`${prefix}: ${e.details}${field ? ` (field ${field})` : ""}\n`);
+  return 1;
 }
 
 /** WatchChanges: one JSON line per change until interrupted. */

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   xtest: async () => (await import("./xtest-command.js")).xtestCommand,
   billing: async () => (await import("./billing-command.js")).billingCommand,
   admin: async () => (await import("./admin-command.js")).adminCommand,
+  flags: async () => (await import("./flags-command.js")).flagsCommand,
 };
 
 

@@ -14,6 +14,7 @@ Usage:
   bulkhead billing ...       reconcile with Stripe, replay stored events (bulkhead billing --help)
   bulkhead admin <command>   tenants, members, roles, plans, overrides, API keys, staff,
                              approvals, impersonation over AdminService (bulkhead admin --help)
+  bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
   bulkhead --version | --help
 
 serve flags (each also an environment variable):
@@ -26,6 +27,7 @@ serve flags (each also an environment variable):
                           BULKHEAD_STRIPE_WEBHOOK_SECRETS  webhook signing secrets (comma-separated)
                           BULKHEAD_STRIPE_API_KEY, BULKHEAD_STRIPE_API_URL  Stripe API (stripe-mock in tests)
                           BULKHEAD_PAST_DUE_GRACE_DAYS  past_due grace before read-only (default 14)
+                          BULKHEAD_ENVIRONMENT    the environment flags are evaluated in (default production)
                           BULKHEAD_ADMIN_TOKEN    AdminService tokens (default: generated into admin.token)
                           BULKHEAD_SYNC_TOKENS    directory-sync tokens (SyncMemberships only)
                           BULKHEAD_ADMIN_REASON_CODES  reason codes admin writes accept (comma-separated)

@@ -3,7 +3,7 @@ import type { Clock } from "../clock.js";
 import type { DirectoryStore, Membership, Tenant } from "../directory/directory-store.js";
 import { resolveEntitlements } from "../entitlements/entitlement-resolver.js";
 import type { EntitlementStore } from "../entitlements/entitlement-store.js";
-import { evaluateFlags } from "../flags/flag-evaluator.js";
+import { evaluateFlags, type FlagSubject } from "../flags/flag-evaluator.js";
 import type { FlagStore } from "../flags/flag-store.js";
 import type { ChangeTracker } from "../store/change-tracker.js";
 import type { Db } from "../store/database.js";
@@ -36,6 +36,8 @@ export interface ContextResolverDeps {
   staff: StaffStore;
   impersonations: ImpersonationStore;
   pastDueGraceDays: number;
+  /** The environment flag rules see (BULKHEAD_ENVIRONMENT); default "production". */
+  environment?: string;
   tracker: ChangeTracker;
   roles: RoleCatalog;
   clock: Clock;
@@ -48,6 +50,9 @@ export interface ContextResolverDeps {
    */
   cacheBytes?: number;
 }
+
+/** The environment a sidecar serves when BULKHEAD_ENVIRONMENT is not set. */
+export const DEFAULT_FLAG_ENVIRONMENT = "production";
 
 /** Default byte budget of the context cache: keeps a sidecar's heap well under 256 MiB. */
 export const CONTEXT_CACHE_BYTES = 64 * 1024 * 1024;
@@ -206,18 +211,42 @@ export class ContextResolver {
     return { kind: "member", context: { ...context, impersonation, validUntil: Math.min(context.validUntil, session.expiresAt) } };
   }
 
-  private buildMemberContext(tenant: Tenant, membership: Membership, revision: number): MemberContext {
-    const now = this.deps.clock.now();
+  /**
+   * What flag rules see for a tenant and, when it is an active member, an
+   * actor: the same effective plan and entitlements a Check sees. A tenant
+   * unknown to the store has no plan, entitlements or tags (DESIGN.md section
+   * 8), so only rules that need none of them can match. Read from the store
+   * every time: flag evaluation over FlagService and OFREP is not cached.
+   */
+  flagSubject(tenantId: string, actorId?: string): FlagSubject {
+    const environment = this.deps.environment ?? DEFAULT_FLAG_ENVIRONMENT;
+    const tenant = this.deps.directory.tenantById(tenantId);
+    const base = { tenantId, ...(actorId && { actorId }), environment };
+    if (!tenant) return { ...base, planCode: null, entitlements: [], tags: [] };
+    const { billing, snapshot } = this.tenantFacts(tenant, this.deps.clock.now());
+    const membership = actorId ? this.deps.directory.membership(tenant.id, actorId) : undefined;
+    const role = membership?.status === "active" ? membership.role : undefined;
+    return { ...base, ...(role && { role }), planCode: billing.planCode, entitlements: snapshot.entitlements, tags: tenant.tags };
+  }
+
+  /** Effective billing and entitlements at `now`: one derivation for Checks and flag subjects. */
+  private tenantFacts(tenant: Tenant, now: number) {
     const rules = {
       planAccess: (planCode: string, status: string) => this.deps.billing.planAccess(planCode, status),
       defaultAccess: (status: string) => this.deps.roles.billingAccessOf(status),
       pastDueGraceDays: this.deps.pastDueGraceDays,
     };
     const billing = effectiveBilling(tenant, this.deps.billing.state(tenant.id), rules, now);
-    const effectiveTenant = { ...tenant, planCode: billing.planCode, billingStatus: billing.billingStatus };
     const plan = this.deps.entitlements.plan(billing.planCode);
     const features = this.deps.billing.features(tenant.id);
     const snapshot = resolveEntitlements(this.deps.entitlements, tenant.id, plan, now, features);
+    return { billing, snapshot };
+  }
+
+  private buildMemberContext(tenant: Tenant, membership: Membership, revision: number): MemberContext {
+    const now = this.deps.clock.now();
+    const { billing, snapshot } = this.tenantFacts(tenant, now);
+    const effectiveTenant = { ...tenant, planCode: billing.planCode, billingStatus: billing.billingStatus };
     let validUntil = Math.min(snapshot.validUntil, billing.validUntil);
     const limits: Record<string, LimitValue> = {};
     const usage: Record<string, number> = {};
@@ -238,7 +267,15 @@ export class ContextResolver {
       entitlements: snapshot.entitlements,
       limits,
       usage,
-      features: evaluateFlags(this.deps.flags.all(), { tenantId: tenant.id, planCode: billing.planCode }),
+      features: evaluateFlags(this.deps.flags.all(), {
+        tenantId: tenant.id,
+        actorId: membership.actorId,
+        role: membership.role,
+        planCode: billing.planCode,
+        entitlements: snapshot.entitlements,
+        tags: tenant.tags,
+        environment: this.deps.environment ?? DEFAULT_FLAG_ENVIRONMENT,
+      }),
       builtAtRevision: revision,
       validUntil,
     };

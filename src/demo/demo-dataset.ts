@@ -83,7 +83,7 @@ export const DEMO_DATASET: StoreSeed = {
       cleanupAt: Date.UTC(2027, 5, 30),
       rules: [
         { rule: "plans", params: { plans: ["pro", "enterprise"] } },
-        { rule: "percentage", params: { percentage: 100 } },
+        { rule: "percentage", params: { percentage: 100, bucketing: 1 } },
       ],
     },
     {
@@ -94,7 +94,7 @@ export const DEMO_DATASET: StoreSeed = {
       risk: "low",
       enabled: true,
       cleanupAt: Date.UTC(2027, 2, 31),
-      rules: [{ rule: "percentage", params: { percentage: 50 } }],
+      rules: [{ rule: "percentage", params: { percentage: 50, bucketing: 1 } }],
     },
   ],
 };

@@ -1,7 +1,7 @@
 import type { CustomRole, Membership, Tenant, User } from "../directory/directory-store.js";
 import { usageWindow } from "../entitlements/entitlement-resolver.js";
 import type { Addon, EntitlementOverride, LimitOverride, Meter, Plan } from "../entitlements/entitlement-store.js";
-import type { Flag } from "../flags/flag-store.js";
+import type { FlagInput } from "../flags/flag-store.js";
 import type { ApiKeyStore } from "../identity/api-keys.js";
 import type { StaffRole } from "../identity/staff-roles.js";
 import type { RevisionWriter } from "../store/revision-writer.js";
@@ -24,7 +24,7 @@ export interface StoreSeed {
   limitOverrides?: LimitOverride[];
   /** Units used in the window that contains the seed time. */
   usage?: { tenantId: string; meter: string; used: number }[];
-  flags?: Flag[];
+  flags?: FlagInput[];
   /** Billing status -> access per plan, overriding the bundle's default mapping. */
   planBillingAccess?: { planCode: string; billingStatus: string; access: "full" | "read_only" | "none" }[];
   /** Price lookup keys or price ids -> plan codes. */

@@ -4,7 +4,11 @@
  * Unleash SDKs for the same flag and key (ASCII keys hash identically).
  */
 export function murmur3x86_32(key: string, seed = 0): number {
-  const bytes = Buffer.from(key, "utf8");
+  return murmur3x86_32Bytes(Buffer.from(key, "utf8"), seed);
+}
+
+/** The same hash over raw bytes (tests compare it with other SDKs' byte choices). */
+export function murmur3x86_32Bytes(bytes: Uint8Array, seed = 0): number {
   const c1 = 0xcc9e2d51;
   const c2 = 0x1b873593;
   let h = seed >>> 0;
@@ -38,7 +42,3 @@ export function murmur3x86_32(key: string, seed = 0): number {
   return h >>> 0;
 }
 
-/** Bucket 1..100 for `key` in `flag` (bucketing v1, Unleash-compatible). */
-export function rolloutBucket(flag: string, key: string): number {
-  return (murmur3x86_32(`${flag}:${key}`, 0) % 100) + 1;
-}

@@ -1,36 +1,52 @@
 import type { Db } from "../store/database.js";
 import type { WriteScope } from "../store/revision-writer.js";
-import type { Flag, FlagRule, FlagStore } from "./flag-store.js";
+import { isFullyOn } from "./flag-evaluator.js";
+import type { Flag, FlagInput, FlagRule, FlagStore, FlagVariants } from "./flag-store.js";
 
 interface FlagRow {
   key: string;
   kind: Flag["kind"];
   description: string;
   owner: string;
-  risk: string;
+  risk: Flag["risk"];
   enabled: number;
+  killed: number;
+  environments: string;
+  variants: string | null;
+  created_at: number;
   cleanup_at: number | null;
+  fully_on_since: number | null;
 }
+
+const FLAG_COLUMNS = "key, kind, description, owner, risk, enabled, killed, environments, variants, created_at, cleanup_at, fully_on_since";
 
 export class SqliteFlagStore implements FlagStore {
   private readonly stmt;
 
   constructor(db: Db) {
     this.stmt = {
-      flags: db.prepare<[], FlagRow>(
-        "SELECT key, kind, description, owner, risk, enabled, cleanup_at FROM flags ORDER BY key",
-      ),
+      flags: db.prepare<[], FlagRow>(`SELECT ${FLAG_COLUMNS} FROM flags ORDER BY key`),
+      flag: db.prepare<[string], FlagRow>(`SELECT ${FLAG_COLUMNS} FROM flags WHERE key = ?`),
       rules: db.prepare<[], { flag_key: string; rule: string; params: string }>(
         "SELECT flag_key, rule, params FROM flag_rules ORDER BY flag_key, position",
       ),
-      putFlag: db.prepare(
-        `INSERT INTO flags (key, kind, description, owner, risk, enabled, created_at, cleanup_at)
-         VALUES (@key, @kind, @description, @owner, @risk, @enabled, @now, @cleanupAt)
-         ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, description = excluded.description,
-           owner = excluded.owner, risk = excluded.risk, enabled = excluded.enabled, cleanup_at = excluded.cleanup_at`,
+      rulesOf: db.prepare<[string], { flag_key: string; rule: string; params: string }>(
+        "SELECT flag_key, rule, params FROM flag_rules WHERE flag_key = ? ORDER BY position",
       ),
+      putFlag: db.prepare(
+        `INSERT INTO flags (key, kind, description, owner, risk, enabled, killed, environments, variants, created_at, cleanup_at, fully_on_since)
+         VALUES (@key, @kind, @description, @owner, @risk, @enabled, @killed, @environments, @variants, @now, @cleanupAt, @fullyOnSince)
+         ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, description = excluded.description,
+           owner = excluded.owner, risk = excluded.risk, enabled = excluded.enabled, killed = excluded.killed,
+           environments = excluded.environments, variants = excluded.variants, cleanup_at = excluded.cleanup_at,
+           fully_on_since = CASE WHEN excluded.fully_on_since IS NULL THEN NULL
+                                 ELSE coalesce(flags.fully_on_since, excluded.fully_on_since) END`,
+      ),
+      deleteFlag: db.prepare("DELETE FROM flags WHERE key = ?"),
+      setKilled: db.prepare("UPDATE flags SET killed = ? WHERE key = ? AND killed <> ?"),
       clearRules: db.prepare("DELETE FROM flag_rules WHERE flag_key = ?"),
       addRule: db.prepare("INSERT INTO flag_rules (flag_key, position, rule, params) VALUES (?, ?, ?, ?)"),
+      exists: db.prepare<[string], { key: string }>("SELECT key FROM flags WHERE key = ?"),
     };
   }
 
@@ -38,25 +54,71 @@ export class SqliteFlagStore implements FlagStore {
     const rules = new Map<string, FlagRule[]>();
     for (const row of this.stmt.rules.all()) {
       const list = rules.get(row.flag_key) ?? [];
-      list.push({ rule: row.rule, params: JSON.parse(row.params) } as FlagRule);
+      list.push(parseRule(row));
       rules.set(row.flag_key, list);
     }
-    return this.stmt.flags.all().map((r) => ({
-      key: r.key,
-      kind: r.kind,
-      description: r.description,
-      owner: r.owner,
-      risk: r.risk,
-      enabled: r.enabled === 1,
-      cleanupAt: r.cleanup_at,
-      rules: rules.get(r.key) ?? [],
-    }));
+    return this.stmt.flags.all().map((r) => toFlag(r, rules.get(r.key) ?? []));
   }
 
-  putFlag(tx: WriteScope, flag: Flag): void {
-    this.stmt.putFlag.run({ ...flag, enabled: flag.enabled ? 1 : 0, now: tx.now });
-    this.stmt.clearRules.run(flag.key);
-    flag.rules.forEach((r, i) => this.stmt.addRule.run(flag.key, i, r.rule, JSON.stringify(r.params)));
+  get(key: string): Flag | null {
+    const row = this.stmt.flag.get(key);
+    return row ? toFlag(row, this.stmt.rulesOf.all(key).map(parseRule)) : null;
+  }
+
+  putFlag(tx: WriteScope, flag: FlagInput): void {
+    const full = { killed: false, environments: [], variants: null, ...flag };
+    this.stmt.putFlag.run({
+      key: full.key,
+      kind: full.kind,
+      description: full.description,
+      owner: full.owner,
+      risk: full.risk,
+      cleanupAt: full.cleanupAt,
+      enabled: full.enabled ? 1 : 0,
+      killed: full.killed ? 1 : 0,
+      environments: JSON.stringify(full.environments),
+      variants: full.variants ? JSON.stringify(full.variants) : null,
+      now: tx.now,
+      // When it became on for everyone, kept across rewrites that leave it so (the stale report's clock).
+      fullyOnSince: isFullyOn(full) ? tx.now : null,
+    });
+    this.stmt.clearRules.run(full.key);
+    full.rules.forEach((r, i) => this.stmt.addRule.run(full.key, i, r.rule, JSON.stringify(r.params)));
     tx.changed(null, "flag");
   }
+
+  deleteFlag(tx: WriteScope, key: string): boolean {
+    if (this.stmt.deleteFlag.run(key).changes === 0) return false;
+    tx.changed(null, "flag");
+    return true;
+  }
+
+  setKilled(tx: WriteScope, key: string, killed: boolean): boolean {
+    if (!this.stmt.exists.get(key)) return false;
+    const flag = killed ? 1 : 0;
+    if (this.stmt.setKilled.run(flag, key, flag).changes > 0) tx.changed(null, "flag");
+    return true;
+  }
+}
+
+function parseRule(row: { rule: string; params: string }): FlagRule {
+  return { rule: row.rule, params: JSON.parse(row.params) } as FlagRule;
+}
+
+function toFlag(r: FlagRow, rules: FlagRule[]): Flag {
+  return {
+    key: r.key,
+    kind: r.kind,
+    description: r.description,
+    owner: r.owner,
+    risk: r.risk,
+    enabled: r.enabled === 1,
+    killed: r.killed === 1,
+    environments: JSON.parse(r.environments) as string[],
+    createdAt: r.created_at,
+    cleanupAt: r.cleanup_at,
+    fullyOnSince: r.fully_on_since,
+    rules,
+    variants: r.variants ? (JSON.parse(r.variants) as FlagVariants) : null,
+  };
 }

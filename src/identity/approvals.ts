@@ -45,7 +45,7 @@ export const APPROVAL_ACTION = /^(plan\.put|user\.put):[A-Za-z0-9][A-Za-z0-9_.:-
 
 /** A global write that needs a second person: what it does, to what, with which content. */
 export interface ApprovableChange {
-  verb: "plan.put" | "user.put";
+  verb: "plan.put" | "user.put" | "flag.put";
   object: string;
   content: unknown;
 }

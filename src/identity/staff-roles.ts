@@ -20,6 +20,8 @@ export const ADMIN_CAPABILITIES = [
   "changes.watch",
   "approvals", // request and give second approvals
   "staff.write",
+  "flags.write", // PutFlag, DeleteFlag, ListFlags
+  "flags.kill", // SetKillSwitch alone, without a second approver (the on-call engineer)
 ] as const;
 export type AdminCapability = (typeof ADMIN_CAPABILITIES)[number];
 
@@ -30,8 +32,10 @@ const STAFF_CAPABILITIES: Record<StaffRole, readonly AdminCapability[]> = {
   support_admin: ["tenants.read", "tenants.write", "tenants.delete", "directory.write", "api_keys.write", "impersonate", "changes.watch", "approvals"],
   // Billing corrections and the plan catalog; no directory writes.
   finance: ["tenants.read", "billing.write", "plans.write", "approvals"],
-  // Operates the sidecar: reads and watches, approves, changes nothing alone.
-  engineer: ["tenants.read", "changes.watch", "approvals"],
+  // Operates the sidecar: reads and watches, approves; owns flags, and may
+  // throw a kill switch alone when on call. A high-risk flag to 100% still
+  // needs a second engineer's approval (src/flags/flag-admin.ts).
+  engineer: ["tenants.read", "changes.watch", "approvals", "flags.write", "flags.kill"],
 };
 
 /** The host's directory sync: keeps tenants, users, memberships and custom roles current. */

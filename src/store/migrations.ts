@@ -6,6 +6,7 @@ import { schema004 } from "./schema-004.js";
 import { schema005 } from "./schema-005.js";
 import { schema006 } from "./schema-006.js";
 import { schema007 } from "./schema-007.js";
+import { schema008 } from "./schema-008.js";
 
 /**
  * Numbered, append-only migrations. A migration that has shipped is never
@@ -21,6 +22,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
   { version: 5, name: "staff, impersonation sessions, approvals", sql: schema005 },
   { version: 6, name: "approvals store their content, membership history", sql: schema006 },
   { version: 7, name: "seat counter per tenant", sql: schema007 },
+  { version: 8, name: "flag kill switch, environments, variants", sql: schema008 },
 ];
 
 export function applyMigrations(db: Db): void {

@@ -212,7 +212,11 @@ function labelDenial(state: ReturnType<typeof stateOf>, data: PolicyData, m: Mem
   if (spec.entitlement && !(state.plans.get(tenant?.planCode ?? "") ?? []).includes(spec.entitlement)) return "plan_entitlement";
   if (spec.flag) {
     const flag = state.flags.get(spec.flag);
-    if (!flag || !tenant || !evaluateFlag(flag, { tenantId: tenant.id, planCode: tenant.planCode })) return "rollout";
+    const subject = {
+      tenantId: tenant?.id ?? "", actorId: m.actorId, role: m.role, planCode: tenant?.planCode ?? null,
+      entitlements: state.plans.get(tenant?.planCode ?? "") ?? [], tags: [], environment: "production",
+    };
+    if (!flag || !tenant || !evaluateFlag({ createdAt: 0, fullyOnSince: null, killed: false, environments: [], variants: null, ...flag }, subject)) return "rollout";
   }
   return "vertical_role";
 }

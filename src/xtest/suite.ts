@@ -96,7 +96,7 @@ export function suiteSeeds(suite: Suite): StoreSeed[] {
       cleanupAt: null,
       rules: [
         ...(f.plans ? [{ rule: "plans", params: { plans: f.plans } } as FlagRule] : []),
-        ...(f.percentage !== undefined ? [{ rule: "percentage", params: { percentage: f.percentage } } as FlagRule] : []),
+        ...(f.percentage !== undefined ? [{ rule: "percentage", params: { percentage: f.percentage, bucketing: 1 } } as FlagRule] : []),
       ],
     })),
   };

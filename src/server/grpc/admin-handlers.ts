@@ -8,6 +8,8 @@ import type { DirectoryAdmin } from "../../directory/directory-admin.js";
 import type { TenantAdmin } from "../../directory/tenant-admin.js";
 import type { CommercialAdmin } from "../../entitlements/commercial-admin.js";
 import type { AccessAdmin } from "../../identity/access-admin.js";
+import { flagChange, type FlagAdmin } from "../../flags/flag-admin.js";
+import { validateFlagJson } from "../../flags/flag-validation.js";
 import type { AdminAuth } from "../../identity/admin-auth.js";
 import type { ApiKey } from "../../identity/api-keys.js";
 import { STAFF_ROLES, type AdminCapability, type AdminCaller } from "../../identity/staff-roles.js";
@@ -27,6 +29,7 @@ export interface AdminHandlerDeps {
   directory: DirectoryAdmin;
   commercial: CommercialAdmin;
   access: AccessAdmin;
+  flags: FlagAdmin;
   auth: AdminAuth;
   changes: ChangeFeed;
   reasonCodes: readonly string[];
@@ -118,6 +121,14 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
       return toWrite(commercial.removeOverride(tenantOf(r), r.overrideId, by));
     }),
 
+    putFlag: write("flags.write", "write flags", (r, by) => toWrite(deps.flags.putFlag(validateFlagJson(r.flagJson), r.approvalId, by))),
+    deleteFlag: write("flags.write", "delete flags", (r, by) => toWrite(deps.flags.deleteFlag(requireId(r.key, "key"), by))),
+    setKillSwitch: write("flags.kill", "throw kill switches", (r, by) => toWrite(deps.flags.setKillSwitch(requireId(r.key, "key"), r.killed, by))),
+    listFlags: read(["flags.write", "flags.kill"], "list flags", (r) => {
+      const flags = deps.flags.list(deps.now()).filter((f) => !r.staleOnly || f.staleReasons.length > 0);
+      return { flags: flags.map((f) => ({ key: f.flag.key, flagJson: JSON.stringify(f.flag), staleReasons: f.staleReasons })), storeRevision: deps.revision() };
+    }),
+
     createApiKey: write("api_keys.write", "create API keys", (r, by) => {
       const created = access.createApiKey(
         {
@@ -180,7 +191,8 @@ const toApproval = (a: Approval) => ({
 function approvableChange(r: RequestApprovalRequest): ApprovableChange {
   if (r.putPlan) return planChange(validatePlan(r.putPlan));
   if (r.putUser) return userChange(validateUser(r.putUser));
-  throw invalidArgument("change", "name the change to approve (put_plan or put_user), so the approver can read what they approve");
+  if (r.putFlag) return flagChange(validateFlagJson(r.putFlag.flagJson));
+  throw invalidArgument("change", "name the change to approve (put_plan, put_user or put_flag), so the approver can read what they approve");
 }
 
 function keyInfo(k: ApiKey, now: number): ApiKeyInfo {

@@ -24,8 +24,13 @@ export class CallerAuth implements CallGate {
   }
 
   verify(metadata: Metadata): void {
+    this.verifyBearer(metadata.get("authorization")[0]);
+  }
+
+  /** The same check on a raw `authorization` header value (HTTP surfaces such as OFREP). */
+  verifyBearer(header: unknown): void {
     if (!this.required) return;
-    const presented = bearerToken(metadata);
+    const presented = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : null;
     if (presented === null || !matchesAny(this.tokens, Buffer.from(presented))) {
       throw new BulkheadError("CALLER_UNAUTHENTICATED", "missing or unknown caller token");
     }

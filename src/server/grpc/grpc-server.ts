@@ -4,6 +4,8 @@ import type { Decider } from "../../decision/decider.js";
 import { DecisionServiceService } from "../../gen/bulkhead/v1/decision.js";
 import { EntitlementServiceService } from "../../gen/bulkhead/v1/entitlements.js";
 import { AdminServiceService } from "../../gen/bulkhead/v1/admin.js";
+import { FlagServiceService } from "../../gen/bulkhead/v1/flags.js";
+import { flagHandlers, type FlagHandlerDeps } from "./flag-handlers.js";
 import { decodingErrorsAsRequests } from "./request-decoding.js";
 import { UsageError } from "../../errors.js";
 import { adminHandlers, type AdminHandlerDeps } from "./admin-handlers.js";
@@ -14,12 +16,13 @@ import { addReflection } from "./reflection.js";
 import { rpcMetricsInterceptor } from "./rpc-metrics.js";
 import type { Metrics } from "../../metrics.js";
 
-export const SERVICE_NAMES = ["bulkhead.v1.DecisionService", "bulkhead.v1.EntitlementService", "bulkhead.v1.AdminService"] as const;
+export const SERVICE_NAMES = ["bulkhead.v1.DecisionService", "bulkhead.v1.EntitlementService", "bulkhead.v1.AdminService", "bulkhead.v1.FlagService"] as const;
 
 export interface GrpcServerDeps {
   decider: Decider;
   callerTokens: readonly string[];
   entitlements: EntitlementHandlerDeps;
+  flags: FlagHandlerDeps;
   /** AdminService authenticates its own callers (AdminAuth), separately from the decision callers. */
   admin: AdminHandlerDeps;
   /** Per-call counts and latencies (rpc-metrics.ts); without it, no interceptor runs. */
@@ -41,6 +44,7 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   server.addService(decodingErrorsAsRequests(DecisionServiceService), decisionHandlers(deps.decider, auth));
   server.addService(decodingErrorsAsRequests(EntitlementServiceService), entitlementHandlers(deps.entitlements, auth));
   server.addService(decodingErrorsAsRequests(AdminServiceService), adminHandlers(deps.admin));
+  server.addService(decodingErrorsAsRequests(FlagServiceService), flagHandlers(deps.flags, auth));
 
   const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "NOT_SERVING"])) });
   health.addToServer(server);

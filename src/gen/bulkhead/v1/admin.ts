@@ -300,6 +300,7 @@ export interface RequestApprovalRequest {
   reason: string;
   putPlan?: PutPlanRequest | undefined;
   putUser?: PutUserRequest | undefined;
+  putFlag?: PutFlagRequest | undefined;
 }
 
 export interface GetApprovalRequest {
@@ -341,6 +342,51 @@ export interface EndImpersonationRequest {
   tenantId: string;
   sessionId: string;
   reason: string;
+}
+
+/**
+ * A flag as JSON (docs/flags.md shows the shape): key, kind, description,
+ * owner, risk, enabled, environments, cleanup_at (ISO date), rules, variants.
+ * Rules are a list whose order does not matter: they always apply in the
+ * fixed order of docs/flags.md.
+ */
+export interface PutFlagRequest {
+  flagJson: string;
+  reason: string;
+  /**
+   * Needed when the write takes a high-risk flag to 100%: a second staff
+   * member's approval of exactly this flag (RequestApproval with put_flag).
+   */
+  approvalId: string;
+}
+
+export interface DeleteFlagRequest {
+  key: string;
+  reason: string;
+}
+
+export interface SetKillSwitchRequest {
+  key: string;
+  /** true = off everywhere at once; false = back to the flag's rules */
+  killed: boolean;
+  reason: string;
+}
+
+export interface ListFlagsRequest {
+  /** Only flags needing cleanup: past their cleanup date, or fully on for longer than their type's lifetime. */
+  staleOnly: boolean;
+}
+
+export interface FlagSummary {
+  key: string;
+  /** the whole flag, as PutFlag takes it, plus created_at and killed */
+  flagJson: string;
+  staleReasons: string[];
+}
+
+export interface ListFlagsResponse {
+  flags: FlagSummary[];
+  storeRevision: number;
 }
 
 function createBasePutTenantRequest(): PutTenantRequest {
@@ -4360,7 +4406,7 @@ export const PutStaffResponse: MessageFns<PutStaffResponse> = {
 };
 
 function createBaseRequestApprovalRequest(): RequestApprovalRequest {
-  return { action: "", reason: "", putPlan: undefined, putUser: undefined };
+  return { action: "", reason: "", putPlan: undefined, putUser: undefined, putFlag: undefined };
 }
 
 export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
@@ -4376,6 +4422,9 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
     }
     if (message.putUser !== undefined) {
       PutUserRequest.encode(message.putUser, writer.uint32(34).fork()).join();
+    }
+    if (message.putFlag !== undefined) {
+      PutFlagRequest.encode(message.putFlag, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -4425,6 +4474,14 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
             message.putUser = PutUserRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.putFlag = PutFlagRequest.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4451,6 +4508,11 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
         : isSet(object.put_user)
         ? PutUserRequest.fromJSON(object.put_user)
         : undefined,
+      putFlag: isSet(object.putFlag)
+        ? PutFlagRequest.fromJSON(object.putFlag)
+        : isSet(object.put_flag)
+        ? PutFlagRequest.fromJSON(object.put_flag)
+        : undefined,
     };
   },
 
@@ -4468,6 +4530,9 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
     if (message.putUser !== undefined) {
       obj.putUser = PutUserRequest.toJSON(message.putUser);
     }
+    if (message.putFlag !== undefined) {
+      obj.putFlag = PutFlagRequest.toJSON(message.putFlag);
+    }
     return obj;
   },
 
@@ -4483,6 +4548,9 @@ export const RequestApprovalRequest: MessageFns<RequestApprovalRequest> = {
       : undefined;
     message.putUser = (object.putUser !== undefined && object.putUser !== null)
       ? PutUserRequest.fromPartial(object.putUser)
+      : undefined;
+    message.putFlag = (object.putFlag !== undefined && object.putFlag !== null)
+      ? PutFlagRequest.fromPartial(object.putFlag)
       : undefined;
     return message;
   },
@@ -5186,6 +5254,572 @@ export const EndImpersonationRequest: MessageFns<EndImpersonationRequest> = {
   },
 };
 
+function createBasePutFlagRequest(): PutFlagRequest {
+  return { flagJson: "", reason: "", approvalId: "" };
+}
+
+export const PutFlagRequest: MessageFns<PutFlagRequest> = {
+  encode(message: PutFlagRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.flagJson !== "") {
+      writer.uint32(10).string(message.flagJson);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    if (message.approvalId !== "") {
+      writer.uint32(26).string(message.approvalId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PutFlagRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePutFlagRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.flagJson = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.approvalId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PutFlagRequest {
+    return {
+      flagJson: isSet(object.flagJson)
+        ? globalThis.String(object.flagJson)
+        : isSet(object.flag_json)
+        ? globalThis.String(object.flag_json)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      approvalId: isSet(object.approvalId)
+        ? globalThis.String(object.approvalId)
+        : isSet(object.approval_id)
+        ? globalThis.String(object.approval_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PutFlagRequest): unknown {
+    const obj: any = {};
+    if (message.flagJson !== "") {
+      obj.flagJson = message.flagJson;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.approvalId !== "") {
+      obj.approvalId = message.approvalId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PutFlagRequest>, I>>(base?: I): PutFlagRequest {
+    return PutFlagRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PutFlagRequest>, I>>(object: I): PutFlagRequest {
+    const message = createBasePutFlagRequest();
+    message.flagJson = object.flagJson ?? "";
+    message.reason = object.reason ?? "";
+    message.approvalId = object.approvalId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteFlagRequest(): DeleteFlagRequest {
+  return { key: "", reason: "" };
+}
+
+export const DeleteFlagRequest: MessageFns<DeleteFlagRequest> = {
+  encode(message: DeleteFlagRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteFlagRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteFlagRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteFlagRequest {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: DeleteFlagRequest): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteFlagRequest>, I>>(base?: I): DeleteFlagRequest {
+    return DeleteFlagRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteFlagRequest>, I>>(object: I): DeleteFlagRequest {
+    const message = createBaseDeleteFlagRequest();
+    message.key = object.key ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseSetKillSwitchRequest(): SetKillSwitchRequest {
+  return { key: "", killed: false, reason: "" };
+}
+
+export const SetKillSwitchRequest: MessageFns<SetKillSwitchRequest> = {
+  encode(message: SetKillSwitchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.killed !== false) {
+      writer.uint32(16).bool(message.killed);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetKillSwitchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetKillSwitchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.killed = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetKillSwitchRequest {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      killed: isSet(object.killed) ? globalThis.Boolean(object.killed) : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: SetKillSwitchRequest): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.killed !== false) {
+      obj.killed = message.killed;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetKillSwitchRequest>, I>>(base?: I): SetKillSwitchRequest {
+    return SetKillSwitchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetKillSwitchRequest>, I>>(object: I): SetKillSwitchRequest {
+    const message = createBaseSetKillSwitchRequest();
+    message.key = object.key ?? "";
+    message.killed = object.killed ?? false;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseListFlagsRequest(): ListFlagsRequest {
+  return { staleOnly: false };
+}
+
+export const ListFlagsRequest: MessageFns<ListFlagsRequest> = {
+  encode(message: ListFlagsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.staleOnly !== false) {
+      writer.uint32(8).bool(message.staleOnly);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFlagsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFlagsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.staleOnly = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFlagsRequest {
+    return {
+      staleOnly: isSet(object.staleOnly)
+        ? globalThis.Boolean(object.staleOnly)
+        : isSet(object.stale_only)
+        ? globalThis.Boolean(object.stale_only)
+        : false,
+    };
+  },
+
+  toJSON(message: ListFlagsRequest): unknown {
+    const obj: any = {};
+    if (message.staleOnly !== false) {
+      obj.staleOnly = message.staleOnly;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListFlagsRequest>, I>>(base?: I): ListFlagsRequest {
+    return ListFlagsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListFlagsRequest>, I>>(object: I): ListFlagsRequest {
+    const message = createBaseListFlagsRequest();
+    message.staleOnly = object.staleOnly ?? false;
+    return message;
+  },
+};
+
+function createBaseFlagSummary(): FlagSummary {
+  return { key: "", flagJson: "", staleReasons: [] };
+}
+
+export const FlagSummary: MessageFns<FlagSummary> = {
+  encode(message: FlagSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.flagJson !== "") {
+      writer.uint32(18).string(message.flagJson);
+    }
+    for (const v of message.staleReasons) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FlagSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFlagSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.flagJson = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.staleReasons.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FlagSummary {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      flagJson: isSet(object.flagJson)
+        ? globalThis.String(object.flagJson)
+        : isSet(object.flag_json)
+        ? globalThis.String(object.flag_json)
+        : "",
+      staleReasons: globalThis.Array.isArray(object?.staleReasons)
+        ? object.staleReasons.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.stale_reasons)
+        ? object.stale_reasons.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: FlagSummary): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.flagJson !== "") {
+      obj.flagJson = message.flagJson;
+    }
+    if (message.staleReasons?.length) {
+      obj.staleReasons = message.staleReasons;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FlagSummary>, I>>(base?: I): FlagSummary {
+    return FlagSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FlagSummary>, I>>(object: I): FlagSummary {
+    const message = createBaseFlagSummary();
+    message.key = object.key ?? "";
+    message.flagJson = object.flagJson ?? "";
+    message.staleReasons = object.staleReasons?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseListFlagsResponse(): ListFlagsResponse {
+  return { flags: [], storeRevision: 0 };
+}
+
+export const ListFlagsResponse: MessageFns<ListFlagsResponse> = {
+  encode(message: ListFlagsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.flags) {
+      FlagSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.storeRevision !== 0) {
+      writer.uint32(16).uint64(message.storeRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListFlagsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListFlagsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.flags.push(FlagSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListFlagsResponse {
+    return {
+      flags: globalThis.Array.isArray(object?.flags) ? object.flags.map((e: any) => FlagSummary.fromJSON(e)) : [],
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+    };
+  },
+
+  toJSON(message: ListFlagsResponse): unknown {
+    const obj: any = {};
+    if (message.flags?.length) {
+      obj.flags = message.flags.map((e) => FlagSummary.toJSON(e));
+    }
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListFlagsResponse>, I>>(base?: I): ListFlagsResponse {
+    return ListFlagsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListFlagsResponse>, I>>(object: I): ListFlagsResponse {
+    const message = createBaseListFlagsResponse();
+    message.flags = object.flags?.map((e) => FlagSummary.fromPartial(e)) || [];
+    message.storeRevision = object.storeRevision ?? 0;
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
   /** Tenants. GetTenant and SearchTenants return metadata only, never members. */
@@ -5323,6 +5957,46 @@ export const AdminServiceService = {
     requestDeserialize: (value: Buffer): RemoveOverrideRequest => RemoveOverrideRequest.decode(value),
     responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  /**
+   * Feature flags (global, audited with no tenant). A kill switch needs only
+   * flags.kill (the on-call engineer); putting and deleting flags flags.write.
+   */
+  putFlag: {
+    path: "/bulkhead.v1.AdminService/PutFlag" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PutFlagRequest): Buffer => Buffer.from(PutFlagRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PutFlagRequest => PutFlagRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  deleteFlag: {
+    path: "/bulkhead.v1.AdminService/DeleteFlag" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteFlagRequest): Buffer => Buffer.from(DeleteFlagRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteFlagRequest => DeleteFlagRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  setKillSwitch: {
+    path: "/bulkhead.v1.AdminService/SetKillSwitch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetKillSwitchRequest): Buffer => Buffer.from(SetKillSwitchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetKillSwitchRequest => SetKillSwitchRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  listFlags: {
+    path: "/bulkhead.v1.AdminService/ListFlags" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListFlagsRequest): Buffer => Buffer.from(ListFlagsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListFlagsRequest => ListFlagsRequest.decode(value),
+    responseSerialize: (value: ListFlagsResponse): Buffer => Buffer.from(ListFlagsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListFlagsResponse => ListFlagsResponse.decode(value),
   },
   /** API keys of one tenant. The secret is returned once. */
   createApiKey: {
@@ -5462,6 +6136,14 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   putPlan: handleUnaryCall<PutPlanRequest, WriteResponse>;
   putOverride: handleUnaryCall<PutOverrideRequest, PutOverrideResponse>;
   removeOverride: handleUnaryCall<RemoveOverrideRequest, WriteResponse>;
+  /**
+   * Feature flags (global, audited with no tenant). A kill switch needs only
+   * flags.kill (the on-call engineer); putting and deleting flags flags.write.
+   */
+  putFlag: handleUnaryCall<PutFlagRequest, WriteResponse>;
+  deleteFlag: handleUnaryCall<DeleteFlagRequest, WriteResponse>;
+  setKillSwitch: handleUnaryCall<SetKillSwitchRequest, WriteResponse>;
+  listFlags: handleUnaryCall<ListFlagsRequest, ListFlagsResponse>;
   /** API keys of one tenant. The secret is returned once. */
   createApiKey: handleUnaryCall<CreateApiKeyRequest, ApiKeySecret>;
   rotateApiKey: handleUnaryCall<RotateApiKeyRequest, ApiKeySecret>;
@@ -5689,6 +6371,70 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Feature flags (global, audited with no tenant). A kill switch needs only
+   * flags.kill (the on-call engineer); putting and deleting flags flags.write.
+   */
+  putFlag(
+    request: PutFlagRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  putFlag(
+    request: PutFlagRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  putFlag(
+    request: PutFlagRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  deleteFlag(
+    request: DeleteFlagRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  deleteFlag(
+    request: DeleteFlagRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  deleteFlag(
+    request: DeleteFlagRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  setKillSwitch(
+    request: SetKillSwitchRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  setKillSwitch(
+    request: SetKillSwitchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  setKillSwitch(
+    request: SetKillSwitchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  listFlags(
+    request: ListFlagsRequest,
+    callback: (error: ServiceError | null, response: ListFlagsResponse) => void,
+  ): ClientUnaryCall;
+  listFlags(
+    request: ListFlagsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListFlagsResponse) => void,
+  ): ClientUnaryCall;
+  listFlags(
+    request: ListFlagsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListFlagsResponse) => void,
   ): ClientUnaryCall;
   /** API keys of one tenant. The secret is returned once. */
   createApiKey(

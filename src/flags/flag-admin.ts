@@ -1,0 +1,67 @@
+import type { AdminActor, AuditedWriter, WriteResult } from "../audit/audited-write.js";
+import { BulkheadError } from "../errors.js";
+import type { ApprovableChange, Approvals } from "../identity/approvals.js";
+import { isFullyOn } from "./flag-evaluator.js";
+import { EXPECTED_LIFETIME_DAYS, type Flag, type FlagInput, type FlagStore } from "./flag-store.js";
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/**
+ * Flag writes: audited like every admin write (global: no tenant), and
+ * read back by every process's next Check. Rolling a high-risk flag out to
+ * everyone needs a second staff member's approval of exactly that flag; a
+ * kill switch never does, so the on-call engineer can stop damage alone.
+ */
+export class FlagAdmin {
+  constructor(private readonly deps: { audited: AuditedWriter; flags: FlagStore; approvals: Approvals }) {}
+
+  putFlag(flag: FlagInput, approvalId: string, by: AdminActor): WriteResult {
+    return this.deps.audited.write(by, { tenantId: null, object: `flag:${flag.key}`, action: "flag.put" }, (tx) => {
+      const before = this.deps.flags.get(flag.key);
+      // The kill switch belongs to SetKillSwitch: a PutFlag keeps whatever it is.
+      const next = { ...flag, killed: before?.killed ?? false };
+      if (next.risk === "high" && isFullyOn(next) && !(before && isFullyOn(before))) {
+        this.deps.approvals.spend(tx, approvalId, flagChange(flag), by.caller.actor);
+      }
+      this.deps.flags.putFlag(tx, next);
+    });
+  }
+
+  deleteFlag(key: string, by: AdminActor): WriteResult {
+    return this.deps.audited.write(by, { tenantId: null, object: `flag:${key}`, action: "flag.delete" }, (tx) => {
+      if (!this.deps.flags.deleteFlag(tx, key)) throw notFound(key);
+    });
+  }
+
+  setKillSwitch(key: string, killed: boolean, by: AdminActor): WriteResult {
+    return this.deps.audited.write(by, { tenantId: null, object: `flag:${key}`, action: killed ? "flag.kill" : "flag.unkill" }, (tx) => {
+      if (!this.deps.flags.setKilled(tx, key, killed)) throw notFound(key);
+    });
+  }
+
+  /** Every flag with the reasons it needs cleanup (none = not stale). */
+  list(now: number): { flag: Flag; staleReasons: string[] }[] {
+    return this.deps.flags.all().map((flag) => ({ flag, staleReasons: staleReasons(flag, now) }));
+  }
+}
+
+/** Past its cleanup date, or fully on for longer than its type is expected to live. */
+export function staleReasons(flag: Flag, now: number): string[] {
+  const reasons: string[] = [];
+  if (flag.cleanupAt !== null && flag.cleanupAt < now) reasons.push(`past its cleanup date ${new Date(flag.cleanupAt).toISOString().slice(0, 10)}`);
+  const lifetime = EXPECTED_LIFETIME_DAYS[flag.kind];
+  if (lifetime !== null && flag.fullyOnSince !== null && isFullyOn(flag) && now - flag.fullyOnSince > lifetime * DAY) {
+    reasons.push(`fully on for ${Math.floor((now - flag.fullyOnSince) / DAY)} days, longer than a ${flag.kind} flag's ${lifetime}`);
+  }
+  return reasons;
+}
+
+/** What a high-risk full rollout asks a second person to approve: the flag exactly as it will be stored. */
+export function flagChange(flag: FlagInput): ApprovableChange {
+  return { verb: "flag.put", object: flag.key, content: flag };
+}
+
+function notFound(key: string): BulkheadError {
+  return new BulkheadError("ADMIN_NOT_FOUND", `key: no flag ${key}`, "key");
+}
+
