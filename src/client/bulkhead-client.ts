@@ -6,6 +6,7 @@ import {
   type DeepPartial,
 } from "../gen/bulkhead/v1/decision.js";
 import { ConsumeRequest, type ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
+import { EvaluateFlagsRequest, type EvaluateFlagsResponse } from "../gen/bulkhead/v1/flags.js";
 import { PutMembershipRequest as PutMembershipMessage } from "../gen/bulkhead/v1/admin.js";
 import { CheckCoalescer } from "./check-coalescer.js";
 import { DecisionCache, type DecisionCacheOptions } from "./decision-cache.js";
@@ -58,8 +59,6 @@ export type CheckInput = DeepPartial<CheckRequest>;
  *
  * - Optional decision cache (`cache: {}`), invalidated from WatchChanges,
  *   never serving an answer older than a revision this client has seen.
- *
- * There is no `evaluateFlags` yet: the sidecar has no flags RPC.
  */
 export class BulkheadClient {
   private readonly transport: Transport;
@@ -142,6 +141,19 @@ export class BulkheadClient {
     const context = await this.transport.resolveContext(request, this.callOptions(options));
     this.observeRevision(context.storeRevision);
     return trustContext(context);
+  }
+
+  /**
+   * A tenant's flags (all, or `flag_keys`) for an actor, with OpenFeature-style value, variant and
+   * reason; sends the client's read-your-writes revision. Rejects on error: a host must then treat
+   * every flag as off (its OpenFeature default), never as on.
+   */
+  async evaluateFlags(input: DeepPartial<EvaluateFlagsRequest>, options: Omit<CallOptions, "throwOnError"> = {}): Promise<EvaluateFlagsResponse> {
+    const request = EvaluateFlagsRequest.fromPartial(input);
+    request.minRevision = Math.max(request.minRevision, this.seenRevision);
+    const answer = await this.transport.evaluateFlags(request, this.callOptions(options));
+    this.observeRevision(answer.storeRevision);
+    return answer;
   }
 
   /** Counts usage against a meter; the answer's store_revision becomes the client's read-your-writes token. Rejects on error. */

@@ -2,6 +2,7 @@ import { credentials, Metadata, type ChannelCredentials, type Interceptor, type 
 import { AdminServiceClient, type Change, type PutMembershipRequest, type WatchChangesRequest, type WriteResponse } from "../gen/bulkhead/v1/admin.js";
 import { DecisionServiceClient } from "../gen/bulkhead/v1/decision.js";
 import { EntitlementServiceClient } from "../gen/bulkhead/v1/entitlements.js";
+import { FlagServiceClient } from "../gen/bulkhead/v1/flags.js";
 import type { ChangeHandlers, ChangeSubscription, Transport, TransportCallOptions } from "./transport.js";
 
 /** Where and how {@link GrpcTransport} connects. */
@@ -27,6 +28,7 @@ export class GrpcTransport implements Transport {
   private readonly decisions: DecisionServiceClient;
   private readonly entitlements: EntitlementServiceClient;
   private readonly admin: AdminServiceClient;
+  private readonly flags: FlagServiceClient;
 
   /** Opens (lazily) one channel per service to `options.address`. */
   constructor(private readonly options: GrpcTransportOptions) {
@@ -35,6 +37,7 @@ export class GrpcTransport implements Transport {
     this.decisions = new DecisionServiceClient(options.address, creds, clientOptions);
     this.entitlements = new EntitlementServiceClient(options.address, creds, clientOptions);
     this.admin = new AdminServiceClient(options.address, creds, clientOptions);
+    this.flags = new FlagServiceClient(options.address, creds, clientOptions);
   }
 
   /** DecisionService.Check. */
@@ -43,6 +46,8 @@ export class GrpcTransport implements Transport {
   batchCheck = this.bind(() => this.decisions, "batchCheck", () => this.callerMetadata());
   /** DecisionService.ResolveContext. */
   resolveContext = this.bind(() => this.decisions, "resolveContext", () => this.callerMetadata());
+  /** FlagService.EvaluateFlags. */
+  evaluateFlags = this.bind(() => this.flags, "evaluateFlags", () => this.callerMetadata());
   /** EntitlementService.Consume. */
   consume = this.bind(() => this.entitlements, "consume", () => this.callerMetadata());
   /** AdminService.PutMembership, with the admin token and operator as metadata. */
@@ -72,6 +77,7 @@ export class GrpcTransport implements Transport {
     this.decisions.close();
     this.entitlements.close();
     this.admin.close();
+    this.flags.close();
   }
 
   private bind<C extends object, M extends keyof C>(client: () => C, method: M, metadata: () => Metadata) {

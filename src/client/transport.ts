@@ -1,6 +1,7 @@
 import type { Change, WatchChangesRequest, WriteResponse, PutMembershipRequest } from "../gen/bulkhead/v1/admin.js";
 import type { BatchCheckRequest, BatchCheckResponse, CheckRequest, CheckResponse, ResolveContextRequest, TenantContext } from "../gen/bulkhead/v1/decision.js";
 import type { ConsumeRequest, ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
+import type { EvaluateFlagsRequest, EvaluateFlagsResponse } from "../gen/bulkhead/v1/flags.js";
 
 /** Per-call options every transport honours. */
 export interface TransportCallOptions {
@@ -22,6 +23,8 @@ export interface Transport {
   batchCheck(request: BatchCheckRequest, options: TransportCallOptions): Promise<BatchCheckResponse>;
   /** The trusted context of a principal (DecisionService.ResolveContext). */
   resolveContext(request: ResolveContextRequest, options: TransportCallOptions): Promise<TenantContext>;
+  /** A tenant's (and actor's) flags with OpenFeature-style details (FlagService.EvaluateFlags). */
+  evaluateFlags(request: EvaluateFlagsRequest, options: TransportCallOptions): Promise<EvaluateFlagsResponse>;
   /** Counts usage against a meter (EntitlementService.Consume). */
   consume(request: ConsumeRequest, options: TransportCallOptions): Promise<ConsumeResponse>;
   /** Writes one membership (AdminService.PutMembership); needs admin credentials. */

@@ -15,6 +15,9 @@ import { invalidArgument } from "../errors.js";
 import type { PutMembershipRequest, WriteResponse } from "../gen/bulkhead/v1/admin.js";
 import type { BatchCheckRequest, BatchCheckResponse, CheckRequest, CheckResponse, ResolveContextRequest, TenantContext } from "../gen/bulkhead/v1/decision.js";
 import type { ConsumeRequest, ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
+import type { EvaluateFlagsRequest, EvaluateFlagsResponse } from "../gen/bulkhead/v1/flags.js";
+import { FlagEvaluation } from "../flags/flag-evaluation.js";
+import { evaluateFlagsAnswer } from "../server/grpc/flag-handlers.js";
 import { ulidGenerator } from "../ids.js";
 import { PolicyManager } from "../engine/policy-manager.js";
 import { DEFAULT_POLICY_DIR } from "../paths.js";
@@ -57,7 +60,11 @@ export async function createEmbeddedTransport(options: EmbeddedOptions): Promise
  */
 export class EmbeddedTransport implements Transport {
   /** Built by {@link createEmbeddedTransport}. */
-  constructor(private readonly db: Db, private readonly core: DecisionCore, private readonly policies: PolicyManager) {}
+  private readonly flags: FlagEvaluation;
+
+  constructor(private readonly db: Db, private readonly core: DecisionCore, private readonly policies: PolicyManager) {
+    this.flags = new FlagEvaluation({ flags: core.stores.flags, subjects: core.resolver });
+  }
 
   /** One decision, as DecisionService.Check. */
   check(request: CheckRequest, options: TransportCallOptions): Promise<CheckResponse> {
@@ -80,6 +87,11 @@ export class EmbeddedTransport implements Transport {
       const minRevision = validateRevision(request.minRevision, "min_revision");
       return fromResolvedContext(await this.core.decider.resolveContext(principal, minRevision, options.deadline));
     });
+  }
+
+  /** A tenant's flags, as FlagService.EvaluateFlags. */
+  evaluateFlags(request: EvaluateFlagsRequest, options: TransportCallOptions): Promise<EvaluateFlagsResponse> {
+    return coded(() => evaluateFlagsAnswer({ flags: this.flags, decider: this.core.decider }, request, options.deadline));
   }
 
   /** Counts usage, as EntitlementService.Consume. */

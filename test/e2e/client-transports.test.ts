@@ -80,4 +80,18 @@ describe("gRPC and in-process transports", () => {
     expect(await inProcess.isAllowed(request)).toBe(false);
     sidecar.seed({ memberships: [{ tenantId: "ten_globex", actorId: "usr_carol", role: "admin" }] });
   });
+
+  it("evaluate a tenant's flags alike, plan rules included, and reject rather than answer when the sidecar is gone", async () => {
+    for (const [tenantId, pipelineOn] of [["ten_acme", true], ["ten_globex", false]] as const) {
+      const request = { tenantId, actorId: "usr_alice", flagKeys: ["new_export_pipeline", "ai_assistant"] };
+      const [remote, local] = [await overGrpc.evaluateFlags(request), await inProcess.evaluateFlags(request)];
+      expect(local.flags).toEqual(remote.flags);
+      expect(remote.flags.find((f) => f.key === "new_export_pipeline")?.value).toBe(pipelineOn);
+    }
+    const missing = await overGrpc.evaluateFlags({ actorId: "usr_alice" }).catch((e) => e);
+    expect(missing.metadata.get("bulkhead-field")).toEqual(["tenant_id"]);
+    const gone = new BulkheadClient({ address: "127.0.0.1:1", deadlineMs: 300 });
+    await expect(gone.evaluateFlags({ tenantId: "ten_acme", actorId: "usr_alice" })).rejects.toBeTruthy();
+    await gone.close();
+  });
 });
