@@ -42,6 +42,13 @@ import { readRevision, RevisionWriter } from "./store/revision-writer.js";
 import { createSqliteStores, type Stores } from "./store/stores.js";
 import { Outbox } from "./events/outbox.js";
 import { Metering } from "./usage/metering.js";
+import { UsageCommands } from "./usage/usage-commands.js";
+import { LocalCommandWriter, type CommandWriter } from "./store/command-writer.js";
+import { CommandRegistry } from "./store/store-command.js";
+import { seedCommand } from "./demo/seed-command.js";
+import { DEMO_DATASET } from "./demo/demo-dataset.js";
+import { BulkheadError } from "./errors.js";
+import { ReplicatedLog } from "./replication/replicated-log.js";
 
 export interface Runtime {
   clock: Clock;
@@ -60,6 +67,10 @@ export interface Bulkhead {
   resolver: ContextResolver;
   decider: Decider;
   metering: Metering;
+  /** Every command kind this sidecar can apply (ADR 42). */
+  commands: CommandRegistry;
+  /** Replicated mode's change log; undefined single-node. */
+  replication: ReplicatedLog | undefined;
   outbox: Outbox;
   projector: BillingProjector;
   apiKeys: ApiKeyStore;
@@ -83,7 +94,6 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const ids = runtime.ids ?? ulidGenerator(clock);
   const log = runtime.log ?? ((message: string) => console.error(`bulkhead: ${message}`));
 
-  refuseReplicatedMode(config);
   const db = openDatabase(config.dbPath);
   requireIntactOrClose(db);
   const policies = new PolicyManager({
@@ -93,29 +103,53 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     evaluation: { workers: config.policyWorkers, budgetMs: config.policyBudgetMs },
     ...(config.policyWatchdog && { watchdog: config.policyWatchdog }),
   });
-  const core = createDecisionCore(db, policies, { clock, ids, log }, { pastDueGraceDays: config.pastDueGraceDays, environment: config.environment });
+  let replication: ReplicatedLog | undefined;
+  const core = createDecisionCore(db, policies, { clock, ids, log }, {
+    pastDueGraceDays: config.pastDueGraceDays,
+    environment: config.environment,
+    freshness: { require: () => replication?.requireFresh() },
+  });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock } = core;
   policies.onSwap(() => resolver.forgetAll());
-  if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
-  await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver });
-  core.attachMetrics(metrics);
-
+  // Kinds are registered before the log is opened: catching up applies them.
+  const registry = new CommandRegistry();
+  const local = new LocalCommandWriter(writer, registry, clock);
+  const commands: CommandWriter = { run: (kind, body, options) => (replication ?? local).run(kind, body, options) };
+  const seedKind = registry.register(seedCommand(writer, stores));
+  const usage = new UsageCommands({ metering, commands, registry });
   const audited = new AuditedWriter(writer, new AdminAudit(db));
   const approvals = new Approvals(db, (actor) => {
     const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;
     return member?.status === "active" && roleMay(member.role, "approvals");
   });
+  const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
+  if (config.replication) {
+    replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {
+      fileGuard.stop();
+      db.close();
+      throw error;
+    });
+    if (config.demo) {
+      const seeded = await replication.runIfLogEmpty(seedKind, DEMO_DATASET);
+      log(seeded ? `seeded the demo dataset into stream ${config.replication.stream}` : `stream ${config.replication.stream} has data: joined without seeding`);
+    }
+  } else if (config.demo && seedDemoIfEmpty(db, writer, stores)) {
+    log(`seeded the demo dataset into ${config.dbPath}`);
+  }
+  await policies.start();
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver });
+  core.attachMetrics(metrics);
+
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver });
   const { server: grpc, health } = createGrpcServer({
     decider,
     metrics,
     callerTokens: config.callerTokens,
-    entitlements: { db, stores, metering, outbox, decider, clock },
+    entitlements: { db, stores, metering, usage, outbox, decider, clock },
     flags: { flags: flagEvaluation, decider },
     admin: {
       tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
-      directory: new DirectoryAdmin({ audited, ...stores, roles: policies, approvals }),
+      directory: directoryAdmin,
       commercial: new CommercialAdmin({ audited, ...stores, approvals }),
       access: new AccessAdmin({
         audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
@@ -130,7 +164,9 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   });
   // Lapsed reservations stop counting at their expiry by themselves; the
   // sweeper only keeps the tables small. unref: it never holds the process up.
+  // Replicated mode does not sweep yet: the sweep is not a command (ADR 43).
   const sweeper = setInterval(() => {
+    if (replication) return;
     try {
       writer.write((tx) => stores.usage.sweep(tx, tx.now));
     } catch (error) {
@@ -155,7 +191,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -177,6 +213,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       await policies.close();
       await http.close();
       fileGuard.stop();
+      await replication?.close();
       decisionLog.close();
       db.close();
     },
@@ -232,14 +269,19 @@ export function createDecisionCore(
   db: Db,
   policies: PolicySource,
   runtime: Runtime,
-  options: { boundaryGuard?: boolean; pastDueGraceDays?: number; environment?: string | undefined; keySecret?: Buffer; contextCacheBytes?: number } = {},
+  options: {
+    boundaryGuard?: boolean; pastDueGraceDays?: number; environment?: string | undefined; keySecret?: Buffer; contextCacheBytes?: number;
+    /** Throws when local state may no longer be served (replicated mode's staleness bound); checked before every decision. */
+    freshness?: { require(): void };
+  } = {},
 ): DecisionCore {
   const { clock, ids, log } = runtime;
   const stores = createSqliteStores(db);
   const fileGuard = new StoreFileGuard(db.name, log);
   const writeLock = new WriteLockBackoff(fileGuard, log);
   const writer = new RevisionWriter(db, clock, writeLock);
-  const tracker = new ChangeTracker(db, fileGuard);
+  const freshness = options.freshness;
+  const tracker = new ChangeTracker(db, freshness ? { require: () => { fileGuard.require(); freshness.require(); } } : fileGuard);
   writer.onCommit((changes, revision) => tracker.observe(changes, revision));
   const decisionLog = new DecisionLog(db, { journal: journalPathFor(db.name), guard: writeLock, log });
   const outbox = new Outbox(db);
@@ -303,16 +345,41 @@ function splitHostPort(addr: string): [string, string] {
 }
 
 /**
- * Replicated mode's change log is not built yet (issue 13, ADR 26). A sidecar
- * that ran single-node while its operator configured a shared log would
- * disagree with its peers silently, so both entry points (one process, and
- * the `--workers` primary) refuse before anything is opened or written.
+ * Replicated mode with `--workers` is not built: several processes sharing
+ * one file would each apply the log (ADR 26, 43). The primary refuses it
+ * before anything is opened or written.
  */
 function refuseReplicatedMode(config: Config): void {
   if (config.replication) {
     throw new ConfigError(
-      "BULKHEAD_NATS_URL (--nats-url) is set, but replicated mode is not available in this build yet; " +
-        "unset it to run this sidecar single-node",
+      "BULKHEAD_NATS_URL (--nats-url) is set with --workers; replicated mode runs one process per sidecar: drop --workers",
     );
+  }
+}
+
+/**
+ * Opens the change log over this sidecar's file and catches up before the
+ * servers listen. Local writes are refused from here on: only entries
+ * applied from the log write, so the file stays a view of the stream.
+ */
+async function openReplication(
+  config: Config,
+  deps: { db: Db; writer: RevisionWriter; registry: CommandRegistry; clock: Clock; log: (message: string) => void },
+): Promise<ReplicatedLog> {
+  const replication = config.replication!;
+  deps.writer.refuseLocalWrites(() => new BulkheadError(
+    "REPLICATION_UNAVAILABLE",
+    "this write is not replicated yet (only directory admin writes and Consume are commands); refused so this sidecar cannot disagree with the others",
+  ));
+  const log = await ReplicatedLog.open(replication, {
+    writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),
+  });
+  try {
+    const target = await log.catchUp((applied, of) => deps.log(`catching up on stream ${replication.stream}: applied ${applied} of ${of}`));
+    deps.log(`replicated mode: stream ${replication.stream}, applied through revision ${log.revision} (stream at ${target} on start)`);
+    return log;
+  } catch (error) {
+    await log.close();
+    throw error;
   }
 }

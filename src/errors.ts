@@ -33,6 +33,7 @@ export const ERROR_CATALOG = {
   STORE_FAILED: { category: "internal", summary: "the SQLite store failed" },
   STORE_BUSY: { category: "unavailable", summary: "another process holds the database's write lock; nothing was written, retry" },
   CALL_EXPIRED: { category: "deadline_exceeded", summary: "the call's deadline passed or it was cancelled before it was answered; nothing was decided, charged or logged" },
+  REPLICATION_UNAVAILABLE: { category: "unavailable", summary: "replicated mode cannot reach the change log, or this sidecar stopped applying it" },
   INTERNAL: { category: "internal", summary: "unexpected internal failure" },
 } as const satisfies Record<string, { category: ErrorCategory; summary: string }>;
 

@@ -1,6 +1,7 @@
 import { BulkheadError, invalidArgument } from "../errors.js";
 import type { AdminCapability, AdminCaller } from "../identity/staff-roles.js";
 import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
+import { objectBody, stringField, type CommandKind } from "../store/store-command.js";
 import type { AdminAudit } from "./admin-audit.js";
 
 /** Who does an admin write and why; all of it lands in admin_audit. */
@@ -36,7 +37,7 @@ export class AuditedWriter {
     private readonly audit: AdminAudit,
   ) {}
 
-  write<T>(by: AdminActor, target: AuditTarget, mutate: (tx: WriteScope) => T): WriteResult & { result: T } {
+  write<T>(by: AdminActor | CommandActor, target: AuditTarget, mutate: (tx: WriteScope) => T): WriteResult & { result: T } {
     if (by.reason.trim() === "") throw invalidArgument("reason", "is required for every admin write");
     let changed = false;
     const { revision, result } = this.writer.write((tx) => {
@@ -46,6 +47,46 @@ export class AuditedWriter {
     });
     return { revision, changed, result };
   }
+}
+
+/**
+ * Who made an admin write, as a command carries it: what the audit row and
+ * an approval need. The caller's capabilities were checked where the
+ * command was made; applying it does not check them again.
+ */
+export interface CommandActor {
+  caller: { actor: string };
+  reason: string;
+  source: string;
+}
+
+export function commandActor(by: AdminActor): CommandActor {
+  return { caller: { actor: by.caller.actor }, reason: by.reason, source: by.source };
+}
+
+/** An admin command's body: its arguments and who made it. */
+export type AdminBody<B> = B & { by: CommandActor };
+
+/**
+ * An audited admin write as a command (v1). The body is what the use case
+ * passed, so decode checks only the envelope every admin write shares; the
+ * use case's own checks run again when it is applied.
+ */
+export function adminCommand<B, R>(type: string, apply: (tx: WriteScope, body: B, by: CommandActor) => R): CommandKind<AdminBody<B>, R> {
+  return {
+    type,
+    version: 1,
+    decode(body) {
+      const b = objectBody(body);
+      const by = objectBody(b.by);
+      const caller = objectBody(by.caller);
+      stringField(caller, "actor");
+      stringField(by, "reason");
+      stringField(by, "source");
+      return b as AdminBody<B>;
+    },
+    apply: (tx, body) => apply(tx, body, body.by),
+  };
 }
 
 /** Throws ADMIN_FORBIDDEN unless the caller holds the capability (or one of them). */

@@ -1,4 +1,7 @@
-import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
+import { adminCommand, commandActor, type AdminActor, type AdminBody, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
+import type { CommandWriter } from "../store/command-writer.js";
+import type { WriteScope } from "../store/revision-writer.js";
+import type { CommandKind, CommandRegistry } from "../store/store-command.js";
 import type { RoleCatalog } from "../context/role-catalog.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
 import { approvalAction, type ApprovableChange, type Approvals } from "../identity/approvals.js";
@@ -12,14 +15,35 @@ export type MembershipSpec = Pick<Membership, "actorId" | "actorType" | "role" |
  * audited in the same transaction by AuditedWriter.
  */
 export class DirectoryAdmin {
+  /** The writes this use case makes, as commands (ADR 42); the registry applies them from the log. */
+  private readonly kinds;
+
   constructor(
     private readonly deps: {
       audited: AuditedWriter;
       directory: DirectoryStore;
       roles: RoleCatalog;
       approvals: Approvals;
+      commands: CommandWriter;
+      registry: CommandRegistry;
     },
-  ) {}
+  ) {
+    const r = deps.registry;
+    this.kinds = {
+      putUser: r.register(adminCommand("user.put", (tx, b: { tenantId: string; user: User; global: { allTenants: boolean; approvalId: string } }, by) =>
+        this.applyPutUser(tx, b.tenantId, b.user, b.global, by))),
+      putMembership: r.register(adminCommand("membership.put", (tx, b: { tenantId: string; spec: MembershipSpec; builtIn: boolean }, by) =>
+        this.applyPutMembership(b.tenantId, b.spec, b.builtIn, by))),
+      removeMembership: r.register(adminCommand("membership.remove", (tx, b: { tenantId: string; actorId: string }, by) =>
+        this.applyRemoveMembership(b.tenantId, b.actorId, by))),
+      syncMemberships: r.register(adminCommand("memberships.sync", (tx, b: { tenantId: string; wanted: (MembershipSpec & { builtIn: boolean })[] }, by) =>
+        this.applySyncMemberships(b.tenantId, b.wanted, by))),
+      putCustomRole: r.register(adminCommand("custom_role.put", (tx, b: { tenantId: string; name: string; permissions: string[] }, by) =>
+        this.applyPutCustomRole(b.tenantId, b.name, b.permissions, by))),
+      deleteCustomRole: r.register(adminCommand("custom_role.delete", (tx, b: { tenantId: string; name: string }, by) =>
+        this.applyDeleteCustomRole(b.tenantId, b.name, by))),
+    };
+  }
 
   /**
    * A user's profile. A user who belongs, or ever belonged, to other tenants
@@ -28,7 +52,51 @@ export class DirectoryAdmin {
    * tenants have seen. Removing a membership for a moment does not make it
    * private again.
    */
-  putUser(tenantId: string, user: User, global: { allTenants: boolean; approvalId: string }, by: AdminActor): WriteResult {
+  async putUser(tenantId: string, user: User, global: { allTenants: boolean; approvalId: string }, by: AdminActor): Promise<WriteResult> {
+    return this.run(this.kinds.putUser, { tenantId, user, global }, by);
+  }
+
+  async putMembership(tenantId: string, spec: MembershipSpec, by: AdminActor): Promise<WriteResult> {
+    return this.run(this.kinds.putMembership, { tenantId, spec, builtIn: this.isBuiltIn(spec.role) }, by);
+  }
+
+  async removeMembership(tenantId: string, actorId: string, by: AdminActor): Promise<WriteResult> {
+    return this.run(this.kinds.removeMembership, { tenantId, actorId }, by);
+  }
+
+  /** Applies the difference between the store and `wanted` (the tenant's whole list) in one transaction. */
+  async syncMemberships(tenantId: string, wanted: MembershipSpec[], by: AdminActor): Promise<WriteResult & SyncCounts> {
+    const seen = new Set<string>();
+    wanted.forEach((m, i) => {
+      if (seen.has(m.actorId)) throw invalidArgument(`memberships[${i}].actor_id`, `'${m.actorId}' is listed twice`);
+      seen.add(m.actorId);
+    });
+    const list = wanted.map((m) => ({ ...m, builtIn: this.isBuiltIn(m.role) }));
+    return this.run(this.kinds.syncMemberships, { tenantId, wanted: list }, by);
+  }
+
+  /** A tenant's own role: a name that is not built in, with permissions the action catalog knows. */
+  async putCustomRole(tenantId: string, name: string, permissions: string[], by: AdminActor): Promise<WriteResult> {
+    if (this.deps.roles.permissionsOf(name) !== undefined) throw invalidArgument("name", `'${name}' is a built-in role`);
+    const known = new Set(this.deps.roles.catalogPermissions());
+    permissions.forEach((p, i) => {
+      if (!known.has(p)) throw invalidArgument(`permissions[${i}]`, `unknown permission '${p}' (not in the action catalog)`);
+    });
+    return this.run(this.kinds.putCustomRole, { tenantId, name, permissions }, by);
+  }
+
+  /** Refused while members hold the role: removing it would silently strip their access. */
+  async deleteCustomRole(tenantId: string, name: string, by: AdminActor): Promise<WriteResult> {
+    return this.run(this.kinds.deleteCustomRole, { tenantId, name }, by);
+  }
+
+  /** The revision is the command's: a write that changed nothing answers with the revision it saw, as before commands. */
+  private async run<B, R extends WriteResult>(kind: CommandKind<AdminBody<B>, R>, body: B, by: AdminActor): Promise<R> {
+    const { result, revision } = await this.deps.commands.run(kind, { ...body, by: commandActor(by) });
+    return { ...result, revision };
+  }
+
+  private applyPutUser(tx: WriteScope, tenantId: string, user: User, global: { allTenants: boolean; approvalId: string }, by: CommandActor): WriteResult {
     const target = { tenantId: global.allTenants ? null : tenantId, object: `user:${user.id}`, action: "user.put" };
     return this.deps.audited.write(by, target, (tx) => {
       this.requireTenant(tenantId);
@@ -51,36 +119,31 @@ export class DirectoryAdmin {
     });
   }
 
-  putMembership(tenantId: string, spec: MembershipSpec, by: AdminActor): WriteResult {
+  private applyPutMembership(tenantId: string, spec: MembershipSpec, builtIn: boolean, by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId, object: `membership:${tenantId}/${spec.actorId}`, action: "membership.put" }, (tx) => {
       this.requireTenant(tenantId);
-      this.requireRole(tenantId, spec.role, "membership.role");
+      this.requireRole(tenantId, spec.role, builtIn, "membership.role");
       const current = this.deps.directory.membership(tenantId, spec.actorId);
       if (current && sameMembership(current, spec)) return;
       this.deps.directory.putMembership(tx, { tenantId, ...spec });
     });
   }
 
-  removeMembership(tenantId: string, actorId: string, by: AdminActor): WriteResult {
+  private applyRemoveMembership(tenantId: string, actorId: string, by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId, object: `membership:${tenantId}/${actorId}`, action: "membership.remove" }, (tx) => {
       this.requireTenant(tenantId);
       if (this.deps.directory.membership(tenantId, actorId)) this.deps.directory.removeMembership(tx, tenantId, actorId);
     });
   }
 
-  /** Applies the difference between the store and `wanted` (the tenant's whole list) in one transaction. */
-  syncMemberships(tenantId: string, wanted: MembershipSpec[], by: AdminActor): WriteResult & { added: number; updated: number; removed: number } {
+  private applySyncMemberships(tenantId: string, wanted: (MembershipSpec & { builtIn: boolean })[], by: CommandActor): WriteResult & SyncCounts {
     const counts = { added: 0, updated: 0, removed: 0 };
-    const seen = new Set<string>();
-    wanted.forEach((m, i) => {
-      if (seen.has(m.actorId)) throw invalidArgument(`memberships[${i}].actor_id`, `'${m.actorId}' is listed twice`);
-      seen.add(m.actorId);
-    });
+    const seen = new Set(wanted.map((m) => m.actorId));
     const result = this.deps.audited.write(by, { tenantId, object: `memberships:${tenantId}`, action: "memberships.sync" }, (tx) => {
       this.requireTenant(tenantId);
-      wanted.forEach((m, i) => this.requireRole(tenantId, m.role, `memberships[${i}].role`));
+      wanted.forEach((m, i) => this.requireRole(tenantId, m.role, m.builtIn, `memberships[${i}].role`));
       const current = new Map(this.deps.directory.memberships(tenantId).map((m) => [m.actorId, m]));
-      for (const m of wanted) {
+      for (const { builtIn: _, ...m } of wanted) {
         const existing = current.get(m.actorId);
         if (!existing) counts.added++;
         else if (!sameMembership(existing, m)) counts.updated++;
@@ -96,13 +159,7 @@ export class DirectoryAdmin {
     return { revision: result.revision, changed: result.changed, ...counts };
   }
 
-  /** A tenant's own role: a name that is not built in, with permissions the action catalog knows. */
-  putCustomRole(tenantId: string, name: string, permissions: string[], by: AdminActor): WriteResult {
-    if (this.deps.roles.permissionsOf(name) !== undefined) throw invalidArgument("name", `'${name}' is a built-in role`);
-    const known = new Set(this.deps.roles.catalogPermissions());
-    permissions.forEach((p, i) => {
-      if (!known.has(p)) throw invalidArgument(`permissions[${i}]`, `unknown permission '${p}' (not in the action catalog)`);
-    });
+  private applyPutCustomRole(tenantId: string, name: string, permissions: string[], by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId, object: `role:${tenantId}/${name}`, action: "custom_role.put" }, (tx) => {
       this.requireTenant(tenantId);
       const current = this.deps.directory.customRole(tenantId, name);
@@ -111,8 +168,7 @@ export class DirectoryAdmin {
     });
   }
 
-  /** Refused while members hold the role: removing it would silently strip their access. */
-  deleteCustomRole(tenantId: string, name: string, by: AdminActor): WriteResult {
+  private applyDeleteCustomRole(tenantId: string, name: string, by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId, object: `role:${tenantId}/${name}`, action: "custom_role.delete" }, (tx) => {
       this.requireTenant(tenantId);
       if (!this.deps.directory.customRole(tenantId, name)) throw new BulkheadError("ADMIN_NOT_FOUND", `name: no custom role '${name}' in ${tenantId}`, "name");
@@ -126,13 +182,19 @@ export class DirectoryAdmin {
     requireWritableTenant(this.deps.directory, tenantId);
   }
 
-  private requireRole(tenantId: string, role: string, field: string): void {
-    if (this.deps.roles.permissionsOf(role) === undefined && !this.deps.directory.customRole(tenantId, role)) {
+  /** Whether a role is one of the policy bundle's: decided where the write is made, so applying it never reads the bundle. */
+  private isBuiltIn(role: string): boolean {
+    return this.deps.roles.permissionsOf(role) !== undefined;
+  }
+
+  private requireRole(tenantId: string, role: string, builtIn: boolean, field: string): void {
+    if (!builtIn && !this.deps.directory.customRole(tenantId, role)) {
       throw invalidArgument(field, `unknown role '${role}' (not built in, not a custom role of this tenant)`);
     }
   }
 }
 
+type SyncCounts = { added: number; updated: number; removed: number };
 
 /** A tenant admin writes may change: it exists and has not been deleted. */
 export function requireWritableTenant(directory: DirectoryStore, tenantId: string): Tenant {

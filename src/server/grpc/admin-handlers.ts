@@ -60,14 +60,14 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
     return caller;
   };
   /** A read: authenticated and capable. */
-  const read = <Req, Res>(capability: AdminCapability | AdminCapability[], what: string, handler: (r: Req, caller: AdminCaller) => Res) =>
+  const read = <Req, Res>(capability: AdminCapability | AdminCapability[], what: string, handler: (r: Req, caller: AdminCaller) => Res | Promise<Res>) =>
     unary(NO_CALLER_TOKENS, (r: Req, call: ServerUnaryCall<Req, Res>) => {
       const caller = callerOf(call.metadata);
       requireCapability(caller, capability, what);
       return handler(r, caller);
     });
   /** A write: also a reason that starts with a configured reason code. */
-  const write = <Req extends { reason: string }, Res>(capability: AdminCapability | AdminCapability[], what: string, handler: (r: Req, by: AdminActor) => Res) =>
+  const write = <Req extends { reason: string }, Res>(capability: AdminCapability | AdminCapability[], what: string, handler: (r: Req, by: AdminActor) => Res | Promise<Res>) =>
     read<Req, Res>(capability, what, (r, caller) => handler(r, { caller, reason: validateReason(r.reason, deps.reasonCodes), source: "admin_api" }));
   const tenantOf = (r: { tenantId: string }) => requireId(r.tenantId, "tenant_id");
   const global = (r: { allTenants: boolean; approvalId: string }) => ({ allTenants: r.allTenants, approvalId: r.approvalId });
@@ -89,21 +89,21 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
       return { storeRevision: result.revision, apiKeysRevoked: result.apiKeysRevoked, impersonationsEnded: result.impersonationsEnded };
     }),
 
-    putUser: write("directory.write", "write users", (r, by) => toWrite(directory.putUser(tenantOf(r), validateUser(r), global(r), by))),
+    putUser: write("directory.write", "write users", (r, by) => directory.putUser(tenantOf(r), validateUser(r), global(r), by).then(toWrite)),
     putMembership: write("directory.write", "write memberships", (r, by) =>
-      toWrite(directory.putMembership(tenantOf(r), validateMembership(r.membership), by)),
+      directory.putMembership(tenantOf(r), validateMembership(r.membership), by).then(toWrite),
     ),
     removeMembership: write("directory.write", "write memberships", (r, by) =>
-      toWrite(directory.removeMembership(tenantOf(r), requireId(r.actorId, "actor_id"), by)),
+      directory.removeMembership(tenantOf(r), requireId(r.actorId, "actor_id"), by).then(toWrite),
     ),
-    syncMemberships: write("directory.write", "sync memberships", (r, by) => {
-      const result = directory.syncMemberships(tenantOf(r), validateMembershipList(r.memberships), by);
+    syncMemberships: write("directory.write", "sync memberships", async (r, by) => {
+      const result = await directory.syncMemberships(tenantOf(r), validateMembershipList(r.memberships), by);
       return { storeRevision: result.revision, added: result.added, updated: result.updated, removed: result.removed };
     }),
     putCustomRole: write("directory.write", "write custom roles", (r, by) =>
-      toWrite(directory.putCustomRole(tenantOf(r), requireId(r.name, "name"), validateIdList(r.permissions, "permissions"), by)),
+      directory.putCustomRole(tenantOf(r), requireId(r.name, "name"), validateIdList(r.permissions, "permissions"), by).then(toWrite),
     ),
-    deleteCustomRole: write("directory.write", "delete custom roles", (r, by) => toWrite(directory.deleteCustomRole(tenantOf(r), requireId(r.name, "name"), by))),
+    deleteCustomRole: write("directory.write", "delete custom roles", (r, by) => directory.deleteCustomRole(tenantOf(r), requireId(r.name, "name"), by).then(toWrite)),
 
     putPlan: write("plans.write", "change the plan catalog", (r, by) => toWrite(commercial.putPlan(validatePlan(r), global(r), by))),
     putOverride: write("billing.write", "override entitlements", (r, by) => {

@@ -8,6 +8,7 @@ import type { EntitlementServiceServer, Event, WatchEventsRequest } from "../../
 import type { Db } from "../../store/database.js";
 import type { Stores } from "../../store/stores.js";
 import type { Metering } from "../../usage/metering.js";
+import type { UsageCommands } from "../../usage/usage-commands.js";
 import {
   validateActual,
   validateConsume,
@@ -25,6 +26,8 @@ export interface EntitlementHandlerDeps {
   db: Db;
   stores: Stores;
   metering: Metering;
+  /** The metering writes that go through the command log (Consume so far). */
+  usage: UsageCommands;
   outbox: Outbox;
   decider: Decider;
   clock: Clock;
@@ -42,8 +45,8 @@ export function entitlementHandlers(deps: EntitlementHandlerDeps, auth: CallerAu
       return fromEntitlementReport(readEntitlementReport({ db: deps.db, ...deps.stores }, tenantId, deps.clock.now()));
     }),
 
-    consume: unary(auth, (request) => {
-      const answer = metering.consume(validateConsume(request));
+    consume: unary(auth, async (request) => {
+      const answer = await deps.usage.consume(validateConsume(request));
       return { allowed: answer.allowed, reasons: answer.reasons, ...fromMeterAnswer(answer) };
     }),
 

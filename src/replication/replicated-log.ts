@@ -1,0 +1,383 @@
+import { randomUUID } from "node:crypto";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  DeliverPolicy, jetstream, JetStreamApiError, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg,
+} from "@nats-io/jetstream";
+import type { Clock } from "../clock.js";
+import type { ReplicationConfig } from "../config.js";
+import { BulkheadError } from "../errors.js";
+import type { CommandOptions, CommandWriter } from "../store/command-writer.js";
+import type { Committed, RevisionWriter } from "../store/revision-writer.js";
+import { encodeCommand, isCommandOutcome, UnappliableCommand, type CommandKind, type CommandRegistry } from "../store/store-command.js";
+
+/**
+ * JetStream's answers to a publish whose expectation is stale: 10071 names
+ * the sequence it found; 10164 is what a clustered stream's leader answers
+ * while an earlier append on the subject is still being replicated.
+ */
+const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
+/** How long one append waits for the stream's acknowledgement. */
+const PUBLISH_TIMEOUT_MS = 2_000;
+/** How long an acknowledged append waits for this sidecar to apply it. */
+const APPLY_TIMEOUT_MS = 10_000;
+/** How long a keyed command keeps retrying conflicts before it gives up (never with allow). */
+const CONFLICT_BUDGET_MS = 10_000;
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export interface ReplicatedLogDeps {
+  writer: RevisionWriter;
+  registry: CommandRegistry;
+  clock: Clock;
+  log: (message: string) => void;
+  /** The revision the local file has applied through (its last stream sequence). */
+  appliedRevision: number;
+}
+
+/**
+ * Replicated mode (ADRs 42-44): the JetStream stream is the store, the
+ * local SQLite file a view of it. `run` appends a command and answers once
+ * this sidecar has applied it; a consumer applies every entry in stream
+ * order as revision = stream sequence. Nothing is written locally except
+ * by applying the log, so a write NATS did not store left no trace here.
+ */
+export class ReplicatedLog implements CommandWriter {
+  private applied: number;
+  /** Appends of this sidecar waiting for their entry to be applied, by message id. */
+  private readonly pending = new Map<string, (outcome: Outcome) => void>();
+  /** The newest applied sequence per subject: what a keyed append expects as last. */
+  private readonly subjectSeq = new Map<string, number>();
+  private readonly appliedWaiters = new Set<{ seq: number; wake: () => void }>();
+  /** Keyed commands of this sidecar go one at a time per key, so its own calls never conflict with each other. */
+  private readonly keyQueues = new Map<string, Promise<unknown>>();
+  /** performance.now() when NATS was lost (null: connected). Staleness is elapsed time, not the calendar. */
+  private lostAt: number | null = null;
+  private halted: { reason: string; at: number } | null = null;
+  private stopped = false;
+  private consumerDone: Promise<void> = Promise.resolve();
+  private stopConsumer: () => Promise<void> = async () => {};
+
+  private constructor(
+    private readonly config: ReplicationConfig,
+    private readonly deps: ReplicatedLogDeps,
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+  ) {
+    this.applied = deps.appliedRevision;
+  }
+
+  /** Connects, makes sure the stream exists, and starts applying it from the local file's revision. */
+  static async open(config: ReplicationConfig, deps: ReplicatedLogDeps): Promise<ReplicatedLog> {
+    const nc = await connect({ servers: config.natsServers, reconnectTimeWait: 250, maxReconnectAttempts: -1, name: "bulkhead" }).catch((error: unknown) => {
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `cannot reach NATS at ${config.natsServers.join(",")}: ${(error as Error).message}`);
+    });
+    try {
+      const jsm = await ensureStream(nc, config);
+      const log = new ReplicatedLog(config, deps, nc, jetstream(nc), jsm);
+      log.watchConnection();
+      await log.startConsumer();
+      return log;
+    } catch (error) {
+      await nc.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The subject space of this stream: every subject under `<stream>.`. */
+  private subject(suffix: string): string {
+    return `${this.config.stream}.${suffix}`;
+  }
+
+  get revision(): number {
+    return this.applied;
+  }
+
+  /** Resolves once this sidecar has applied everything the stream held when asked (start-up catch-up). */
+  async catchUp(progress?: (applied: number, target: number) => void): Promise<number> {
+    const info = await this.jsm.streams.info(this.config.stream);
+    const target = info.state.last_seq;
+    if (target < this.applied) {
+      // Revisions here are stream sequences: a file ahead of the stream was written by something else.
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `the database is at revision ${this.applied} but stream '${this.config.stream}' ends at ${target}: it is not a view of this stream (start from an empty database)`);
+    }
+    if (target > this.applied) progress?.(this.applied, target);
+    await this.untilApplied(target, Number.POSITIVE_INFINITY);
+    return target;
+  }
+
+  /**
+   * Throws unless local state may still be served: NATS reachable, or lost
+   * for at most the staleness bound; and the applier not stopped at an entry
+   * it cannot apply. Runs before every decision (through the change tracker).
+   */
+  requireFresh(): void {
+    const since = this.halted?.at ?? this.lostAt;
+    if (since === null) return;
+    const elapsed = performance.now() - since;
+    if (elapsed <= this.config.stalenessMs) return;
+    const why = this.halted ? `this sidecar stopped applying the change log (${this.halted.reason})` : "NATS is unreachable";
+    throw new BulkheadError(
+      "REPLICATION_UNAVAILABLE",
+      `${why} for ${Math.round(elapsed)} ms, past the ${this.config.stalenessMs} ms staleness bound: local state may be stale at revision ${this.applied}`,
+    );
+  }
+
+  /**
+   * Appends the demo seed (or any first command) only to an empty stream:
+   * the first sidecar of a deployment seeds, the others find it taken and join.
+   */
+  async runIfLogEmpty<B, R>(kind: CommandKind<B, R>, body: B): Promise<Committed<R> | undefined> {
+    try {
+      return await this.append<R>(this.subject("seed"), this.encode(kind, body), { lastSequence: 0 });
+    } catch (error) {
+      if (error instanceof Conflict) return undefined;
+      throw error;
+    }
+  }
+
+  async run<B, R>(kind: CommandKind<B, R>, body: B, options: CommandOptions<R> = {}): Promise<Committed<R>> {
+    const bytes = this.encode(kind, body);
+    if (options.concurrencyKey === undefined) return this.append<R>(this.subject("cmd"), bytes, {});
+    const key = options.concurrencyKey;
+    const previous = this.keyQueues.get(key) ?? Promise.resolve();
+    const mine = previous.catch(() => {}).then(() => this.runKeyed(kind, bytes, key, options));
+    this.keyQueues.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.keyQueues.get(key) === mine) this.keyQueues.delete(key);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    await this.stopConsumer().catch(() => {});
+    await this.consumerDone;
+    await this.nc.close().catch(() => {});
+  }
+
+  /**
+   * A keyed command (a Consume): decided on this sidecar's state first, and
+   * appended only with "the last entry on my key is the one I applied". If
+   * another sidecar appended on the key meanwhile, JetStream refuses it; this
+   * sidecar then applies that entry and decides again. So an entry is only
+   * ever appended by a sidecar that saw every earlier entry on its key.
+   */
+  private async runKeyed<R>(kind: CommandKind<unknown, R>, bytes: Uint8Array, key: string, options: CommandOptions<R>): Promise<Committed<R>> {
+    const subject = this.subject(`k.${Buffer.from(key, "utf8").toString("base64url")}`);
+    const body = this.deps.registry.decode(bytes).body;
+    const at = (JSON.parse(Buffer.from(bytes).toString("utf8")) as { at: number }).at;
+    const giveUpAt = performance.now() + CONFLICT_BUDGET_MS;
+    for (let attempt = 0; ; attempt++) {
+      this.requireWritable();
+      const expected = this.subjectSeq.get(subject) ?? 0;
+      if (options.settledLocally) {
+        const answer = this.deps.writer.simulate((tx) => kind.apply(tx, body), at);
+        if (options.settledLocally(answer)) return { result: answer, revision: this.applied };
+      }
+      try {
+        return await this.append<R>(subject, bytes, { lastSubjectSequence: expected });
+      } catch (error) {
+        if (!(error instanceof Conflict)) throw error;
+        this.deps.log(`conflict on ${key} (attempt ${attempt + 1}); applying the newer entry and deciding again`);
+        if (performance.now() > giveUpAt) {
+          throw new BulkheadError("REPLICATION_UNAVAILABLE", `${key}: still conflicting with other sidecars after ${CONFLICT_BUDGET_MS} ms; nothing was consumed`);
+        }
+        await this.untilSubjectPast(subject, expected, giveUpAt);
+      }
+    }
+  }
+
+  private encode<B>(kind: CommandKind<B, unknown>, body: B): Uint8Array {
+    const bytes = encodeCommand({ type: kind.type, v: kind.version, at: this.deps.clock.now(), body });
+    // What this sidecar could not apply from the log it must not append to it.
+    this.deps.registry.decode(bytes);
+    return bytes;
+  }
+
+  /** Refuses at once, before anything is sent, when the write could not be acknowledged. */
+  private requireWritable(): void {
+    if (this.halted) throw new BulkheadError("REPLICATION_UNAVAILABLE", `write refused: this sidecar stopped applying the change log (${this.halted.reason})`);
+    if (this.lostAt !== null || this.nc.isClosed()) {
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", "write refused: NATS is unreachable, and nothing was written");
+    }
+  }
+
+  /** Appends one entry and answers with what applying it here gave, at its sequence. */
+  private async append<R>(subject: string, bytes: Uint8Array, expect: { lastSequence?: number; lastSubjectSequence?: number }): Promise<Committed<R>> {
+    this.requireWritable();
+    const msgID = randomUUID();
+    const applied = new Promise<Outcome>((resolve) => this.pending.set(msgID, resolve));
+    let seq: number;
+    try {
+      seq = (await this.js.publish(subject, bytes, { msgID, expect, timeout: PUBLISH_TIMEOUT_MS })).seq;
+    } catch (error) {
+      this.pending.delete(msgID);
+      if (error instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.has(error.code)) throw new Conflict();
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `the change log did not acknowledge the write: ${(error as Error).message}`);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), APPLY_TIMEOUT_MS)));
+    const outcome = await Promise.race([applied, timeout]).finally(() => clearTimeout(timer));
+    if (outcome === "timeout") {
+      this.pending.delete(msgID);
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored as revision ${seq} but this sidecar has not applied it within ${APPLY_TIMEOUT_MS} ms`);
+    }
+    if (!outcome.ok) throw outcome.error;
+    return { result: outcome.value as R, revision: seq };
+  }
+
+  private async startConsumer(): Promise<void> {
+    const start = this.applied + 1;
+    const consumer = await this.js.consumers.get(this.config.stream, start > 1
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start }
+      : { deliver_policy: DeliverPolicy.All });
+    // Short pulls: after a reconnect the next pull goes out within 2 s, instead of
+    // waiting out the default 30 s one the lost connection was holding.
+    const messages = await consumer.consume({ expires: 2_000 });
+    this.stopConsumer = async () => void (await messages.close());
+    this.consumerDone = (async () => {
+      try {
+        for await (const message of messages) {
+          if (!this.applyEntry(message)) break;
+        }
+      } catch (error) {
+        if (!this.stopped) this.halt(`the consumer failed: ${(error as Error).message}`);
+      }
+    })();
+  }
+
+  /** Applies one entry; false stops the applier (an entry this sidecar cannot apply, or SQLite failed). */
+  private applyEntry(message: JsMsg): boolean {
+    if (message.seq <= this.applied) return true;
+    const msgID = message.headers?.get("Nats-Msg-Id") ?? "";
+    let outcome: Outcome;
+    try {
+      const { command, kind, body } = this.deps.registry.decode(message.data);
+      outcome = this.deps.writer.applyAt(message.seq, command.at, (tx) => kind.apply(tx, body), isCommandOutcome).result;
+    } catch (error) {
+      // Skipping the entry would make this file disagree with every other
+      // sidecar for good: stop here, serve the state as of the entry before
+      // it until the staleness bound, and say why.
+      const what = error instanceof UnappliableCommand ? error.message : `applying it failed: ${(error as Error).message}`;
+      this.halt(`revision ${message.seq}: ${what}`);
+      const waiting = this.pending.get(msgID);
+      this.pending.delete(msgID);
+      waiting?.({ ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `revision ${message.seq} was stored but this sidecar cannot apply it: ${what}`) });
+      void this.stopConsumer();
+      return false;
+    }
+    this.applied = message.seq;
+    this.subjectSeq.set(message.subject, message.seq);
+    const waiting = this.pending.get(msgID);
+    if (waiting) {
+      this.pending.delete(msgID);
+      waiting(outcome);
+    }
+    for (const waiter of this.appliedWaiters) if (waiter.seq <= this.applied) waiter.wake();
+    return true;
+  }
+
+  private halt(reason: string): void {
+    if (this.halted) return;
+    this.halted = { reason, at: performance.now() };
+    this.deps.log(`replication stopped: ${reason}`);
+    // Appends still waiting will not be applied here: answer them now, not at their timeout.
+    for (const [msgID, answer] of this.pending) {
+      this.pending.delete(msgID);
+      answer({ ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored but this sidecar stopped applying the change log (${reason})`) });
+    }
+  }
+
+  private untilApplied(seq: number, giveUpAt: number): Promise<void> {
+    return this.until(() => this.applied >= seq, seq, giveUpAt);
+  }
+
+  /** Waits until an entry after `seq` on `subject` was applied here (the one that won the conflict). */
+  private untilSubjectPast(subject: string, seq: number, giveUpAt: number): Promise<void> {
+    return this.until(() => (this.subjectSeq.get(subject) ?? 0) > seq, this.applied + 1, giveUpAt);
+  }
+
+  private until(done: () => boolean, seq: number, giveUpAt: number): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        seq,
+        wake: () => {
+          if (!done()) {
+            waiter.seq = this.applied + 1;
+            return;
+          }
+          cleanup();
+          resolve();
+        },
+      };
+      const timer = Number.isFinite(giveUpAt)
+        ? setTimeout(() => {
+            cleanup();
+            reject(new BulkheadError("REPLICATION_UNAVAILABLE", `this sidecar did not apply the change log past revision ${this.applied} in time`));
+          }, Math.max(0, giveUpAt - performance.now()))
+        : undefined;
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.appliedWaiters.delete(waiter);
+      };
+      this.appliedWaiters.add(waiter);
+    });
+  }
+
+  private watchConnection(): void {
+    void (async () => {
+      for await (const status of this.nc.status()) {
+        if (status.type === "disconnect") {
+          this.lostAt ??= performance.now();
+          this.deps.log("lost NATS; serving local state for at most the staleness bound, refusing writes");
+        } else if (status.type === "reconnect") {
+          this.lostAt = null;
+          this.deps.log(`reconnected to NATS; applying from revision ${this.applied + 1}`);
+        }
+      }
+    })();
+    void this.nc.closed().then(() => {
+      this.lostAt ??= performance.now();
+    });
+  }
+}
+
+/** Another sidecar appended first (expected last sequence was stale). */
+class Conflict extends Error {
+  override readonly name = "Conflict";
+}
+
+/**
+ * Creates the stream when it does not exist yet. A cluster elects its
+ * JetStream meta leader shortly after start; until then API requests time
+ * out, so this retries for a while before giving up.
+ */
+async function ensureStream(nc: NatsConnection, config: ReplicationConfig): Promise<JetStreamManager> {
+  const giveUpAt = performance.now() + 30_000;
+  for (;;) {
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 2000 });
+      try {
+        await jsm.streams.info(config.stream);
+      } catch (error) {
+        if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error;
+        await jsm.streams.add({
+          name: config.stream,
+          subjects: [`${config.stream}.>`],
+          num_replicas: config.replicas,
+          // Appends are never retried under one id after this long.
+          duplicate_window: 120_000_000_000,
+        });
+      }
+      return jsm;
+    } catch (error) {
+      if (performance.now() > giveUpAt) {
+        throw new BulkheadError("REPLICATION_UNAVAILABLE", `cannot open the change log stream '${config.stream}': ${(error as Error).message}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}

@@ -1,0 +1,228 @@
+import { status } from "@grpc/grpc-js";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminClient, type AdminCall } from "../support/admin-client.js";
+import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
+import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { readRevision } from "../../src/store/revision-writer.js";
+import { testClock } from "../support/test-time.js";
+
+// Three real sidecars (each a real gRPC server with its own SQLite file) on
+// one real three-node JetStream cluster: the log is the store, every file a
+// view of it (ADRs 42-44). The last two describes stop every NATS node and
+// then feed the sidecars an entry they cannot apply, so they run last.
+const STALENESS_MS = 1_000;
+const clock = testClock();
+let cluster: NatsCluster;
+let sidecars: TestSidecar[] = [];
+let admins: AdminCall[] = [];
+const closers: (() => void)[] = [];
+
+beforeAll(async () => {
+  cluster = await startNatsCluster(3);
+  const replication = { natsServers: cluster.urls(), stream: "BULKHEAD_TEST", stalenessMs: STALENESS_MS, replicas: 3 };
+  // One at a time: the first seeds the demo dataset into the empty stream, the others join.
+  for (let i = 0; i < 3; i++) {
+    sidecars.push(await startSidecar({ demo: true, config: { replication }, runtime: { clock } }));
+  }
+  admins = sidecars.map((s) => {
+    const { client, call } = adminClient(s.grpcAddress);
+    closers.push(() => client.close());
+    return call;
+  });
+}, 120_000);
+
+afterAll(async () => {
+  for (const close of closers) close();
+  for (const s of sidecars) await s.close().catch(() => {});
+  await cluster?.stop();
+});
+
+const [A, B, C] = [0, 1, 2];
+/** The revision the sidecar's file has applied, read from the file (the tracker refuses once stale). */
+const revisionOf = (s: TestSidecar) => readRevision(s.bulkhead.db);
+
+describe("three sidecars on one change log", () => {
+  it("seeds the demo dataset once per stream: the second and third sidecar joined it", async () => {
+    const info = await sidecars[A]!.bulkhead.replication!.catchUp();
+    // One seed entry, however many sidecars were started with BULKHEAD_DEMO.
+    expect(info).toBe(1);
+    for (const s of sidecars) {
+      expect(s.bulkhead.stores.directory.membership("ten_globex", "usr_carol")?.role).toBe("admin");
+      expect(revisionOf(s)).toBe(1);
+    }
+  });
+
+  it("a role downgrade written on sidecar A is seen by a Check with min_revision on sidecar C", async () => {
+    expect((await sidecars[C]!.check(checkRequest("ten_globex", "usr_carol", "projects.delete"))).allow).toBe(true);
+    const write = await admins[A]!<{ storeRevision: number }>("putMembership", {
+      tenantId: "ten_globex", membership: { actorId: "usr_carol", role: "viewer" }, reason: "customer_request: role review",
+    });
+    // The answer carries the global revision: the entry's stream sequence.
+    expect(write.storeRevision).toBeGreaterThan(1);
+    const after = await sidecars[C]!.check(checkRequest("ten_globex", "usr_carol", "projects.delete", "ten_globex", { minRevision: write.storeRevision }));
+    expect(codes(after)).toEqual(["missing_permission"]);
+    expect(after.storeRevision).toBeGreaterThanOrEqual(write.storeRevision);
+  });
+
+  it("a refused admin write is refused on the sidecar that made it, and every sidecar passes its revision unchanged", async () => {
+    const error = await admins[B]!("putMembership", {
+      tenantId: "ten_globex", membership: { actorId: "usr_new", role: "no_such_role" }, reason: "customer_request",
+    }).catch((e) => e);
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.metadata.get("bulkhead-field")).toEqual(["membership.role"]);
+    for (const s of sidecars) expect(s.bulkhead.stores.directory.membership("ten_globex", "usr_new")).toBeUndefined();
+  });
+
+  it("a min_revision no sidecar has reached fails with a deadline error, never an answer from older state", async () => {
+    const ahead = revisionOf(sidecars[B]!) + 1_000;
+    const error = await sidecars[B]!.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_acme", { minRevision: ahead }),
+    ).catch((e) => e);
+    expect(error.code).toBe(status.FAILED_PRECONDITION);
+    expect(error.details).toMatch(/min_revision|revision/);
+  });
+
+  it("300 Consume calls spread over three sidecars race for the last 50 units: exactly 50 allowed, the counter at the limit on every sidecar", async () => {
+    const tenantId = "ten_acme";
+    const meter = "exports.csv.monthly";
+    // The demo has used 12 of 100: take it to 50 left.
+    const top = await sidecars[A]!.entitlements.consume({ tenantId, meter, amount: 38, idempotencyKey: "race-topup" });
+    expect(top.allowed).toBe(true);
+    expect(top.remaining).toBe(50);
+
+    const calls = Array.from({ length: 300 }, (_, i) =>
+      sidecars[i % 3]!.entitlements.consume({ tenantId, meter, amount: 1, idempotencyKey: `race-${i}` }).then((answer) => ({ i, answer })),
+    );
+    const answers = await Promise.all(calls);
+    const allowed = answers.filter((a) => a.answer.allowed);
+    expect(allowed).toHaveLength(50);
+    // Every denial says why, and none consumed anything.
+    for (const a of answers.filter((x) => !x.answer.allowed)) expect(a.answer.reasons.map((r) => r.code)).toEqual(["limit_reached"]);
+    // Each sidecar took part in the winning.
+    expect(new Set(allowed.map((a) => a.i % 3)).size).toBe(3);
+
+    const last = Math.max(...allowed.map((a) => a.answer.storeRevision));
+    for (const s of sidecars) {
+      const report = await s.entitlements.get({ tenantId, minRevision: last });
+      expect(report.limits.find((l) => l.meter === meter)?.used).toBe(100);
+    }
+
+    // Only winners were appended: a sidecar appends a Consume only when the
+    // last entry on the meter's subject is one it applied, so a loser decides
+    // again on newer state, and a denial is answered without an entry.
+    const nc = await connect({ servers: cluster.urls() });
+    try {
+      const info = await (await jetstreamManager(nc)).streams.info("BULKHEAD_TEST", { subjects_filter: "BULKHEAD_TEST.k.>" });
+      expect(Object.values(info.state.subjects ?? {})).toEqual([51]);
+    } finally {
+      await nc.close();
+    }
+
+    // A retried key returns its first answer on any sidecar, and takes nothing.
+    const first = allowed[0]!;
+    const elsewhere = sidecars[(first.i + 1) % 3]!;
+    const again = await elsewhere.entitlements.consume({ tenantId, meter, amount: 1, idempotencyKey: `race-${first.i}` });
+    expect(again).toEqual(first.answer);
+    const report = await elsewhere.entitlements.get({ tenantId, minRevision: last });
+    expect(report.limits.find((l) => l.meter === meter)?.used).toBe(100);
+  }, 120_000);
+});
+
+describe("with every NATS node stopped", () => {
+  it("refuses writes at once and writes nothing locally; Checks are served, then UNAVAILABLE past the staleness bound, never allow", async () => {
+    const sidecar = sidecars[B]!;
+    const allowedCheck = checkRequest("ten_acme", "usr_alice", "projects.read");
+    expect((await sidecar.check(allowedCheck)).allow).toBe(true);
+    const before = revisionOf(sidecar);
+    for (let i = 0; i < 3; i++) await cluster.kill(i);
+
+    // The client notices the lost connection shortly after the servers die.
+    const lost = performance.now() + 30_000;
+    let refused: { code: number; details: string } | undefined;
+    while (!refused && performance.now() < lost) {
+      const error = await admins[B]!("removeMembership", { tenantId: "ten_acme", actorId: "usr_bob", reason: "offboarding" }).catch((e) => e);
+      // Before the client notices, a write times out waiting for the ack: also UNAVAILABLE, never a success.
+      expect(error?.code).toBe(status.UNAVAILABLE);
+      if (/NATS is unreachable/.test(error.details)) refused = error;
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(refused?.details).toMatch(/NATS is unreachable, and nothing was written/);
+    const consume = await sidecar.entitlements.consume({ tenantId: "ten_acme", meter: "exports.csv.monthly", amount: 1, idempotencyKey: "offline" }).catch((e) => e);
+    expect(consume.code).toBe(status.UNAVAILABLE);
+    expect(revisionOf(sidecar)).toBe(before);
+    expect(sidecar.bulkhead.stores.directory.membership("ten_acme", "usr_bob")).toBeDefined();
+
+    // Until the bound, local state serves; past it, every Check fails closed.
+    const giveUp = performance.now() + 30_000;
+    let failed: { code: number; details: string } | undefined;
+    while (!failed && performance.now() < giveUp) {
+      const answer = await sidecar.check(allowedCheck).catch((e) => e);
+      if (answer?.code !== undefined) failed = answer;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(failed?.code).toBe(status.UNAVAILABLE);
+    expect(failed?.details).toMatch(/past the 1000 ms staleness bound/);
+    for (const s of sidecars) {
+      const error = await s.check(allowedCheck).catch((e) => e);
+      expect(error.code).toBe(status.UNAVAILABLE);
+    }
+  }, 90_000);
+});
+
+describe("after NATS comes back", () => {
+  it("every sidecar reconnects, resumes from its last applied revision and converges", async () => {
+    for (let i = 0; i < 3; i++) await cluster.restart(i);
+    // The stream elects a leader again and the clients reconnect: retry the write until it is taken.
+    const giveUp = performance.now() + 60_000;
+    let write: { storeRevision: number } | undefined;
+    while (!write) {
+      write = await admins[B]!<{ storeRevision: number }>("removeMembership", { tenantId: "ten_acme", actorId: "usr_bob", reason: "offboarding" })
+        .catch((error) => {
+          if (performance.now() > giveUp) throw error;
+          return new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 200));
+        });
+    }
+    // Each sidecar's client reconnects on its own backoff; until it has, its Checks fail closed (never an old allow).
+    for (const s of sidecars) {
+      const request = checkRequest("ten_acme", "usr_bob", "projects.read", "ten_acme", { minRevision: write.storeRevision });
+      let answer = await s.check(request).catch((e) => e);
+      while (answer?.code === status.UNAVAILABLE && performance.now() < giveUp) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        answer = await s.check(request).catch((e) => e);
+      }
+      expect(codes(answer)).toEqual(["not_a_member"]);
+      expect(revisionOf(s)).toBe(write.storeRevision);
+    }
+  }, 90_000);
+
+  it("an entry this build cannot apply stops every sidecar at it: writes refused, Checks fail closed past the bound", async () => {
+    const nc = await connect({ servers: cluster.urls() });
+    try {
+      // A newer build's version of a command this build knows.
+      await jetstream(nc).publish("BULKHEAD_TEST.cmd", JSON.stringify({ type: "membership.put", v: 99, at: clock.now(), body: {} }));
+    } finally {
+      await nc.close();
+    }
+    const before = revisionOf(sidecars[A]!);
+    const giveUp = performance.now() + 30_000;
+    let refused: { code: number; details: string } | undefined;
+    while (!refused && performance.now() < giveUp) {
+      const error = await admins[A]!("putMembership", { tenantId: "ten_acme", membership: { actorId: "usr_bob", role: "viewer" }, reason: "customer_request" })
+        .catch((e) => e);
+      if (error?.code === status.UNAVAILABLE && /stopped applying/.test(error.details)) refused = error;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(refused?.details).toMatch(/'membership.put' v99: this build applies v1\.\.v1/);
+    // Nothing after the entry was applied, the entry itself neither.
+    expect(revisionOf(sidecars[A]!)).toBe(before);
+    let failed: { code: number; details: string } | undefined;
+    while (!failed && performance.now() < giveUp) {
+      const answer = await sidecars[C]!.check(checkRequest("ten_acme", "usr_alice", "projects.read")).catch((e) => e);
+      if (answer?.code !== undefined) failed = answer;
+      else await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(failed?.code).toBe(status.UNAVAILABLE);
+    expect(failed?.details).toMatch(/stopped applying the change log/);
+  }, 60_000);
+});
