@@ -214,7 +214,7 @@ async function opaRow(files) {
     const server = await startServer({
       command: bins.opa,
       args: ["run", "--server", "--addr", `127.0.0.1:${p}`, "--log-level", "error", "--skip-version-check", "--disable-telemetry",
-        "--ignore", "*_test.rego", join(root, "policies", "bulkhead"), join(policyDir, "data.json")],
+        "--ignore", "*_test.rego", join(root, "policies")],
       cores: SERVER_CORE, ready: /^/,
     });
     try {

@@ -2,12 +2,13 @@
 # Compiles policies/ into the Wasm bundle the sidecar serves (dist/policies/).
 #
 #   bash scripts/build-policies.sh [--src DIR] [--out DIR]
-#     --src  policy sources: DIR/bulkhead/*.rego and DIR/data/*.json (default policies/)
+#     --src  policy sources as OPA loads them (default policies/): Rego under
+#            DIR/bulkhead/, data as DIR/bulkhead/<name>/data.json (-> data.bulkhead.<name>)
 #     --out  bundle directory the server watches (default dist/policies/)
 #
-# Steps: opa fmt/check, merge policies/data/*.json under data.bulkhead.<file>,
-# opa build -t wasm, then publish policy.wasm + data.json and finally
-# bundle.json (revision = sha256 of both). The server trusts a bundle only when
+# Steps: opa fmt/check, opa build -t wasm (plain OPA reads the same tree, so
+# `opa test policies` and `opa eval -d policies` see what the bundle sees),
+# then publish policy.wasm + data.json and finally bundle.json (revision = sha256 of both). The server trusts a bundle only when
 # bundle.json matches the files, so a watcher never loads a half-written one.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,9 +34,8 @@ trap 'rm -rf "$work"' EXIT
 # and the revision should depend on the policy, not on where it was checked out.
 mkdir -p "$work/src"
 cp -r "$src/bulkhead" "$work/src/bulkhead"
-node "$root/scripts/merge-policy-data.mjs" "$src/data" > "$work/src/data.json"
 (cd "$work/src" && "$opa" build -t wasm -e bulkhead/decision --ignore '*_test.rego' \
-  -o "$work/bundle.tar.gz" bulkhead data.json)
+  -o "$work/bundle.tar.gz" .)
 mkdir -p "$work/bundle" "$out"
 tar -xzf "$work/bundle.tar.gz" -C "$work/bundle" --no-same-permissions /policy.wasm /data.json 2> >(grep -v "Removing leading" >&2)
 chmod 644 "$work/bundle/"*

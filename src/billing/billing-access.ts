@@ -16,7 +16,7 @@ export interface EffectiveBilling {
 export interface BillingAccessRules {
   /** Per-plan override (plan_billing_access), else undefined. */
   planAccess(planCode: string, billingStatus: string): string | undefined;
-  /** The policy bundle's default mapping (policies/data/billing_access.json). */
+  /** The policy bundle's default mapping (policies/bulkhead/billing_access/data.json). */
   defaultAccess(billingStatus: string): string | undefined;
   pastDueGraceDays: number;
 }

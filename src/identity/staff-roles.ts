@@ -1,7 +1,7 @@
 /**
  * Who may do what through AdminService. Staff roles are internal to the
  * operator of the sidecar and entirely separate from customer roles
- * (policies/data/roles.json): a support agent is never a member of a tenant.
+ * (policies/bulkhead/roles/data.json): a support agent is never a member of a tenant.
  * The directory-sync credential and the bootstrap token are callers too,
  * with their own fixed capability sets.
  */
@@ -26,7 +26,7 @@ export const ADMIN_CAPABILITIES = [
 export type AdminCapability = (typeof ADMIN_CAPABILITIES)[number];
 
 const STAFF_CAPABILITIES: Record<StaffRole, readonly AdminCapability[]> = {
-  // Helps customers: reads metadata, may look through a member's eyes (read-only, see policies/data/staff_roles.json).
+  // Helps customers: reads metadata, may look through a member's eyes (read-only, see policies/bulkhead/staff_roles/data.json).
   support_agent: ["tenants.read", "impersonate"],
   // Fixes a tenant's directory and keys; cannot touch billing.
   support_admin: ["tenants.read", "tenants.write", "tenants.delete", "directory.write", "api_keys.write", "impersonate", "changes.watch", "approvals"],

@@ -47,7 +47,7 @@ describe("host-side boundary guard", () => {
 
   it("rejects a bundle whose catalog entry has no access level", async () => {
     const sloppy = buildVariantBundle((src) =>
-      editFile(join(src, "data", "actions.json"), '"entitlement": "projects", "access": "read"}', '"entitlement": "projects"}'),
+      editFile(join(src, "bulkhead", "actions", "data.json"), '"entitlement": "projects", "access": "read"}', '"entitlement": "projects"}'),
     );
     await expect(readPolicyBundle(sloppy)).rejects.toThrow(/projects.read needs a permission and access/);
   });

@@ -41,7 +41,7 @@ afterAll(() => sidecar.close());
 describe("policy hot reload", () => {
   it("swaps in a valid new bundle without a restart", async () => {
     const viewersMayDelete = buildVariantBundle((src) =>
-      editFile(join(src, "data", "roles.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "projects.delete",'),
+      editFile(join(src, "bulkhead", "roles", "data.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "projects.delete",'),
     );
     const before = await sidecar.check(checkRequest("ten_acme", "usr_bob", "projects.delete"));
     expect(before.allow).toBe(false);
@@ -138,7 +138,7 @@ describe("policy hot reload across deploys that swap the directory", () => {
 
   beforeAll(async () => {
     viewersMayDelete = buildVariantBundle((src) =>
-      editFile(join(src, "data", "roles.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "projects.delete",'),
+      editFile(join(src, "bulkhead", "roles", "data.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "projects.delete",'),
     );
     symlinkSync(release("v1", DEFAULT_POLICY_DIR), join(deploys, "current"));
     renameSync(release("live-v1", DEFAULT_POLICY_DIR), join(deploys, "live"));

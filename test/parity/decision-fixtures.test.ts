@@ -1,10 +1,8 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { validateCheck } from "../../src/decision/check-input.js";
-import type { StoreSeed } from "../../src/demo/store-seed.js";
 import { buildPolicyInput, type PolicyInput } from "../../src/engine/policy-input.js";
+import { fixtureFiles, loadFixtureFile } from "../../src/xtest/decision-fixtures.js";
 import { opaEvalDecisions } from "../support/opa.js";
 import { codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
 import { testClock } from "../support/test-time.js";
@@ -12,23 +10,12 @@ import { testClock } from "../support/test-time.js";
 // Behaviour pinned by data: every case runs through (1) the compiled Wasm in
 // Node, (2) `opa eval` on the Rego sources, (3) the live gRPC server. All three
 // must equal the expectation, so a Wasm/evaluator divergence fails here.
-interface FixtureCase {
-  name: string;
-  request: Record<string, unknown> & { principal: Record<string, string> };
-  expect: { allow: boolean; reasons?: string[] };
-}
-interface FixtureFile {
-  description: string;
-  extends?: "demo";
-  seed?: StoreSeed;
-  cases: FixtureCase[];
-}
+// `bulkhead policy test` runs the same files (validated by the same schema)
+// through the Wasm alone; test/e2e/policy-authoring.test.ts covers that command.
+const files = fixtureFiles(join(import.meta.dirname, "..", "fixtures", "decisions"));
 
-const dir = join(import.meta.dirname, "..", "fixtures", "decisions");
-const files = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
-
-describe.each(files)("decision fixtures %s", (file) => {
-  const fixture = parse(readFileSync(join(dir, file), "utf8")) as FixtureFile;
+describe.each(files.map((f) => [basename(f), f] as const))("decision fixtures %s", (_name, file) => {
+  const fixture = loadFixtureFile(file);
   let sidecar: TestSidecar;
   let inputs: PolicyInput[];
   let opaResults: { allow: boolean; reasons: { code: string }[] }[];
@@ -58,7 +45,7 @@ describe.each(files)("decision fixtures %s", (file) => {
     expect({ allow: opa.allow, reasons: opa.reasons.map((r) => r.code) }, "opa eval").toEqual(expected);
     expect(opa.reasons, "opa eval and Wasm give the same messages and details").toEqual(wasm.reasons);
 
-    const live = await sidecar.check(fixtureCase.request);
+    const live = await sidecar.check(fixtureCase.request as Parameters<TestSidecar["check"]>[0]);
     expect({ allow: live.allow, reasons: codes(live) }, "live gRPC").toEqual(expected);
   });
 });

@@ -115,7 +115,7 @@ describe("against a live sidecar whose key secret differs from the suite's (revi
 describe("policy diff", () => {
   it("reports a deliberate change (viewers may export) and nothing else", async () => {
     const viewersExport = buildVariantBundle((src) =>
-      editFile(join(src, "data", "roles.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "reports.export",'),
+      editFile(join(src, "bulkhead", "roles", "data.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "reports.export",'),
     );
     const diff = await diffPolicies({ fromDir: DEFAULT_POLICY_DIR, toDir: viewersExport, replay: DEMO_SUITE });
     expect(diff.replayed).toBe(inProcess.cases.length);
@@ -141,7 +141,7 @@ describe("policy diff", () => {
       await sidecar.check({ principal: { tenantId: "ten_acme", actorId: "usr_bob" }, action: "projects.read", resource: { type: "project", id: "p1", tenantId: "ten_acme" } });
       sidecar.bulkhead.decisionLog.flush();
       const viewersExport = buildVariantBundle((src) =>
-        editFile(join(src, "data", "roles.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "reports.export",'),
+        editFile(join(src, "bulkhead", "roles", "data.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "reports.export",'),
       );
       const diff = await diffPolicies({ fromDir: DEFAULT_POLICY_DIR, toDir: viewersExport, replay: sidecar.bulkhead.config.dbPath });
       expect(diff.replayed).toBe(2);
