@@ -176,7 +176,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   let accepting = true;
   const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
-  await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), log });
+  const ofrepRateLimit = { perMinute: config.ofrepRatePerMinute, limiter: new KeyRateLimiter(), clock, tokensRequired: config.callerTokens.length > 0 };
+  await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), rateLimit: ofrepRateLimit, metrics, log });
   await registerStripeWebhook(http, {
     projector,
     secrets: config.stripeWebhookSecrets,
