@@ -35,6 +35,7 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
 import { FlagEvaluation } from "./flags/flag-evaluation.js";
 import { FlagAdmin } from "./flags/flag-admin.js";
+import { FlagUsage } from "./flags/flag-usage.js";
 import { createHttpServer } from "./server/http/http-server.js";
 import { ChangeTracker } from "./store/change-tracker.js";
 import { openDatabase, requireIntact, type Db } from "./store/database.js";
@@ -109,7 +110,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     environment: config.environment,
     freshness: { require: () => replication?.requireFresh() },
   });
-  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock } = core;
+  const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock, flagUsage } = core;
   policies.onSwap(() => resolver.forgetAll());
   // Kinds are registered before the log is opened: catching up applies them.
   const registry = new CommandRegistry();
@@ -140,7 +141,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver });
   core.attachMetrics(metrics);
 
-  const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver });
+  const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
+  flagUsage.start();
   const { server: grpc, health } = createGrpcServer({
     decider,
     metrics,
@@ -154,7 +156,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       access: new AccessAdmin({
         audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
       }),
-      flags: new FlagAdmin({ audited, flags: stores.flags, approvals }),
+      flags: new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage }),
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
       reasonCodes: config.adminReasonCodes,
@@ -176,7 +178,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   let accepting = true;
   const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
-  await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), log });
+  const ofrepRateLimit = { perMinute: config.ofrepRatePerMinute, limiter: new KeyRateLimiter(), clock, tokensRequired: config.callerTokens.length > 0 };
+  await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), rateLimit: ofrepRateLimit, metrics, log });
   await registerStripeWebhook(http, {
     projector,
     secrets: config.stripeWebhookSecrets,
@@ -214,6 +217,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       await http.close();
       fileGuard.stop();
       await replication?.close();
+      flagUsage.stop();
       decisionLog.close();
       db.close();
     },
@@ -254,6 +258,8 @@ export interface DecisionCore {
   writer: RevisionWriter;
   tracker: ChangeTracker;
   decisionLog: DecisionLog;
+  /** Last-evaluated times of flags, flushed in batches; the owner starts and stops it (ADR 52). */
+  flagUsage: FlagUsage;
   outbox: Outbox;
   metering: Metering;
   resolver: ContextResolver;
@@ -284,6 +290,7 @@ export function createDecisionCore(
   const tracker = new ChangeTracker(db, freshness ? { require: () => { fileGuard.require(); freshness.require(); } } : fileGuard);
   writer.onCommit((changes, revision) => tracker.observe(changes, revision));
   const decisionLog = new DecisionLog(db, { journal: journalPathFor(db.name), guard: writeLock, log });
+  const flagUsage = new FlagUsage({ flags: stores.flags, clock, guard: writeLock, log });
   const outbox = new Outbox(db);
   const metering = new Metering({ writer, ...stores, outbox, clock });
   const pastDueGraceDays = options.pastDueGraceDays ?? DEFAULT_PAST_DUE_GRACE_DAYS;
@@ -296,11 +303,11 @@ export function createDecisionCore(
   });
   const deciderDeps = {
     resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock,
-    apiKeys, rateLimiter: new KeyRateLimiter(), boundaryGuard: options.boundaryGuard,
+    apiKeys, rateLimiter: new KeyRateLimiter(), boundaryGuard: options.boundaryGuard, flagUsage,
   };
   const decider = new Decider(deciderDeps);
   return {
-    stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock,
+    stores, writer, tracker, decisionLog, flagUsage, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock,
     attachMetrics: (metrics) => decider.attachMetrics(metrics),
   };
 }

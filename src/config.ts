@@ -31,6 +31,8 @@ export interface Config {
   impersonationMaxTtlSeconds: number;
   /** The environment flag rules are evaluated for (a flag may be on in staging only); default production. */
   environment?: string | undefined;
+  /** OFREP requests a minute per caller token before 429 (ADR 51); 0 = no limit. */
+  ofrepRatePerMinute: number;
   /** Worker threads that evaluate the policy (ADR 46). */
   policyWorkers: number;
   /** Longest one policy evaluation may run; past it the Check is denied with `policy_timeout`. */
@@ -55,6 +57,9 @@ export interface ReplicationConfig {
 
 export const REPLICATION_DEFAULTS = { stream: "BULKHEAD", stalenessMs: 5000, replicas: 1 } as const;
 
+/** 1,000 a second on average per caller token, with a minute's worth as burst: only a runaway caller meets it. */
+export const OFREP_DEFAULT_RATE_PER_MINUTE = 60_000;
+
 export const DEFAULT_ADMIN_REASON_CODES = [
   "customer_request", "incident", "directory_sync", "onboarding", "offboarding", "billing_correction", "security", "maintenance",
 ] as const;
@@ -76,6 +81,7 @@ export const ENV_VARS = {
   BULKHEAD_ADMIN_REASON_CODES: "adminReasonCodes",
   BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS: "impersonationMaxTtlSeconds",
   BULKHEAD_ENVIRONMENT: "environment",
+  BULKHEAD_OFREP_RATE_PER_MINUTE: "ofrepRatePerMinute",
   BULKHEAD_POLICY_WORKERS: "policyWorkers",
   BULKHEAD_POLICY_BUDGET_MS: "policyBudgetMs",
   BULKHEAD_NATS_URL: "replication.natsServers",
@@ -156,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     adminReasonCodes: reasonCodes(env.BULKHEAD_ADMIN_REASON_CODES),
     impersonationMaxTtlSeconds: wholeNumber("BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS", env.BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS, 3600, 60, 86_400),
     environment: environmentName(env.BULKHEAD_ENVIRONMENT),
+    ofrepRatePerMinute: wholeNumber("BULKHEAD_OFREP_RATE_PER_MINUTE", env.BULKHEAD_OFREP_RATE_PER_MINUTE, OFREP_DEFAULT_RATE_PER_MINUTE, 0, 60_000_000),
     policyWorkers: wholeNumber("BULKHEAD_POLICY_WORKERS", env.BULKHEAD_POLICY_WORKERS, EVALUATION_DEFAULTS.workers, 1, 16),
     policyBudgetMs: wholeNumber("BULKHEAD_POLICY_BUDGET_MS", env.BULKHEAD_POLICY_BUDGET_MS, EVALUATION_DEFAULTS.budgetMs, 10, 10_000),
     replication: replicationConfig(pick("nats-url", "BULKHEAD_NATS_URL"), env),

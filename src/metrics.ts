@@ -9,6 +9,8 @@ export interface Metrics {
   decisions: Counter<"allow">;
   decisionErrors: Counter<"code">;
   billingEvents: Counter<"outcome">;
+  /** OFREP requests answered 429 because their caller token's rate was spent. */
+  ofrepRateLimited: Counter;
   /** Every gRPC call, by full method and final status name (OK, INVALID_ARGUMENT, ...). */
   rpcRequests: Counter<"method" | "code">;
   rpcDuration: Histogram<"method" | "code">;
@@ -92,6 +94,10 @@ export function createMetrics(parts: MetricSources): Metrics {
       name: "bulkhead_billing_events_total",
       help: "Stripe webhook deliveries by outcome (applied, duplicate, stale, unmapped, unhandled, bad_signature, failed)",
       labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    ofrepRateLimited: new Counter({
+      name: "bulkhead_ofrep_rate_limited_total", help: "OFREP requests answered 429 (the caller token's BULKHEAD_OFREP_RATE_PER_MINUTE was spent)",
       registers: [registry],
     }),
     rpcRequests: new Counter({ name: "bulkhead_grpc_requests_total", help: "gRPC calls by method and final status", labelNames: ["method", "code"], registers: [registry] }),

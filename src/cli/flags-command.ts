@@ -14,7 +14,8 @@ Usage:
   bulkhead flags put FILE|- --reason R [--approval-id ID]
                                                create or replace a flag from JSON (docs/flags.md)
   bulkhead flags kill KEY --reason R [--off]   throw (or, with --off, lift) the kill switch
-  bulkhead flags stale                         flags past their cleanup date or fully on too long
+  bulkhead flags stale [--unused-days N]       flags past their cleanup date, fully on too long,
+                                               or not evaluated for more than N days (default 30)
 
 Connection flags as for bulkhead admin: --addr, --token-file, --token, --db, --as.
 `;
@@ -40,8 +41,9 @@ export async function flagsCommand(args: string[]): Promise<number> {
       if (value === undefined || value.startsWith("--")) throw new UsageError(`--${name} needs a value`);
       return value;
     };
-    const positional = rest.find((a, i) => !a.startsWith("--") && !(i > 0 && ["--reason", "--approval-id"].includes(rest[i - 1]!)));
-    const list = async (staleOnly: boolean) => ((await invokeAdmin("ListFlags", { stale_only: staleOnly }, connection)) as { flags: FlagSummary[] }).flags;
+    const positional = rest.find((a, i) => !a.startsWith("--") && !(i > 0 && ["--reason", "--approval-id", "--unused-days"].includes(rest[i - 1]!)));
+    const list = async (staleOnly: boolean, unusedDays = 0) =>
+      ((await invokeAdmin("ListFlags", { stale_only: staleOnly, unused_days: unusedDays }, connection)) as { flags: FlagSummary[] }).flags;
     switch (sub) {
       case "list":
         for (const f of await list(false)) {
@@ -74,7 +76,7 @@ export async function flagsCommand(args: string[]): Promise<number> {
         return 0;
       }
       case "stale":
-        for (const f of await list(true)) console.log(`${f.key}\t${f.stale_reasons.join("; ")}`);
+        for (const f of await list(true, unusedDaysOption(option("unused-days")))) console.log(`${f.key}\t${f.stale_reasons.join("; ")}`);
         return 0;
       default:
         process.stderr.write(`bulkhead flags: unknown command '${sub}'\n\n${FLAGS_USAGE}`);
@@ -83,4 +85,12 @@ export async function flagsCommand(args: string[]): Promise<number> {
   } catch (error) {
     return reportFailure(`bulkhead flags ${sub}`, error);
   }
+}
+
+/** `--unused-days N`: 1 to 3650 in decimal digits; absent = the server's default (0 on the wire). */
+function unusedDaysOption(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const days = /^[0-9]{1,4}$/.test(value) ? Number(value) : NaN;
+  if (!(days >= 1 && days <= 3650)) throw new UsageError(`--unused-days ${value}: must be a whole number of days from 1 to 3650`);
+  return days;
 }

@@ -28,6 +28,8 @@ serve flags (each also an environment variable):
                           BULKHEAD_STRIPE_API_KEY, BULKHEAD_STRIPE_API_URL  Stripe API (stripe-mock in tests)
                           BULKHEAD_PAST_DUE_GRACE_DAYS  past_due grace before read-only (default 14)
                           BULKHEAD_ENVIRONMENT    the environment flags are evaluated in (default production)
+                          BULKHEAD_OFREP_RATE_PER_MINUTE  OFREP requests a minute per caller token
+                                                  before 429 (default 60000; 0 = no limit)
                           BULKHEAD_ADMIN_TOKEN    AdminService tokens (default: generated into admin.token)
                           BULKHEAD_SYNC_TOKENS    directory-sync tokens (SyncMemberships only)
                           BULKHEAD_ADMIN_REASON_CODES  reason codes admin writes accept (comma-separated)

@@ -18,6 +18,7 @@ import type { UsageStore } from "../usage/usage-store.js";
 import { POLICY_TIMEOUT, type PolicySet } from "../engine/policy-set.js";
 import type { ApiKey, ApiKeyStore } from "../identity/api-keys.js";
 import type { KeyRateLimiter } from "../identity/rate-limiter.js";
+import type { FlagUsage } from "../flags/flag-usage.js";
 import type { CheckInput } from "./check-input.js";
 
 export interface Decision {
@@ -53,6 +54,8 @@ export interface DeciderDeps {
   ids: IdGenerator;
   clock: Clock;
   metrics?: Pick<Metrics, "decisions" | "decisionErrors">;
+  /** Told which flag each answered Check evaluated, for the stale report (ADR 52). */
+  flagUsage?: Pick<FlagUsage, "saw">;
   /**
    * Re-check the tenant boundary in TypeScript after the policy (default on).
    * Only xtest and policy diff turn it off, because they test what a policy
@@ -247,6 +250,16 @@ export class Decider {
       for (const record of answers) this.deps.decisionLog.record(record);
     });
     for (const record of answers) this.deps.metrics?.decisions.inc({ allow: String(record.allow) });
+    if (this.deps.flagUsage) this.sawFlags(answers);
+  }
+
+  /** One map write per answered Check whose action is gated by a flag; the flush is FlagUsage's. */
+  private sawFlags(answers: DecisionRecord[]): void {
+    const policy = this.deps.policies.policy;
+    for (const record of answers) {
+      const flag = policy.flagOf(record.action);
+      if (flag !== undefined) this.deps.flagUsage!.saw(flag);
+    }
   }
 
   /**

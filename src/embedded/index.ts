@@ -63,7 +63,8 @@ export class EmbeddedTransport implements Transport {
   private readonly flags: FlagEvaluation;
 
   constructor(private readonly db: Db, private readonly core: DecisionCore, private readonly policies: PolicyManager) {
-    this.flags = new FlagEvaluation({ flags: core.stores.flags, subjects: core.resolver });
+    this.flags = new FlagEvaluation({ flags: core.stores.flags, subjects: core.resolver, usage: core.flagUsage });
+    core.flagUsage.start();
   }
 
   /** One decision, as DecisionService.Check. */
@@ -115,6 +116,7 @@ export class EmbeddedTransport implements Transport {
     // Terminating the workers is asynchronous; they are unref'd, so the host can exit meanwhile.
     void this.policies.close();
     this.core.fileGuard.stop();
+    this.core.flagUsage.stop();
     this.core.decisionLog.close();
     this.db.close();
   }

@@ -166,6 +166,11 @@ export class PolicySet implements RoleCatalog {
     return Object.hasOwn(this.data.bulkhead.billing_access, status) ? this.data.bulkhead.billing_access[status] : undefined;
   }
 
+  /** The flag an action's catalog entry names (a Check for it evaluates the flag), if any. */
+  flagOf(action: string): string | undefined {
+    return Object.hasOwn(this.data.bulkhead.actions, action) ? this.data.bulkhead.actions[action]!.flag : undefined;
+  }
+
   catalogPermissions(): readonly string[] {
     return [...new Set(Object.values(this.data.bulkhead.actions).map((a) => a.permission))].sort();
   }

@@ -2,6 +2,7 @@ import type { AdminActor, AuditedWriter, WriteResult } from "../audit/audited-wr
 import { BulkheadError } from "../errors.js";
 import type { ApprovableChange, Approvals } from "../identity/approvals.js";
 import { isFullyOn } from "./flag-evaluator.js";
+import type { FlagUsage } from "./flag-usage.js";
 import { EXPECTED_LIFETIME_DAYS, type Flag, type FlagInput, type FlagStore } from "./flag-store.js";
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -13,7 +14,7 @@ const DAY = 24 * 60 * 60 * 1000;
  * kill switch never does, so the on-call engineer can stop damage alone.
  */
 export class FlagAdmin {
-  constructor(private readonly deps: { audited: AuditedWriter; flags: FlagStore; approvals: Approvals }) {}
+  constructor(private readonly deps: { audited: AuditedWriter; flags: FlagStore; approvals: Approvals; usage?: Pick<FlagUsage, "flush"> }) {}
 
   putFlag(flag: FlagInput, approvalId: string, by: AdminActor): WriteResult {
     return this.deps.audited.write(by, { tenantId: null, object: `flag:${flag.key}`, action: "flag.put" }, (tx) => {
@@ -39,19 +40,36 @@ export class FlagAdmin {
     });
   }
 
-  /** Every flag with the reasons it needs cleanup (none = not stale). */
-  list(now: number): { flag: Flag; staleReasons: string[] }[] {
-    return this.deps.flags.all().map((flag) => ({ flag, staleReasons: staleReasons(flag, now) }));
+  /**
+   * Every flag with the reasons it needs cleanup (none = not stale). This
+   * process's pending last-evaluated times are written first, so the report
+   * does not miss what was evaluated here since the last flush.
+   */
+  list(now: number, unusedDays: number = DEFAULT_UNUSED_DAYS): { flag: Flag; staleReasons: string[] }[] {
+    this.deps.usage?.flush();
+    return this.deps.flags.all().map((flag) => ({ flag, staleReasons: staleReasons(flag, now, unusedDays) }));
   }
 }
 
-/** Past its cleanup date, or fully on for longer than its type is expected to live. */
-export function staleReasons(flag: Flag, now: number): string[] {
+/** `flags stale` reports a flag nobody evaluated for this many days, unless told otherwise. */
+export const DEFAULT_UNUSED_DAYS = 30;
+
+/**
+ * Past its cleanup date, fully on for longer than its type is expected to
+ * live, or not evaluated for more than `unusedDays` (counted from its
+ * creation when it was never evaluated: tracking began with migration 8).
+ */
+export function staleReasons(flag: Flag, now: number, unusedDays: number = DEFAULT_UNUSED_DAYS): string[] {
   const reasons: string[] = [];
   if (flag.cleanupAt !== null && flag.cleanupAt < now) reasons.push(`past its cleanup date ${new Date(flag.cleanupAt).toISOString().slice(0, 10)}`);
   const lifetime = EXPECTED_LIFETIME_DAYS[flag.kind];
   if (lifetime !== null && flag.fullyOnSince !== null && isFullyOn(flag) && now - flag.fullyOnSince > lifetime * DAY) {
     reasons.push(`fully on for ${Math.floor((now - flag.fullyOnSince) / DAY)} days, longer than a ${flag.kind} flag's ${lifetime}`);
+  }
+  const lastSeen = flag.lastEvaluatedAt ?? flag.createdAt;
+  if (now - lastSeen > unusedDays * DAY) {
+    const days = Math.floor((now - lastSeen) / DAY);
+    reasons.push(flag.lastEvaluatedAt === null ? `never evaluated in the ${days} days since it was created` : `not evaluated for ${days} days`);
   }
   return reasons;
 }

@@ -1,5 +1,6 @@
 import { evaluateFlagDetails, type FlagDetails, type FlagSubject } from "./flag-evaluator.js";
 import type { Flag, FlagStore } from "./flag-store.js";
+import type { FlagUsage } from "./flag-usage.js";
 
 /** What a flag says about itself next to its value (OpenFeature's flag metadata). */
 export interface FlagMetadata {
@@ -18,6 +19,8 @@ export interface FlagEvaluationResult extends Omit<FlagDetails, "errorCode"> {
 export interface FlagEvaluationDeps {
   flags: FlagStore;
   subjects: { flagSubject(tenantId: string, actorId?: string): FlagSubject };
+  /** Told which flags were answered, for the stale report (ADR 52). */
+  usage?: Pick<FlagUsage, "saw">;
 }
 
 /**
@@ -33,11 +36,11 @@ export class FlagEvaluation {
   evaluate(tenantId: string, actorId: string | undefined, keys: readonly string[] = []): FlagEvaluationResult[] {
     const subject = this.deps.subjects.flagSubject(tenantId, actorId);
     const flags = keys.length === 0 ? this.deps.flags.all() : keys.map((k) => this.deps.flags.get(k) ?? k);
-    return flags.map((flag) =>
-      typeof flag === "string"
-        ? { key: flag, value: false, reason: "ERROR", errorCode: "FLAG_NOT_FOUND", errorMessage: `flag ${flag} does not exist` }
-        : { ...evaluateFlagDetails(flag, subject), metadata: metadataOf(flag) },
-    );
+    return flags.map((flag) => {
+      if (typeof flag === "string") return { key: flag, value: false, reason: "ERROR", errorCode: "FLAG_NOT_FOUND", errorMessage: `flag ${flag} does not exist` };
+      this.deps.usage?.saw(flag.key);
+      return { ...evaluateFlagDetails(flag, subject), metadata: metadataOf(flag) };
+    });
   }
 }
 

@@ -87,12 +87,18 @@ export interface Flag {
   cleanupAt: number | null;
   /** Since when it has been on for everyone it targets (no percentage below 100); null = not fully on. */
   fullyOnSince: number | null;
+  /**
+   * When this process (or another on the same file) last evaluated it, as of
+   * the last flush of FlagUsage; null = never since tracking began. Local
+   * telemetry, not replicated (ADR 52).
+   */
+  lastEvaluatedAt: number | null;
   rules: FlagRule[];
   variants: FlagVariants | null;
 }
 
 /** What the seed and admin writes supply; the store fills the rest. */
-export type FlagInput = Omit<Flag, "createdAt" | "fullyOnSince" | "killed" | "environments" | "variants"> &
+export type FlagInput = Omit<Flag, "createdAt" | "fullyOnSince" | "lastEvaluatedAt" | "killed" | "environments" | "variants"> &
   Partial<Pick<Flag, "killed" | "environments" | "variants">>;
 
 export interface FlagStore {
@@ -101,4 +107,11 @@ export interface FlagStore {
   putFlag(tx: WriteScope, flag: FlagInput): void;
   deleteFlag(tx: WriteScope, key: string): boolean;
   setKilled(tx: WriteScope, key: string, killed: boolean): boolean;
+  /**
+   * Moves each named flag's last-evaluated time forward to the given one (never
+   * back), in one statement. Deliberately not a WriteScope write: it is
+   * telemetry no decision reads, so it bumps no revision and is no command
+   * (ADR 52). Keys that no longer exist are ignored.
+   */
+  recordEvaluated(lastSeen: ReadonlyMap<string, number>): void;
 }

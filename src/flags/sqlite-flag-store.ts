@@ -16,9 +16,10 @@ interface FlagRow {
   created_at: number;
   cleanup_at: number | null;
   fully_on_since: number | null;
+  last_evaluated_at: number | null;
 }
 
-const FLAG_COLUMNS = "key, kind, description, owner, risk, enabled, killed, environments, variants, created_at, cleanup_at, fully_on_since";
+const FLAG_COLUMNS = "key, kind, description, owner, risk, enabled, killed, environments, variants, created_at, cleanup_at, fully_on_since, last_evaluated_at";
 
 export class SqliteFlagStore implements FlagStore {
   private readonly stmt;
@@ -47,6 +48,11 @@ export class SqliteFlagStore implements FlagStore {
       clearRules: db.prepare("DELETE FROM flag_rules WHERE flag_key = ?"),
       addRule: db.prepare("INSERT INTO flag_rules (flag_key, position, rule, params) VALUES (?, ?, ?, ?)"),
       exists: db.prepare<[string], { key: string }>("SELECT key FROM flags WHERE key = ?"),
+      // One UPDATE for the whole batch: the pending map travels as one JSON object {key: epoch ms}.
+      recordEvaluated: db.prepare<[string]>(
+        `UPDATE flags SET last_evaluated_at = max(coalesce(flags.last_evaluated_at, 0), seen.value)
+           FROM json_each(?) AS seen WHERE flags.key = seen.key`,
+      ),
     };
   }
 
@@ -93,6 +99,10 @@ export class SqliteFlagStore implements FlagStore {
     return true;
   }
 
+  recordEvaluated(lastSeen: ReadonlyMap<string, number>): void {
+    if (lastSeen.size > 0) this.stmt.recordEvaluated.run(JSON.stringify(Object.fromEntries(lastSeen)));
+  }
+
   setKilled(tx: WriteScope, key: string, killed: boolean): boolean {
     if (!this.stmt.exists.get(key)) return false;
     const flag = killed ? 1 : 0;
@@ -118,6 +128,7 @@ function toFlag(r: FlagRow, rules: FlagRule[]): Flag {
     createdAt: r.created_at,
     cleanupAt: r.cleanup_at,
     fullyOnSince: r.fully_on_since,
+    lastEvaluatedAt: r.last_evaluated_at,
     rules,
     variants: r.variants ? (JSON.parse(r.variants) as FlagVariants) : null,
   };

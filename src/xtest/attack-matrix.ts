@@ -216,7 +216,7 @@ function labelDenial(state: ReturnType<typeof stateOf>, data: PolicyData, m: Mem
       tenantId: tenant?.id ?? "", actorId: m.actorId, role: m.role, planCode: tenant?.planCode ?? null,
       entitlements: state.plans.get(tenant?.planCode ?? "") ?? [], tags: [], environment: "production",
     };
-    if (!flag || !tenant || !evaluateFlag({ createdAt: 0, fullyOnSince: null, killed: false, environments: [], variants: null, ...flag }, subject)) return "rollout";
+    if (!flag || !tenant || !evaluateFlag({ createdAt: 0, fullyOnSince: null, lastEvaluatedAt: null, killed: false, environments: [], variants: null, ...flag }, subject)) return "rollout";
   }
   return "vertical_role";
 }

@@ -128,10 +128,25 @@ describe("flag writes through AdminService", () => {
     expect(staleNow).toContain("old_release");
     expect(staleNow).not.toContain("done_release");
     clock.advance(31 * DAY); // a release flag is expected to be gone 30 days after reaching everyone
-    const later = (await call("listFlags", { staleOnly: true }, as("stf_eng"))).flags;
+    const later = (await call("listFlags", { staleOnly: true, unusedDays: 365 }, as("stf_eng"))).flags;
     expect(later.find((f: { key: string }) => f.key === "done_release").staleReasons).toEqual([
       "fully on for 31 days, longer than a release flag's 30",
     ]);
+  });
+
+  it("lists a flag not evaluated for more than unused_days; one evaluated recently is not listed", async () => {
+    const unused = async (days: number) =>
+      (await call("listFlags", { staleOnly: true, unusedDays: days }, as("stf_eng"))).flags
+        .filter((f: { staleReasons: string[] }) => f.staleReasons.some((r) => /evaluated/.test(r))).map((f: { key: string }) => f.key);
+    clock.advance(10 * DAY);
+    // A Check for reports.export evaluates new_export_pipeline (its catalog flag); ai_assistant stays unevaluated.
+    await sidecar.check(checkRequest("ten_acme", "usr_alice", "reports.export"));
+    const listed = await unused(7);
+    expect(listed).not.toContain("new_export_pipeline");
+    expect(listed).toContain("ai_assistant");
+    clock.advance(8 * DAY);
+    expect(await unused(7)).toContain("new_export_pipeline");
+    expect((await failure(call("listFlags", { unusedDays: 3651 }, as("stf_eng")))).code).toBe(status.INVALID_ARGUMENT);
   });
 
   it("deletes a flag; an unknown key is NOT_FOUND", async () => {

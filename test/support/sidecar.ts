@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createBulkhead, type Bulkhead, type Runtime } from "../../src/compose.js";
-import { DEFAULT_ADMIN_REASON_CODES, type Config } from "../../src/config.js";
+import { DEFAULT_ADMIN_REASON_CODES, OFREP_DEFAULT_RATE_PER_MINUTE, type Config } from "../../src/config.js";
 import { applySeed, type StoreSeed } from "../../src/demo/store-seed.js";
 import {
   BatchCheckRequest,
@@ -85,6 +85,7 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<TestSi
     syncTokens: [TEST_SYNC_TOKEN],
     adminReasonCodes: [...DEFAULT_ADMIN_REASON_CODES],
     impersonationMaxTtlSeconds: 3600,
+    ofrepRatePerMinute: OFREP_DEFAULT_RATE_PER_MINUTE,
     policyWorkers: 2,
     policyBudgetMs: 250,
     ...options.config,

@@ -46,6 +46,15 @@ describe("loadConfig", () => {
     }
   });
 
+  it("takes the OFREP rate per caller token, defaulting to 60000 a minute, 0 for no limit", () => {
+    expect(loadConfig({}).ofrepRatePerMinute).toBe(60_000);
+    expect(loadConfig({ BULKHEAD_OFREP_RATE_PER_MINUTE: "0" }).ofrepRatePerMinute).toBe(0);
+    expect(loadConfig({ BULKHEAD_OFREP_RATE_PER_MINUTE: "120" }).ofrepRatePerMinute).toBe(120);
+    for (const value of ["-1", "1e3", "60000001", "fast"]) {
+      expect(() => loadConfig({ BULKHEAD_OFREP_RATE_PER_MINUTE: value }), value).toThrow(/BULKHEAD_OFREP_RATE_PER_MINUTE=.* must be a whole number from 0 to 60000000/);
+    }
+  });
+
   it("names a malformed address", () => {
     expect(() => loadConfig({ BULKHEAD_GRPC_ADDR: "localhost" })).toThrow(/BULKHEAD_GRPC_ADDR=localhost must be host:port/);
   });

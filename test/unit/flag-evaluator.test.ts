@@ -13,7 +13,7 @@ import { testClock } from "../support/test-time.js";
 
 const flag = (rules: FlagRule[], over: Partial<Flag> = {}): Flag => ({
   key: "new_reports", kind: "release", description: "", owner: "team-reports", risk: "low", enabled: true, killed: false,
-  environments: [], createdAt: 0, cleanupAt: null, fullyOnSince: null, rules, variants: null, ...over,
+  environments: [], createdAt: 0, cleanupAt: null, fullyOnSince: null, lastEvaluatedAt: null, rules, variants: null, ...over,
 });
 const pro: FlagSubject = {
   tenantId: "ten_acme", actorId: "usr_alice", role: "owner", planCode: "pro",

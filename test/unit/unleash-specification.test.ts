@@ -88,7 +88,7 @@ function translate(feature: Feature | undefined, context: Context): { flag: Flag
   }
   const flag: Flag = {
     key: feature.name, kind: "experiment", description: "", owner: "unleash-spec", risk: "low",
-    enabled: feature.enabled, killed: false, environments: [], createdAt: 0, cleanupAt: null, fullyOnSince: null, rules, variants,
+    enabled: feature.enabled, killed: false, environments: [], createdAt: 0, cleanupAt: null, fullyOnSince: null, lastEvaluatedAt: null, rules, variants,
   };
   return { flag, subject };
 }

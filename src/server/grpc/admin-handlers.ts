@@ -8,7 +8,7 @@ import type { DirectoryAdmin } from "../../directory/directory-admin.js";
 import type { TenantAdmin } from "../../directory/tenant-admin.js";
 import type { CommercialAdmin } from "../../entitlements/commercial-admin.js";
 import type { AccessAdmin } from "../../identity/access-admin.js";
-import { flagChange, type FlagAdmin } from "../../flags/flag-admin.js";
+import { DEFAULT_UNUSED_DAYS, flagChange, type FlagAdmin } from "../../flags/flag-admin.js";
 import { validateFlagJson } from "../../flags/flag-validation.js";
 import type { AdminAuth } from "../../identity/admin-auth.js";
 import type { ApiKey } from "../../identity/api-keys.js";
@@ -125,7 +125,9 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
     deleteFlag: write("flags.write", "delete flags", (r, by) => toWrite(deps.flags.deleteFlag(requireId(r.key, "key"), by))),
     setKillSwitch: write("flags.kill", "throw kill switches", (r, by) => toWrite(deps.flags.setKillSwitch(requireId(r.key, "key"), r.killed, by))),
     listFlags: read(["flags.write", "flags.kill"], "list flags", (r) => {
-      const flags = deps.flags.list(deps.now()).filter((f) => !r.staleOnly || f.staleReasons.length > 0);
+      const unusedDays = r.unusedDays === 0 ? DEFAULT_UNUSED_DAYS : r.unusedDays;
+      if (unusedDays > 3650) throw invalidArgument("unused_days", "must be from 1 to 3650 (0 = the default, 30)");
+      const flags = deps.flags.list(deps.now(), unusedDays).filter((f) => !r.staleOnly || f.staleReasons.length > 0);
       return { flags: flags.map((f) => ({ key: f.flag.key, flagJson: JSON.stringify(f.flag), staleReasons: f.staleReasons })), storeRevision: deps.revision() };
     }),
 

@@ -3,12 +3,16 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import { BulkheadError } from "../../errors.js";
 import type { FlagEvaluation, FlagEvaluationResult } from "../../flags/flag-evaluation.js";
 import { validateFlagQuery } from "../../flags/flag-input.js";
+import type { Metrics } from "../../metrics.js";
 import type { CallerAuth } from "../grpc/call-guard.js";
+import { ofrepRetryAfterSeconds, type OfrepRateLimit } from "./ofrep-rate-limit.js";
 
 export interface OfrepDeps {
   flags: FlagEvaluation;
   /** The caller tokens of every other surface: OFREP callers present the same. */
   auth: CallerAuth;
+  rateLimit: OfrepRateLimit;
+  metrics: Pick<Metrics, "ofrepRateLimited">;
   log: (message: string) => void;
 }
 
@@ -23,7 +27,8 @@ const BODY_LIMIT = 64 * 1024;
  * and nothing else: no default tenant, no fallback, so a request without
  * one is INVALID_CONTEXT and can never receive another tenant's answer.
  * `targetingKey` names the actor (DESIGN.md section 8). Errors never carry a
- * value, so a client falls back to its own default (closed).
+ * value, so a client falls back to its own default (closed), and that
+ * includes 429: a caller token past its rate gets no evaluation at all.
  */
 export async function registerOfrep(app: FastifyInstance, deps: OfrepDeps): Promise<void> {
   await app.register(async (scope) => {
@@ -69,6 +74,13 @@ function answer(
     deps.auth.verifyBearer(authorization);
   } catch {
     return reply.code(401).send({ errorDetails: "missing or unknown caller token" });
+  }
+  const retryAfter = ofrepRetryAfterSeconds(deps.rateLimit, authorization);
+  if (retryAfter > 0) {
+    deps.metrics.ofrepRateLimited.inc();
+    // Delta-seconds, not the spec's date-time example: immune to clock skew between sidecar and host (ADR 51).
+    reply.header("retry-after", String(retryAfter));
+    return fail(429, "GENERAL", `rate limit: this caller token may make ${deps.rateLimit.perMinute} OFREP requests a minute; retry after ${retryAfter} s`);
   }
   let body: unknown;
   try {

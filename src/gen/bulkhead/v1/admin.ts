@@ -373,8 +373,13 @@ export interface SetKillSwitchRequest {
 }
 
 export interface ListFlagsRequest {
-  /** Only flags needing cleanup: past their cleanup date, or fully on for longer than their type's lifetime. */
+  /**
+   * Only flags needing cleanup: past their cleanup date, fully on for longer than their type's lifetime,
+   * or not evaluated for more than unused_days.
+   */
   staleOnly: boolean;
+  /** A flag not evaluated for more than this many days is stale; 0 = the default, 30 (1 to 3650). */
+  unusedDays: number;
 }
 
 export interface FlagSummary {
@@ -5550,13 +5555,16 @@ export const SetKillSwitchRequest: MessageFns<SetKillSwitchRequest> = {
 };
 
 function createBaseListFlagsRequest(): ListFlagsRequest {
-  return { staleOnly: false };
+  return { staleOnly: false, unusedDays: 0 };
 }
 
 export const ListFlagsRequest: MessageFns<ListFlagsRequest> = {
   encode(message: ListFlagsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.staleOnly !== false) {
       writer.uint32(8).bool(message.staleOnly);
+    }
+    if (message.unusedDays !== 0) {
+      writer.uint32(16).uint32(message.unusedDays);
     }
     return writer;
   },
@@ -5582,6 +5590,14 @@ export const ListFlagsRequest: MessageFns<ListFlagsRequest> = {
             message.staleOnly = reader.bool();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.unusedDays = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5601,6 +5617,11 @@ export const ListFlagsRequest: MessageFns<ListFlagsRequest> = {
         : isSet(object.stale_only)
         ? globalThis.Boolean(object.stale_only)
         : false,
+      unusedDays: isSet(object.unusedDays)
+        ? globalThis.Number(object.unusedDays)
+        : isSet(object.unused_days)
+        ? globalThis.Number(object.unused_days)
+        : 0,
     };
   },
 
@@ -5608,6 +5629,9 @@ export const ListFlagsRequest: MessageFns<ListFlagsRequest> = {
     const obj: any = {};
     if (message.staleOnly !== false) {
       obj.staleOnly = message.staleOnly;
+    }
+    if (message.unusedDays !== 0) {
+      obj.unusedDays = Math.round(message.unusedDays);
     }
     return obj;
   },
@@ -5618,6 +5642,7 @@ export const ListFlagsRequest: MessageFns<ListFlagsRequest> = {
   fromPartial<I extends Exact<DeepPartial<ListFlagsRequest>, I>>(object: I): ListFlagsRequest {
     const message = createBaseListFlagsRequest();
     message.staleOnly = object.staleOnly ?? false;
+    message.unusedDays = object.unusedDays ?? 0;
     return message;
   },
 };
