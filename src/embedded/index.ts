@@ -12,7 +12,6 @@ import { createDecisionCore, type DecisionCore } from "../compose.js";
 import { systemClock } from "../clock.js";
 import { validatePrincipal, validateRevision, validateCheck } from "../decision/check-input.js";
 import { decideBatch } from "../decision/batch-check.js";
-import { invalidArgument } from "../errors.js";
 import type { PutMembershipRequest, WriteResponse } from "../gen/bulkhead/v1/admin.js";
 import type { BatchCheckRequest, BatchCheckResponse, CheckRequest, CheckResponse, ResolveContextRequest, TenantContext } from "../gen/bulkhead/v1/decision.js";
 import type { ConsumeRequest, ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
