@@ -131,6 +131,32 @@ export class BulkheadClient {
   }
 
   /**
+   * One BatchCheck call, answers in input order, each item on its own (ADR 56):
+   * a malformed item comes back with `error` set (stable code, the item's field,
+   * a message) and `allow` false, while the others carry their decisions. Not
+   * coalesced and not cached. A batch in which any item consumes is one
+   * all-or-nothing write on the server: one malformed item then fails the call.
+   * A failed call answers every item with the `unavailable` deny (or rejects
+   * with `throwOnError`); it never yields an allow.
+   */
+  async batchCheck(inputs: readonly CheckInput[], options: CallOptions = {}): Promise<CheckResponse[]> {
+    const requests = inputs.map((input) => this.withRevision(CheckRequest.fromPartial(input)));
+    try {
+      const { results } = await this.transport.batchCheck({ checks: requests }, this.callOptions(options));
+      if (results.length !== requests.length) throw new Error(`BatchCheck answered ${results.length} results for ${requests.length} checks`);
+      const revision = Math.max(0, ...results.map((r) => r.storeRevision));
+      // A consuming batch is a write: later checks must see its charges.
+      if (requests.some((r) => r.consume > 0)) this.remember({ storeRevision: revision });
+      else this.observeRevision(revision);
+      // Only an item the server decided can be an allow.
+      return results.map((r) => (r.error ? { ...r, allow: false } : r));
+    } catch (error) {
+      if (options.throwOnError) throw error;
+      return requests.map((request) => unavailableDeny(request, error));
+    }
+  }
+
+  /**
    * The trusted context of a principal; rejects (NOT_FOUND for non-members and unknown tenants alike) on any failure.
    * The answer is frozen and marked trusted: it is what `createTenantRepo`, `tenantKey` and the other
    * tenant-scoped helpers accept.
@@ -199,5 +225,6 @@ function unavailableDeny(request: CheckRequest | undefined, error: unknown): Che
     storeRevision: 0,
     evaluatedAt: new Date(),
     requestId: request?.principal?.requestId ?? "",
+    error: undefined,
   };
 }

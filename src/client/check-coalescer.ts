@@ -1,5 +1,6 @@
 import type { CheckRequest, CheckResponse } from "../gen/bulkhead/v1/decision.js";
 import type { Transport, TransportCallOptions } from "./transport.js";
+import { CheckItemFailure } from "./check-item-failure.js";
 
 /**
  * The server's BatchCheck maximum (LIMITS.batchSize in
@@ -19,9 +20,10 @@ interface Pending {
  * Collects the checks made in one tick and sends them as BatchCheck calls of
  * at most `maxBatch` items. A check that consumes, or carries an idempotency
  * key, goes alone: the server runs a consuming batch as one all-or-nothing
- * write, which a single Check would not. A batch the server refuses as a
- * whole (one malformed item) is retried item by item, so every caller gets
- * exactly the answer or error its own Check would have given.
+ * write, which a single Check would not. A malformed item comes back with
+ * its own error (ADR 56) and only its caller is rejected; a batch an older
+ * server refuses as a whole for one malformed item is retried item by item.
+ * Either way every caller gets the answer or error its own Check would give.
  */
 export class CheckCoalescer {
   private queue: Pending[] = [];
@@ -57,7 +59,11 @@ export class CheckCoalescer {
     try {
       const { results } = await this.transport.batchCheck({ checks: batch.map((p) => p.request) }, { deadline });
       if (results.length !== batch.length) throw new Error(`BatchCheck answered ${results.length} results for ${batch.length} checks`);
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      batch.forEach((p, i) => {
+        const result = results[i]!;
+        if (result.error) p.reject(new CheckItemFailure(result.error));
+        else p.resolve(result);
+      });
     } catch (error) {
       if (isInvalidArgument(error)) {
         for (const p of batch) void this.sendAlone(p);

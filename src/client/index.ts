@@ -7,10 +7,11 @@
 export { BulkheadClient, DEFAULT_DEADLINE_MS, UNAVAILABLE_REASON } from "./bulkhead-client.js";
 export type { BulkheadClientOptions, CallOptions, CheckInput } from "./bulkhead-client.js";
 export { CheckCoalescer, SERVER_BATCH_MAX } from "./check-coalescer.js";
+export { CheckItemFailure } from "./check-item-failure.js";
 export { GrpcTransport } from "./grpc-transport.js";
 export type { GrpcTransportOptions } from "./grpc-transport.js";
 export type { Transport, TransportCallOptions } from "./transport.js";
-export type { CheckResponse, TenantContext, Reason } from "../gen/bulkhead/v1/decision.js";
+export type { CheckItemError, CheckResponse, TenantContext, Reason } from "../gen/bulkhead/v1/decision.js";
 export type { ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
 export type { WriteResponse } from "../gen/bulkhead/v1/admin.js";
 export type { Clock } from "../clock.js";

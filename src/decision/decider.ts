@@ -82,6 +82,11 @@ export class Decider {
     this.deps.metrics = metrics;
   }
 
+  /** Counts a failed decision; also one BatchCheck item answered with an error instead of a decision. */
+  countError(code: string): void {
+    this.deps.metrics?.decisionErrors.inc({ code });
+  }
+
   check(input: CheckInput, deadline?: number, signal?: AbortSignal): Promise<Decision> {
     const call = { deadline, signal };
     return this.counted(async () => {
@@ -189,8 +194,7 @@ export class Decider {
     try {
       return await work();
     } catch (error) {
-      const code = error instanceof BulkheadError ? error.code : "INTERNAL";
-      this.deps.metrics?.decisionErrors.inc({ code });
+      this.countError(error instanceof BulkheadError ? error.code : "INTERNAL");
       throw error;
     }
   }

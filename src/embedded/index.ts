@@ -10,8 +10,8 @@ import { status } from "@grpc/grpc-js";
 import type { Transport, TransportCallOptions } from "../client/transport.js";
 import { createDecisionCore, type DecisionCore } from "../compose.js";
 import { systemClock } from "../clock.js";
-import { validatePrincipal, validateRevision, validateCheck, LIMITS } from "../decision/check-input.js";
-import { invalidArgument } from "../errors.js";
+import { validatePrincipal, validateRevision, validateCheck } from "../decision/check-input.js";
+import { decideBatch } from "../decision/batch-check.js";
 import type { PutMembershipRequest, WriteResponse } from "../gen/bulkhead/v1/admin.js";
 import type { BatchCheckRequest, BatchCheckResponse, CheckRequest, CheckResponse, ResolveContextRequest, TenantContext } from "../gen/bulkhead/v1/decision.js";
 import type { ConsumeRequest, ConsumeResponse } from "../gen/bulkhead/v1/entitlements.js";
@@ -21,7 +21,7 @@ import { evaluateFlagsAnswer } from "../server/grpc/flag-handlers.js";
 import { ulidGenerator } from "../ids.js";
 import { PolicyManager } from "../engine/policy-manager.js";
 import { DEFAULT_POLICY_DIR } from "../paths.js";
-import { fromDecision, fromResolvedContext, toRawCheck } from "../server/grpc/decision-mapping.js";
+import { fromBatchItem, fromDecision, fromResolvedContext, toRawCheck } from "../server/grpc/decision-mapping.js";
 import { fromMeterAnswer } from "../server/grpc/entitlement-mapping.js";
 import { toGrpcError } from "../server/grpc/grpc-errors.js";
 import { openDatabase, type Db } from "../store/database.js";
@@ -72,13 +72,11 @@ export class EmbeddedTransport implements Transport {
     return coded(async () => fromDecision(await this.core.decider.check(validateCheck(toRawCheck(request)), options.deadline)));
   }
 
-  /** Many decisions, as DecisionService.BatchCheck (one bad item fails the call). */
+  /** Many decisions, as DecisionService.BatchCheck: a malformed item gets its own error (ADR 56). */
   batchCheck(request: BatchCheckRequest, options: TransportCallOptions): Promise<BatchCheckResponse> {
-    return coded(async () => {
-      if (request.checks.length > LIMITS.batchSize) throw invalidArgument("checks", `at most ${LIMITS.batchSize} checks per call`);
-      const inputs = request.checks.map((c, i) => validateCheck(toRawCheck(c), `checks[${i}].`));
-      return { results: (await this.core.decider.checkMany(inputs, options.deadline)).map(fromDecision) };
-    });
+    return coded(async () => ({
+      results: (await decideBatch(this.core.decider, request.checks.map(toRawCheck), options.deadline)).map(fromBatchItem),
+    }));
   }
 
   /** A principal's trusted context, as DecisionService.ResolveContext. */

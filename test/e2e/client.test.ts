@@ -91,6 +91,10 @@ describe("coalescing", () => {
     expect(error.code).toBe(status.INVALID_ARGUMENT);
     // Named as a single Check names it, not as checks[1].action.
     expect(error.metadata.get("bulkhead-field")).toEqual(["action"]);
+    expect(error.metadata.get("bulkhead-error-code")).toEqual(["REQUEST_INVALID_ARGUMENT"]);
+    // Answered inside the one BatchCheck (ADR 56): no item is retried alone.
+    expect(rpcs("BatchCheck")).toHaveLength(1);
+    expect(rpcs("Check")).toHaveLength(0);
   });
 
   it("sends a consuming check alone, never inside an all-or-nothing batch", async () => {

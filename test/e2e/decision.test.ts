@@ -166,12 +166,10 @@ describe("BatchCheck", () => {
     expect(new Set(batch.results.map((r) => r.decisionId)).size).toBe(requests.length);
   });
 
-  it("rejects the whole batch when one item is malformed, naming its index", async () => {
-    const error = await sidecar
-      .batchCheck({ checks: [requests[0]!, { ...requests[1]!, action: "" }] })
-      .catch((e) => e);
-    expect(error.code).toBe(status.INVALID_ARGUMENT);
-    expect(error.metadata.get("bulkhead-field")).toEqual(["checks[1].action"]);
+  it("answers a malformed item with its own error and decides the rest (ADR 56; more in batch-items.test.ts)", async () => {
+    const { results } = await sidecar.batchCheck({ checks: [requests[0]!, { ...requests[1]!, action: "" }] });
+    expect(results.map((r) => r.allow)).toEqual([true, false]);
+    expect(results[1]!.error).toMatchObject({ code: "REQUEST_INVALID_ARGUMENT", field: "action" });
   });
 });
 

@@ -1,11 +1,12 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
-import { LIMITS, validateCheck, validatePrincipal, validateRevision } from "../../decision/check-input.js";
+import { validateCheck, validatePrincipal, validateRevision } from "../../decision/check-input.js";
+import { decideBatch } from "../../decision/batch-check.js";
 import type { Decision, Decider } from "../../decision/decider.js";
 import type { CheckInput } from "../../decision/check-input.js";
 import { invalidArgument } from "../../errors.js";
 import type { CheckRequest, CheckResponse, DecisionServiceServer } from "../../gen/bulkhead/v1/decision.js";
 import { cancelSignalOf, deadlineOf, type CallerAuth } from "./call-guard.js";
-import { fromDecision, fromResolvedContext, toRawCheck } from "./decision-mapping.js";
+import { fromBatchItem, fromDecision, fromResolvedContext, toRawCheck } from "./decision-mapping.js";
 import { rejectUndecodable } from "./request-decoding.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { unary } from "./unary.js";
@@ -17,14 +18,10 @@ export function decisionHandlers(decider: Decider, auth: CallerAuth): DecisionSe
       fromDecision(await decider.check(validateCheck(toRawCheck(request)), deadlineOf(call), cancelSignalOf(call))),
     ),
 
+    // Per-item answers: a malformed item gets its own error, the rest are decided (ADR 56).
     batchCheck: unary(auth, async (request, call) => {
-      if (request.checks.length > LIMITS.batchSize) {
-        throw invalidArgument("checks", `at most ${LIMITS.batchSize} checks per call`);
-      }
-      // Validate everything before evaluating anything: one bad item fails the call.
-      const inputs = request.checks.map((c, i) => validateCheck(toRawCheck(c), `checks[${i}].`));
-      const decisions = await decider.checkMany(inputs, deadlineOf(call), cancelSignalOf(call));
-      return { results: decisions.map(fromDecision) };
+      const items = await decideBatch(decider, request.checks.map(toRawCheck), deadlineOf(call), cancelSignalOf(call));
+      return { results: items.map(fromBatchItem) };
     }),
 
     checkStream: (call) => serveCheckStream(decider, auth, call),

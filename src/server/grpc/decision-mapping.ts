@@ -1,5 +1,6 @@
 import type { ResolvedContext, Decision } from "../../decision/decider.js";
 import type { RawCheck } from "../../decision/check-input.js";
+import type { BatchItem } from "../../decision/batch-check.js";
 import type { CheckRequest, CheckResponse, TenantContext } from "../../gen/bulkhead/v1/decision.js";
 
 /** Wire -> domain. Validation happens in the domain (validateCheck). */
@@ -29,6 +30,26 @@ export function fromDecision(decision: Decision): CheckResponse {
     storeRevision: decision.storeRevision,
     evaluatedAt: new Date(decision.evaluatedAt),
     requestId: decision.requestId,
+    error: undefined,
+  };
+}
+
+/**
+ * One BatchCheck result. An item without a decision answers allow false with
+ * no reasons and no decision id, so a client that reads only `allow` denies.
+ */
+export function fromBatchItem(item: BatchItem): CheckResponse {
+  if ("decision" in item) return fromDecision(item.decision);
+  const { code, field = "", message } = item.error;
+  return {
+    allow: false,
+    reasons: [],
+    decisionId: "",
+    policyRevision: "",
+    storeRevision: 0,
+    evaluatedAt: undefined,
+    requestId: item.requestId,
+    error: { code, field, message },
   };
 }
 

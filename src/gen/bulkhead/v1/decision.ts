@@ -105,6 +105,22 @@ export interface CheckResponse {
   storeRevision: number;
   evaluatedAt: Date | undefined;
   requestId: string;
+  /**
+   * Set only on a BatchCheck result whose item could not be decided; allow is
+   * then false and reasons empty, so a client that reads only `allow` denies.
+   */
+  error: CheckItemError | undefined;
+}
+
+/**
+ * Why one BatchCheck item has no decision. Fields as on a failed call: the
+ * stable code (README, error codes), the item's faulty field relative to the
+ * item (`principal.tenant_id`), and a message naming it.
+ */
+export interface CheckItemError {
+  code: string;
+  field: string;
+  message: string;
 }
 
 export interface TenantContext {
@@ -1115,6 +1131,7 @@ function createBaseCheckResponse(): CheckResponse {
     storeRevision: 0,
     evaluatedAt: undefined,
     requestId: "",
+    error: undefined,
   };
 }
 
@@ -1140,6 +1157,9 @@ export const CheckResponse: MessageFns<CheckResponse> = {
     }
     if (message.requestId !== "") {
       writer.uint32(58).string(message.requestId);
+    }
+    if (message.error !== undefined) {
+      CheckItemError.encode(message.error, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1213,6 +1233,14 @@ export const CheckResponse: MessageFns<CheckResponse> = {
             message.requestId = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.error = CheckItemError.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1254,6 +1282,7 @@ export const CheckResponse: MessageFns<CheckResponse> = {
         : isSet(object.request_id)
         ? globalThis.String(object.request_id)
         : "",
+      error: isSet(object.error) ? CheckItemError.fromJSON(object.error) : undefined,
     };
   },
 
@@ -1280,6 +1309,9 @@ export const CheckResponse: MessageFns<CheckResponse> = {
     if (message.requestId !== "") {
       obj.requestId = message.requestId;
     }
+    if (message.error !== undefined) {
+      obj.error = CheckItemError.toJSON(message.error);
+    }
     return obj;
   },
 
@@ -1295,6 +1327,110 @@ export const CheckResponse: MessageFns<CheckResponse> = {
     message.storeRevision = object.storeRevision ?? 0;
     message.evaluatedAt = object.evaluatedAt ?? undefined;
     message.requestId = object.requestId ?? "";
+    message.error = (object.error !== undefined && object.error !== null)
+      ? CheckItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCheckItemError(): CheckItemError {
+  return { code: "", field: "", message: "" };
+}
+
+export const CheckItemError: MessageFns<CheckItemError> = {
+  encode(message: CheckItemError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== "") {
+      writer.uint32(10).string(message.code);
+    }
+    if (message.field !== "") {
+      writer.uint32(18).string(message.field);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckItemError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckItemError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.field = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckItemError {
+    return {
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      field: isSet(object.field) ? globalThis.String(object.field) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: CheckItemError): unknown {
+    const obj: any = {};
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.field !== "") {
+      obj.field = message.field;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckItemError>, I>>(base?: I): CheckItemError {
+    return CheckItemError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckItemError>, I>>(object: I): CheckItemError {
+    const message = createBaseCheckItemError();
+    message.code = object.code ?? "";
+    message.field = object.field ?? "";
+    message.message = object.message ?? "";
     return message;
   },
 };
@@ -1822,7 +1958,13 @@ export const DecisionServiceService = {
     responseSerialize: (value: CheckResponse): Buffer => Buffer.from(CheckResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CheckResponse => CheckResponse.decode(value),
   },
-  /** Many checks in one round trip; results come back in request order. */
+  /**
+   * Many checks in one round trip; results come back in request order. Each
+   * item is answered on its own: a malformed item gets a result with `error`
+   * set (and allow false) while the others are decided as usual. A batch in
+   * which any item consumes is one all-or-nothing write instead: one
+   * malformed item fails the whole call and nothing is consumed (ADR 56).
+   */
   batchCheck: {
     path: "/bulkhead.v1.DecisionService/BatchCheck" as const,
     requestStream: false as const,
@@ -1864,7 +2006,13 @@ export interface DecisionServiceServer extends UntypedServiceImplementation {
    * failed call and callers must treat it as deny.
    */
   check: handleUnaryCall<CheckRequest, CheckResponse>;
-  /** Many checks in one round trip; results come back in request order. */
+  /**
+   * Many checks in one round trip; results come back in request order. Each
+   * item is answered on its own: a malformed item gets a result with `error`
+   * set (and allow false) while the others are decided as usual. A batch in
+   * which any item consumes is one all-or-nothing write instead: one
+   * malformed item fails the whole call and nothing is consumed (ADR 56).
+   */
   batchCheck: handleUnaryCall<BatchCheckRequest, BatchCheckResponse>;
   /** Long-lived stream; each response carries its request's principal.request_id. */
   checkStream: handleBidiStreamingCall<CheckRequest, CheckResponse>;
@@ -1895,7 +2043,13 @@ export interface DecisionServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CheckResponse) => void,
   ): ClientUnaryCall;
-  /** Many checks in one round trip; results come back in request order. */
+  /**
+   * Many checks in one round trip; results come back in request order. Each
+   * item is answered on its own: a malformed item gets a result with `error`
+   * set (and allow false) while the others are decided as usual. A batch in
+   * which any item consumes is one all-or-nothing write instead: one
+   * malformed item fails the whole call and nothing is consumed (ADR 56).
+   */
   batchCheck(
     request: BatchCheckRequest,
     callback: (error: ServiceError | null, response: BatchCheckResponse) => void,
