@@ -10,6 +10,7 @@ import { Decider } from "./decision/decider.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
 import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
 import { BillingProjector } from "./billing/billing-projector.js";
+import { BillingCommands } from "./billing/billing-commands.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
 import { registerOfrep } from "./server/http/ofrep-route.js";
@@ -122,6 +123,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;
     return member?.status === "active" && roleMay(member.role, "approvals");
   });
+  const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
+  const billingCommands = new BillingCommands({ projector, commands, registry });
   const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
   if (config.replication) {
     replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {
@@ -175,10 +178,9 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   }, 60_000).unref();
   let accepting = true;
   const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
-  const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), log });
   await registerStripeWebhook(http, {
-    projector,
+    billing: billingCommands,
     secrets: config.stripeWebhookSecrets,
     clock,
     metrics,

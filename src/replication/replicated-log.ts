@@ -43,8 +43,8 @@ export interface ReplicatedLogDeps {
  */
 export class ReplicatedLog implements CommandWriter {
   private applied: number;
-  /** Appends of this sidecar waiting for their entry to be applied, by message id. */
-  private readonly pending = new Map<string, (outcome: Outcome) => void>();
+  /** Appends of this sidecar waiting for their entry to be applied, by message id (one id may be sent twice: a Stripe retry). */
+  private readonly pending = new Map<string, Set<(outcome: Outcome) => void>>();
   /** The newest applied sequence per subject: what a keyed append expects as last. */
   private readonly subjectSeq = new Map<string, number>();
   private readonly appliedWaiters = new Set<{ seq: number; wake: () => void }>();
@@ -129,7 +129,7 @@ export class ReplicatedLog implements CommandWriter {
    */
   async runIfLogEmpty<B, R>(kind: CommandKind<B, R>, body: B): Promise<Committed<R> | undefined> {
     try {
-      return await this.append<R>(this.subject("seed"), this.encode(kind, body), { lastSequence: 0 });
+      return await this.append<R>(this.subject("seed"), this.encode(kind, body), { lastSequence: 0 }, randomUUID(), () => undefined as R);
     } catch (error) {
       if (error instanceof Conflict) return undefined;
       throw error;
@@ -138,7 +138,7 @@ export class ReplicatedLog implements CommandWriter {
 
   async run<B, R>(kind: CommandKind<B, R>, body: B, options: CommandOptions<R> = {}): Promise<Committed<R>> {
     const bytes = this.encode(kind, body);
-    if (options.concurrencyKey === undefined) return this.append<R>(this.subject("cmd"), bytes, {});
+    if (options.concurrencyKey === undefined) return this.runUnkeyed(kind, bytes, options);
     const key = options.concurrencyKey;
     const previous = this.keyQueues.get(key) ?? Promise.resolve();
     const mine = previous.catch(() => {}).then(() => this.runKeyed(kind, bytes, key, options));
@@ -155,6 +155,23 @@ export class ReplicatedLog implements CommandWriter {
     await this.stopConsumer().catch(() => {});
     await this.consumerDone;
     await this.nc.close().catch(() => {});
+  }
+
+  /**
+   * A command without a key: appended as it is, after `settledLocally` had
+   * its say on this sidecar's state. Deciding locally first also means an
+   * entry that fails to apply here (not a domain refusal) is never appended
+   * for every sidecar to stop at.
+   */
+  private async runUnkeyed<R>(kind: CommandKind<unknown, R>, bytes: Uint8Array, options: CommandOptions<R>): Promise<Committed<R>> {
+    this.requireWritable();
+    const { command, body } = this.deps.registry.decode(bytes);
+    const again = () => this.deps.writer.simulate((tx) => kind.apply(tx, body), command.at);
+    if (options.settledLocally) {
+      const answer = again();
+      if (options.settledLocally(answer)) return { result: answer, revision: this.applied };
+    }
+    return this.append<R>(this.subject("cmd"), bytes, {}, options.messageId ?? randomUUID(), again);
   }
 
   /**
@@ -177,7 +194,8 @@ export class ReplicatedLog implements CommandWriter {
         if (options.settledLocally(answer)) return { result: answer, revision: this.applied };
       }
       try {
-        return await this.append<R>(subject, bytes, { lastSubjectSequence: expected });
+        const again = () => this.deps.writer.simulate((tx) => kind.apply(tx, body), at);
+        return await this.append<R>(subject, bytes, { lastSubjectSequence: expected }, options.messageId ?? randomUUID(), again);
       } catch (error) {
         if (!(error instanceof Conflict)) throw error;
         this.deps.log(`conflict on ${key} (attempt ${attempt + 1}); applying the newer entry and deciding again`);
@@ -204,16 +222,38 @@ export class ReplicatedLog implements CommandWriter {
     }
   }
 
-  /** Appends one entry and answers with what applying it here gave, at its sequence. */
-  private async append<R>(subject: string, bytes: Uint8Array, expect: { lastSequence?: number; lastSubjectSequence?: number }): Promise<Committed<R>> {
+  /**
+   * Appends one entry and answers with what applying it here gave, at its
+   * sequence. When JetStream reports the message id as a duplicate, the entry
+   * stored under it (this sidecar's or another's) is the one that counts:
+   * once it is applied here, the answer is `again()`, what the command gives
+   * run once more on that state (a Stripe event: "duplicate").
+   */
+  private async append<R>(
+    subject: string, bytes: Uint8Array, expect: { lastSequence?: number; lastSubjectSequence?: number }, msgID: string, again: () => R,
+  ): Promise<Committed<R>> {
     this.requireWritable();
-    const msgID = randomUUID();
-    const applied = new Promise<Outcome>((resolve) => this.pending.set(msgID, resolve));
+    let resolveApplied!: (outcome: Outcome) => void;
+    const applied = new Promise<Outcome>((resolve) => (resolveApplied = resolve));
+    const waiting = this.pending.get(msgID) ?? new Set();
+    waiting.add(resolveApplied);
+    this.pending.set(msgID, waiting);
+    const forget = () => {
+      waiting.delete(resolveApplied);
+      if (waiting.size === 0 && this.pending.get(msgID) === waiting) this.pending.delete(msgID);
+    };
     let seq: number;
     try {
-      seq = (await this.js.publish(subject, bytes, { msgID, expect, timeout: PUBLISH_TIMEOUT_MS })).seq;
+      const ack = await this.js.publish(subject, bytes, { msgID, expect, timeout: PUBLISH_TIMEOUT_MS });
+      seq = ack.seq;
+      if (ack.duplicate) {
+        forget();
+        await this.untilApplied(seq, performance.now() + APPLY_TIMEOUT_MS);
+        return { result: again(), revision: seq };
+      }
     } catch (error) {
-      this.pending.delete(msgID);
+      forget();
+      if (error instanceof BulkheadError) throw error;
       if (error instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.has(error.code)) throw new Conflict();
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `the change log did not acknowledge the write: ${(error as Error).message}`);
     }
@@ -221,7 +261,7 @@ export class ReplicatedLog implements CommandWriter {
     const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), APPLY_TIMEOUT_MS)));
     const outcome = await Promise.race([applied, timeout]).finally(() => clearTimeout(timer));
     if (outcome === "timeout") {
-      this.pending.delete(msgID);
+      forget();
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored as revision ${seq} but this sidecar has not applied it within ${APPLY_TIMEOUT_MS} ms`);
     }
     if (!outcome.ok) throw outcome.error;
@@ -261,20 +301,14 @@ export class ReplicatedLog implements CommandWriter {
       // sidecar for good: stop here, serve the state as of the entry before
       // it until the staleness bound, and say why.
       const what = error instanceof UnappliableCommand ? error.message : `applying it failed: ${(error as Error).message}`;
+      this.answerPending(msgID, { ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `revision ${message.seq} was stored but this sidecar cannot apply it: ${what}`) });
       this.halt(`revision ${message.seq}: ${what}`);
-      const waiting = this.pending.get(msgID);
-      this.pending.delete(msgID);
-      waiting?.({ ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `revision ${message.seq} was stored but this sidecar cannot apply it: ${what}`) });
       void this.stopConsumer();
       return false;
     }
     this.applied = message.seq;
     this.subjectSeq.set(message.subject, message.seq);
-    const waiting = this.pending.get(msgID);
-    if (waiting) {
-      this.pending.delete(msgID);
-      waiting(outcome);
-    }
+    this.answerPending(msgID, outcome);
     for (const waiter of this.appliedWaiters) if (waiter.seq <= this.applied) waiter.wake();
     return true;
   }
@@ -284,10 +318,16 @@ export class ReplicatedLog implements CommandWriter {
     this.halted = { reason, at: performance.now() };
     this.deps.log(`replication stopped: ${reason}`);
     // Appends still waiting will not be applied here: answer them now, not at their timeout.
-    for (const [msgID, answer] of this.pending) {
-      this.pending.delete(msgID);
-      answer({ ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored but this sidecar stopped applying the change log (${reason})`) });
+    for (const msgID of [...this.pending.keys()]) {
+      this.answerPending(msgID, { ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored but this sidecar stopped applying the change log (${reason})`) });
     }
+  }
+
+  private answerPending(msgID: string, outcome: Outcome): void {
+    const waiting = this.pending.get(msgID);
+    if (!waiting) return;
+    this.pending.delete(msgID);
+    for (const answer of waiting) answer(outcome);
   }
 
   private untilApplied(seq: number, giveUpAt: number): Promise<void> {

@@ -15,6 +15,11 @@ export interface CommandOptions<R> {
    * Consume consumes nothing, so there is nothing to replicate).
    */
   settledLocally?: (answer: R) => boolean;
+  /**
+   * The log message id (default: a fresh one). Two appends with one id within
+   * the stream's duplicate window are stored once (a Stripe event id, ADR 62).
+   */
+  messageId?: string;
 }
 
 /** The one way use cases write: by command, answered once it is applied on this sidecar. */

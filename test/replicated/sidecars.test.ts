@@ -4,9 +4,10 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminClient, type AdminCall } from "../support/admin-client.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
-import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { checkRequest, codes, startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
 import { readRevision } from "../../src/store/revision-writer.js";
-import { testClock } from "../support/test-time.js";
+import { deliver, event, sign, subscriptionObject } from "../support/stripe-events.js";
+import { epochSeconds, testClock } from "../support/test-time.js";
 
 // Three real sidecars (each a real gRPC server with its own SQLite file) on
 // one real three-node JetStream cluster: the log is the store, every file a
@@ -129,6 +130,67 @@ describe("three sidecars on one change log", () => {
   }, 120_000);
 });
 
+describe("Stripe webhooks from any sidecar", () => {
+  const now = () => epochSeconds(clock.now());
+  const streamMessages = async () => {
+    const nc = await connect({ servers: cluster.urls() });
+    try {
+      return (await (await jetstreamManager(nc)).streams.info("BULKHEAD_TEST")).state.messages;
+    } finally {
+      await nc.close();
+    }
+  };
+  const planOf = (s: TestSidecar, tenantId: string) =>
+    s.bulkhead.db.prepare("SELECT plan_code FROM tenants WHERE id = ?").pluck().get(tenantId) as string;
+  const deliveriesOf = (s: TestSidecar, id: string) =>
+    s.bulkhead.db.prepare("SELECT count(*) FROM billing_events WHERE event_id = ?").pluck().get(id) as number;
+
+  it("the same signed event posted to two sidecars at once has one effect on every sidecar", async () => {
+    const subscription = subscriptionObject({ id: "sub_globex_repl", customer: "cus_globex_repl", status: "active", plan: "pro", tenantId: "ten_globex" });
+    const payload = event("evt_repl_upgrade", "customer.subscription.created", subscription, now());
+    const header = sign(payload, TEST_WEBHOOK_SECRET, now());
+    const before = await streamMessages();
+    const [a, b] = await Promise.all([deliver(sidecars[A]!.httpPort, payload, header), deliver(sidecars[B]!.httpPort, payload, header)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    // One of them applied it; the other was told it was already there.
+    expect([a.body.outcome, b.body.outcome].sort()).toEqual(["applied", "duplicate"]);
+    // JetStream stored one entry under the event id; the second append was de-duplicated.
+    expect(await streamMessages()).toBe(before + 1);
+    const revision = Math.max(Number(a.body.store_revision), Number(b.body.store_revision));
+    for (const s of sidecars) {
+      await s.entitlements.get({ tenantId: "ten_globex", minRevision: revision });
+      expect(planOf(s, "ten_globex")).toBe("pro");
+      expect(deliveriesOf(s, "evt_repl_upgrade")).toBe(1);
+    }
+
+    // A Stripe retry to a third sidecar later is a duplicate there too, and appends nothing.
+    const retry = await deliver(sidecars[C]!.httpPort, payload, header);
+    expect(retry.body.outcome).toBe("duplicate");
+    expect(await streamMessages()).toBe(before + 1);
+  });
+
+  it("an older event for the same subscription delivered to another sidecar is stale everywhere (per-object watermark)", async () => {
+    const older = subscriptionObject({ id: "sub_globex_repl", customer: "cus_globex_repl", status: "canceled", plan: "pro", tenantId: "ten_globex" });
+    const payload = event("evt_repl_older", "customer.subscription.updated", older, now() - 60);
+    const answer = await deliver(sidecars[C]!.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, now()));
+    expect(answer.status).toBe(200);
+    expect(answer.body.outcome).toBe("stale");
+    for (const s of sidecars) {
+      await s.entitlements.get({ tenantId: "ten_globex", minRevision: Number(answer.body.store_revision) });
+      expect(planOf(s, "ten_globex")).toBe("pro");
+    }
+  });
+
+  it("a forged signature is refused with 400 and nothing reaches the log", async () => {
+    const payload = event("evt_repl_forged", "customer.subscription.deleted", subscriptionObject({ id: "sub_globex_repl", customer: "cus_globex_repl", status: "canceled", plan: null, tenantId: "ten_globex" }), now());
+    const before = await streamMessages();
+    const answer = await deliver(sidecars[B]!.httpPort, payload, sign(payload, "whsec_attacker", now()));
+    expect(answer.status).toBe(400);
+    expect(await streamMessages()).toBe(before);
+    for (const s of sidecars) expect(deliveriesOf(s, "evt_repl_forged")).toBe(0);
+  });
+});
+
 describe("with every NATS node stopped", () => {
   it("refuses writes at once and writes nothing locally; Checks are served, then UNAVAILABLE past the staleness bound, never allow", async () => {
     const sidecar = sidecars[B]!;
@@ -163,8 +225,14 @@ describe("with every NATS node stopped", () => {
     }
     expect(failed?.code).toBe(status.UNAVAILABLE);
     expect(failed?.details).toMatch(/past the 1000 ms staleness bound/);
+    // Each sidecar's client notices the loss on its own (up to a few hundred ms
+    // apart), so each one's bound runs out at its own time; until then it serves.
     for (const s of sidecars) {
-      const error = await s.check(allowedCheck).catch((e) => e);
+      let error = await s.check(allowedCheck).catch((e) => e);
+      while (error?.code === undefined && performance.now() < giveUp) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        error = await s.check(allowedCheck).catch((e) => e);
+      }
       expect(error.code).toBe(status.UNAVAILABLE);
     }
   }, 90_000);
