@@ -115,9 +115,12 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   // Kinds are registered before the log is opened: catching up applies them.
   const registry = new CommandRegistry();
   const local = new LocalCommandWriter(writer, registry, clock);
-  const commands: CommandWriter = { run: (kind, body, options) => (replication ?? local).run(kind, body, options) };
+  const commands: CommandWriter = {
+    run: (kind, body, options) => (replication ?? local).run(kind, body, options),
+    syncWithLog: () => (replication ?? local).syncWithLog(),
+  };
   const seedKind = registry.register(seedCommand(writer, stores));
-  const usage = new UsageCommands({ metering, commands, registry });
+  const usage = new UsageCommands({ metering, commands, registry, usage: stores.usage, clock });
   const audited = new AuditedWriter(writer, new AdminAudit(db));
   const approvals = new Approvals(db, (actor) => {
     const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;

@@ -106,6 +106,15 @@ export class ReplicatedLog implements CommandWriter {
     return target;
   }
 
+  /** Waits, within the apply timeout, until this sidecar has applied what the stream holds now. */
+  async syncWithLog(): Promise<void> {
+    this.requireWritable();
+    const info = await this.jsm.streams.info(this.config.stream).catch((error: unknown) => {
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `cannot read the change log's position: ${(error as Error).message}`);
+    });
+    await this.untilApplied(info.state.last_seq, performance.now() + APPLY_TIMEOUT_MS);
+  }
+
   /**
    * Throws unless local state may still be served: NATS reachable, or lost
    * for at most the staleness bound; and the applier not stopped at an entry

@@ -25,6 +25,8 @@ export interface CommandOptions<R> {
 /** The one way use cases write: by command, answered once it is applied on this sidecar. */
 export interface CommandWriter {
   run<B, R>(kind: CommandKind<B, R>, body: B, options?: CommandOptions<R>): Promise<Committed<R>>;
+  /** Resolves once this sidecar has applied everything the log held when asked (single-node: at once). */
+  syncWithLog(): Promise<void>;
 }
 
 /**
@@ -42,6 +44,8 @@ export class LocalCommandWriter implements CommandWriter {
   async run<B, R>(kind: CommandKind<B, R>, body: B): Promise<Committed<R>> {
     return this.runNow(kind, body);
   }
+
+  async syncWithLog(): Promise<void> {}
 
   /** The same, synchronously, for callers that are not async (tools, seeding). */
   runNow<B, R>(kind: CommandKind<B, R>, body: B): Committed<R> {

@@ -191,6 +191,68 @@ describe("Stripe webhooks from any sidecar", () => {
   });
 });
 
+describe("Reserve, Commit and Release from any sidecar", () => {
+  const tenantId = "ten_initech";
+  const meter = "exports.csv.monthly";
+  const usageOn = async (s: TestSidecar, minRevision: number) =>
+    (await s.entitlements.get({ tenantId, minRevision })).limits.find((l) => l.meter === meter);
+  let won: { i: number; answer: Awaited<ReturnType<TestSidecar["entitlements"]["reserve"]>> }[] = [];
+
+  it("60 Reserve calls of 2 units spread over three sidecars race for 100 units: exactly 50 held, under one id each on every sidecar", async () => {
+    const calls = Array.from({ length: 60 }, (_, i) =>
+      sidecars[i % 3]!.entitlements.reserve({ tenantId, meter, amount: 2, ttlSeconds: 3600, idempotencyKey: `rsv-race-${i}` }).then((answer) => ({ i, answer })),
+    );
+    const answers = await Promise.all(calls);
+    won = answers.filter((a) => a.answer.allowed);
+    expect(won).toHaveLength(50);
+    for (const a of answers.filter((x) => !x.answer.allowed)) expect(a.answer.reasons.map((r) => r.code)).toEqual(["limit_reached"]);
+    expect(new Set(won.map((a) => a.answer.reservationId)).size).toBe(50);
+    const last = Math.max(...won.map((a) => a.answer.storeRevision));
+    for (const s of sidecars) {
+      expect((await usageOn(s, last))?.reserved).toBe(100);
+      // The reservation a sidecar holds has the id its maker answered with.
+      for (const a of won) expect(s.bulkhead.stores.usage.reservation(tenantId, a.answer.reservationId)?.amount).toBe(2);
+    }
+
+    // A retried key on another sidecar returns its first answer: the same reservation, nothing more held.
+    const first = won[0]!;
+    const again = await sidecars[(first.i + 1) % 3]!.entitlements.reserve({ tenantId, meter, amount: 2, ttlSeconds: 3600, idempotencyKey: `rsv-race-${first.i}` });
+    expect(again.reservationId).toBe(first.answer.reservationId);
+    expect((await usageOn(sidecars[C]!, last))?.reserved).toBe(100);
+  }, 60_000);
+
+  it("a reservation taken on one sidecar is committed on another and released on a third; a retried commit answers as the first", async () => {
+    const [taken, freed] = [won[0]!, won[1]!];
+    const committedOn = sidecars[(taken.i + 1) % 3]!;
+    const commit = await committedOn.entitlements.commit({ tenantId, reservationId: taken.answer.reservationId, actual: 1 });
+    expect(commit.used).toBe(1);
+    const retry = await sidecars[(taken.i + 2) % 3]!.entitlements.commit({ tenantId, reservationId: taken.answer.reservationId, actual: 1 });
+    expect(retry).toEqual(commit);
+    const release = await sidecars[(freed.i + 2) % 3]!.entitlements.release({ tenantId, reservationId: freed.answer.reservationId });
+    expect(release.released).toBe(2);
+    const last = Math.max(commit.storeRevision, release.storeRevision);
+    for (const s of sidecars) {
+      const usage = await usageOn(s, last);
+      expect(usage?.used).toBe(1);
+      expect(usage?.reserved).toBe(96);
+    }
+  });
+
+  it("a commit naming another tenant's reservation is refused on every sidecar and appends nothing", async () => {
+    const victim = won[2]!;
+    const before = revisionOf(sidecars[B]!);
+    const error = await sidecars[B]!.entitlements.commit({ tenantId: "ten_acme", reservationId: victim.answer.reservationId, actual: 2 }).catch((e) => e);
+    expect(error.code).toBe(status.NOT_FOUND);
+    expect(error.metadata.get("bulkhead-field")).toEqual(["reservation_id"]);
+    const over = await sidecars[C]!.entitlements.commit({ tenantId, reservationId: victim.answer.reservationId, actual: 3 }).catch((e) => e);
+    expect(over.code).toBe(status.INVALID_ARGUMENT);
+    expect(over.metadata.get("bulkhead-field")).toEqual(["actual"]);
+    expect(revisionOf(sidecars[B]!)).toBe(before);
+    expect(revisionOf(sidecars[C]!)).toBe(before);
+    for (const s of sidecars) expect(s.bulkhead.stores.usage.reservation(tenantId, victim.answer.reservationId)?.state).toBe("held");
+  });
+});
+
 describe("with every NATS node stopped", () => {
   it("refuses writes at once and writes nothing locally; Checks are served, then UNAVAILABLE past the staleness bound, never allow", async () => {
     const sidecar = sidecars[B]!;
