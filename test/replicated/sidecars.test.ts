@@ -213,6 +213,15 @@ describe("Reserve, Commit and Release from any sidecar", () => {
       // The reservation a sidecar holds has the id its maker answered with.
       for (const a of won) expect(s.bulkhead.stores.usage.reservation(tenantId, a.answer.reservationId)?.amount).toBe(2);
     }
+    // Only the winners were appended, on the meter's own subject (optimistic concurrency, as for Consume).
+    const nc = await connect({ servers: cluster.urls() });
+    try {
+      const subject = `BULKHEAD_TEST.k.${Buffer.from(`usage/${tenantId}/${meter}`, "utf8").toString("base64url")}`;
+      const info = await (await jetstreamManager(nc)).streams.info("BULKHEAD_TEST", { subjects_filter: subject });
+      expect(info.state.subjects).toEqual({ [subject]: 50 });
+    } finally {
+      await nc.close();
+    }
 
     // A retried key on another sidecar returns its first answer: the same reservation, nothing more held.
     const first = won[0]!;
