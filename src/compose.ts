@@ -180,7 +180,10 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     }
   }, 60_000).unref();
   let accepting = true;
-  const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
+  const http = createHttpServer({
+    policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock,
+    ...(replication && { replication: () => replication!.readiness.problem }),
+  });
   await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), log });
   await registerStripeWebhook(http, {
     billing: billingCommands,
@@ -202,7 +205,10 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       const [host] = splitHostPort(config.httpAddr);
       await http.listen({ host, port: Number(splitHostPort(config.httpAddr)[1]) });
       const address = http.server.address();
-      setServing(true);
+      // Replicated mode: NOT_SERVING until caught up, and again if the applier stops.
+      const log = replication;
+      setServing(log ? log.readiness.ready : true);
+      log?.onReadinessChange(() => setServing(accepting && log.readiness.ready));
       return { grpcPort, httpPort: typeof address === "object" && address ? address.port : 0 };
     },
     async close() {
@@ -363,8 +369,8 @@ function refuseReplicatedMode(config: Config): void {
 }
 
 /**
- * Opens the change log over this sidecar's file and catches up before the
- * servers listen. Local writes are refused from here on: only entries
+ * Opens the change log over this sidecar's file. The catch-up runs while the
+ * servers listen, reporting not ready until it is done (ADR 64). Local writes are refused from here on: only entries
  * applied from the log write, so the file stays a view of the stream.
  */
 async function openReplication(
@@ -379,12 +385,7 @@ async function openReplication(
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),
   });
-  try {
-    const target = await log.catchUp((applied, of) => deps.log(`catching up on stream ${replication.stream}: applied ${applied} of ${of}`));
-    deps.log(`replicated mode: stream ${replication.stream}, applied through revision ${log.revision} (stream at ${target} on start)`);
-    return log;
-  } catch (error) {
-    await log.close();
-    throw error;
-  }
+  const { target } = log.readiness;
+  deps.log(`replicated mode: stream ${replication.stream} at ${target} on start, this file at revision ${log.revision}`);
+  return log;
 }

@@ -22,6 +22,8 @@ const PUBLISH_TIMEOUT_MS = 2_000;
 const APPLY_TIMEOUT_MS = 10_000;
 /** How long a keyed command keeps retrying conflicts before it gives up (never with allow). */
 const CONFLICT_BUDGET_MS = 10_000;
+/** How often a catch-up reports its progress on stderr. */
+const PROGRESS_EVERY_MS = 1_000;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -56,6 +58,10 @@ export class ReplicatedLog implements CommandWriter {
   private stopped = false;
   private consumerDone: Promise<void> = Promise.resolve();
   private stopConsumer: () => Promise<void> = async () => {};
+  /** The stream's last sequence when this sidecar started: until it has applied that far it serves nothing (ADR 64). */
+  private catchUpTarget = 0;
+  private caughtUp: Promise<void> = Promise.resolve();
+  private readonly readinessListeners: (() => void)[] = [];
 
   private constructor(
     private readonly config: ReplicationConfig,
@@ -75,8 +81,10 @@ export class ReplicatedLog implements CommandWriter {
     try {
       const jsm = await ensureStream(nc, config);
       const log = new ReplicatedLog(config, deps, nc, jetstream(nc), jsm);
+      await log.readCatchUpTarget();
       log.watchConnection();
       await log.startConsumer();
+      log.reportCatchUp();
       return log;
     } catch (error) {
       await nc.close().catch(() => {});
@@ -93,17 +101,63 @@ export class ReplicatedLog implements CommandWriter {
     return this.applied;
   }
 
-  /** Resolves once this sidecar has applied everything the stream held when asked (start-up catch-up). */
-  async catchUp(progress?: (applied: number, target: number) => void): Promise<number> {
-    const info = await this.jsm.streams.info(this.config.stream);
-    const target = info.state.last_seq;
+  /** Resolves once this sidecar has applied everything the stream held when asked; answers that sequence. */
+  async catchUp(): Promise<number> {
+    const target = (await this.jsm.streams.info(this.config.stream)).state.last_seq;
+    await this.untilApplied(target, Number.POSITIVE_INFINITY);
+    return target;
+  }
+
+  /**
+   * Ready: caught up with the stream as it was at start, and applying. A
+   * load balancer reading /readyz or gRPC health sends nothing before that,
+   * and a caller that does gets UNAVAILABLE, never an answer from old state.
+   */
+  get readiness(): { ready: boolean; applied: number; target: number; problem: string | null } {
+    const problem = this.halted
+      ? `stopped applying the change log (${this.halted.reason})`
+      : this.applied < this.catchUpTarget ? `catching up on the change log: applied ${this.applied} of ${this.catchUpTarget}` : null;
+    return { ready: problem === null, applied: this.applied, target: this.catchUpTarget, problem };
+  }
+
+  /** Resolves once the start-up catch-up is done. */
+  whenCaughtUp(): Promise<void> {
+    return this.caughtUp;
+  }
+
+  /** Hears when `readiness` changes (caught up, or the applier stopped). */
+  onReadinessChange(listener: () => void): void {
+    this.readinessListeners.push(listener);
+  }
+
+  /** The stream's last sequence now is what this sidecar must apply before it is ready. */
+  private async readCatchUpTarget(): Promise<void> {
+    const target = (await this.jsm.streams.info(this.config.stream)).state.last_seq;
     if (target < this.applied) {
       // Revisions here are stream sequences: a file ahead of the stream was written by something else.
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `the database is at revision ${this.applied} but stream '${this.config.stream}' ends at ${target}: it is not a view of this stream (start from an empty database)`);
     }
-    if (target > this.applied) progress?.(this.applied, target);
-    await this.untilApplied(target, Number.POSITIVE_INFINITY);
-    return target;
+    this.catchUpTarget = target;
+  }
+
+  /** Progress of a catch-up on stderr, once a second, so an operator sees a long one move. */
+  private reportCatchUp(): void {
+    const { stream } = this.config;
+    const from = this.applied;
+    const target = this.catchUpTarget;
+    if (target <= from) return;
+    const started = performance.now();
+    this.deps.log(`catching up on stream ${stream}: applied ${from} of ${target}`);
+    const timer = setInterval(() => {
+      const done = this.applied - from;
+      const rate = done / ((performance.now() - started) / 1000);
+      this.deps.log(`catching up on stream ${stream}: applied ${this.applied} of ${target} (${Math.floor((100 * done) / (target - from))}%, ${Math.round(rate)} entries/s)`);
+    }, PROGRESS_EVERY_MS).unref();
+    this.caughtUp = this.untilApplied(target, Number.POSITIVE_INFINITY).then(() => {
+      clearInterval(timer);
+      this.deps.log(`caught up on stream ${stream} at revision ${this.applied}: ${this.applied - from} entries in ${Math.round(performance.now() - started)} ms; ready`);
+      for (const listener of this.readinessListeners) listener();
+    });
   }
 
   /** Waits, within the apply timeout, until this sidecar has applied what the stream holds now. */
@@ -121,6 +175,10 @@ export class ReplicatedLog implements CommandWriter {
    * it cannot apply. Runs before every decision (through the change tracker).
    */
   requireFresh(): void {
+    const catchingUp = this.applied < this.catchUpTarget;
+    if (catchingUp) {
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `this sidecar is catching up on the change log (applied ${this.applied} of ${this.catchUpTarget}); it answers once it has`);
+    }
     const since = this.halted?.at ?? this.lostAt;
     if (since === null) return;
     const elapsed = performance.now() - since;
@@ -137,6 +195,7 @@ export class ReplicatedLog implements CommandWriter {
    * the first sidecar of a deployment seeds, the others find it taken and join.
    */
   async runIfLogEmpty<B, R>(kind: CommandKind<B, R>, body: B): Promise<Committed<R> | undefined> {
+    if (this.catchUpTarget > 0) return undefined;
     try {
       return await this.append<R>(this.subject("seed"), this.encode(kind, body), { lastSequence: 0 }, randomUUID(), () => undefined as R);
     } catch (error) {
@@ -225,6 +284,9 @@ export class ReplicatedLog implements CommandWriter {
 
   /** Refuses at once, before anything is sent, when the write could not be acknowledged. */
   private requireWritable(): void {
+    if (this.applied < this.catchUpTarget) {
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `write refused: this sidecar is catching up on the change log (applied ${this.applied} of ${this.catchUpTarget}), and nothing was written`);
+    }
     if (this.halted) throw new BulkheadError("REPLICATION_UNAVAILABLE", `write refused: this sidecar stopped applying the change log (${this.halted.reason})`);
     if (this.lostAt !== null || this.nc.isClosed()) {
       throw new BulkheadError("REPLICATION_UNAVAILABLE", "write refused: NATS is unreachable, and nothing was written");
@@ -326,6 +388,7 @@ export class ReplicatedLog implements CommandWriter {
     if (this.halted) return;
     this.halted = { reason, at: performance.now() };
     this.deps.log(`replication stopped: ${reason}`);
+    for (const listener of this.readinessListeners) listener();
     // Appends still waiting will not be applied here: answer them now, not at their timeout.
     for (const msgID of [...this.pending.keys()]) {
       this.answerPending(msgID, { ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored but this sidecar stopped applying the change log (${reason})`) });
