@@ -143,7 +143,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     log(`seeded the demo dataset into ${config.dbPath}`);
   }
   await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver });
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, ...(replication && { replication }) });
   core.attachMetrics(metrics);
 
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver });

@@ -62,6 +62,11 @@ export class ReplicatedLog implements CommandWriter {
   private catchUpTarget = 0;
   private caughtUp: Promise<void> = Promise.resolve();
   private readonly readinessListeners: (() => void)[] = [];
+  /** The newest stream sequence this sidecar has heard of (deliveries' pending counts, its own acks). */
+  private streamLast = 0;
+  /** When the stream stored the newest entry applied here (NATS server time, epoch ms). */
+  private appliedStoredAt: number | null = null;
+  private conflicts = 0;
 
   private constructor(
     private readonly config: ReplicationConfig,
@@ -120,6 +125,19 @@ export class ReplicatedLog implements CommandWriter {
     return { ready: problem === null, applied: this.applied, target: this.catchUpTarget, problem };
   }
 
+  /**
+   * For the metrics endpoint (ADR 64). Lag in entries is the stream's last
+   * sequence as last heard minus the applied one; in seconds, 0 when caught
+   * up, else how long ago the stream stored the newest entry applied here
+   * (an upper bound on the age of the oldest one not applied yet; NATS's
+   * clock against this host's).
+   */
+  get stats(): { applied: number; lagEntries: number; lagSeconds: number; conflicts: number; catchUpTarget: number; ready: boolean } {
+    const lagEntries = Math.max(0, this.streamLast - this.applied);
+    const lagSeconds = lagEntries === 0 || this.appliedStoredAt === null ? 0 : Math.max(0, (Date.now() - this.appliedStoredAt) / 1000);
+    return { applied: this.applied, lagEntries, lagSeconds, conflicts: this.conflicts, catchUpTarget: this.catchUpTarget, ready: this.readiness.ready };
+  }
+
   /** Resolves once the start-up catch-up is done. */
   whenCaughtUp(): Promise<void> {
     return this.caughtUp;
@@ -138,6 +156,7 @@ export class ReplicatedLog implements CommandWriter {
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `the database is at revision ${this.applied} but stream '${this.config.stream}' ends at ${target}: it is not a view of this stream (start from an empty database)`);
     }
     this.catchUpTarget = target;
+    this.streamLast = target;
   }
 
   /** Progress of a catch-up on stderr, once a second, so an operator sees a long one move. */
@@ -266,6 +285,7 @@ export class ReplicatedLog implements CommandWriter {
         return await this.append<R>(subject, bytes, { lastSubjectSequence: expected }, options.messageId ?? randomUUID(), again);
       } catch (error) {
         if (!(error instanceof Conflict)) throw error;
+        this.conflicts++;
         this.deps.log(`conflict on ${key} (attempt ${attempt + 1}); applying the newer entry and deciding again`);
         if (performance.now() > giveUpAt) {
           throw new BulkheadError("REPLICATION_UNAVAILABLE", `${key}: still conflicting with other sidecars after ${CONFLICT_BUDGET_MS} ms; nothing was consumed`);
@@ -317,6 +337,7 @@ export class ReplicatedLog implements CommandWriter {
     try {
       const ack = await this.js.publish(subject, bytes, { msgID, expect, timeout: PUBLISH_TIMEOUT_MS });
       seq = ack.seq;
+      this.streamLast = Math.max(this.streamLast, seq);
       if (ack.duplicate) {
         forget();
         await this.untilApplied(seq, performance.now() + APPLY_TIMEOUT_MS);
@@ -378,6 +399,8 @@ export class ReplicatedLog implements CommandWriter {
       return false;
     }
     this.applied = message.seq;
+    this.streamLast = Math.max(this.streamLast, message.seq + message.info.pending);
+    this.appliedStoredAt = message.info.timestampNanos / 1_000_000;
     this.subjectSeq.set(message.subject, message.seq);
     this.answerPending(msgID, outcome);
     for (const waiter of this.appliedWaiters) if (waiter.seq <= this.applied) waiter.wake();

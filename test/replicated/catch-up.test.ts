@@ -11,6 +11,7 @@ import { adminClient, type AdminCall } from "../support/admin-client.js";
 import { healthClient } from "../support/grpc-health.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { startSidecarProcess } from "../support/processes.js";
+import { scrape, valueOf } from "../support/prometheus.js";
 import { TEST_ADMIN_TOKEN } from "../support/sidecar.js";
 
 // Three `bulkhead serve` processes (compiled code, each its own SQLite file)
@@ -97,6 +98,8 @@ describe("a sidecar SIGKILLed mid-load and restarted", () => {
       }
     };
     const load = Promise.all([0, 1].flatMap((side) => [0, 1, 2, 3].map((w) => writer(admins[side]!, `load${side}${w}`))));
+    // A failed assertion must not leave the writers looping against closed clients.
+    closers.unshift(() => void (stopping = true));
     while (acked < 60) await new Promise((resolve) => setTimeout(resolve, 20));
 
     C.child.kill("SIGKILL");
@@ -128,6 +131,8 @@ describe("a sidecar SIGKILLed mid-load and restarted", () => {
     procs[2] = C;
     const health = healthClient(C.grpcAddress);
     closers.push(() => health.close());
+    // What /metrics says during the catch-up, scraped before the first readiness poll.
+    const during = await scrape(C.httpPort);
     const seen = { readyz: [] as number[], health: [] as string[], reasons: new Set<string>() };
     const giveUp = performance.now() + 60_000;
     for (;;) {
@@ -139,6 +144,13 @@ describe("a sidecar SIGKILLed mid-load and restarted", () => {
       if (performance.now() > giveUp) throw new Error(`not ready after 60 s: ${JSON.stringify(r.body)}`);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    expect(valueOf(during, "bulkhead_replication_ready")).toBe(0);
+    expect(valueOf(during, "bulkhead_replication_catchup_remaining_entries")).toBeGreaterThan(0);
+    expect(valueOf(during, "bulkhead_replication_catchup_target_sequence")).toBeGreaterThan(BACKLOG);
+    expect(valueOf(during, "bulkhead_replication_lag_entries")).toBeGreaterThan(0);
+    const after = await scrape(C.httpPort);
+    expect(valueOf(after, "bulkhead_replication_ready")).toBe(1);
+    expect(valueOf(after, "bulkhead_replication_catchup_remaining_entries")).toBe(0);
     expect(seen.readyz[0]).toBe(503);
     expect(seen.health[0]).toBe("NOT_SERVING");
     expect([...seen.reasons]).toContain("catching up on the change log: applied N of N");
