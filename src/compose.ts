@@ -380,7 +380,7 @@ async function openReplication(
   const replication = config.replication!;
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (only directory admin writes and Consume are commands); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (only directory admin writes, Consume, Reserve, Commit, Release and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),
