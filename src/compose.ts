@@ -10,6 +10,7 @@ import { Decider } from "./decision/decider.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
 import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
 import { BillingProjector } from "./billing/billing-projector.js";
+import { BillingCommands } from "./billing/billing-commands.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
 import { registerOfrep } from "./server/http/ofrep-route.js";
@@ -115,14 +116,19 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   // Kinds are registered before the log is opened: catching up applies them.
   const registry = new CommandRegistry();
   const local = new LocalCommandWriter(writer, registry, clock);
-  const commands: CommandWriter = { run: (kind, body, options) => (replication ?? local).run(kind, body, options) };
+  const commands: CommandWriter = {
+    run: (kind, body, options) => (replication ?? local).run(kind, body, options),
+    syncWithLog: () => (replication ?? local).syncWithLog(),
+  };
   const seedKind = registry.register(seedCommand(writer, stores));
-  const usage = new UsageCommands({ metering, commands, registry });
+  const usage = new UsageCommands({ metering, commands, registry, usage: stores.usage, clock });
   const audited = new AuditedWriter(writer, new AdminAudit(db));
   const approvals = new Approvals(db, (actor) => {
     const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;
     return member?.status === "active" && roleMay(member.role, "approvals");
   });
+  const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
+  const billingCommands = new BillingCommands({ projector, commands, registry });
   const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
   if (config.replication) {
     replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {
@@ -138,7 +144,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     log(`seeded the demo dataset into ${config.dbPath}`);
   }
   await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver });
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, ...(replication && { replication }) });
   core.attachMetrics(metrics);
 
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
@@ -176,12 +182,14 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     }
   }, 60_000).unref();
   let accepting = true;
-  const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
-  const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
+  const http = createHttpServer({
+    policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock,
+    ...(replication && { replication: () => replication!.readiness.problem }),
+  });
   const ofrepRateLimit = { perMinute: config.ofrepRatePerMinute, limiter: new KeyRateLimiter(), clock, tokensRequired: config.callerTokens.length > 0 };
   await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), rateLimit: ofrepRateLimit, metrics, log });
   await registerStripeWebhook(http, {
-    projector,
+    billing: billingCommands,
     secrets: config.stripeWebhookSecrets,
     clock,
     metrics,
@@ -200,7 +208,10 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       const [host] = splitHostPort(config.httpAddr);
       await http.listen({ host, port: Number(splitHostPort(config.httpAddr)[1]) });
       const address = http.server.address();
-      setServing(true);
+      // Replicated mode: NOT_SERVING until caught up, and again if the applier stops.
+      const log = replication;
+      setServing(log ? log.readiness.ready : true);
+      log?.onReadinessChange(() => setServing(accepting && log.readiness.ready));
       return { grpcPort, httpPort: typeof address === "object" && address ? address.port : 0 };
     },
     async close() {
@@ -365,8 +376,8 @@ function refuseReplicatedMode(config: Config): void {
 }
 
 /**
- * Opens the change log over this sidecar's file and catches up before the
- * servers listen. Local writes are refused from here on: only entries
+ * Opens the change log over this sidecar's file. The catch-up runs while the
+ * servers listen, reporting not ready until it is done (ADR 64). Local writes are refused from here on: only entries
  * applied from the log write, so the file stays a view of the stream.
  */
 async function openReplication(
@@ -376,17 +387,12 @@ async function openReplication(
   const replication = config.replication!;
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (only directory admin writes and Consume are commands); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (only directory admin writes, Consume, Reserve, Commit, Release and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),
   });
-  try {
-    const target = await log.catchUp((applied, of) => deps.log(`catching up on stream ${replication.stream}: applied ${applied} of ${of}`));
-    deps.log(`replicated mode: stream ${replication.stream}, applied through revision ${log.revision} (stream at ${target} on start)`);
-    return log;
-  } catch (error) {
-    await log.close();
-    throw error;
-  }
+  const { target } = log.readiness;
+  deps.log(`replicated mode: stream ${replication.stream} at ${target} on start, this file at revision ${log.revision}`);
+  return log;
 }

@@ -24,6 +24,8 @@ export interface MetricSources {
   decisionLog: DecisionLog;
   tracker: ChangeTracker;
   contextCache?: { readonly cacheUsage: { entries: number; bytes: number; hits: number; misses: number } };
+  /** Replicated mode's change log; absent single-node, and so are its series. */
+  replication?: { readonly stats: { applied: number; lagEntries: number; lagSeconds: number; conflicts: number; catchUpTarget: number; ready: boolean } };
 }
 
 /** Latency buckets from 50 µs to 2.5 s: decisions are sub-millisecond, waits on min_revision are not. */
@@ -84,6 +86,17 @@ export function createMetrics(parts: MetricSources): Metrics {
       [{ result: "miss" }, cache.cacheUsage.misses],
     ]);
     gauge("bulkhead_context_cache_bytes", "estimated bytes held by the member-context cache", () => cache.cacheUsage.bytes);
+  }
+  const replication = parts.replication;
+  if (replication) {
+    const stats = () => replication.stats;
+    gauge("bulkhead_replication_applied_sequence", "the change log's stream sequence this sidecar has applied through (its store revision)", () => stats().applied);
+    gauge("bulkhead_replication_lag_entries", "entries the stream holds that this sidecar has not applied yet, as last heard from NATS", () => stats().lagEntries);
+    gauge("bulkhead_replication_lag_seconds", "0 when caught up; else seconds since the stream stored the newest entry applied here", () => stats().lagSeconds);
+    countedElsewhere("bulkhead_replication_conflicts_total", "keyed appends (usage on one meter) another sidecar won first, decided again on newer state", [], single(() => stats().conflicts));
+    gauge("bulkhead_replication_catchup_target_sequence", "the stream's last sequence when this sidecar started: it is ready once it has applied this far", () => stats().catchUpTarget);
+    gauge("bulkhead_replication_catchup_remaining_entries", "entries left before the start-up catch-up is done (0 once caught up)", () => Math.max(0, stats().catchUpTarget - stats().applied));
+    gauge("bulkhead_replication_ready", "1 once caught up and applying; 0 while catching up or after the applier stopped", () => (stats().ready ? 1 : 0));
   }
 
   return {

@@ -22,6 +22,8 @@ const PUBLISH_TIMEOUT_MS = 2_000;
 const APPLY_TIMEOUT_MS = 10_000;
 /** How long a keyed command keeps retrying conflicts before it gives up (never with allow). */
 const CONFLICT_BUDGET_MS = 10_000;
+/** How often a catch-up reports its progress on stderr. */
+const PROGRESS_EVERY_MS = 1_000;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -43,8 +45,8 @@ export interface ReplicatedLogDeps {
  */
 export class ReplicatedLog implements CommandWriter {
   private applied: number;
-  /** Appends of this sidecar waiting for their entry to be applied, by message id. */
-  private readonly pending = new Map<string, (outcome: Outcome) => void>();
+  /** Appends of this sidecar waiting for their entry to be applied, by message id (one id may be sent twice: a Stripe retry). */
+  private readonly pending = new Map<string, Set<(outcome: Outcome) => void>>();
   /** The newest applied sequence per subject: what a keyed append expects as last. */
   private readonly subjectSeq = new Map<string, number>();
   private readonly appliedWaiters = new Set<{ seq: number; wake: () => void }>();
@@ -56,6 +58,15 @@ export class ReplicatedLog implements CommandWriter {
   private stopped = false;
   private consumerDone: Promise<void> = Promise.resolve();
   private stopConsumer: () => Promise<void> = async () => {};
+  /** The stream's last sequence when this sidecar started: until it has applied that far it serves nothing (ADR 64). */
+  private catchUpTarget = 0;
+  private caughtUp: Promise<void> = Promise.resolve();
+  private readonly readinessListeners: (() => void)[] = [];
+  /** The newest stream sequence this sidecar has heard of (deliveries' pending counts, its own acks). */
+  private streamLast = 0;
+  /** When the stream stored the newest entry applied here (NATS server time, epoch ms). */
+  private appliedStoredAt: number | null = null;
+  private conflicts = 0;
 
   private constructor(
     private readonly config: ReplicationConfig,
@@ -75,8 +86,10 @@ export class ReplicatedLog implements CommandWriter {
     try {
       const jsm = await ensureStream(nc, config);
       const log = new ReplicatedLog(config, deps, nc, jetstream(nc), jsm);
+      await log.readCatchUpTarget();
       log.watchConnection();
       await log.startConsumer();
+      log.reportCatchUp();
       return log;
     } catch (error) {
       await nc.close().catch(() => {});
@@ -93,17 +106,86 @@ export class ReplicatedLog implements CommandWriter {
     return this.applied;
   }
 
-  /** Resolves once this sidecar has applied everything the stream held when asked (start-up catch-up). */
-  async catchUp(progress?: (applied: number, target: number) => void): Promise<number> {
-    const info = await this.jsm.streams.info(this.config.stream);
-    const target = info.state.last_seq;
+  /** Resolves once this sidecar has applied everything the stream held when asked; answers that sequence. */
+  async catchUp(): Promise<number> {
+    const target = (await this.jsm.streams.info(this.config.stream)).state.last_seq;
+    await this.untilApplied(target, Number.POSITIVE_INFINITY);
+    return target;
+  }
+
+  /**
+   * Ready: caught up with the stream as it was at start, and applying. A
+   * load balancer reading /readyz or gRPC health sends nothing before that,
+   * and a caller that does gets UNAVAILABLE, never an answer from old state.
+   */
+  get readiness(): { ready: boolean; applied: number; target: number; problem: string | null } {
+    const problem = this.halted
+      ? `stopped applying the change log (${this.halted.reason})`
+      : this.applied < this.catchUpTarget ? `catching up on the change log: applied ${this.applied} of ${this.catchUpTarget}` : null;
+    return { ready: problem === null, applied: this.applied, target: this.catchUpTarget, problem };
+  }
+
+  /**
+   * For the metrics endpoint (ADR 64). Lag in entries is the stream's last
+   * sequence as last heard minus the applied one; in seconds, 0 when caught
+   * up, else how long ago the stream stored the newest entry applied here
+   * (an upper bound on the age of the oldest one not applied yet; NATS's
+   * clock against this host's).
+   */
+  get stats(): { applied: number; lagEntries: number; lagSeconds: number; conflicts: number; catchUpTarget: number; ready: boolean } {
+    const lagEntries = Math.max(0, this.streamLast - this.applied);
+    const lagSeconds = lagEntries === 0 || this.appliedStoredAt === null ? 0 : Math.max(0, (Date.now() - this.appliedStoredAt) / 1000);
+    return { applied: this.applied, lagEntries, lagSeconds, conflicts: this.conflicts, catchUpTarget: this.catchUpTarget, ready: this.readiness.ready };
+  }
+
+  /** Resolves once the start-up catch-up is done. */
+  whenCaughtUp(): Promise<void> {
+    return this.caughtUp;
+  }
+
+  /** Hears when `readiness` changes (caught up, or the applier stopped). */
+  onReadinessChange(listener: () => void): void {
+    this.readinessListeners.push(listener);
+  }
+
+  /** The stream's last sequence now is what this sidecar must apply before it is ready. */
+  private async readCatchUpTarget(): Promise<void> {
+    const target = (await this.jsm.streams.info(this.config.stream)).state.last_seq;
     if (target < this.applied) {
       // Revisions here are stream sequences: a file ahead of the stream was written by something else.
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `the database is at revision ${this.applied} but stream '${this.config.stream}' ends at ${target}: it is not a view of this stream (start from an empty database)`);
     }
-    if (target > this.applied) progress?.(this.applied, target);
-    await this.untilApplied(target, Number.POSITIVE_INFINITY);
-    return target;
+    this.catchUpTarget = target;
+    this.streamLast = target;
+  }
+
+  /** Progress of a catch-up on stderr, once a second, so an operator sees a long one move. */
+  private reportCatchUp(): void {
+    const { stream } = this.config;
+    const from = this.applied;
+    const target = this.catchUpTarget;
+    if (target <= from) return;
+    const started = performance.now();
+    this.deps.log(`catching up on stream ${stream}: applied ${from} of ${target}`);
+    const timer = setInterval(() => {
+      const done = this.applied - from;
+      const rate = done / ((performance.now() - started) / 1000);
+      this.deps.log(`catching up on stream ${stream}: applied ${this.applied} of ${target} (${Math.floor((100 * done) / (target - from))}%, ${Math.round(rate)} entries/s)`);
+    }, PROGRESS_EVERY_MS).unref();
+    this.caughtUp = this.untilApplied(target, Number.POSITIVE_INFINITY).then(() => {
+      clearInterval(timer);
+      this.deps.log(`caught up on stream ${stream} at revision ${this.applied}: ${this.applied - from} entries in ${Math.round(performance.now() - started)} ms; ready`);
+      for (const listener of this.readinessListeners) listener();
+    });
+  }
+
+  /** Waits, within the apply timeout, until this sidecar has applied what the stream holds now. */
+  async syncWithLog(): Promise<void> {
+    this.requireWritable();
+    const info = await this.jsm.streams.info(this.config.stream).catch((error: unknown) => {
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `cannot read the change log's position: ${(error as Error).message}`);
+    });
+    await this.untilApplied(info.state.last_seq, performance.now() + APPLY_TIMEOUT_MS);
   }
 
   /**
@@ -112,6 +194,10 @@ export class ReplicatedLog implements CommandWriter {
    * it cannot apply. Runs before every decision (through the change tracker).
    */
   requireFresh(): void {
+    const catchingUp = this.applied < this.catchUpTarget;
+    if (catchingUp) {
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `this sidecar is catching up on the change log (applied ${this.applied} of ${this.catchUpTarget}); it answers once it has`);
+    }
     const since = this.halted?.at ?? this.lostAt;
     if (since === null) return;
     const elapsed = performance.now() - since;
@@ -128,8 +214,9 @@ export class ReplicatedLog implements CommandWriter {
    * the first sidecar of a deployment seeds, the others find it taken and join.
    */
   async runIfLogEmpty<B, R>(kind: CommandKind<B, R>, body: B): Promise<Committed<R> | undefined> {
+    if (this.catchUpTarget > 0) return undefined;
     try {
-      return await this.append<R>(this.subject("seed"), this.encode(kind, body), { lastSequence: 0 });
+      return await this.append<R>(this.subject("seed"), this.encode(kind, body), { lastSequence: 0 }, randomUUID(), () => undefined as R);
     } catch (error) {
       if (error instanceof Conflict) return undefined;
       throw error;
@@ -138,7 +225,7 @@ export class ReplicatedLog implements CommandWriter {
 
   async run<B, R>(kind: CommandKind<B, R>, body: B, options: CommandOptions<R> = {}): Promise<Committed<R>> {
     const bytes = this.encode(kind, body);
-    if (options.concurrencyKey === undefined) return this.append<R>(this.subject("cmd"), bytes, {});
+    if (options.concurrencyKey === undefined) return this.runUnkeyed(kind, bytes, options);
     const key = options.concurrencyKey;
     const previous = this.keyQueues.get(key) ?? Promise.resolve();
     const mine = previous.catch(() => {}).then(() => this.runKeyed(kind, bytes, key, options));
@@ -155,6 +242,23 @@ export class ReplicatedLog implements CommandWriter {
     await this.stopConsumer().catch(() => {});
     await this.consumerDone;
     await this.nc.close().catch(() => {});
+  }
+
+  /**
+   * A command without a key: appended as it is, after `settledLocally` had
+   * its say on this sidecar's state. Deciding locally first also means an
+   * entry that fails to apply here (not a domain refusal) is never appended
+   * for every sidecar to stop at.
+   */
+  private async runUnkeyed<R>(kind: CommandKind<unknown, R>, bytes: Uint8Array, options: CommandOptions<R>): Promise<Committed<R>> {
+    this.requireWritable();
+    const { command, body } = this.deps.registry.decode(bytes);
+    const again = () => this.deps.writer.simulate((tx) => kind.apply(tx, body), command.at);
+    if (options.settledLocally) {
+      const answer = again();
+      if (options.settledLocally(answer)) return { result: answer, revision: this.applied };
+    }
+    return this.append<R>(this.subject("cmd"), bytes, {}, options.messageId ?? randomUUID(), again);
   }
 
   /**
@@ -177,9 +281,11 @@ export class ReplicatedLog implements CommandWriter {
         if (options.settledLocally(answer)) return { result: answer, revision: this.applied };
       }
       try {
-        return await this.append<R>(subject, bytes, { lastSubjectSequence: expected });
+        const again = () => this.deps.writer.simulate((tx) => kind.apply(tx, body), at);
+        return await this.append<R>(subject, bytes, { lastSubjectSequence: expected }, options.messageId ?? randomUUID(), again);
       } catch (error) {
         if (!(error instanceof Conflict)) throw error;
+        this.conflicts++;
         this.deps.log(`conflict on ${key} (attempt ${attempt + 1}); applying the newer entry and deciding again`);
         if (performance.now() > giveUpAt) {
           throw new BulkheadError("REPLICATION_UNAVAILABLE", `${key}: still conflicting with other sidecars after ${CONFLICT_BUDGET_MS} ms; nothing was consumed`);
@@ -198,22 +304,48 @@ export class ReplicatedLog implements CommandWriter {
 
   /** Refuses at once, before anything is sent, when the write could not be acknowledged. */
   private requireWritable(): void {
+    if (this.applied < this.catchUpTarget) {
+      throw new BulkheadError("REPLICATION_UNAVAILABLE", `write refused: this sidecar is catching up on the change log (applied ${this.applied} of ${this.catchUpTarget}), and nothing was written`);
+    }
     if (this.halted) throw new BulkheadError("REPLICATION_UNAVAILABLE", `write refused: this sidecar stopped applying the change log (${this.halted.reason})`);
     if (this.lostAt !== null || this.nc.isClosed()) {
       throw new BulkheadError("REPLICATION_UNAVAILABLE", "write refused: NATS is unreachable, and nothing was written");
     }
   }
 
-  /** Appends one entry and answers with what applying it here gave, at its sequence. */
-  private async append<R>(subject: string, bytes: Uint8Array, expect: { lastSequence?: number; lastSubjectSequence?: number }): Promise<Committed<R>> {
+  /**
+   * Appends one entry and answers with what applying it here gave, at its
+   * sequence. When JetStream reports the message id as a duplicate, the entry
+   * stored under it (this sidecar's or another's) is the one that counts:
+   * once it is applied here, the answer is `again()`, what the command gives
+   * run once more on that state (a Stripe event: "duplicate").
+   */
+  private async append<R>(
+    subject: string, bytes: Uint8Array, expect: { lastSequence?: number; lastSubjectSequence?: number }, msgID: string, again: () => R,
+  ): Promise<Committed<R>> {
     this.requireWritable();
-    const msgID = randomUUID();
-    const applied = new Promise<Outcome>((resolve) => this.pending.set(msgID, resolve));
+    let resolveApplied!: (outcome: Outcome) => void;
+    const applied = new Promise<Outcome>((resolve) => (resolveApplied = resolve));
+    const waiting = this.pending.get(msgID) ?? new Set();
+    waiting.add(resolveApplied);
+    this.pending.set(msgID, waiting);
+    const forget = () => {
+      waiting.delete(resolveApplied);
+      if (waiting.size === 0 && this.pending.get(msgID) === waiting) this.pending.delete(msgID);
+    };
     let seq: number;
     try {
-      seq = (await this.js.publish(subject, bytes, { msgID, expect, timeout: PUBLISH_TIMEOUT_MS })).seq;
+      const ack = await this.js.publish(subject, bytes, { msgID, expect, timeout: PUBLISH_TIMEOUT_MS });
+      seq = ack.seq;
+      this.streamLast = Math.max(this.streamLast, seq);
+      if (ack.duplicate) {
+        forget();
+        await this.untilApplied(seq, performance.now() + APPLY_TIMEOUT_MS);
+        return { result: again(), revision: seq };
+      }
     } catch (error) {
-      this.pending.delete(msgID);
+      forget();
+      if (error instanceof BulkheadError) throw error;
       if (error instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.has(error.code)) throw new Conflict();
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `the change log did not acknowledge the write: ${(error as Error).message}`);
     }
@@ -221,7 +353,7 @@ export class ReplicatedLog implements CommandWriter {
     const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), APPLY_TIMEOUT_MS)));
     const outcome = await Promise.race([applied, timeout]).finally(() => clearTimeout(timer));
     if (outcome === "timeout") {
-      this.pending.delete(msgID);
+      forget();
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored as revision ${seq} but this sidecar has not applied it within ${APPLY_TIMEOUT_MS} ms`);
     }
     if (!outcome.ok) throw outcome.error;
@@ -261,20 +393,16 @@ export class ReplicatedLog implements CommandWriter {
       // sidecar for good: stop here, serve the state as of the entry before
       // it until the staleness bound, and say why.
       const what = error instanceof UnappliableCommand ? error.message : `applying it failed: ${(error as Error).message}`;
+      this.answerPending(msgID, { ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `revision ${message.seq} was stored but this sidecar cannot apply it: ${what}`) });
       this.halt(`revision ${message.seq}: ${what}`);
-      const waiting = this.pending.get(msgID);
-      this.pending.delete(msgID);
-      waiting?.({ ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `revision ${message.seq} was stored but this sidecar cannot apply it: ${what}`) });
       void this.stopConsumer();
       return false;
     }
     this.applied = message.seq;
+    this.streamLast = Math.max(this.streamLast, message.seq + message.info.pending);
+    this.appliedStoredAt = message.info.timestampNanos / 1_000_000;
     this.subjectSeq.set(message.subject, message.seq);
-    const waiting = this.pending.get(msgID);
-    if (waiting) {
-      this.pending.delete(msgID);
-      waiting(outcome);
-    }
+    this.answerPending(msgID, outcome);
     for (const waiter of this.appliedWaiters) if (waiter.seq <= this.applied) waiter.wake();
     return true;
   }
@@ -283,11 +411,18 @@ export class ReplicatedLog implements CommandWriter {
     if (this.halted) return;
     this.halted = { reason, at: performance.now() };
     this.deps.log(`replication stopped: ${reason}`);
+    for (const listener of this.readinessListeners) listener();
     // Appends still waiting will not be applied here: answer them now, not at their timeout.
-    for (const [msgID, answer] of this.pending) {
-      this.pending.delete(msgID);
-      answer({ ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored but this sidecar stopped applying the change log (${reason})`) });
+    for (const msgID of [...this.pending.keys()]) {
+      this.answerPending(msgID, { ok: false, error: new BulkheadError("REPLICATION_UNAVAILABLE", `the write was stored but this sidecar stopped applying the change log (${reason})`) });
     }
+  }
+
+  private answerPending(msgID: string, outcome: Outcome): void {
+    const waiting = this.pending.get(msgID);
+    if (!waiting) return;
+    this.pending.delete(msgID);
+    for (const answer of waiting) answer(outcome);
   }
 
   private untilApplied(seq: number, giveUpAt: number): Promise<void> {

@@ -15,11 +15,18 @@ export interface CommandOptions<R> {
    * Consume consumes nothing, so there is nothing to replicate).
    */
   settledLocally?: (answer: R) => boolean;
+  /**
+   * The log message id (default: a fresh one). Two appends with one id within
+   * the stream's duplicate window are stored once (a Stripe event id, ADR 62).
+   */
+  messageId?: string;
 }
 
 /** The one way use cases write: by command, answered once it is applied on this sidecar. */
 export interface CommandWriter {
   run<B, R>(kind: CommandKind<B, R>, body: B, options?: CommandOptions<R>): Promise<Committed<R>>;
+  /** Resolves once this sidecar has applied everything the log held when asked (single-node: at once). */
+  syncWithLog(): Promise<void>;
 }
 
 /**
@@ -37,6 +44,8 @@ export class LocalCommandWriter implements CommandWriter {
   async run<B, R>(kind: CommandKind<B, R>, body: B): Promise<Committed<R>> {
     return this.runNow(kind, body);
   }
+
+  async syncWithLog(): Promise<void> {}
 
   /** The same, synchronously, for callers that are not async (tools, seeding). */
   runNow<B, R>(kind: CommandKind<B, R>, body: B): Committed<R> {

@@ -60,19 +60,24 @@ export class Metering {
     });
   }
 
-  reserve(input: ReserveInput): ReserveAnswer {
+  /**
+   * `reservationId` is chosen by whoever makes the command (ADR 63): every
+   * sidecar applying one Reserve must hold it under the same id. It is not
+   * part of the request a retry is compared with.
+   */
+  reserve(input: ReserveInput, reservationId?: string): ReserveAnswer {
     return this.idempotent(input.tenantId, input.idempotencyKey, "reserve", input, (tx) => {
       const { state, tenant } = this.consumableState(input.tenantId, input.meter, tx.now);
       const expiresAt = tx.now + input.ttlSeconds * 1000;
       const refused = this.refusedUpFront(tenant, state, input.amount) ?? (input.amount > remaining(state) ? denial(state, input.amount) : undefined);
       if (refused) return { answer: { ...refused, reservationId: "", expiresAt: 0 }, keep: false };
-      const reservationId = `rsv_${ulid(tx.now)}`;
+      const id = reservationId ?? newReservationId(tx.now);
       this.deps.usage.hold(tx, {
-        id: reservationId, tenantId: input.tenantId, meter: input.meter, windowStart: state.window.start,
+        id, tenantId: input.tenantId, meter: input.meter, windowStart: state.window.start,
         amount: input.amount, state: "held", expiresAt,
       });
       const held = { ...state, reserved: state.reserved + input.amount };
-      return { answer: { ...answer(true, held, [], tx.revision), reservationId, expiresAt }, keep: true };
+      return { answer: { ...answer(true, held, [], tx.revision), reservationId: id, expiresAt }, keep: true };
     });
   }
 
@@ -211,6 +216,11 @@ export class Metering {
     });
     return outcome.replayed || kept ? outcome.answer : { ...outcome.answer, storeRevision: outcome.revision };
   }
+}
+
+/** `rsv_` + a ULID: reservation ids sort by the time they were taken. */
+export function newReservationId(now: number): string {
+  return `rsv_${ulid(now)}`;
 }
 
 function answer(allowed: boolean, state: MeterState, reasons: Reason[], storeRevision: number): MeterAnswer {

@@ -1,42 +1,115 @@
+import type { Clock } from "../clock.js";
 import type { CommandWriter } from "../store/command-writer.js";
-import { objectBody, type CommandKind, type CommandRegistry } from "../store/store-command.js";
-import type { MeterAnswer, Metering } from "./metering.js";
-import { validateConsume, type ConsumeInput } from "./usage-input.js";
+import { objectBody, stringField, type CommandKind, type CommandRegistry } from "../store/store-command.js";
+import { newReservationId, type MeterAnswer, type Metering, type ReserveAnswer } from "./metering.js";
+import {
+  validateActual, validateConsume, validateReservationRef, validateReserve, type ConsumeInput, type ReservationRef, type ReserveInput,
+} from "./usage-input.js";
+import type { UsageStore } from "./usage-store.js";
+import { requireId } from "../validation.js";
+
+interface ReserveBody { input: ReserveInput; reservationId: string }
+interface CommitBody { ref: ReservationRef; actual: number }
 
 /**
- * Metering writes as commands (ADR 42). Applying one runs Metering on the
- * transaction, so it is decided from the state at its place in the log and
- * every sidecar reaches the same answer.
+ * Metering writes as commands (ADRs 42, 44, 63). Applying one runs Metering
+ * on the transaction, so it is decided from the state at its place in the log
+ * and every sidecar reaches the same answer. Every one of them is appended on
+ * its tenant's meter subject with optimistic concurrency, so Consume and
+ * Reserve racing for a meter's last units on several sidecars stay exact.
  */
 export class UsageCommands {
   private readonly consumeKind: CommandKind<ConsumeInput, MeterAnswer>;
+  private readonly reserveKind: CommandKind<ReserveBody, ReserveAnswer>;
+  private readonly commitKind: CommandKind<CommitBody, MeterAnswer>;
+  private readonly releaseKind: CommandKind<ReservationRef, { released: number; storeRevision: number }>;
 
-  constructor(private readonly deps: { metering: Metering; commands: CommandWriter; registry: CommandRegistry }) {
-    this.consumeKind = deps.registry.register({
-      type: "usage.consume",
-      version: 1,
-      // The same checks as the request: a log entry is just another caller.
+  constructor(private readonly deps: { metering: Metering; commands: CommandWriter; registry: CommandRegistry; usage: UsageStore; clock: Clock }) {
+    const { metering, registry } = deps;
+    // The same checks as the requests: a log entry is just another caller.
+    this.consumeKind = registry.register({
+      type: "usage.consume", version: 1,
       decode: (body) => validateConsume(objectBody(body)),
-      apply: (_tx, input) => deps.metering.consume(input),
+      apply: (_tx, input) => metering.consume(input),
+    });
+    this.reserveKind = registry.register({
+      type: "usage.reserve", version: 1,
+      decode: (raw) => {
+        const body = objectBody(raw);
+        return { input: validateReserve(objectBody(body.input)), reservationId: requireId(stringField(body, "reservationId"), "reservation_id") };
+      },
+      apply: (_tx, body) => metering.reserve(body.input, body.reservationId),
+    });
+    this.commitKind = registry.register({
+      type: "usage.commit", version: 1,
+      decode: (raw) => {
+        const body = objectBody(raw);
+        return { ref: validateReservationRef(objectBody(body.ref)), actual: validateActual(body.actual as number | undefined) };
+      },
+      apply: (_tx, body) => metering.commit(body.ref, body.actual),
+    });
+    this.releaseKind = registry.register({
+      type: "usage.release", version: 1,
+      decode: (body) => validateReservationRef(objectBody(body)),
+      apply: (_tx, ref) => metering.release(ref),
     });
   }
 
   /**
-   * Consume. Commands on one tenant's meter are appended with optimistic
-   * concurrency on that meter's subject, and one this sidecar's state already
-   * denies is answered here without being appended: it would consume nothing.
+   * Consume. One this sidecar's state already denies is answered here
+   * without being appended: it would consume nothing.
    */
   async consume(input: ConsumeInput): Promise<MeterAnswer> {
     const { result, revision } = await this.deps.commands.run(this.consumeKind, input, {
       concurrencyKey: meterKey(input.tenantId, input.meter),
       settledLocally: (answer) => !answer.allowed,
     });
-    // A denial wrote nothing: it is as of the revision it saw, not the one the write would have had.
-    return result.allowed ? result : { ...result, storeRevision: revision };
+    return asOf(result, revision);
+  }
+
+  /** Reserve: like Consume, with the reservation id fixed where the command is made. */
+  async reserve(input: ReserveInput): Promise<ReserveAnswer> {
+    const body = { input, reservationId: newReservationId(this.deps.clock.now()) };
+    const { result, revision } = await this.deps.commands.run(this.reserveKind, body, {
+      concurrencyKey: meterKey(input.tenantId, input.meter),
+      settledLocally: (answer) => !answer.allowed,
+    });
+    return asOf(result, revision);
+  }
+
+  /** Commit: ordered with the other writes on the reservation's meter. */
+  async commit(ref: ReservationRef, actual: number): Promise<MeterAnswer> {
+    const { result } = await this.deps.commands.run(this.commitKind, { ref, actual }, await this.onReservationMeter(ref));
+    return result;
+  }
+
+  async release(ref: ReservationRef): Promise<{ released: number; storeRevision: number }> {
+    return (await this.deps.commands.run(this.releaseKind, ref, await this.onReservationMeter(ref))).result;
+  }
+
+  /**
+   * The reservation's meter key, from this sidecar's state. A reservation
+   * taken on another sidecar a moment ago may not be applied here yet, so
+   * one not found waits for the log as it is now before deciding. Deciding
+   * locally first (`settledLocally` never settles) means a refusal (closed,
+   * not found, too many units) is answered without appending anything.
+   */
+  private async onReservationMeter(ref: ReservationRef) {
+    if (!this.deps.usage.reservation(ref.tenantId, ref.reservationId)) await this.deps.commands.syncWithLog();
+    const reservation = this.deps.usage.reservation(ref.tenantId, ref.reservationId);
+    return {
+      ...(reservation && { concurrencyKey: meterKey(ref.tenantId, reservation.meter) }),
+      settledLocally: () => false,
+    };
   }
 }
 
-/** One key per tenant and meter: consumes of different meters never conflict. */
+/** A denial wrote nothing: it is as of the revision it saw, not the one the write would have had. */
+function asOf<T extends MeterAnswer>(result: T, revision: number): T {
+  return result.allowed ? result : { ...result, storeRevision: revision };
+}
+
+/** One key per tenant and meter: writes on different meters never conflict. */
 export function meterKey(tenantId: string, meter: string): string {
   return `usage/${tenantId}/${meter}`;
 }

@@ -1,34 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkRequest, startSidecar, type TestSidecar } from "../support/sidecar.js";
 import { testClock } from "../support/test-time.js";
+import { parseExposition, type Sample } from "../support/prometheus.js";
 
 // A scrape is what an operator's Prometheus sees: it must parse, use the
 // standard names, type counts as counters, and count exactly what happened.
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** The Prometheus text format, strictly: a line that is none of HELP, TYPE or a sample fails the test. */
-function parseExposition(text: string): { samples: Sample[]; types: Map<string, string> } {
-  const samples: Sample[] = [];
-  const types = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("# HELP ")) continue;
-    const type = line.match(/^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/);
-    if (type) {
-      types.set(type[1]!, type[2]!);
-      continue;
-    }
-    const sample = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.e+-]+|nan|[+-]?inf)$/i); // values as Go's ParseFloat reads them (prom-client prints "Nan")
-    if (!sample) throw new Error(`not a Prometheus line: ${line}`);
-    const labels = Object.fromEntries([...(sample[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1]!, m[2]!]));
-    samples.push({ name: sample[1]!, labels, value: Number(sample[3]) });
-  }
-  return { samples, types };
-}
 
 let sidecar: TestSidecar;
 beforeAll(async () => {
@@ -52,6 +28,10 @@ describe("/metrics", () => {
     expect(totalsNotCounters).toEqual([]);
     // No tenant ids in labels: the demo tenants' ids appear in no series.
     expect(samples.filter((s) => Object.values(s.labels).some((v) => v.startsWith("ten_")))).toEqual([]);
+  });
+
+  it("has no replication series in single-node mode", async () => {
+    expect((await scrape()).samples.filter((s) => s.name.startsWith("bulkhead_replication_"))).toEqual([]);
   });
 
   it("counts exactly the calls made, by method, status and result", async () => {

@@ -4,9 +4,11 @@ import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminClient, type AdminCall } from "../support/admin-client.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
-import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { checkRequest, codes, startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
 import { readRevision } from "../../src/store/revision-writer.js";
-import { testClock } from "../support/test-time.js";
+import { scrape, valueOf } from "../support/prometheus.js";
+import { deliver, event, sign, subscriptionObject } from "../support/stripe-events.js";
+import { epochSeconds, testClock } from "../support/test-time.js";
 
 // Three real sidecars (each a real gRPC server with its own SQLite file) on
 // one real three-node JetStream cluster: the log is the store, every file a
@@ -127,6 +129,156 @@ describe("three sidecars on one change log", () => {
     const report = await elsewhere.entitlements.get({ tenantId, minRevision: last });
     expect(report.limits.find((l) => l.meter === meter)?.used).toBe(100);
   }, 120_000);
+
+  it("reports replication on /metrics: applied sequence, no lag once applied, conflicts retried, catch-up done", async () => {
+    const head = await sidecars[A]!.bulkhead.replication!.catchUp();
+    let conflicts = 0;
+    for (const s of sidecars) {
+      await s.entitlements.get({ tenantId: "ten_acme", minRevision: head });
+      const scraped = await scrape(s.httpPort);
+      expect(scraped.types.get("bulkhead_replication_conflicts_total")).toBe("counter");
+      expect(valueOf(scraped, "bulkhead_replication_applied_sequence")).toBe(head);
+      expect(valueOf(scraped, "bulkhead_replication_lag_entries")).toBe(0);
+      expect(valueOf(scraped, "bulkhead_replication_lag_seconds")).toBe(0);
+      expect(valueOf(scraped, "bulkhead_replication_catchup_remaining_entries")).toBe(0);
+      expect(valueOf(scraped, "bulkhead_replication_ready")).toBe(1);
+      conflicts += valueOf(scraped, "bulkhead_replication_conflicts_total")!;
+    }
+    // 300 Consumes on one meter from three sidecars at once: some lost a race and decided again.
+    expect(conflicts).toBeGreaterThan(0);
+  });
+});
+
+describe("Stripe webhooks from any sidecar", () => {
+  const now = () => epochSeconds(clock.now());
+  const streamMessages = async () => {
+    const nc = await connect({ servers: cluster.urls() });
+    try {
+      return (await (await jetstreamManager(nc)).streams.info("BULKHEAD_TEST")).state.messages;
+    } finally {
+      await nc.close();
+    }
+  };
+  const planOf = (s: TestSidecar, tenantId: string) =>
+    s.bulkhead.db.prepare("SELECT plan_code FROM tenants WHERE id = ?").pluck().get(tenantId) as string;
+  const deliveriesOf = (s: TestSidecar, id: string) =>
+    s.bulkhead.db.prepare("SELECT count(*) FROM billing_events WHERE event_id = ?").pluck().get(id) as number;
+
+  it("the same signed event posted to two sidecars at once has one effect on every sidecar", async () => {
+    const subscription = subscriptionObject({ id: "sub_globex_repl", customer: "cus_globex_repl", status: "active", plan: "pro", tenantId: "ten_globex" });
+    const payload = event("evt_repl_upgrade", "customer.subscription.created", subscription, now());
+    const header = sign(payload, TEST_WEBHOOK_SECRET, now());
+    const before = await streamMessages();
+    const [a, b] = await Promise.all([deliver(sidecars[A]!.httpPort, payload, header), deliver(sidecars[B]!.httpPort, payload, header)]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    // One of them applied it; the other was told it was already there.
+    expect([a.body.outcome, b.body.outcome].sort()).toEqual(["applied", "duplicate"]);
+    // JetStream stored one entry under the event id; the second append was de-duplicated.
+    expect(await streamMessages()).toBe(before + 1);
+    const revision = Math.max(Number(a.body.store_revision), Number(b.body.store_revision));
+    for (const s of sidecars) {
+      await s.entitlements.get({ tenantId: "ten_globex", minRevision: revision });
+      expect(planOf(s, "ten_globex")).toBe("pro");
+      expect(deliveriesOf(s, "evt_repl_upgrade")).toBe(1);
+    }
+
+    // A Stripe retry to a third sidecar later is a duplicate there too, and appends nothing.
+    const retry = await deliver(sidecars[C]!.httpPort, payload, header);
+    expect(retry.body.outcome).toBe("duplicate");
+    expect(await streamMessages()).toBe(before + 1);
+  });
+
+  it("an older event for the same subscription delivered to another sidecar is stale everywhere (per-object watermark)", async () => {
+    const older = subscriptionObject({ id: "sub_globex_repl", customer: "cus_globex_repl", status: "canceled", plan: "pro", tenantId: "ten_globex" });
+    const payload = event("evt_repl_older", "customer.subscription.updated", older, now() - 60);
+    const answer = await deliver(sidecars[C]!.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, now()));
+    expect(answer.status).toBe(200);
+    expect(answer.body.outcome).toBe("stale");
+    for (const s of sidecars) {
+      await s.entitlements.get({ tenantId: "ten_globex", minRevision: Number(answer.body.store_revision) });
+      expect(planOf(s, "ten_globex")).toBe("pro");
+    }
+  });
+
+  it("a forged signature is refused with 400 and nothing reaches the log", async () => {
+    const payload = event("evt_repl_forged", "customer.subscription.deleted", subscriptionObject({ id: "sub_globex_repl", customer: "cus_globex_repl", status: "canceled", plan: null, tenantId: "ten_globex" }), now());
+    const before = await streamMessages();
+    const answer = await deliver(sidecars[B]!.httpPort, payload, sign(payload, "whsec_attacker", now()));
+    expect(answer.status).toBe(400);
+    expect(await streamMessages()).toBe(before);
+    for (const s of sidecars) expect(deliveriesOf(s, "evt_repl_forged")).toBe(0);
+  });
+});
+
+describe("Reserve, Commit and Release from any sidecar", () => {
+  const tenantId = "ten_initech";
+  const meter = "exports.csv.monthly";
+  const usageOn = async (s: TestSidecar, minRevision: number) =>
+    (await s.entitlements.get({ tenantId, minRevision })).limits.find((l) => l.meter === meter);
+  let won: { i: number; answer: Awaited<ReturnType<TestSidecar["entitlements"]["reserve"]>> }[] = [];
+
+  it("60 Reserve calls of 2 units spread over three sidecars race for 100 units: exactly 50 held, under one id each on every sidecar", async () => {
+    const calls = Array.from({ length: 60 }, (_, i) =>
+      sidecars[i % 3]!.entitlements.reserve({ tenantId, meter, amount: 2, ttlSeconds: 3600, idempotencyKey: `rsv-race-${i}` }).then((answer) => ({ i, answer })),
+    );
+    const answers = await Promise.all(calls);
+    won = answers.filter((a) => a.answer.allowed);
+    expect(won).toHaveLength(50);
+    for (const a of answers.filter((x) => !x.answer.allowed)) expect(a.answer.reasons.map((r) => r.code)).toEqual(["limit_reached"]);
+    expect(new Set(won.map((a) => a.answer.reservationId)).size).toBe(50);
+    const last = Math.max(...won.map((a) => a.answer.storeRevision));
+    for (const s of sidecars) {
+      expect((await usageOn(s, last))?.reserved).toBe(100);
+      // The reservation a sidecar holds has the id its maker answered with.
+      for (const a of won) expect(s.bulkhead.stores.usage.reservation(tenantId, a.answer.reservationId)?.amount).toBe(2);
+    }
+    // Only the winners were appended, on the meter's own subject (optimistic concurrency, as for Consume).
+    const nc = await connect({ servers: cluster.urls() });
+    try {
+      const subject = `BULKHEAD_TEST.k.${Buffer.from(`usage/${tenantId}/${meter}`, "utf8").toString("base64url")}`;
+      const info = await (await jetstreamManager(nc)).streams.info("BULKHEAD_TEST", { subjects_filter: subject });
+      expect(info.state.subjects).toEqual({ [subject]: 50 });
+    } finally {
+      await nc.close();
+    }
+
+    // A retried key on another sidecar returns its first answer: the same reservation, nothing more held.
+    const first = won[0]!;
+    const again = await sidecars[(first.i + 1) % 3]!.entitlements.reserve({ tenantId, meter, amount: 2, ttlSeconds: 3600, idempotencyKey: `rsv-race-${first.i}` });
+    expect(again.reservationId).toBe(first.answer.reservationId);
+    expect((await usageOn(sidecars[C]!, last))?.reserved).toBe(100);
+  }, 60_000);
+
+  it("a reservation taken on one sidecar is committed on another and released on a third; a retried commit answers as the first", async () => {
+    const [taken, freed] = [won[0]!, won[1]!];
+    const committedOn = sidecars[(taken.i + 1) % 3]!;
+    const commit = await committedOn.entitlements.commit({ tenantId, reservationId: taken.answer.reservationId, actual: 1 });
+    expect(commit.used).toBe(1);
+    const retry = await sidecars[(taken.i + 2) % 3]!.entitlements.commit({ tenantId, reservationId: taken.answer.reservationId, actual: 1 });
+    expect(retry).toEqual(commit);
+    const release = await sidecars[(freed.i + 2) % 3]!.entitlements.release({ tenantId, reservationId: freed.answer.reservationId });
+    expect(release.released).toBe(2);
+    const last = Math.max(commit.storeRevision, release.storeRevision);
+    for (const s of sidecars) {
+      const usage = await usageOn(s, last);
+      expect(usage?.used).toBe(1);
+      expect(usage?.reserved).toBe(96);
+    }
+  });
+
+  it("a commit naming another tenant's reservation is refused on every sidecar and appends nothing", async () => {
+    const victim = won[2]!;
+    const before = revisionOf(sidecars[B]!);
+    const error = await sidecars[B]!.entitlements.commit({ tenantId: "ten_acme", reservationId: victim.answer.reservationId, actual: 2 }).catch((e) => e);
+    expect(error.code).toBe(status.NOT_FOUND);
+    expect(error.metadata.get("bulkhead-field")).toEqual(["reservation_id"]);
+    const over = await sidecars[C]!.entitlements.commit({ tenantId, reservationId: victim.answer.reservationId, actual: 3 }).catch((e) => e);
+    expect(over.code).toBe(status.INVALID_ARGUMENT);
+    expect(over.metadata.get("bulkhead-field")).toEqual(["actual"]);
+    expect(revisionOf(sidecars[B]!)).toBe(before);
+    expect(revisionOf(sidecars[C]!)).toBe(before);
+    for (const s of sidecars) expect(s.bulkhead.stores.usage.reservation(tenantId, victim.answer.reservationId)?.state).toBe("held");
+  });
 });
 
 describe("with every NATS node stopped", () => {
@@ -163,8 +315,14 @@ describe("with every NATS node stopped", () => {
     }
     expect(failed?.code).toBe(status.UNAVAILABLE);
     expect(failed?.details).toMatch(/past the 1000 ms staleness bound/);
+    // Each sidecar's client notices the loss on its own (up to a few hundred ms
+    // apart), so each one's bound runs out at its own time; until then it serves.
     for (const s of sidecars) {
-      const error = await s.check(allowedCheck).catch((e) => e);
+      let error = await s.check(allowedCheck).catch((e) => e);
+      while (error?.code === undefined && performance.now() < giveUp) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        error = await s.check(allowedCheck).catch((e) => e);
+      }
       expect(error.code).toBe(status.UNAVAILABLE);
     }
   }, 90_000);
@@ -192,8 +350,11 @@ describe("after NATS comes back", () => {
         answer = await s.check(request).catch((e) => e);
       }
       expect(codes(answer)).toEqual(["not_a_member"]);
-      expect(revisionOf(s)).toBe(write.storeRevision);
     }
+    // A write whose acknowledgement timed out during the outage may still have
+    // been stored, after the retried one: every sidecar ends at the stream's end.
+    const heads = await Promise.all(sidecars.map((s) => s.bulkhead.replication!.catchUp()));
+    for (const s of sidecars) expect(revisionOf(s)).toBe(Math.max(...heads));
   }, 90_000);
 
   it("an entry this build cannot apply stops every sidecar at it: writes refused, Checks fail closed past the bound", async () => {

@@ -2,15 +2,17 @@ import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../../src/paths.js";
 
-/** Spawns a process and resolves once a line of its output matches `ready`. */
-export function spawnUntil(command: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+/** Spawns a process and resolves once a line of its output matches `ready`; `output()` is everything it printed so far. */
+export function spawnUntil(
+  command: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = output.match(ready);
-      if (match) resolve({ child, match });
+      if (match) resolve({ child, match, output: () => output });
     };
     child.stdout!.on("data", onData);
     child.stderr!.on("data", onData);
@@ -36,13 +38,15 @@ export async function startStripeMock(): Promise<{ url: string; stop: () => void
 }
 
 /** `bulkhead serve` as its own process (compiled code), on free ports. */
-export async function startSidecarProcess(dbPath: string, env: NodeJS.ProcessEnv = {}): Promise<{ child: ChildProcess; httpPort: number; grpcAddress: string }> {
-  const { child, match } = await spawnUntil(
+export async function startSidecarProcess(
+  dbPath: string, env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; httpPort: number; grpcAddress: string; output: () => string }> {
+  const { child, match, output } = await spawnUntil(
     process.execPath,
     [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "serve", "--db", dbPath, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch", "--demo"],
     // Up to the newline: an output chunk may end in the middle of the port number.
     /gRPC listening on 127\.0\.0\.1:(\d+)\n[\s\S]*HTTP listening on 127\.0\.0\.1:(\d+)\n/,
     env,
   );
-  return { child, httpPort: Number(match[2]), grpcAddress: `127.0.0.1:${match[1]}` };
+  return { child, httpPort: Number(match[2]), grpcAddress: `127.0.0.1:${match[1]}`, output };
 }

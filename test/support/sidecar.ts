@@ -92,6 +92,8 @@ export async function startSidecar(options: SidecarOptions = {}): Promise<TestSi
   };
   const bulkhead = await createBulkhead(config, { log: () => {}, ...options.runtime });
   const { grpcPort, httpPort } = await bulkhead.listen();
+  // Replicated mode: the tests start from a sidecar that has caught up (as a load balancer would wait for /readyz).
+  await bulkhead.replication?.whenCaughtUp();
   const grpcAddress = `127.0.0.1:${grpcPort}`;
   const client = new DecisionServiceClient(grpcAddress, credentials.createInsecure());
   const entitlementClient = new EntitlementServiceClient(grpcAddress, credentials.createInsecure());

@@ -26,7 +26,7 @@ export interface EntitlementHandlerDeps {
   db: Db;
   stores: Stores;
   metering: Metering;
-  /** The metering writes that go through the command log (Consume so far). */
+  /** The metering writes that go through the command log (Consume, Reserve, Commit, Release). */
   usage: UsageCommands;
   outbox: Outbox;
   decider: Decider;
@@ -50,8 +50,8 @@ export function entitlementHandlers(deps: EntitlementHandlerDeps, auth: CallerAu
       return { allowed: answer.allowed, reasons: answer.reasons, ...fromMeterAnswer(answer) };
     }),
 
-    reserve: unary(auth, (request) => {
-      const answer = metering.reserve(validateReserve(request));
+    reserve: unary(auth, async (request) => {
+      const answer = await deps.usage.reserve(validateReserve(request));
       return {
         allowed: answer.allowed,
         reasons: answer.reasons,
@@ -62,12 +62,12 @@ export function entitlementHandlers(deps: EntitlementHandlerDeps, auth: CallerAu
       };
     }),
 
-    commit: unary(auth, (request) => {
+    commit: unary(auth, async (request) => {
       const ref = validateReservationRef(request);
-      return fromMeterAnswer(metering.commit(ref, validateActual(request.actual)));
+      return fromMeterAnswer(await deps.usage.commit(ref, validateActual(request.actual)));
     }),
 
-    release: unary(auth, (request) => metering.release(validateReservationRef(request))),
+    release: unary(auth, (request) => deps.usage.release(validateReservationRef(request))),
 
     reportUsage: unary(auth, (request) => {
       const report = validateReport(request);

@@ -13,6 +13,8 @@ export interface HttpServerDeps {
   store: { readonly intact: boolean; readonly writable: boolean; readonly problem: string | null };
   /** Why writes are refused for now because another process holds the write lock, or null. */
   writeLock: { readonly problem: string | null };
+  /** Replicated mode: why this sidecar may not serve yet (catching up, applier stopped), or null. */
+  replication?: () => string | null;
 }
 
 /**
@@ -42,8 +44,9 @@ export function createHttpServer(deps: HttpServerDeps): FastifyInstance {
   // Checks are still answered. Not ready from the first moment of a drain.
   app.get("/readyz", async (_request, reply) => {
     const audit = deps.decisionLog.stats.problem;
-    const ready = deps.policies.status.revision !== null && deps.accepting() && audit === null;
-    return reply.code(ready ? 200 : 503).send({ ready, policy_revision: deps.policies.status.revision, ...(audit && { audit }) });
+    const replication = deps.replication?.() ?? null;
+    const ready = deps.policies.status.revision !== null && deps.accepting() && audit === null && replication === null;
+    return reply.code(ready ? 200 : 503).send({ ready, policy_revision: deps.policies.status.revision, ...(audit && { audit }), ...(replication && { replication }) });
   });
 
   app.get("/metrics", async (_request, reply) =>

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from "fastify";
-import type { BillingProjector } from "../../billing/billing-projector.js";
+import type { BillingCommands } from "../../billing/billing-commands.js";
 import { verifyStripeEvent, WebhookSignatureError, type stripeClient } from "../../billing/stripe-webhook.js";
 import type { Clock } from "../../clock.js";
 import type { Metrics } from "../../metrics.js";
 
 export interface StripeWebhookDeps {
-  projector: BillingProjector;
+  /** Ingests a verified event as a command: applied locally, or through the change log in replicated mode. */
+  billing: Pick<BillingCommands, "ingest">;
   secrets: readonly string[];
   clock: Clock;
   metrics: Pick<Metrics, "billingEvents">;
@@ -42,7 +43,7 @@ export async function registerStripeWebhook(app: FastifyInstance, deps: StripeWe
       }
       try {
         await completeEntitlementSummary(event.type, event.object, deps.stripe);
-        const result = deps.projector.ingest(event);
+        const result = await deps.billing.ingest(event);
         deps.metrics.billingEvents.inc({ outcome: result.outcome });
         if (result.outcome === "unmapped") deps.log(`billing: event ${event.id} (${event.type}) names no known tenant; stored, not applied`);
         return reply.code(200).send({ received: true, outcome: result.outcome, store_revision: result.revision });
