@@ -13,6 +13,8 @@ import { BillingProjector } from "./billing/billing-projector.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
 import { registerOfrep } from "./server/http/ofrep-route.js";
+import { registerAuthzen } from "./server/http/authzen/authzen-route.js";
+import { SearchableResources } from "./server/http/authzen/searchable-resources.js";
 import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
@@ -177,6 +179,15 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const http = createHttpServer({ policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), log });
+  await registerAuthzen(http, {
+    decider,
+    directory: stores.directory,
+    actions: () => Object.keys(policies.policy.data.bulkhead.actions),
+    resources: config.authzenResources ? SearchableResources.fromFile(config.authzenResources) : new SearchableResources(),
+    tenancy: { defaultTenant: config.authzenDefaultTenant },
+    auth: new CallerAuth(config.callerTokens),
+    log,
+  });
   await registerStripeWebhook(http, {
     projector,
     secrets: config.stripeWebhookSecrets,
