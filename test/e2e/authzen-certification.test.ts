@@ -127,7 +127,7 @@ describe("C-2.4 error handling", () => {
 
   it("a missing or unknown caller token is 401 and never a decision", async () => {
     const body = JSON.stringify({ subject: alice, action: read, resource: record1 });
-    for (const headers of [{}, { authorization: "Bearer wrong" }]) {
+    for (const headers of [{}, { authorization: "Bearer wrong" }] as Record<string, string>[]) {
       const response = await fetch(`${base}${EVALUATION}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
       expect(response.status).toBe(401);
       expect(await response.json()).not.toHaveProperty("decision");
