@@ -14,6 +14,8 @@ import { BillingCommands } from "./billing/billing-commands.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
 import { registerOfrep } from "./server/http/ofrep-route.js";
+import { registerAuthzen } from "./server/http/authzen/authzen-route.js";
+import { SearchableResources } from "./server/http/authzen/searchable-resources.js";
 import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
@@ -188,6 +190,15 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   });
   const ofrepRateLimit = { perMinute: config.ofrepRatePerMinute, limiter: new KeyRateLimiter(), clock, tokensRequired: config.callerTokens.length > 0 };
   await registerOfrep(http, { flags: flagEvaluation, auth: new CallerAuth(config.callerTokens), rateLimit: ofrepRateLimit, metrics, log });
+  await registerAuthzen(http, {
+    decider,
+    directory: stores.directory,
+    actions: () => Object.keys(policies.policy.data.bulkhead.actions),
+    resources: config.authzenResources ? SearchableResources.fromFile(config.authzenResources) : new SearchableResources(),
+    tenancy: { defaultTenant: config.authzenDefaultTenant },
+    auth: new CallerAuth(config.callerTokens),
+    log,
+  });
   await registerStripeWebhook(http, {
     billing: billingCommands,
     secrets: config.stripeWebhookSecrets,

@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { UsageError } from "./errors.js";
+import { checkId } from "./validation.js";
 import { DEFAULT_POLICY_DIR } from "./paths.js";
 import { EVALUATION_DEFAULTS } from "./engine/policy-manager.js";
 import type { WatchdogThresholds } from "./engine/swap-watchdog.js";
@@ -41,6 +42,10 @@ export interface Config {
   policyWatchdog?: Partial<WatchdogThresholds> | undefined;
   /** Replicated mode (DESIGN.md section 11); undefined = single-node, no NATS needed. */
   replication?: ReplicationConfig | undefined;
+  /** The tenant of AuthZEN requests that name none (single-tenant deployments); unset = such requests are a 400. */
+  authzenDefaultTenant?: string | undefined;
+  /** JSON file of the resources AuthZEN resource search may answer with (docs/authzen.md). */
+  authzenResources?: string | undefined;
 }
 
 /** Settings of replicated mode, present only when `BULKHEAD_NATS_URL` is set. */
@@ -88,6 +93,8 @@ export const ENV_VARS = {
   BULKHEAD_NATS_STREAM: "replication.stream",
   BULKHEAD_NATS_STALENESS_MS: "replication.stalenessMs",
   BULKHEAD_NATS_REPLICAS: "replication.replicas",
+  BULKHEAD_AUTHZEN_DEFAULT_TENANT: "authzenDefaultTenant",
+  BULKHEAD_AUTHZEN_RESOURCES: "authzenResources",
 } as const;
 
 /**
@@ -166,6 +173,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     policyWorkers: wholeNumber("BULKHEAD_POLICY_WORKERS", env.BULKHEAD_POLICY_WORKERS, EVALUATION_DEFAULTS.workers, 1, 16),
     policyBudgetMs: wholeNumber("BULKHEAD_POLICY_BUDGET_MS", env.BULKHEAD_POLICY_BUDGET_MS, EVALUATION_DEFAULTS.budgetMs, 10, 10_000),
     replication: replicationConfig(pick("nats-url", "BULKHEAD_NATS_URL"), env),
+    authzenDefaultTenant: defaultTenant(env.BULKHEAD_AUTHZEN_DEFAULT_TENANT),
+    authzenResources: env.BULKHEAD_AUTHZEN_RESOURCES ? absolute(env.BULKHEAD_AUTHZEN_RESOURCES) : undefined,
   };
   validateConfig(config);
   return config;
@@ -242,6 +251,16 @@ function streamName(name: string): string {
     throw new ConfigError(`BULKHEAD_NATS_STREAM='${name}' must be 1 to 255 letters, digits, '_' or '-'`);
   }
   return name;
+}
+
+function defaultTenant(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    checkId(value, "BULKHEAD_AUTHZEN_DEFAULT_TENANT");
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return value;
 }
 
 function absolute(path: string): string {

@@ -36,6 +36,8 @@ serve flags (each also an environment variable):
                           BULKHEAD_IMPERSONATION_MAX_TTL_SECONDS  longest impersonation (default 3600)
                           BULKHEAD_POLICY_WORKERS  policy evaluation threads (default 2, 1 to 16)
                           BULKHEAD_POLICY_BUDGET_MS  longest one evaluation may run (default 250)
+                          BULKHEAD_AUTHZEN_DEFAULT_TENANT  tenant of AuthZEN requests naming none (default: none, 400)
+                          BULKHEAD_AUTHZEN_RESOURCES  JSON file of resources AuthZEN resource search answers with
                           BULKHEAD_KEY_SECRET     API-key hash secret (default: generated into key.secret)
                           BULKHEAD_ADMIN_TOKEN_FILE  file the admin CLI reads its token from
   --nats-url URL[,URL]    BULKHEAD_NATS_URL       replicated mode over NATS JetStream (not available

@@ -20,6 +20,20 @@ export interface CheckInput {
   minRevision: number;
   consume: number;
   idempotencyKey: string;
+  /**
+   * What the caller asserts about the subject, the action and the request,
+   * passed to the policy as `input.asserted` and never into the trusted
+   * context: AuthZEN carries these as `properties` and `context`, gRPC Check
+   * has none. A policy may read them (a soft delete flag); membership, role
+   * and permissions still come from the store only.
+   */
+  asserted?: AssertedAttributes;
+}
+
+export interface AssertedAttributes {
+  subject: Record<string, unknown>;
+  action: Record<string, unknown>;
+  context: Record<string, unknown>;
 }
 
 /** The request as it arrives from any transport, before validation. */
@@ -41,6 +55,7 @@ export interface RawCheck {
   minRevision?: number;
   consume?: number;
   idempotencyKey?: string;
+  asserted?: { subject?: unknown; action?: unknown; context?: unknown };
 }
 
 export const LIMITS = {
@@ -70,7 +85,18 @@ export function validateCheck(raw: RawCheck, prefix = ""): CheckInput {
   if (consume > 0 && idempotencyKey === "") {
     throw invalidArgument(`${prefix}idempotency_key`, "is required when consume is set");
   }
-  return { principal, action, resource, minRevision: validateRevision(raw.minRevision, `${prefix}min_revision`), consume, idempotencyKey };
+  const input: CheckInput = { principal, action, resource, minRevision: validateRevision(raw.minRevision, `${prefix}min_revision`), consume, idempotencyKey };
+  if (raw.asserted) input.asserted = validateAsserted(raw.asserted, prefix);
+  return input;
+}
+
+/** Asserted attributes obey the bounds of resource attributes, each part on its own. */
+function validateAsserted(raw: NonNullable<RawCheck["asserted"]>, prefix: string): AssertedAttributes {
+  return {
+    subject: checkAttributes(raw.subject ?? {}, `${prefix}subject.properties`),
+    action: checkAttributes(raw.action ?? {}, `${prefix}action.properties`),
+    context: checkAttributes(raw.context ?? {}, `${prefix}context`),
+  };
 }
 
 export function validatePrincipal(raw: RawPrincipal | undefined, field = "principal"): Principal {
@@ -122,17 +148,22 @@ function validateResource(raw: RawCheck["resource"], field: string): ResourceRef
   // resource_tenant_missing, which is the answer hosts need to see.
   if (tenantId) checkId(tenantId, `${field}.tenant_id`);
   if (ownerId) checkId(ownerId, `${field}.owner_id`);
-  const attributes = raw.attributes ?? {};
+  const attributes = checkAttributes(raw.attributes ?? {}, `${field}.attributes`);
+  return { type, id, tenantId, ownerId, attributes };
+}
+
+/** An object of caller-supplied attributes, bounded in depth and size. */
+function checkAttributes(attributes: unknown, field: string): Record<string, unknown> {
   if (typeof attributes !== "object" || attributes === null || Array.isArray(attributes)) {
-    throw invalidArgument(`${field}.attributes`, "must be an object");
+    throw invalidArgument(field, "must be an object");
   }
   if (depthOf(attributes) > LIMITS.attributesDepth) {
-    throw invalidArgument(`${field}.attributes`, `must nest at most ${LIMITS.attributesDepth} levels deep`);
+    throw invalidArgument(field, `must nest at most ${LIMITS.attributesDepth} levels deep`);
   }
   if (Buffer.byteLength(JSON.stringify(attributes)) > LIMITS.attributesBytes) {
-    throw invalidArgument(`${field}.attributes`, `must be at most ${LIMITS.attributesBytes} bytes as JSON`);
+    throw invalidArgument(field, `must be at most ${LIMITS.attributesBytes} bytes as JSON`);
   }
-  return { type, id, tenantId, ownerId, attributes: attributes as Record<string, unknown> };
+  return attributes as Record<string, unknown>;
 }
 
 /** How deeply objects and arrays nest in a JSON-like value (a scalar is 0); stops counting past 64. */

@@ -1,4 +1,4 @@
-import type { CheckInput } from "../decision/check-input.js";
+import type { AssertedAttributes, CheckInput } from "../decision/check-input.js";
 import type { ImpersonationContext, Resolution } from "../context/tenant-context.js";
 
 /** The document the Rego policy sees as `input` (DESIGN.md section 4). */
@@ -12,6 +12,8 @@ export interface PolicyInput {
     attributes: Record<string, unknown>;
   };
   consume: number;
+  /** Caller-asserted attributes (AuthZEN properties and context); absent for gRPC Check. */
+  asserted?: AssertedAttributes;
   context: {
     tenant: Record<string, unknown>;
     actor: { id: string; type: string };
@@ -85,7 +87,7 @@ export function buildPolicyInput(check: CheckInput, resolution: Resolution): Pol
       features: {},
     };
   }
-  return {
+  const input: PolicyInput = {
     action: check.action,
     resource: {
       type: resource.type,
@@ -97,5 +99,7 @@ export function buildPolicyInput(check: CheckInput, resolution: Resolution): Pol
     consume: check.consume,
     context,
   };
+  if (check.asserted) input.asserted = check.asserted;
+  return input;
 }
 
