@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { PACKAGE_ROOT } from "../../src/paths.js";
 import { opaPath } from "../support/opa.js";
-import { editFile } from "../support/policy-builds.js";
+import { DEFAULT_POLICY_DIR } from "../../src/paths.js";
+import { buildVariantBundle, editFile } from "../support/policy-builds.js";
 
 // The policy author's loop as a user runs it: plain OPA on policies/ as it is,
 // and the built CLI (`bulkhead policy test`, `bulkhead policy explain`) as a
@@ -122,5 +123,37 @@ describe("bulkhead policy explain", () => {
     expect(noStore.out).toContain("no store at /nonexistent/bulkhead.db");
     expect(bulkhead("policy", "explain", "--help").status).toBe(0);
     expect(bulkhead("policy", "test", "--help").out).toContain("Exit codes");
+  });
+});
+
+describe("bulkhead policy diff as a CI gate", () => {
+  const suite = join(PACKAGE_ROOT, "test", "xtest", "demo.yaml");
+
+  it("--fail-on-flip exits 1 on the viewers-may-export change, 0 when nothing flips; --json is machine-readable", () => {
+    const viewersExport = buildVariantBundle((src) =>
+      editFile(join(src, "bulkhead", "roles", "data.json"), '"viewer": ["projects.read",', '"viewer": ["projects.read", "reports.export",'),
+    );
+    const flipped = bulkhead("policy", "diff", "--from", DEFAULT_POLICY_DIR, "--to", viewersExport, "--replay", suite, "--fail-on-flip", "--json");
+    expect(flipped.status, flipped.out).toBe(1);
+    const report = JSON.parse(flipped.out.slice(flipped.out.indexOf("{"))) as { flips: { id: string; from: { allow: boolean }; to: { allow: boolean } }[] };
+    expect(report.flips.length).toBeGreaterThan(0);
+    expect(report.flips.every((f) => f.id.includes("reports.export") && !f.from.allow && f.to.allow)).toBe(true);
+
+    const same = bulkhead("policy", "diff", "--from", DEFAULT_POLICY_DIR, "--to", DEFAULT_POLICY_DIR, "--replay", suite, "--fail-on-flip");
+    expect(same.status, same.out).toBe(0);
+    expect(same.out).toMatch(/, 0 flips/);
+    expect(bulkhead("policy", "diff", "--from", DEFAULT_POLICY_DIR, "--to", viewersExport, "--replay", suite).status).toBe(0);
+  });
+
+  it("names a missing candidate bundle in one line, and answers --help", () => {
+    const missing = bulkhead("policy", "diff", "--from", DEFAULT_POLICY_DIR, "--to", "/nonexistent/bundle", "--replay", suite);
+    expect(missing.status).toBe(2);
+    expect(missing.out).toContain("--to /nonexistent/bundle: no compiled bundle there");
+    expect(missing.out).not.toMatch(STACK_FRAME);
+    for (const sub of ["diff", "build", "test", "explain"]) {
+      const help = bulkhead("policy", sub, "--help");
+      expect(help.status, `policy ${sub} --help`).toBe(0);
+      expect(help.out).toContain(`policy ${sub}`);
+    }
   });
 });
