@@ -1,3 +1,4 @@
+import { UsageError } from "../errors.js";
 import type { DirectoryStore } from "../directory/directory-store.js";
 import type { EntitlementStore } from "../entitlements/entitlement-store.js";
 import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
@@ -106,7 +107,7 @@ export class BillingProjector {
    */
   replay(eventId: string, actor: string, reason: string): IngestResult {
     const stored = this.deps.billing.event(eventId);
-    if (!stored) throw new Error(`no stored billing event ${eventId}`);
+    if (!stored) throw new UsageError(`no stored billing event ${eventId} (bulkhead billing replay takes the id of an event this store received)`);
     const event = toBillingEvent(stored.payload);
     const { result, revision } = this.deps.writer.write((tx) => {
       const applied = this.apply(tx, event);

@@ -1,6 +1,6 @@
 import { realpathSync, statSync, watch, type FSWatcher } from "node:fs";
 import type { PolicySource } from "./policy-source.js";
-import { BulkheadError } from "../errors.js";
+import { BulkheadError, UsageError } from "../errors.js";
 import { trialCandidate } from "./candidate-trial.js";
 import type { Evaluation } from "./evaluation-pool.js";
 import { readPolicyBundle } from "./policy-bundle.js";
@@ -82,7 +82,7 @@ export class PolicyManager implements PolicySource {
   /** Loads the bundle once and starts watching. Start-up fails if the first load fails. */
   async start(): Promise<void> {
     await this.reload();
-    if (!this.current) throw new Error(`no usable policy bundle in ${this.options.dir}: ${this.statusValue.lastError}`);
+    if (!this.current) throw new UsageError(`no usable policy bundle in ${this.options.dir} (BULKHEAD_POLICY_DIR / --policy-dir; build one with npm run build:policies): ${this.statusValue.lastError}`);
     if (this.options.watch ?? true) this.startWatching();
   }
 

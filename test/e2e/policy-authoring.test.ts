@@ -157,3 +157,19 @@ describe("bulkhead policy diff as a CI gate", () => {
     }
   });
 });
+
+describe("user errors elsewhere in the CLI are one line, never a stack", () => {
+  it("billing replay of an unknown event, and serve with an empty policy dir", () => {
+    const dir = mkdtempSync(join(tmpdir(), "bulkhead-user-errors-"));
+    const replay = bulkhead("billing", "replay", "evt_unknown", "--reason", "billing_correction: test", "--db", join(dir, "a.db"));
+    expect(replay.status).toBe(2);
+    expect(replay.out).toContain("no stored billing event evt_unknown");
+    expect(replay.out).not.toMatch(STACK_FRAME);
+
+    const emptyPolicies = mkdtempSync(join(tmpdir(), "bulkhead-empty-policies-"));
+    const serve = bulkhead("serve", "--db", join(dir, "s.db"), "--policy-dir", emptyPolicies, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0");
+    expect(serve.status).toBe(2);
+    expect(serve.out).toContain(`no usable policy bundle in ${emptyPolicies}`);
+    expect(serve.out).not.toMatch(STACK_FRAME);
+  });
+});
