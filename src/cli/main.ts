@@ -17,12 +17,19 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   billing: async () => (await import("./billing-command.js")).billingCommand,
   admin: async () => (await import("./admin-command.js")).adminCommand,
   flags: async () => (await import("./flags-command.js")).flagsCommand,
+  completion: async () => (await import("./completion.js")).completionCommand,
 };
 
+
+// Commands whose subcommands print their own help; every other command
+// answers `--help` anywhere on its line with its usage, which lists its
+// subcommands, instead of treating it as an unknown option.
+const OWN_SUBCOMMAND_HELP = new Set(["serve", "policy"]);
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const load = command === undefined ? undefined : COMMANDS[command];
+  if (load && !OWN_SUBCOMMAND_HELP.has(command!) && rest.some((a) => a === "--help" || a === "-h")) return (await load())(["--help"]);
   if (load) return (await load())(rest);
   switch (command) {
     case "--version":

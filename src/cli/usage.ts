@@ -8,13 +8,15 @@ export const USAGE = `bulkhead - tenant-boundary decision sidecar
 Usage:
   bulkhead serve [flags]     start the gRPC and HTTP servers
   bulkhead policy build      compile policies/ to Wasm into dist/policies (hot-reloaded by serve)
-  bulkhead policy test       run the Rego unit tests (opa test)
+  bulkhead policy test       fmt, check, opa test and the decision fixtures (bulkhead policy test --help)
+  bulkhead policy explain    why one request is allowed or denied (bulkhead policy explain --help)
   bulkhead policy diff       list allow <-> deny flips between two bundles (bulkhead policy --help)
   bulkhead xtest <suite>     run a cross-tenant attack suite (bulkhead xtest --help)
   bulkhead billing ...       reconcile with Stripe, replay stored events (bulkhead billing --help)
   bulkhead admin <command>   tenants, members, roles, plans, overrides, API keys, staff,
                              approvals, impersonation over AdminService (bulkhead admin --help)
   bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
+  bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 
 serve flags (each also an environment variable):
