@@ -1,5 +1,6 @@
 import type { Db } from "../store/database.js";
 import type { WriteScope } from "../store/revision-writer.js";
+import { ChainHead } from "./audit-chain.js";
 
 export interface AdminAuditEntry {
   actor: string;
@@ -11,18 +12,19 @@ export interface AdminAuditEntry {
   result: string;
 }
 
-/** Operator actions, written in the same transaction as the change they describe. */
+/** Operator actions, written in the same transaction as the change they describe, each extending the audit hash chain (ADR 66). */
 export class AdminAudit {
   private readonly insert;
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.insert = db.prepare(
-      `INSERT INTO admin_audit (at, actor, tenant_id, object, action, reason, source, result)
-       VALUES (@at, @actor, @tenantId, @object, @action, @reason, @source, @result)`,
+      `INSERT INTO admin_audit (at, actor, tenant_id, object, action, reason, source, result, chain_hash)
+       VALUES (@at, @actor, @tenant_id, @object, @action, @reason, @source, @result, @chain_hash)`,
     );
   }
 
   record(tx: WriteScope, entry: AdminAuditEntry): void {
-    this.insert.run({ ...entry, at: tx.now });
+    const row = { at: tx.now, actor: entry.actor, tenant_id: entry.tenantId, object: entry.object, action: entry.action, reason: entry.reason, source: entry.source, result: entry.result };
+    this.insert.run({ ...row, chain_hash: new ChainHead(this.db, "admin_audit").next(row) });
   }
 }

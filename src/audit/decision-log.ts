@@ -1,6 +1,7 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Db } from "../store/database.js";
+import { ChainHead } from "./audit-chain.js";
 import type { WriteGuard } from "../store/write-lock-backoff.js";
 
 /** One decision as the audit log keeps it. No secrets: no API keys, no attributes. */
@@ -108,12 +109,17 @@ export class DecisionLog {
   ) {
     const insert = db.prepare(
       `INSERT OR IGNORE INTO decision_log (decision_id, at, tenant_id, actor_id, actor_type, action, resource_type, resource_id,
-         resource_tenant_id, allow, reasons, policy_revision, store_revision, request_id, source, impersonation)
-       VALUES (@decisionId, @at, @tenantId, @actorId, @actorType, @action, @resourceType, @resourceId,
-         @resourceTenantId, @allow, @reasons, @policyRevision, @storeRevision, @requestId, @source, @impersonation)`,
+         resource_tenant_id, allow, reasons, policy_revision, store_revision, request_id, source, impersonation, chain_hash)
+       VALUES (@decision_id, @at, @tenant_id, @actor_id, @actor_type, @action, @resource_type, @resource_id,
+         @resource_tenant_id, @allow, @reasons, @policy_revision, @store_revision, @request_id, @source, @impersonation, @chain_hash)`,
     );
-    this.insert = (r: DecisionRecord) =>
-      insert.run({ ...r, allow: r.allow ? 1 : 0, reasons: JSON.stringify(r.reasons), impersonation: impersonationColumn(r.impersonation) });
+    // Each inserted row extends the hash chain (ADR 66); a duplicate that
+    // INSERT OR IGNORE skips (a journal imported twice) does not.
+    this.insert = (r: DecisionRecord, chain: ChainHead) => {
+      const row = decisionRow(r);
+      const hash = chain.next(row);
+      if (insert.run({ ...row, chain_hash: hash }).changes > 0) chain.commit(hash);
+    };
     this.addDropped = db.prepare(
       `INSERT INTO meta (key, value) VALUES ('decisions_dropped', ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value`,
     );
@@ -232,7 +238,8 @@ export class DecisionLog {
     try {
       guard?.require();
       this.db.transaction(() => {
-        for (const r of records) this.insert(r);
+        const chain = new ChainHead(this.db, "decision_log");
+        for (const r of records) this.insert(r, chain);
         if (dropped > 0) this.addDropped.run(dropped);
       }).immediate();
       guard?.writeSucceeded();
@@ -338,6 +345,16 @@ function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** A record as the decision_log row stores it (the values its chain hash covers). */
+function decisionRow(r: DecisionRecord): Record<string, string | number> {
+  return {
+    decision_id: r.decisionId, at: r.at, tenant_id: r.tenantId, actor_id: r.actorId, actor_type: r.actorType, action: r.action,
+    resource_type: r.resourceType, resource_id: r.resourceId, resource_tenant_id: r.resourceTenantId, allow: r.allow ? 1 : 0,
+    reasons: JSON.stringify(r.reasons), policy_revision: r.policyRevision, store_revision: r.storeRevision, request_id: r.requestId,
+    source: r.source, impersonation: impersonationColumn(r.impersonation),
+  };
 }
 
 /** "" when nobody impersonated, else the session's ids as JSON (staff_role and reason stay in admin_audit). */

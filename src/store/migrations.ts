@@ -7,6 +7,7 @@ import { schema005 } from "./schema-005.js";
 import { schema006 } from "./schema-006.js";
 import { schema007 } from "./schema-007.js";
 import { schema008 } from "./schema-008.js";
+import { schema009 } from "./schema-009.js";
 
 /**
  * Numbered, append-only migrations. A migration that has shipped is never
@@ -23,6 +24,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
   { version: 6, name: "approvals store their content, membership history", sql: schema006 },
   { version: 7, name: "seat counter per tenant", sql: schema007 },
   { version: 8, name: "flag kill switch, environments, variants", sql: schema008 },
+  { version: 9, name: "hash chain over the decision log and the admin audit", sql: schema009 },
 ];
 
 export function applyMigrations(db: Db): void {
