@@ -13,6 +13,7 @@ export const SUBCOMMANDS: Record<string, string[]> = {
   billing: ["reconcile", "replay"],
   admin: [],
   flags: ["list", "show", "put", "kill", "stale"],
+  audit: ["verify", "checkpoint", "export"],
   completion: ["bash", "zsh"],
   version: [],
   help: [],

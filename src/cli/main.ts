@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   billing: async () => (await import("./billing-command.js")).billingCommand,
   admin: async () => (await import("./admin-command.js")).adminCommand,
   flags: async () => (await import("./flags-command.js")).flagsCommand,
+  audit: async () => (await import("./audit-command.js")).auditCommand,
   completion: async () => (await import("./completion.js")).completionCommand,
 };
 

@@ -16,6 +16,7 @@ Usage:
   bulkhead admin <command>   tenants, members, roles, plans, overrides, API keys, staff,
                              approvals, impersonation over AdminService (bulkhead admin --help)
   bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
+  bulkhead audit ...         verify the audit hash chains, sign checkpoints, export a tenant's records
   bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 
