@@ -81,7 +81,7 @@ describe("bulkhead audit verify", () => {
   it("names an inserted record even when its own hash was computed correctly", () => {
     const path = tampered("inserted", (db) => {
       const previous = db.prepare("SELECT * FROM decision_log WHERE rowid = 5").get() as Record<string, unknown>;
-      const forged = { ...previous, decision_id: "forged", allow: 1, reasons: "[]" };
+      const forged: Record<string, unknown> = { ...previous, decision_id: "forged", allow: 1, reasons: "[]" };
       db.prepare("UPDATE decision_log SET rowid = rowid + 1000 WHERE rowid > 5").run();
       const columns = Object.keys(forged).filter((c) => c !== "chain_hash");
       db.prepare(`INSERT INTO decision_log (rowid, ${columns.join(", ")}, chain_hash) VALUES (6, ${columns.map(() => "?").join(", ")}, ?)`).run(
