@@ -101,8 +101,9 @@ describe("three sidecars on one change log", () => {
     expect(allowed).toHaveLength(50);
     // Every denial says why, and none consumed anything.
     for (const a of answers.filter((x) => !x.answer.allowed)) expect(a.answer.reasons.map((r) => r.code)).toEqual(["limit_reached"]);
-    // Each sidecar took part in the winning.
-    expect(new Set(allowed.map((a) => a.i % 3)).size).toBe(3);
+    // Which sidecars win is up to the race (one fast sidecar may take all 50),
+    // so only the totals are pinned; asserting that each sidecar won some was
+    // a flaky test of scheduling, not of the limit.
 
     const last = Math.max(...allowed.map((a) => a.answer.storeRevision));
     for (const s of sidecars) {
