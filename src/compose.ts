@@ -53,11 +53,17 @@ import { seedCommand } from "./demo/seed-command.js";
 import { DEMO_DATASET } from "./demo/demo-dataset.js";
 import { BulkheadError } from "./errors.js";
 import { ReplicatedLog } from "./replication/replicated-log.js";
+import { loggerOverMessages, messageLog, type Logger } from "./log/logger.js";
 
 export interface Runtime {
   clock: Clock;
   ids: IdGenerator;
   log: (message: string) => void;
+}
+
+/** What the sidecar may be given: a structured logger (serve's, JSON on stdout) or a message function (tests, embedders). */
+export interface SidecarRuntime extends Runtime {
+  logger: Logger;
 }
 
 /** Everything a running sidecar is made of; tests reach in through it. */
@@ -93,10 +99,12 @@ export interface Bulkhead {
  * The composition root: stores, then services, then servers. Nothing else
  * constructs collaborators; time, ids and logging come in through `runtime`.
  */
-export async function createBulkhead(config: Config, runtime: Partial<Runtime> = {}): Promise<Bulkhead> {
+export async function createBulkhead(config: Config, runtime: Partial<SidecarRuntime> = {}): Promise<Bulkhead> {
   const clock = runtime.clock ?? systemClock;
   const ids = runtime.ids ?? ulidGenerator(clock);
-  const log = runtime.log ?? ((message: string) => console.error(`bulkhead: ${message}`));
+  const fallback = (message: string) => console.error(`bulkhead: ${message}`);
+  const logger = runtime.logger ?? loggerOverMessages(runtime.log ?? fallback);
+  const log = runtime.log ?? (runtime.logger ? messageLog(runtime.logger) : fallback);
 
   const db = openDatabase(config.dbPath);
   requireIntactOrClose(db);
@@ -154,6 +162,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const { server: grpc, health } = createGrpcServer({
     decider,
     metrics,
+    logger,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, usage, outbox, decider, clock },
     flags: { flags: flagEvaluation, decider },
@@ -205,7 +214,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     clock,
     metrics,
     ...(config.stripeApiKey && { stripe: stripeClient(config.stripeApiKey, config.stripeApiUrl) }),
-    log,
+    logger,
   });
 
   const setServing = (serving: boolean) => {

@@ -4,6 +4,7 @@ import { checkId } from "./validation.js";
 import { DEFAULT_POLICY_DIR } from "./paths.js";
 import { EVALUATION_DEFAULTS } from "./engine/policy-manager.js";
 import type { WatchdogThresholds } from "./engine/swap-watchdog.js";
+import { LOG_LEVELS, type LogLevel } from "./log/log-levels.js";
 
 export interface Config {
   grpcAddr: string;
@@ -46,6 +47,10 @@ export interface Config {
   authzenDefaultTenant?: string | undefined;
   /** JSON file of the resources AuthZEN resource search may answer with (docs/authzen.md). */
   authzenResources?: string | undefined;
+  /** Least level written to the JSON log on stdout (default info; debug adds a line per call). */
+  logLevel?: LogLevel | undefined;
+  /** The build being run (a git sha or release tag), on every log line. */
+  deploymentSha?: string | undefined;
 }
 
 /** Settings of replicated mode, present only when `BULKHEAD_NATS_URL` is set. */
@@ -58,6 +63,16 @@ export interface ReplicationConfig {
   stalenessMs: number;
   /** Replicas of the stream when this sidecar creates it (3 on a three-node cluster). */
   replicas: number;
+}
+
+/** Settings that hold credentials: logs print them as "[Redacted]", `bulkhead doctor` masks them. */
+export const SECRET_SETTINGS = ["callerTokens", "adminTokens", "syncTokens", "stripeApiKey", "stripeWebhookSecrets"] as const satisfies readonly (keyof Config)[];
+
+/** Every credential value a config holds (and the API-key hash secret), for the log's last-resort scrubber. */
+export function secretValues(config: Config, env: NodeJS.ProcessEnv): string[] {
+  const values = SECRET_SETTINGS.flatMap((key) => config[key]);
+  if (env.BULKHEAD_KEY_SECRET) values.push(env.BULKHEAD_KEY_SECRET);
+  return values.filter((v) => v !== "");
 }
 
 export const REPLICATION_DEFAULTS = { stream: "BULKHEAD", stalenessMs: 5000, replicas: 1 } as const;
@@ -95,6 +110,8 @@ export const ENV_VARS = {
   BULKHEAD_NATS_REPLICAS: "replication.replicas",
   BULKHEAD_AUTHZEN_DEFAULT_TENANT: "authzenDefaultTenant",
   BULKHEAD_AUTHZEN_RESOURCES: "authzenResources",
+  BULKHEAD_LOG_LEVEL: "logLevel",
+  BULKHEAD_DEPLOYMENT_SHA: "deploymentSha",
 } as const;
 
 /**
@@ -175,6 +192,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     replication: replicationConfig(pick("nats-url", "BULKHEAD_NATS_URL"), env),
     authzenDefaultTenant: defaultTenant(env.BULKHEAD_AUTHZEN_DEFAULT_TENANT),
     authzenResources: env.BULKHEAD_AUTHZEN_RESOURCES ? absolute(env.BULKHEAD_AUTHZEN_RESOURCES) : undefined,
+    logLevel: logLevel(pick("log-level", "BULKHEAD_LOG_LEVEL")),
+    deploymentSha: deploymentSha(env.BULKHEAD_DEPLOYMENT_SHA),
   };
   validateConfig(config);
   return config;
@@ -260,6 +279,20 @@ function defaultTenant(value: string | undefined): string | undefined {
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
+  return value;
+}
+
+function logLevel(value: string | undefined): LogLevel {
+  if (value === undefined) return "info";
+  const level = LOG_LEVELS.find((l) => l === value.toLowerCase());
+  if (!level) throw new ConfigError(`BULKHEAD_LOG_LEVEL=${value} must be one of ${LOG_LEVELS.join(", ")}`);
+  return level;
+}
+
+/** Printed on every log line: a sha or tag, never free text that could break a query or forge a field. */
+function deploymentSha(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(value)) throw new ConfigError(`BULKHEAD_DEPLOYMENT_SHA='${value}' must be 1 to 64 letters, digits, '.', '_' or '-' (a git sha or release tag)`);
   return value;
 }
 

@@ -1,9 +1,11 @@
 import { existsSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
+import cluster from "node:cluster";
 import { journalPathFor } from "../audit/decision-log.js";
 import { createBulkhead, type Bulkhead } from "../compose.js";
-import { loadConfig, type Config } from "../config.js";
+import { loadConfig, secretValues, type Config } from "../config.js";
+import { createLogger, messageLog, type Logger } from "../log/logger.js";
 import { isClusterWorker, parseWorkers, runPrimary } from "./serve-cluster.js";
 import { USAGE } from "./usage.js";
 
@@ -24,6 +26,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       "no-watch": { type: "boolean" },
       workers: { type: "string" },
       "nats-url": { type: "string" },
+      "log-level": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -34,9 +37,11 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   const config = loadConfig(process.env, values);
   const workers = parseWorkers(values.workers ?? process.env.BULKHEAD_WORKERS);
-  if (workers > 1 && !isClusterWorker()) {
-    return runPrimary(config, workers, (message) => console.error(`bulkhead: ${message}`));
-  }
+  const primary = workers > 1 && !isClusterWorker();
+  const logger = serveLogger(config, primary ? "primary" : isClusterWorker() ? clusterWorkerId() : undefined);
+  // The configuration as loaded, credentials censored by the logger's redact paths.
+  logger.info({ config }, "configuration loaded");
+  if (primary) return runPrimary(config, workers, messageLog(logger));
   // Signals are handled from before the start: a SIGTERM that came while the
   // sidecar was starting used to kill it outright (the default action),
   // skipping the drain and the decision log's flush. It now stops the
@@ -49,16 +54,28 @@ export async function serveCommand(args: string[]): Promise<number> {
   });
   let reload = () => {};
   process.on("SIGHUP", () => reload());
-  const { bulkhead, grpcPort, httpPort } = await startOrLeaveNothing(config);
+  const { bulkhead, grpcPort, httpPort } = await startOrLeaveNothing(config, logger);
   reload = () => void bulkhead.policies.reload();
   const host = (addr: string) => addr.slice(0, addr.lastIndexOf(":"));
-  console.error(`bulkhead: gRPC listening on ${host(config.grpcAddr)}:${grpcPort}`);
-  console.error(`bulkhead: HTTP listening on ${host(config.httpAddr)}:${httpPort}`);
-  console.error(`bulkhead: store ${config.dbPath} at revision ${bulkhead.tracker.revision}; policy ${bulkhead.policies.revision}`);
-  console.error(`bulkhead: ${await stopRequested}, shutting down`);
+  const grpcAddress = `${host(config.grpcAddr)}:${grpcPort}`;
+  const httpAddress = `${host(config.httpAddr)}:${httpPort}`;
+  logger.info({ grpcAddress }, `gRPC listening on ${grpcAddress}`);
+  logger.info({ httpAddress }, `HTTP listening on ${httpAddress}`);
+  const revisions = { dbPath: config.dbPath, storeRevision: bulkhead.tracker.revision, policyRevision: bulkhead.policies.revision };
+  logger.info(revisions, `store ${config.dbPath} at revision ${revisions.storeRevision}; policy ${revisions.policyRevision}`);
+  const signal = await stopRequested;
+  logger.info({ signal }, `${signal}, shutting down`);
   await bulkhead.close();
+  logger.info({}, "stopped");
   return 0;
 }
+
+/** JSON lines on stdout (README, Logs); `worker` says which process of `--workers N` wrote a line. */
+function serveLogger(config: Config, worker: string | number | undefined): Logger {
+  return createLogger({ level: config.logLevel ?? "info", deploymentSha: config.deploymentSha, worker, secrets: secretValues(config, process.env) });
+}
+
+const clusterWorkerId = (): number => cluster.worker?.id ?? 0;
 
 /**
  * Creates and binds the sidecar. A start that fails (a port in use, a bad
@@ -66,7 +83,7 @@ export async function serveCommand(args: string[]): Promise<number> {
  * token that the next start would silently reuse: the files this attempt
  * created are removed; files that were there before are never touched.
  */
-async function startOrLeaveNothing(config: Config): Promise<{ bulkhead: Bulkhead; grpcPort: number; httpPort: number }> {
+async function startOrLeaveNothing(config: Config, logger: Logger): Promise<{ bulkhead: Bulkhead; grpcPort: number; httpPort: number }> {
   const dir = dirname(config.dbPath);
   const files =
     config.dbPath === ":memory:"
@@ -75,13 +92,13 @@ async function startOrLeaveNothing(config: Config): Promise<{ bulkhead: Bulkhead
   const created = files.filter((file) => !existsSync(file));
   let bulkhead: Bulkhead | undefined;
   try {
-    bulkhead = await createBulkhead(config);
+    bulkhead = await createBulkhead(config, { logger });
     return { bulkhead, ...(await bulkhead.listen()) };
   } catch (error) {
     await bulkhead?.close().catch(() => {});
     const left = created.filter((file) => existsSync(file));
     for (const file of left) rmSync(file, { force: true });
-    if (left.length > 0) console.error(`bulkhead: start failed; removed the ${left.length} files it had created in ${dir}`);
+    if (left.length > 0) logger.warn({ removed: left }, `start failed; removed the ${left.length} files it had created in ${dir}`);
     throw error;
   }
 }

@@ -17,6 +17,8 @@ Usage:
                              approvals, impersonation over AdminService (bulkhead admin --help)
   bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
   bulkhead audit ...         verify the audit hash chains, sign checkpoints, export a tenant's records
+  bulkhead doctor [--json]   the configuration as loaded (secrets masked), revisions and the
+                             health of each dependency; exit 1 when one is unhealthy
   bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 
@@ -46,6 +48,9 @@ serve flags (each also an environment variable):
   --nats-url URL[,URL]    BULKHEAD_NATS_URL       replicated mode over NATS JetStream (not available
                                                   in this build yet: serve refuses to start with it)
                           BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
+  --log-level LEVEL       BULKHEAD_LOG_LEVEL      JSON log lines on stdout from this level: fatal, error,
+                                                  warn, info (default), debug (a line per call), silent
+                          BULKHEAD_DEPLOYMENT_SHA  the build being run (git sha or tag), on every log line
   --no-watch                                      do not hot-reload the policy bundle
   --workers N             BULKHEAD_WORKERS        N server processes (node:cluster) sharing the
                                                   addresses and the database (default 1)

@@ -29,7 +29,20 @@ export function toGrpcError(thrown: unknown): Partial<ServiceError> {
   const metadata = new Metadata();
   metadata.set("bulkhead-error-code", error.code);
   if (error.field) metadata.set("bulkhead-field", error.field);
+  ERRORS_BY_TRAILER.set(metadata, error);
   return { code: GRPC_STATUS[error.category], details: error.message, metadata };
+}
+
+/**
+ * The error behind a status, by its trailer object: grpc-js hands the
+ * metadata of a failed call to the interceptors unchanged, so the call log
+ * can print the cause (a stack, the SqliteError) that the status itself
+ * cannot carry. Weak: an entry goes with its call.
+ */
+const ERRORS_BY_TRAILER = new WeakMap<Metadata, BulkheadError>();
+
+export function errorBehind(trailer: Metadata): BulkheadError | undefined {
+  return ERRORS_BY_TRAILER.get(trailer);
 }
 
 /**

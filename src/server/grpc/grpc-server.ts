@@ -14,6 +14,8 @@ import { CallerAuth } from "./call-guard.js";
 import { decisionHandlers } from "./decision-handlers.js";
 import { addReflection } from "./reflection.js";
 import { rpcMetricsInterceptor } from "./rpc-metrics.js";
+import { callLogInterceptor } from "./call-log.js";
+import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics.js";
 
 export const SERVICE_NAMES = ["bulkhead.v1.DecisionService", "bulkhead.v1.EntitlementService", "bulkhead.v1.AdminService", "bulkhead.v1.FlagService"] as const;
@@ -27,6 +29,8 @@ export interface GrpcServerDeps {
   admin: AdminHandlerDeps;
   /** Per-call counts and latencies (rpc-metrics.ts); without it, no interceptor runs. */
   metrics?: Pick<Metrics, "rpcRequests" | "rpcDuration" | "decisionDuration">;
+  /** A line per call (call-log.ts); without it, no interceptor runs. */
+  logger?: Logger;
 }
 
 export interface GrpcServer {
@@ -38,7 +42,10 @@ export interface GrpcServer {
 export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
   const server = new Server({
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
-    ...(deps.metrics && { interceptors: [rpcMetricsInterceptor(deps.metrics)] }),
+    interceptors: [
+      ...(deps.metrics ? [rpcMetricsInterceptor(deps.metrics)] : []),
+      ...(deps.logger ? [callLogInterceptor(deps.logger)] : []),
+    ],
   });
   const auth = new CallerAuth(deps.callerTokens);
   server.addService(decodingErrorsAsRequests(DecisionServiceService), decisionHandlers(deps.decider, auth));

@@ -3,6 +3,7 @@ import type { BillingCommands } from "../../billing/billing-commands.js";
 import { verifyStripeEvent, WebhookSignatureError, type stripeClient } from "../../billing/stripe-webhook.js";
 import type { Clock } from "../../clock.js";
 import type { Metrics } from "../../metrics.js";
+import type { Logger } from "../../log/logger.js";
 
 export interface StripeWebhookDeps {
   /** Ingests a verified event as a command: applied locally, or through the change log in replicated mode. */
@@ -12,7 +13,7 @@ export interface StripeWebhookDeps {
   metrics: Pick<Metrics, "billingEvents">;
   /** For the pages of an entitlement summary Stripe did not include; absent = no API access. */
   stripe?: ReturnType<typeof stripeClient>;
-  log: (message: string) => void;
+  logger: Logger;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -39,17 +40,21 @@ export async function registerStripeWebhook(app: FastifyInstance, deps: StripeWe
       } catch (error) {
         if (!(error instanceof WebhookSignatureError)) throw error;
         deps.metrics.billingEvents.inc({ outcome: "bad_signature" });
+        // warn: a stream of these is a misconfigured secret or someone probing the endpoint.
+        deps.logger.warn({ route: "/webhooks/stripe", reason: error.message, bytes: raw.length, remoteAddress: request.ip }, "stripe webhook rejected: nothing stored");
         return reply.code(400).send({ error: error.message });
       }
       try {
         await completeEntitlementSummary(event.type, event.object, deps.stripe);
         const result = await deps.billing.ingest(event);
         deps.metrics.billingEvents.inc({ outcome: result.outcome });
-        if (result.outcome === "unmapped") deps.log(`billing: event ${event.id} (${event.type}) names no known tenant; stored, not applied`);
+        const fields = { route: "/webhooks/stripe", eventId: event.id, eventType: event.type, outcome: result.outcome, ...(result.tenantId && { tenantId: result.tenantId }) };
+        if (result.outcome === "unmapped") deps.logger.warn(fields, "stripe webhook names no known tenant: stored, not applied");
+        else deps.logger.info(fields, "stripe webhook ingested");
         return reply.code(200).send({ received: true, outcome: result.outcome, store_revision: result.revision });
       } catch (error) {
         deps.metrics.billingEvents.inc({ outcome: "failed" });
-        deps.log(`billing: event ${event.id} failed, Stripe will retry: ${(error as Error).message}`);
+        deps.logger.error({ route: "/webhooks/stripe", eventId: event.id, eventType: event.type, err: error }, "stripe webhook failed: answered 500, Stripe will retry");
         return reply.code(500).send({ error: "internal error; retry" });
       }
     });

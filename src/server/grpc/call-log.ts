@@ -1,0 +1,101 @@
+import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from "@grpc/grpc-js";
+import type { ErrorCategory } from "../../errors.js";
+import type { Logger } from "../../log/logger.js";
+import { errorBehind } from "./grpc-errors.js";
+
+/**
+ * One log line per gRPC call, at the server's edge like the metrics
+ * interceptor, so no RPC can be left out: debug for an answered call (a deny
+ * is an answer), warn for a refused or unavailable one, error for an
+ * internal failure, with the error and its cause chain (issue 17: an
+ * INTERNAL was answered and never logged). Tenant and actor ids belong in
+ * logs, not in metric labels (cardinality).
+ */
+export function callLogInterceptor(logger: Logger): ServerInterceptor {
+  return (method, call) => {
+    const started = performance.now();
+    let metadata: Metadata | undefined;
+    let request: unknown;
+    let response: unknown;
+    return new ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(received, pass) {
+            metadata = received;
+            pass(received);
+          },
+          onReceiveMessage(message, pass) {
+            request ??= message; // a stream's first request names its tenant
+            pass(message);
+          },
+        });
+      },
+      sendMessage(message, next) {
+        response ??= message;
+        next(message);
+      },
+      sendStatus(sent, next) {
+        const error = sent.metadata ? errorBehind(sent.metadata) : undefined;
+        const level = levelOf(sent.code, error?.category);
+        if (logger.isLevelEnabled(level)) {
+          const fields = {
+            method: method.path,
+            code: status[sent.code] ?? String(sent.code),
+            durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+            ...requestFields(request),
+            ...responseFields(response),
+            ...(error && { errorCode: error.code, err: error }),
+            // Which client called; `authorization` is a redact path and never printed.
+            ...(metadata && { metadata: metadata.getMap() }),
+          };
+          logger[level](fields, sent.code === status.OK ? "call answered" : `call failed: ${sent.details ?? ""}`);
+        }
+        next(sent);
+      },
+    });
+  };
+}
+
+function levelOf(code: status, category: ErrorCategory | undefined): "debug" | "info" | "warn" | "error" {
+  if (code === status.OK) return "debug";
+  if (category === "internal" || (category === undefined && (code === status.INTERNAL || code === status.UNKNOWN))) return "error";
+  if (category === "invalid_argument" || category === "not_found" || category === "already_exists" || category === "failed_precondition") return "info";
+  return "warn";
+}
+
+type Fields = Record<string, unknown>;
+
+/** The identifying fields of any Bulkhead request: a principal's, or the top-level tenant, actor, flag and plan. */
+function requestFields(request: unknown): Fields {
+  if (typeof request !== "object" || request === null) return {};
+  const r = request as Fields & { principal?: Fields };
+  const p = r.principal ?? {};
+  return pick({
+    requestId: p.requestId,
+    tenantId: p.tenantId || p.tenantSlug || r.tenantId,
+    actorId: p.actorId || r.actorId,
+    actorType: p.actorType,
+    action: r.action,
+    flag: r.key,
+    flags: Array.isArray(r.flagKeys) && r.flagKeys.length > 0 ? r.flagKeys : undefined,
+    plan: r.planCode,
+    reason: r.reason,
+    checks: Array.isArray(r.checks) ? r.checks.length : undefined,
+  });
+}
+
+/** A decision's id and outcome, when the answer is one. */
+function responseFields(response: unknown): Fields {
+  if (typeof response !== "object" || response === null) return {};
+  const r = response as Fields & { reasons?: { code?: string }[] };
+  return pick({
+    decisionId: r.decisionId,
+    allow: r.allow,
+    reasons: Array.isArray(r.reasons) && r.reasons.length > 0 ? r.reasons.map((reason) => reason.code) : undefined,
+  });
+}
+
+/** Drops empty values: proto3 defaults ("" and 0) mean "not set". */
+function pick(fields: Fields): Fields {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined && v !== "" && v !== 0));
+}
