@@ -46,7 +46,12 @@ export interface Config {
   authzenDefaultTenant?: string | undefined;
   /** JSON file of the resources AuthZEN resource search may answer with (docs/authzen.md). */
   authzenResources?: string | undefined;
+  /** V8 heap tuning of `serve` (ADR 67): "size" keeps RSS low, "speed" is V8's default. */
+  heapMode?: HeapMode | undefined;
 }
+
+export const HEAP_MODES = ["size", "speed"] as const;
+export type HeapMode = (typeof HEAP_MODES)[number];
 
 /** Settings of replicated mode, present only when `BULKHEAD_NATS_URL` is set. */
 export interface ReplicationConfig {
@@ -95,6 +100,7 @@ export const ENV_VARS = {
   BULKHEAD_NATS_REPLICAS: "replication.replicas",
   BULKHEAD_AUTHZEN_DEFAULT_TENANT: "authzenDefaultTenant",
   BULKHEAD_AUTHZEN_RESOURCES: "authzenResources",
+  BULKHEAD_HEAP_MODE: "heapMode",
 } as const;
 
 /**
@@ -175,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     replication: replicationConfig(pick("nats-url", "BULKHEAD_NATS_URL"), env),
     authzenDefaultTenant: defaultTenant(env.BULKHEAD_AUTHZEN_DEFAULT_TENANT),
     authzenResources: env.BULKHEAD_AUTHZEN_RESOURCES ? absolute(env.BULKHEAD_AUTHZEN_RESOURCES) : undefined,
+    heapMode: heapMode(pick("heap-mode", "BULKHEAD_HEAP_MODE")),
   };
   validateConfig(config);
   return config;
@@ -182,6 +189,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
 
 const list = (value: string | undefined): string[] =>
   (value ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+
+function heapMode(value: string | undefined): HeapMode {
+  if (value === undefined || value === "") return "size";
+  if (!(HEAP_MODES as readonly string[]).includes(value)) throw new ConfigError(`BULKHEAD_HEAP_MODE: '${value}' must be one of ${HEAP_MODES.join(", ")}`);
+  return value as HeapMode;
+}
 
 /** A flag's environments are compared by name, so a typo must fail at start, not turn flags off. */
 function environmentName(value: string | undefined): string | undefined {
