@@ -132,6 +132,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   const billingCommands = new BillingCommands({ projector, commands, registry });
   const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
+  const flagAdmin = new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage, commands, registry });
   if (config.replication) {
     replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {
       fileGuard.stop();
@@ -164,7 +165,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       access: new AccessAdmin({
         audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
       }),
-      flags: new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage }),
+      flags: flagAdmin,
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
       reasonCodes: config.adminReasonCodes,
@@ -398,7 +399,7 @@ async function openReplication(
   const replication = config.replication!;
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (only directory admin writes, Consume, Reserve, Commit, Release and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (only directory and flag admin writes, Consume, Reserve, Commit, Release, ReportUsage and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),

@@ -3,13 +3,14 @@ import type { CommandWriter } from "../store/command-writer.js";
 import { objectBody, stringField, type CommandKind, type CommandRegistry } from "../store/store-command.js";
 import { newReservationId, type MeterAnswer, type Metering, type ReserveAnswer } from "./metering.js";
 import {
-  validateActual, validateConsume, validateReservationRef, validateReserve, type ConsumeInput, type ReservationRef, type ReserveInput,
+  validateActual, validateConsume, validateReport, validateReservationRef, validateReserve, type ConsumeInput, type ReservationRef, type ReserveInput,
 } from "./usage-input.js";
 import type { UsageStore } from "./usage-store.js";
 import { requireId } from "../validation.js";
 
 interface ReserveBody { input: ReserveInput; reservationId: string }
 interface CommitBody { ref: ReservationRef; actual: number }
+type ReportBody = ReturnType<typeof validateReport>;
 
 /**
  * Metering writes as commands (ADRs 42, 44, 63). Applying one runs Metering
@@ -23,6 +24,7 @@ export class UsageCommands {
   private readonly reserveKind: CommandKind<ReserveBody, ReserveAnswer>;
   private readonly commitKind: CommandKind<CommitBody, MeterAnswer>;
   private readonly releaseKind: CommandKind<ReservationRef, { released: number; storeRevision: number }>;
+  private readonly reportKind: CommandKind<ReportBody, { used: number; storeRevision: number }>;
 
   constructor(private readonly deps: { metering: Metering; commands: CommandWriter; registry: CommandRegistry; usage: UsageStore; clock: Clock }) {
     const { metering, registry } = deps;
@@ -52,6 +54,11 @@ export class UsageCommands {
       type: "usage.release", version: 1,
       decode: (body) => validateReservationRef(objectBody(body)),
       apply: (_tx, ref) => metering.release(ref),
+    });
+    this.reportKind = registry.register({
+      type: "usage.report", version: 1,
+      decode: (body) => validateReport(objectBody(body)),
+      apply: (_tx, body) => metering.report(body.tenantId, body.meter, body.value),
     });
   }
 
@@ -85,6 +92,17 @@ export class UsageCommands {
 
   async release(ref: ReservationRef): Promise<{ released: number; storeRevision: number }> {
     return (await this.deps.commands.run(this.releaseKind, ref, await this.onReservationMeter(ref))).result;
+  }
+
+  /**
+   * ReportUsage (ADR 60): the host's absolute count for a count meter. On the
+   * meter's subject, so a report and the Consumes around it are in one order
+   * on every sidecar: the last one in the log wins everywhere, never a
+   * different one per sidecar.
+   */
+  async report(body: ReportBody): Promise<{ used: number; storeRevision: number }> {
+    const { result, revision } = await this.deps.commands.run(this.reportKind, body, { concurrencyKey: meterKey(body.tenantId, body.meter) });
+    return { ...result, storeRevision: revision };
   }
 
   /**

@@ -1,0 +1,105 @@
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.js";
+import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
+import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { readRevision } from "../../src/store/revision-writer.js";
+import { testClock } from "../support/test-time.js";
+
+// Flag writes, ReportUsage and the usage sweep as commands (ADRs 60-61):
+// three real sidecars, each with its own SQLite file, on one real
+// three-node JetStream cluster.
+const clock = testClock();
+let cluster: NatsCluster;
+let sidecars: TestSidecar[] = [];
+let admins: AdminCall[] = [];
+const closers: (() => void)[] = [];
+
+beforeAll(async () => {
+  cluster = await startNatsCluster(3);
+  const replication = { natsServers: cluster.urls(), stream: "BULKHEAD_CMDS", stalenessMs: 5_000, replicas: 3 };
+  for (let i = 0; i < 3; i++) {
+    sidecars.push(await startSidecar({ demo: true, config: { replication }, runtime: { clock } }));
+  }
+  admins = sidecars.map((s) => {
+    const { client, call } = adminClient(s.grpcAddress);
+    closers.push(() => client.close());
+    return call;
+  });
+}, 120_000);
+
+afterAll(async () => {
+  for (const close of closers) close();
+  for (const s of sidecars) await s.close().catch(() => {});
+  await cluster?.stop();
+});
+
+const [A, B, C] = [0, 1, 2];
+const revisionOf = (s: TestSidecar) => readRevision(s.bulkhead.db);
+const exportCheck = (minRevision = 0) => checkRequest("ten_acme", "usr_alice", "reports.export", "ten_acme", { minRevision });
+const auditActions = (s: TestSidecar) => s.bulkhead.db.prepare("SELECT action FROM admin_audit WHERE object = 'flag:new_export_pipeline' ORDER BY rowid").pluck().all();
+
+describe("flag writes from any sidecar", () => {
+  it("a kill switch thrown on sidecar A denies on B and C after min_revision; lifted on C, A allows again", async () => {
+    for (const s of sidecars) expect((await s.check(exportCheck())).allow).toBe(true);
+    const killed = await admins[A]!<{ storeRevision: number; changed: boolean }>("setKillSwitch", {
+      key: "new_export_pipeline", killed: true, reason: "incident: exports failing",
+    });
+    expect(killed.changed).toBe(true);
+    for (const s of [sidecars[B]!, sidecars[C]!]) {
+      const answer = await s.check(exportCheck(killed.storeRevision));
+      expect(answer.allow).toBe(false);
+      expect(codes(answer)).toEqual(["feature_disabled"]);
+    }
+    const lifted = await admins[C]!<{ storeRevision: number }>("setKillSwitch", { key: "new_export_pipeline", killed: false, reason: "incident: fixed" });
+    expect(lifted.storeRevision).toBeGreaterThan(killed.storeRevision);
+    expect((await sidecars[A]!.check(exportCheck(lifted.storeRevision))).allow).toBe(true);
+    // Every sidecar applied both entries, audit rows included: one history, not one per sidecar.
+    for (const s of sidecars) {
+      await s.check(exportCheck(lifted.storeRevision));
+      expect(auditActions(s)).toEqual(["flag.kill", "flag.unkill"]);
+    }
+  });
+
+  it("a flag put on B and deleted on C is there, then gone, on every sidecar", async () => {
+    const flagJson = JSON.stringify({
+      key: "beta_dashboard", kind: "release", owner: "team-dash", cleanupAt: "2027-03-31",
+      rules: [{ rule: "percentage", params: { percentage: 10 } }],
+    });
+    const put = await admins[B]!<{ storeRevision: number }>("putFlag", { flagJson, reason: "maintenance" });
+    for (const s of sidecars) {
+      await s.check(exportCheck(put.storeRevision));
+      // Stored at the time the command carries, the same on every sidecar.
+      expect(s.bulkhead.stores.flags.get("beta_dashboard")).toMatchObject({ owner: "team-dash", createdAt: clock.now(), killed: false });
+    }
+    const gone = await admins[C]!<{ storeRevision: number }>("deleteFlag", { key: "beta_dashboard", reason: "maintenance" });
+    for (const s of sidecars) {
+      await s.check(exportCheck(gone.storeRevision));
+      expect(s.bulkhead.stores.flags.get("beta_dashboard")).toBeNull();
+    }
+  });
+
+  it("a kill switch on an unknown flag is NOT_FOUND on the sidecar that made it, and no sidecar changed anything", async () => {
+    const before = sidecars.map(revisionOf);
+    const error = await admins[B]!("setKillSwitch", { key: "no_such_flag", killed: true, reason: "incident" }).catch((e) => e);
+    expect(error.code).toBe(status.NOT_FOUND);
+    expect(error.metadata.get("bulkhead-field")).toEqual(["key"]);
+    const head = await sidecars[A]!.bulkhead.replication!.catchUp();
+    for (const s of sidecars) {
+      await s.check(exportCheck(head));
+      expect(s.bulkhead.stores.flags.get("no_such_flag")).toBeNull();
+    }
+    // The refused entry is a position in the log every sidecar passed, nothing more.
+    expect(Math.min(...sidecars.map(revisionOf))).toBeGreaterThanOrEqual(Math.max(...before));
+  });
+
+  it("a flag write without the capability is refused before anything reaches the log", async () => {
+    const before = await sidecars[A]!.bulkhead.replication!.catchUp();
+    const { client, call } = adminClient(sidecars[A]!.grpcAddress, () => adminAuth("not-a-token", "usr_mallory"));
+    closers.push(() => client.close());
+    const error = await call("setKillSwitch", { key: "new_export_pipeline", killed: true, reason: "incident" }).catch((e) => e);
+    expect(error.code).toBe(status.UNAUTHENTICATED);
+    expect(await sidecars[A]!.bulkhead.replication!.catchUp()).toBe(before);
+    for (const s of sidecars) expect(s.bulkhead.stores.flags.get("new_export_pipeline")?.killed).toBe(false);
+  });
+});
