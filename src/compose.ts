@@ -53,6 +53,7 @@ import { seedCommand } from "./demo/seed-command.js";
 import { DEMO_DATASET } from "./demo/demo-dataset.js";
 import { BulkheadError } from "./errors.js";
 import { ReplicatedLog } from "./replication/replicated-log.js";
+import { CheckCharges } from "./decision/check-charge.js";
 
 export interface Runtime {
   clock: Clock;
@@ -132,8 +133,10 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   const billingCommands = new BillingCommands({ projector, commands, registry });
   const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
+  const checkCharges = new CheckCharges({ metering, writer, usage: stores.usage, commands, registry });
   const flagAdmin = new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage, commands, registry });
   if (config.replication) {
+    decider.chargeThroughLog(checkCharges);
     replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {
       fileGuard.stop();
       db.close();
@@ -399,7 +402,7 @@ async function openReplication(
   const replication = config.replication!;
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (only directory and flag admin writes, Consume, Reserve, Commit, Release, ReportUsage and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (only directory and flag admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),

@@ -101,7 +101,11 @@ export class UsageCommands {
    * different one per sidecar.
    */
   async report(body: ReportBody): Promise<{ used: number; storeRevision: number }> {
-    const { result, revision } = await this.deps.commands.run(this.reportKind, body, { concurrencyKey: meterKey(body.tenantId, body.meter) });
+    // Decided here first (never settles): a refused report (not a count meter) appends nothing.
+    const { result, revision } = await this.deps.commands.run(this.reportKind, body, {
+      concurrencyKey: meterKey(body.tenantId, body.meter),
+      settledLocally: () => false,
+    });
     return { ...result, storeRevision: revision };
   }
 

@@ -103,3 +103,74 @@ describe("flag writes from any sidecar", () => {
     for (const s of sidecars) expect(s.bulkhead.stores.flags.get("new_export_pipeline")?.killed).toBe(false);
   });
 });
+
+describe("Check with consume from any sidecar", () => {
+  const tenantId = "ten_acme";
+  const meter = "exports.csv.monthly";
+  const consuming = (i: number, minRevision = 0) =>
+    checkRequest(tenantId, "usr_alice", "reports.export", tenantId, { consume: 1, idempotencyKey: `chk-race-${i}`, minRevision });
+  const usedOn = async (s: TestSidecar, minRevision: number) =>
+    (await s.entitlements.get({ tenantId, minRevision })).limits.find((l) => l.meter === meter)?.used;
+
+  it("150 consuming Checks spread over three sidecars race for the last 88 units: exactly 88 allowed, the meter at 100 on every sidecar", async () => {
+    const head = await sidecars[A]!.bulkhead.replication!.catchUp();
+    // The demo has used 12 of 100.
+    expect(await usedOn(sidecars[A]!, head)).toBe(12);
+    const answers = await Promise.all(Array.from({ length: 150 }, (_, i) => sidecars[i % 3]!.check(consuming(i, head)).then((answer) => ({ i, answer }))));
+    const allowed = answers.filter((a) => a.answer.allow);
+    expect(allowed).toHaveLength(88);
+    for (const a of answers.filter((x) => !x.answer.allow)) expect(codes(a.answer)).toEqual(["limit_reached"]);
+    const last = Math.max(...allowed.map((a) => a.answer.storeRevision));
+    for (const s of sidecars) expect(await usedOn(s, last)).toBe(100);
+
+    // A retried key on another sidecar gets its first answer back (the same decision) and takes nothing.
+    const first = allowed[0]!;
+    const again = await sidecars[(first.i + 1) % 3]!.check(consuming(first.i));
+    expect(again.allow).toBe(true);
+    expect(again.decisionId).toBe(first.answer.decisionId);
+    for (const s of sidecars) expect(await usedOn(s, last)).toBe(100);
+  }, 120_000);
+
+  it("a consuming Check for another tenant's resource is denied and appends nothing", async () => {
+    const head = await sidecars[A]!.bulkhead.replication!.catchUp();
+    const answer = await sidecars[B]!.check(checkRequest(tenantId, "usr_alice", "reports.export", "ten_globex", { consume: 1, idempotencyKey: "chk-cross" }));
+    expect(answer.allow).toBe(false);
+    expect(await sidecars[A]!.bulkhead.replication!.catchUp()).toBe(head);
+  });
+
+  it("a consuming BatchCheck is refused with UNAVAILABLE (not a command yet) and writes nothing on any sidecar", async () => {
+    const head = await sidecars[A]!.bulkhead.replication!.catchUp();
+    const error = await sidecars[C]!.batchCheck({
+      checks: [checkRequest("ten_globex", "usr_carol", "reports.export", "ten_globex", { consume: 1, idempotencyKey: "batch-1" })],
+    }).catch((e) => e);
+    expect(error.code).toBe(status.UNAVAILABLE);
+    expect(error.details).toMatch(/not replicated yet/);
+    expect(await sidecars[A]!.bulkhead.replication!.catchUp()).toBe(head);
+    for (const s of sidecars) expect(revisionOf(s)).toBe(head);
+  });
+});
+
+describe("ReportUsage from any sidecar", () => {
+  const tenantId = "ten_initech";
+  // A count meter: the host reports how many projects the tenant has.
+  const meter = "projects";
+  const usedOn = async (s: TestSidecar, minRevision: number) =>
+    (await s.entitlements.get({ tenantId, minRevision })).limits.find((l) => l.meter === meter)?.used;
+
+  it("reports racing on three sidecars end at one value everywhere: the one last in the log", async () => {
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => sidecars[i % 3]!.entitlements.report({ tenantId, meter, value: 10 + i })));
+    const revisions = answers.map((a) => Number(a.storeRevision));
+    // Each report is its own entry in the log.
+    expect(new Set(revisions).size).toBe(30);
+    const last = answers[revisions.indexOf(Math.max(...revisions))]!;
+    for (const s of sidecars) expect(await usedOn(s, Number(last.storeRevision))).toBe(Number(last.used));
+  });
+
+  it("a report on a consumable meter is refused with the field named on the sidecar that got it, and nothing is appended", async () => {
+    const head = await sidecars[A]!.bulkhead.replication!.catchUp();
+    const error = await sidecars[B]!.entitlements.report({ tenantId, meter: "exports.csv.monthly", value: 3 }).catch((e) => e);
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.metadata.get("bulkhead-field")).toEqual(["meter"]);
+    expect(await sidecars[A]!.bulkhead.replication!.catchUp()).toBe(head);
+  });
+});
