@@ -84,6 +84,8 @@ export interface Bulkhead {
   metrics: Metrics;
   grpc: Server;
   http: FastifyInstance;
+  /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
+  sweepUsage(): Promise<void>;
   /** Binds both servers; resolves with the bound ports (port 0 picks a free one). */
   listen(): Promise<{ grpcPort: number; httpPort: number }>;
   /** Stops accepting calls, flushes the decision log, closes the store. */
@@ -178,15 +180,17 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   });
   // Lapsed reservations stop counting at their expiry by themselves; the
   // sweeper only keeps the tables small. unref: it never holds the process up.
-  // Replicated mode does not sweep yet: the sweep is not a command (ADR 43).
-  const sweeper = setInterval(() => {
-    if (replication) return;
-    try {
+  // Replicated mode: one sweep command per period for the whole cluster (ADR 61).
+  const sweepUsage = async () => {
+    if (!replication) {
       writer.write((tx) => stores.usage.sweep(tx, tx.now));
-    } catch (error) {
-      log(`usage sweeper failed: ${(error as Error).message}`);
+      return;
     }
-  }, 60_000).unref();
+    await usage.sweep(SWEEP_PERIOD_MS);
+  };
+  const sweeper = setInterval(() => {
+    sweepUsage().catch((error: unknown) => log(`usage sweeper failed: ${(error as Error).message}`));
+  }, SWEEP_PERIOD_MS).unref();
   let accepting = true;
   const http = createHttpServer({
     policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock,
@@ -217,7 +221,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http, sweepUsage,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -257,6 +261,9 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
  * finished while one was open.
  */
 export const DRAIN_DEADLINE_MS = 5_000;
+
+/** How often the usage sweeper runs; in replicated mode also the period one sweep command covers. */
+export const SWEEP_PERIOD_MS = 60_000;
 
 /** Stops taking calls, waits for open ones up to the deadline, then cancels what is left. */
 function drainGrpc(server: Server, deadlineMs: number): Promise<"drained" | "forced"> {

@@ -25,6 +25,7 @@ export class UsageCommands {
   private readonly commitKind: CommandKind<CommitBody, MeterAnswer>;
   private readonly releaseKind: CommandKind<ReservationRef, { released: number; storeRevision: number }>;
   private readonly reportKind: CommandKind<ReportBody, { used: number; storeRevision: number }>;
+  private readonly sweepKind: CommandKind<{ period: number }, { reservations: number; keys: number }>;
 
   constructor(private readonly deps: { metering: Metering; commands: CommandWriter; registry: CommandRegistry; usage: UsageStore; clock: Clock }) {
     const { metering, registry } = deps;
@@ -60,6 +61,32 @@ export class UsageCommands {
       decode: (body) => validateReport(objectBody(body)),
       apply: (_tx, body) => metering.report(body.tenantId, body.meter, body.value),
     });
+    this.sweepKind = registry.register({
+      type: "usage.sweep", version: 1,
+      decode: (raw) => {
+        const period = objectBody(raw).period;
+        if (!Number.isSafeInteger(period) || (period as number) < 0) throw new Error("period is not a non-negative integer");
+        return { period: period as number };
+      },
+      // At the entry's time, so every sidecar expires the same holds and keys.
+      apply: (tx) => deps.usage.sweep(tx, tx.now),
+    });
+  }
+
+  /**
+   * The housekeeping sweep (lapsed holds marked, old idempotency keys
+   * dropped) as one command per period for the whole cluster (ADR 61):
+   * every sidecar's timer asks, all under the message id of the period, so
+   * JetStream stores the first and de-duplicates the rest. A sweep that finds
+   * nothing on this sidecar's state appends nothing.
+   */
+  async sweep(periodMs: number): Promise<{ reservations: number; keys: number; revision: number }> {
+    const period = Math.floor(this.deps.clock.now() / periodMs);
+    const { result, revision } = await this.deps.commands.run(this.sweepKind, { period }, {
+      messageId: `usage-sweep:${periodMs}:${period}`,
+      settledLocally: (answer) => answer.reservations + answer.keys === 0,
+    });
+    return { ...result, revision };
   }
 
   /**

@@ -4,7 +4,7 @@ import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
 import { readRevision } from "../../src/store/revision-writer.js";
-import { testClock } from "../support/test-time.js";
+import { MINUTE, testClock } from "../support/test-time.js";
 
 // Flag writes, ReportUsage and the usage sweep as commands (ADRs 60-61):
 // three real sidecars, each with its own SQLite file, on one real
@@ -172,5 +172,27 @@ describe("ReportUsage from any sidecar", () => {
     expect(error.code).toBe(status.INVALID_ARGUMENT);
     expect(error.metadata.get("bulkhead-field")).toEqual(["meter"]);
     expect(await sidecars[A]!.bulkhead.replication!.catchUp()).toBe(head);
+  });
+});
+
+describe("the usage sweeper on a cluster", () => {
+  it("runs once per period cluster-wide: three sidecars sweeping at once append one entry, and every sidecar expires the same hold", async () => {
+    const tenantId = "ten_initech";
+    const held = await sidecars[A]!.entitlements.reserve({ tenantId, meter: "exports.csv.monthly", amount: 5, ttlSeconds: 30, idempotencyKey: "sweep-hold" });
+    expect(held.allowed).toBe(true);
+    const before = await sidecars[A]!.bulkhead.replication!.catchUp();
+    for (const s of sidecars) await s.entitlements.get({ tenantId, minRevision: before });
+    clock.advance(2 * MINUTE);
+    await Promise.all(sidecars.map((s) => s.bulkhead.sweepUsage()));
+    const after = await sidecars[A]!.bulkhead.replication!.catchUp();
+    // One sweep entry for the period, not one per sidecar.
+    expect(after).toBe(before + 1);
+    for (const s of sidecars) {
+      await s.entitlements.get({ tenantId, minRevision: after });
+      expect(s.bulkhead.stores.usage.reservation(tenantId, held.reservationId)?.state).toBe("expired");
+    }
+    // Again in the same period, with nothing left to sweep: nothing appended.
+    await Promise.all(sidecars.map((s) => s.bulkhead.sweepUsage()));
+    expect(await sidecars[A]!.bulkhead.replication!.catchUp()).toBe(after);
   });
 });
