@@ -51,7 +51,12 @@ export interface Config {
   logLevel?: LogLevel | undefined;
   /** The build being run (a git sha or release tag), on every log line. */
   deploymentSha?: string | undefined;
+  /** V8 heap tuning of `serve` (ADR 67): "size" keeps RSS low, "speed" is V8's default. */
+  heapMode?: HeapMode | undefined;
 }
+
+export const HEAP_MODES = ["size", "speed"] as const;
+export type HeapMode = (typeof HEAP_MODES)[number];
 
 /** Settings of replicated mode, present only when `BULKHEAD_NATS_URL` is set. */
 export interface ReplicationConfig {
@@ -112,6 +117,7 @@ export const ENV_VARS = {
   BULKHEAD_AUTHZEN_RESOURCES: "authzenResources",
   BULKHEAD_LOG_LEVEL: "logLevel",
   BULKHEAD_DEPLOYMENT_SHA: "deploymentSha",
+  BULKHEAD_HEAP_MODE: "heapMode",
 } as const;
 
 /**
@@ -194,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     authzenResources: env.BULKHEAD_AUTHZEN_RESOURCES ? absolute(env.BULKHEAD_AUTHZEN_RESOURCES) : undefined,
     logLevel: logLevel(pick("log-level", "BULKHEAD_LOG_LEVEL")),
     deploymentSha: deploymentSha(env.BULKHEAD_DEPLOYMENT_SHA),
+    heapMode: heapMode(pick("heap-mode", "BULKHEAD_HEAP_MODE")),
   };
   validateConfig(config);
   return config;
@@ -201,6 +208,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
 
 const list = (value: string | undefined): string[] =>
   (value ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+
+function heapMode(value: string | undefined): HeapMode {
+  if (value === undefined || value === "") return "size";
+  if (!(HEAP_MODES as readonly string[]).includes(value)) throw new ConfigError(`BULKHEAD_HEAP_MODE: '${value}' must be one of ${HEAP_MODES.join(", ")}`);
+  return value as HeapMode;
+}
 
 /** A flag's environments are compared by name, so a typo must fail at start, not turn flags off. */
 function environmentName(value: string | undefined): string | undefined {
