@@ -95,8 +95,10 @@ async function runWorkers(dbPath, count) {
 async function grpcRow(dbPath, concurrency) {
   const port = 50100 + Math.floor(Math.random() * 500);
   const server = spawn(process.execPath, [join(dist, "cli", "main.js"), "serve", "--db", dbPath, "--grpc-addr", `127.0.0.1:${port}`, "--http-addr", "127.0.0.1:0", "--no-watch"], { stdio: ["ignore", "ignore", "pipe"] });
+  const { readyAddresses } = await import(join(dist, "cli", "ready-line.js"));
+  let stderr = "";
   await new Promise((resolve, reject) => {
-    server.stderr.on("data", (d) => String(d).includes("gRPC listening") && resolve());
+    server.stderr.on("data", (d) => readyAddresses((stderr += d)).length > 0 && resolve());
     server.on("exit", (code) => reject(new Error(`sidecar exited with ${code}`)));
   });
   const grpc = await import("@grpc/grpc-js");

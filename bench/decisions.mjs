@@ -18,7 +18,7 @@ import { promisify } from "node:util";
 import { machineDetails, percentile, table } from "./machine.mjs";
 import { requestMix, SHAPE } from "./lib/request-mix.mjs";
 import { seedStore } from "./lib/seed-store.mjs";
-import { cpuMs, freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
+import { bulkheadReady, cpuMs, freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
 import { soak } from "./lib/soak.mjs";
 import { CLIENT_COLUMNS, clientRows } from "./lib/client-rows.mjs";
 
@@ -148,7 +148,7 @@ async function bulkheadServer({ workers = 0, cores: pinTo = SERVER_CORE, dbPath 
       "--http-addr", `127.0.0.1:${env.httpPort ?? 0}`, ...(workers ? ["--workers", String(workers)] : []), ...extraArgs,
     ],
     cores: pinTo,
-    ready: workers ? new RegExp(`(gRPC listening[^]*){${workers}}`) : /gRPC listening/,
+    ready: bulkheadReady(workers || 1),
     env: { BULKHEAD_ADMIN_TOKEN: "bench-admin-token", BULKHEAD_POLICY_DIR: policyDir, ...env },
   });
   return { server, address: `127.0.0.1:${grpcPort}`, dbPath };

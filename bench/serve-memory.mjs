@@ -24,6 +24,7 @@ const { systemClock } = await import(join(dist, "clock.js"));
 const { RevisionWriter } = await import(join(dist, "store", "revision-writer.js"));
 const { createSqliteStores } = await import(join(dist, "store", "stores.js"));
 const { BatchCheckRequest, DecisionServiceClient } = await import(join(dist, "gen", "bulkhead", "v1", "decision.js"));
+const { portOf, readyAddresses } = await import(join(dist, "cli", "ready-line.js"));
 
 const mib = (kb) => (Number.parseInt(kb, 10) / 1024).toFixed(0);
 const rows = [];
@@ -40,9 +41,8 @@ for (const members of values.members.split(",").map(Number)) for (const heapMode
   let out = "";
   const [port, httpPort] = await new Promise((resolve) => child.stderr.on("data", (d) => {
     out += d;
-    const grpc = out.match(/gRPC listening on 127\.0\.0\.1:(\d+)\n/);
-    const http = out.match(/HTTP listening on 127\.0\.0\.1:(\d+)\n/);
-    if (grpc && http) resolve([grpc[1], http[1]]);
+    const [ready] = readyAddresses(out);
+    if (ready) resolve([portOf(ready.grpcAddress), portOf(ready.httpAddress)]);
   }));
   const memory = () => Object.fromEntries(readFileSync(`/proc/${child.pid}/status`, "utf8").split("\n").filter((l) => /^Vm(HWM|RSS):/.test(l)).map((l) => l.split(/:\s+/)));
   const atStart = memory();

@@ -15,7 +15,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 // Runs inside the scratch folder, so every import resolves from the
 // production install, not from this repository.
@@ -68,6 +68,8 @@ const fail = (message) => {
 for (const built of ["dist/src/cli/main.js", "dist/policies/bundle.json"]) {
   if (!existsSync(join(root, built))) fail(`${built} is missing; run 'npm run build' first`);
 }
+// The ready line's one parser (the installed package holds the same file).
+const { portOf, readyAddresses } = await import(pathToFileURL(join(root, "dist", "src", "cli", "ready-line.js")).href);
 
 const scratch = mkdtempSync(join(tmpdir(), "bulkhead-packed-"));
 let server;
@@ -128,22 +130,21 @@ try {
   else rmSync(scratch, { recursive: true, force: true });
 }
 
-/** Reads the ports `serve` prints once it listens (it binds port 0). */
+/** Reads the ports from the ready line `serve` prints on stderr once it serves (it binds port 0). */
 function listening(child) {
   return new Promise((resolve, reject) => {
     let output = "";
-    const timer = setTimeout(() => reject(new Error(`serve did not listen within 60 s:\n${output}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`serve did not print its ready line within 60 s:\n${output}`)), 60_000);
     child.stderr.on("data", (chunk) => {
       process.stderr.write(chunk);
       output += chunk;
-      const grpc = /gRPC listening on 127\.0\.0\.1:(\d+)/.exec(output);
-      const http = /HTTP listening on 127\.0\.0\.1:(\d+)/.exec(output);
-      if (grpc && http) {
+      const [addresses] = readyAddresses(output);
+      if (addresses) {
         clearTimeout(timer);
-        resolve({ grpcPort: Number(grpc[1]), httpPort: Number(http[1]) });
+        resolve({ grpcPort: portOf(addresses.grpcAddress), httpPort: portOf(addresses.httpAddress) });
       }
     });
-    child.once("exit", (code) => reject(new Error(`serve exited with ${code} before listening:\n${output}`)));
+    child.once("exit", (code) => reject(new Error(`serve exited with ${code} before it was ready:\n${output}`)));
   });
 }
 

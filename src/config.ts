@@ -70,7 +70,7 @@ export interface ReplicationConfig {
   replicas: number;
 }
 
-/** Settings that hold credentials: logs print them as "[Redacted]", `bulkhead doctor` masks them. */
+/** Settings that hold credentials: a log line prints them as "[Redacted]" (src/log/logger.ts). */
 export const SECRET_SETTINGS = ["callerTokens", "adminTokens", "syncTokens", "stripeApiKey", "stripeWebhookSecrets"] as const satisfies readonly (keyof Config)[];
 
 /** Every credential value a config holds (and the API-key hash secret), for the log's last-resort scrubber. */
@@ -296,9 +296,9 @@ function defaultTenant(value: string | undefined): string | undefined {
 }
 
 function logLevel(value: string | undefined): LogLevel {
-  if (value === undefined) return "info";
+  if (value === undefined || value === "") return "info";
   const level = LOG_LEVELS.find((l) => l === value.toLowerCase());
-  if (!level) throw new ConfigError(`BULKHEAD_LOG_LEVEL=${value} must be one of ${LOG_LEVELS.join(", ")}`);
+  if (!level) throw new ConfigError(`BULKHEAD_LOG_LEVEL (--log-level): '${value}' must be one of ${LOG_LEVELS.join(", ")}`);
   return level;
 }
 

@@ -34,11 +34,19 @@ export function tool(root, name) {
   return execFileSync("bash", [join(root, "scripts", "ensure-tool.sh"), name], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
 }
 
+// The ready line's one parser (src/cli/ready-line.ts); the benches run after `npm run build`.
+const { readyAddresses } = await import(join(import.meta.dirname, "..", "..", "dist", "src", "cli", "ready-line.js"));
+
+/** A `ready` for startServer: `processes` Bulkhead processes (`--workers N`: N) have printed their ready line. */
+export const bulkheadReady = (processes = 1) => (stderr) => readyAddresses(stderr).length >= processes;
+
 /**
- * Starts `command` (pinned), resolves once a stderr line matches `ready`.
+ * Starts `command` (pinned), resolves once its stderr so far satisfies
+ * `ready` (a RegExp, or a test such as bulkheadReady()).
  * The process's stderr is kept (last 64 KiB) for error messages.
  */
 export function startServer({ command, args, cores, ready, env, cwd }) {
+  const isReady = typeof ready === "function" ? ready : (log) => ready.test(log);
   const pin = pinning(cores);
   const argv = [...pin, command, ...args];
   const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env }, cwd });
@@ -47,7 +55,7 @@ export function startServer({ command, args, cores, ready, env, cwd }) {
     const timer = setTimeout(() => reject(new Error(`${command} did not become ready in 60s:\n${log}`)), 60_000);
     child.stderr.on("data", (d) => {
       log = (log + d).slice(-65536);
-      if (ready.test(log)) {
+      if (isReady(log)) {
         clearTimeout(timer);
         resolve({ child, log: () => log });
       }

@@ -62,6 +62,7 @@ const dist = (path) => import(pathToFileURL(join(root, "dist", "src", path)).hre
 const { loadConfig, validateConfig } = await dist("config.js");
 const { createBulkhead } = await dist("compose.js");
 const { applySeed } = await dist("demo/store-seed.js");
+const { readyLine } = await dist("cli/ready-line.js");
 
 const config = loadConfig({
   ...process.env,
@@ -75,9 +76,8 @@ const bulkhead = await createBulkhead({ ...config, watchPolicies: false });
 const revision = applySeed(bulkhead.writer, bulkhead.stores, JSON.parse(readFileSync(join(here, "seed.json"), "utf8")));
 const { grpcPort, httpPort } = await bulkhead.listen();
 const host = (addr) => addr.slice(0, addr.lastIndexOf(":"));
-// The same lines as `bulkhead serve`, so scripts and tests find the ports the same way.
-console.error(`bulkhead: gRPC listening on ${host(config.grpcAddr)}:${grpcPort}`);
-console.error(`bulkhead: HTTP listening on ${host(config.httpAddr)}:${httpPort}`);
+// The same ready line as `bulkhead serve`, so scripts and tests find the ports the same way.
+console.error(readyLine({ grpcAddress: `${host(config.grpcAddr)}:${grpcPort}`, httpAddress: `${host(config.httpAddr)}:${httpPort}` }));
 console.error(`bulkhead: store ${dbPath} seeded with the certification fixture at revision ${revision}; AuthZEN at http://${host(config.httpAddr)}:${httpPort}/`);
 
 const stop = async (signal) => {

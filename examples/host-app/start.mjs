@@ -10,7 +10,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
@@ -26,7 +26,7 @@ const stop = (code) => {
 };
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => stop(0));
 
-// 1. The sidecar; its "listening" lines tell us the ports it got.
+// 1. The sidecar; its ready line on stderr tells us the ports it got.
 const sidecar = spawn(process.execPath, [join(root, "scripts", "start.mjs"), "--db", join(data, "bulkhead.db"), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch"], {
   cwd: root,
   env: { ...process.env, BULKHEAD_DEMO: "1", BULKHEAD_SYNC_TOKENS: syncToken },
@@ -34,16 +34,26 @@ const sidecar = spawn(process.execPath, [join(root, "scripts", "start.mjs"), "--
 });
 children.push(sidecar);
 sidecar.on("exit", (code) => (console.error(`example: the sidecar exited (${code})`), stop(code ?? 1)));
+// The line's parser is the package's own (dist/src/cli/ready-line.js), which
+// scripts/start.mjs may still be compiling: it exists by the time serve, run
+// from the same build, prints the line.
+const readyLineModule = join(root, "dist", "src", "cli", "ready-line.js");
 const ports = await new Promise((resolve) => {
-  let output = "";
-  const onData = (chunk) => {
+  let stderr = "";
+  let ready = false;
+  sidecar.stdout.on("data", (chunk) => process.stdout.write(chunk));
+  sidecar.stderr.on("data", async (chunk) => {
     process.stderr.write(chunk);
-    output += chunk;
-    const match = output.match(/gRPC listening on 127\.0\.0\.1:(\d+)\n[\s\S]*HTTP listening on 127\.0\.0\.1:(\d+)\n/);
-    if (match) resolve({ grpc: match[1], http: match[2] });
-  };
-  sidecar.stdout.on("data", onData);
-  sidecar.stderr.on("data", onData);
+    if (ready) return;
+    stderr += chunk;
+    if (!existsSync(readyLineModule)) return;
+    const { portOf, readyAddresses } = await import(pathToFileURL(readyLineModule).href);
+    const [addresses] = readyAddresses(stderr);
+    if (addresses && !ready) {
+      ready = true;
+      resolve({ grpc: String(portOf(addresses.grpcAddress)), http: String(portOf(addresses.httpAddress)) });
+    }
+  });
 });
 
 // 2. The example, compiled against dist/ (its tsconfig resolves bulkhead/* through package.json exports).

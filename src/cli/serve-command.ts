@@ -7,6 +7,7 @@ import { createBulkhead, type Bulkhead } from "../compose.js";
 import { setFlagsFromString } from "node:v8";
 import { loadConfig, secretValues, type Config, type HeapMode } from "../config.js";
 import { createLogger, messageLog, type Logger } from "../log/logger.js";
+import { readyLine } from "./ready-line.js";
 import { isClusterWorker, parseWorkers, runPrimary } from "./serve-cluster.js";
 import { USAGE } from "./usage.js";
 
@@ -62,10 +63,10 @@ export async function serveCommand(args: string[]): Promise<number> {
   const host = (addr: string) => addr.slice(0, addr.lastIndexOf(":"));
   const grpcAddress = `${host(config.grpcAddr)}:${grpcPort}`;
   const httpAddress = `${host(config.httpAddr)}:${httpPort}`;
-  logger.info({ grpcAddress }, `gRPC listening on ${grpcAddress}`);
-  logger.info({ httpAddress }, `HTTP listening on ${httpAddress}`);
   const revisions = { dbPath: config.dbPath, storeRevision: bulkhead.tracker.revision, policyRevision: bulkhead.policies.revision };
-  logger.info(revisions, `store ${config.dbPath} at revision ${revisions.storeRevision}; policy ${revisions.policyRevision}`);
+  logger.info({ grpcAddress, httpAddress, ...revisions }, `listening: gRPC on ${grpcAddress}, HTTP on ${httpAddress}; store at revision ${revisions.storeRevision}, policy ${revisions.policyRevision}`);
+  // Whatever the log level: scripts and tests learn the ports from this line (ready-line.ts).
+  process.stderr.write(`${readyLine({ grpcAddress, httpAddress })}\n`);
   const signal = await stopRequested;
   logger.info({ signal }, `${signal}, shutting down`);
   await bulkhead.close();

@@ -17,8 +17,6 @@ Usage:
                              approvals, impersonation over AdminService (bulkhead admin --help)
   bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
   bulkhead audit ...         verify the audit hash chains, sign checkpoints, export a tenant's records
-  bulkhead doctor [--json]   the configuration as loaded (secrets masked), revisions and the
-                             health of each dependency; exit 1 when one is unhealthy
   bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 
@@ -49,7 +47,8 @@ serve flags (each also an environment variable):
                                                   a local SQLite view per sidecar (README)
                           BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
   --log-level LEVEL       BULKHEAD_LOG_LEVEL      JSON log lines on stdout from this level: fatal, error,
-                                                  warn, info (default), debug (a line per call), silent
+                                                  warn (no line per call), info (default: a line per
+                                                  gRPC call), debug, trace, silent
                           BULKHEAD_DEPLOYMENT_SHA  the build being run (git sha or tag), on every log line
   --heap-mode size|speed  BULKHEAD_HEAP_MODE      V8 heap tuning: size (default) keeps RSS under 256 MiB
                                                   with 200,000 members seen; speed is V8's default

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PACKAGE_ROOT } from "../../src/paths.js";
-import { spawnUntil } from "../support/processes.js";
+import { spawnUntilServing } from "../support/processes.js";
 
 // Every requirement of the AuthZEN Authorization API 1.0 certification
 // scenario (openid/authzen, certification/authorization-api-1_0-scenario.md),
@@ -18,14 +18,13 @@ let base: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "authzen-cert-test-"));
-  const started = await spawnUntil(
+  const started = await spawnUntilServing(
     process.execPath,
     [join(PACKAGE_ROOT, "examples", "authzen-certification", "serve.mjs")],
-    /HTTP listening on 127\.0\.0\.1:(\d+)\n/,
     { BULKHEAD_DB: join(dir, "bulkhead.db"), BULKHEAD_HTTP_ADDR: "127.0.0.1:0", BULKHEAD_GRPC_ADDR: "127.0.0.1:0", BULKHEAD_CALLER_TOKENS: TOKEN },
   );
   child = started.child;
-  base = `http://127.0.0.1:${started.match[1]}`;
+  base = `http://${started.addresses[0]!.httpAddress}`;
 });
 afterAll(() => {
   child?.kill("SIGTERM");

@@ -6,8 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckRequest, DecisionServiceClient, type CheckResponse } from "../../src/gen/bulkhead/v1/decision.js";
 import { ConsumeRequest, EntitlementServiceClient, type ConsumeResponse } from "../../src/gen/bulkhead/v1/entitlements.js";
-import { PACKAGE_ROOT } from "../../src/paths.js";
-import { spawnUntil } from "../support/processes.js";
+import { CLI, spawnUntilServing } from "../support/processes.js";
 
 // `bulkhead serve --workers 2` as a real child process: a node:cluster primary
 // and two workers on the same gRPC port and the same SQLite file. Each client
@@ -34,17 +33,17 @@ const check = (client: DecisionServiceClient, action: string) =>
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "bulkhead-workers-"));
-  const started = await spawnUntil(
+  const started = await spawnUntilServing(
     process.execPath,
-    [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "serve", "--workers", "2", "--demo", "--db", join(dir, "b.db"),
-      "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch"],
-    /gRPC listening on 127\.0\.0\.1:(\d+)\n[^]*gRPC listening on 127\.0\.0\.1:(\d+)\n/,
+    [CLI, "serve", "--workers", "2", "--demo", "--db", join(dir, "b.db"), "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch"],
     { BULKHEAD_ADMIN_TOKEN: "workers-test-admin" },
+    2, // a ready line per worker
   );
   server = started.child;
   // In a cluster, listen(0) gives every worker the same port.
-  expect(started.match[1]).toBe(started.match[2]);
-  address = `127.0.0.1:${started.match[1]}`;
+  const [first, second] = started.addresses;
+  expect(first!.grpcAddress).toBe(second!.grpcAddress);
+  address = first!.grpcAddress;
   clients = Array.from({ length: CLIENTS }, () => new DecisionServiceClient(address, credentials.createInsecure(), channelOptions));
 });
 

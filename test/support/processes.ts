@@ -1,25 +1,67 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
+import { portOf, readyAddresses, type ReadyAddresses } from "../../src/cli/ready-line.js";
 import { PACKAGE_ROOT } from "../../src/paths.js";
 
-/** Spawns a process and resolves once a line of its output matches `ready`; `output()` is everything it printed so far. */
-export function spawnUntil(
-  command: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
+/** What a spawned process printed so far: both streams in arrival order, and each alone. */
+export interface ProcessOutput {
+  output: () => string;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+/** Spawns a process and resolves with what `ready` finds in its output, once it finds something. */
+function spawnWatching<T>(
+  command: string, args: string[], env: NodeJS.ProcessEnv, ready: (printed: { output: string; stderr: string }) => T | undefined,
+): Promise<{ child: ChildProcess; found: T } & ProcessOutput> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = output.match(ready);
-      if (match) resolve({ child, match, output: () => output });
+    const printed = { output: "", stdout: "", stderr: "" };
+    const outputs: ProcessOutput = { output: () => printed.output, stdout: () => printed.stdout, stderr: () => printed.stderr };
+    let done = false;
+    const onData = (stream: "stdout" | "stderr") => (chunk: string) => {
+      printed.output += chunk;
+      printed[stream] += chunk;
+      if (done) return;
+      const found = ready(printed);
+      if (found !== undefined) {
+        done = true;
+        resolve({ child, found, ...outputs });
+      }
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`${command} exited with ${code} before it was ready:\n${output}`)));
-    setTimeout(() => reject(new Error(`${command} not ready after 30 s:\n${output}`)), 30_000).unref();
+    // Decoded per stream, so a character split across two chunks is not mangled.
+    child.stdout!.setEncoding("utf8").on("data", onData("stdout"));
+    child.stderr!.setEncoding("utf8").on("data", onData("stderr"));
+    child.on("exit", (code) => reject(new Error(`${command} exited with ${code} before it was ready:\n${printed.output}`)));
+    setTimeout(() => reject(new Error(`${command} not ready after 30 s:\n${printed.output}`)), 30_000).unref();
   });
 }
+
+/** Spawns a process and resolves once a line of its output matches `ready`; `output()` is everything it printed so far. */
+export async function spawnUntil(
+  command: string, args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; match: RegExpMatchArray } & ProcessOutput> {
+  const { found, ...rest } = await spawnWatching(command, args, env, ({ output }) => output.match(ready) ?? undefined);
+  return { match: found, ...rest };
+}
+
+/**
+ * Spawns something that serves Bulkhead (`bulkhead serve`, an example that
+ * embeds it) and resolves once `processes` of them (`--workers N`: N) have
+ * printed their ready line on stderr (src/cli/ready-line.ts, the one parser).
+ */
+export async function spawnUntilServing(
+  command: string, args: string[], env: NodeJS.ProcessEnv = {}, processes = 1,
+): Promise<{ child: ChildProcess; addresses: ReadyAddresses[] } & ProcessOutput> {
+  const { found, ...rest } = await spawnWatching(command, args, env, ({ stderr }) => {
+    const addresses = readyAddresses(stderr);
+    return addresses.length >= processes ? addresses : undefined;
+  });
+  return { addresses: found, ...rest };
+}
+
+/** The compiled CLI, so a test runs what `npm start` and the packed install run. */
+export const CLI = join(PACKAGE_ROOT, "dist", "src", "cli", "main.js");
 
 /**
  * stripe-mock (installed by scripts/ensure-tool.sh with go install). It binds
@@ -39,14 +81,13 @@ export async function startStripeMock(): Promise<{ url: string; stop: () => void
 
 /** `bulkhead serve` as its own process (compiled code), on free ports. */
 export async function startSidecarProcess(
-  dbPath: string, env: NodeJS.ProcessEnv = {},
-): Promise<{ child: ChildProcess; httpPort: number; grpcAddress: string; output: () => string }> {
-  const { child, match, output } = await spawnUntil(
+  dbPath: string, env: NodeJS.ProcessEnv = {}, extraArgs: string[] = [],
+): Promise<{ child: ChildProcess; httpPort: number; grpcAddress: string } & ProcessOutput> {
+  const { child, addresses, ...outputs } = await spawnUntilServing(
     process.execPath,
-    [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "serve", "--db", dbPath, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch", "--demo"],
-    // Up to the newline: an output chunk may end in the middle of the port number.
-    /gRPC listening on 127\.0\.0\.1:(\d+)\n[\s\S]*HTTP listening on 127\.0\.0\.1:(\d+)\n/,
+    [CLI, "serve", "--db", dbPath, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--no-watch", "--demo", ...extraArgs],
     env,
   );
-  return { child, httpPort: Number(match[2]), grpcAddress: `127.0.0.1:${match[1]}`, output };
+  const [{ grpcAddress, httpAddress }] = addresses as [ReadyAddresses];
+  return { child, httpPort: portOf(httpAddress), grpcAddress, ...outputs };
 }

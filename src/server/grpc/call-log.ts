@@ -5,11 +5,13 @@ import { errorBehind } from "./grpc-errors.js";
 
 /**
  * One log line per gRPC call, at the server's edge like the metrics
- * interceptor, so no RPC can be left out: debug for an answered call (a deny
- * is an answer), warn for a refused or unavailable one, error for an
- * internal failure, with the error and its cause chain (issue 17: an
- * INTERNAL was answered and never logged). Tenant and actor ids belong in
- * logs, not in metric labels (cardinality).
+ * interceptor, so no RPC can be left out: info for an answered call (a deny
+ * is an answer) and for a bad request, warn for a refused or unavailable
+ * one, error for an internal failure, with the error and its cause chain
+ * (issue 17: an INTERNAL was answered and never logged). A busy sidecar that
+ * wants no line per call runs at BULKHEAD_LOG_LEVEL=warn; the decision log
+ * keeps every decision either way. Tenant and actor ids belong in logs, not
+ * in metric labels (cardinality).
  */
 export function callLogInterceptor(logger: Logger): ServerInterceptor {
   return (method, call) => {
@@ -56,8 +58,8 @@ export function callLogInterceptor(logger: Logger): ServerInterceptor {
   };
 }
 
-function levelOf(code: status, category: ErrorCategory | undefined): "debug" | "info" | "warn" | "error" {
-  if (code === status.OK) return "debug";
+function levelOf(code: status, category: ErrorCategory | undefined): "info" | "warn" | "error" {
+  if (code === status.OK) return "info";
   if (category === "internal" || (category === undefined && (code === status.INTERNAL || code === status.UNKNOWN))) return "error";
   if (category === "invalid_argument" || category === "not_found" || category === "already_exists" || category === "failed_precondition") return "info";
   return "warn";
@@ -90,7 +92,7 @@ function responseFields(response: unknown): Fields {
   const r = response as Fields & { reasons?: { code?: string }[] };
   return pick({
     decisionId: r.decisionId,
-    allow: r.allow,
+    result: typeof r.allow === "boolean" ? (r.allow ? "allow" : "deny") : undefined,
     reasons: Array.isArray(r.reasons) && r.reasons.length > 0 ? r.reasons.map((reason) => reason.code) : undefined,
   });
 }
