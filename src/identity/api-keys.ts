@@ -24,6 +24,11 @@ export function looksLikeApiKey(raw: string): boolean {
   return KEY_FORMAT.test(raw);
 }
 
+/** The key id a raw key names (its public part, the actor of its calls), without checking the secret. */
+export function apiKeyIdOf(raw: string): string | undefined {
+  return KEY_FORMAT.exec(raw)?.[1];
+}
+
 /**
  * API keys for the callers of one tenant: created with scopes (permissions),
  * an expiry and a rate; shown once; rotated with an overlap; revoked at once.

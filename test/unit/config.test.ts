@@ -55,6 +55,25 @@ describe("loadConfig", () => {
     }
   });
 
+  it("takes the log level from the flag or the environment, defaulting to info, and names a bad value", () => {
+    expect(loadConfig({}).logLevel).toBe("info");
+    expect(loadConfig({ BULKHEAD_LOG_LEVEL: "warn" }).logLevel).toBe("warn");
+    expect(loadConfig({ BULKHEAD_LOG_LEVEL: "DEBUG" }).logLevel).toBe("debug");
+    expect(loadConfig({ BULKHEAD_LOG_LEVEL: "warn" }, { "log-level": "error" }).logLevel).toBe("error");
+    for (const value of ["loud", "warning", "3"]) {
+      expect(() => loadConfig({ BULKHEAD_LOG_LEVEL: value }), value).toThrow(/BULKHEAD_LOG_LEVEL \(--log-level\): .* must be one of fatal, error, warn, info, debug, trace, silent/);
+    }
+  });
+
+  it("takes the deployment sha as a sha or tag, never free text that could forge a log field", () => {
+    expect(loadConfig({}).deploymentSha).toBeUndefined();
+    expect(loadConfig({ BULKHEAD_DEPLOYMENT_SHA: "3f9c2ab" }).deploymentSha).toBe("3f9c2ab");
+    expect(loadConfig({ BULKHEAD_DEPLOYMENT_SHA: "v1.4.0-rc.1" }).deploymentSha).toBe("v1.4.0-rc.1");
+    for (const value of ['abc","level":"fatal', "a b", "x".repeat(65)]) {
+      expect(() => loadConfig({ BULKHEAD_DEPLOYMENT_SHA: value }), value).toThrow(/BULKHEAD_DEPLOYMENT_SHA=.* must be 1 to 64 letters/);
+    }
+  });
+
   it("takes the OFREP rate per caller token, defaulting to 60000 a minute, 0 for no limit", () => {
     expect(loadConfig({}).ofrepRatePerMinute).toBe(60_000);
     expect(loadConfig({ BULKHEAD_OFREP_RATE_PER_MINUTE: "0" }).ofrepRatePerMinute).toBe(0);

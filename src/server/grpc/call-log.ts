@@ -1,6 +1,7 @@
 import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from "@grpc/grpc-js";
 import type { ErrorCategory } from "../../errors.js";
 import type { Logger } from "../../log/logger.js";
+import { apiKeyIdOf } from "../../identity/api-keys.js";
 import { errorBehind } from "./grpc-errors.js";
 
 /**
@@ -47,8 +48,7 @@ export function callLogInterceptor(logger: Logger): ServerInterceptor {
             ...requestFields(request),
             ...responseFields(response),
             ...(error && { errorCode: error.code, err: error }),
-            // Which client called; `authorization` is a redact path and never printed.
-            ...(metadata && { metadata: metadata.getMap() }),
+            ...(metadata && { metadata: callerMetadata(metadata) }),
           };
           logger[level](fields, sent.code === status.OK ? "call answered" : `call failed: ${sent.details ?? ""}`);
         }
@@ -67,16 +67,36 @@ function levelOf(code: status, category: ErrorCategory | undefined): "info" | "w
 
 type Fields = Record<string, unknown>;
 
+/**
+ * Which client called, from the headers Bulkhead knows, never the whole
+ * metadata: a header nobody listed (a session cookie, a key under a custom
+ * name) could hold a secret that neither the redact paths nor the scrubber
+ * recognise. That a call carried credentials is shown, their value never.
+ */
+const CALLER_HEADERS = ["user-agent", "bulkhead-actor"] as const;
+
+function callerMetadata(metadata: Metadata): Fields {
+  const fields: Fields = {};
+  for (const key of CALLER_HEADERS) {
+    const [value] = metadata.get(key);
+    if (typeof value === "string") fields[key] = value;
+  }
+  if (metadata.get("authorization").length > 0) fields.authorization = "[Redacted]";
+  return fields;
+}
+
 /** The identifying fields of any Bulkhead request: a principal's, or the top-level tenant, actor, flag and plan. */
 function requestFields(request: unknown): Fields {
   if (typeof request !== "object" || request === null) return {};
   const r = request as Fields & { principal?: Fields };
   const p = r.principal ?? {};
+  // An API key's caller is the key (README, API keys): its id is public, its secret is never read here.
+  const keyId = typeof p.apiKey === "string" && p.apiKey !== "" ? apiKeyIdOf(p.apiKey) : undefined;
   return pick({
     requestId: p.requestId,
     tenantId: p.tenantId || p.tenantSlug || r.tenantId,
-    actorId: p.actorId || r.actorId,
-    actorType: p.actorType,
+    actorId: p.actorId || r.actorId || keyId,
+    actorType: keyId ? "api_key" : p.actorType,
     action: r.action,
     flag: r.key,
     flags: Array.isArray(r.flagKeys) && r.flagKeys.length > 0 ? r.flagKeys : undefined,
