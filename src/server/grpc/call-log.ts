@@ -94,7 +94,8 @@ function requestFields(request: unknown): Fields {
   const keyId = typeof p.apiKey === "string" && p.apiKey !== "" ? apiKeyIdOf(p.apiKey) : undefined;
   return pick({
     requestId: p.requestId,
-    tenantId: p.tenantId || p.tenantSlug || r.tenantId,
+    tenantId: p.tenantId || r.tenantId,
+    tenantSlug: p.tenantSlug, // a slug is not an id: a query by tenantId must not match it
     actorId: p.actorId || r.actorId || keyId,
     actorType: keyId ? "api_key" : p.actorType,
     action: r.action,
