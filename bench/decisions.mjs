@@ -18,7 +18,7 @@ import { promisify } from "node:util";
 import { machineDetails, percentile, table } from "./machine.mjs";
 import { requestMix, SHAPE } from "./lib/request-mix.mjs";
 import { seedStore } from "./lib/seed-store.mjs";
-import { freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
+import { cpuMs, freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
 import { soak } from "./lib/soak.mjs";
 import { CLIENT_COLUMNS, clientRows } from "./lib/client-rows.mjs";
 
@@ -30,6 +30,7 @@ const ROWS = {
   b0: "B0 floor: null grpc-js Check",
   "check-cold": "Bulkhead Check, unary, cache cold",
   "check-warm": "Bulkhead Check, unary, cache warm",
+  "check-warm-speed": "Bulkhead Check, unary, cache warm, BULKHEAD_HEAP_MODE=speed",
   batch: "Bulkhead BatchCheck, 100 per call",
   stream: "Bulkhead CheckStream, one stream per worker",
   inproc: "Bulkhead engine in process (Decider), warm",
@@ -169,7 +170,9 @@ async function grpcRepetition({ start, method, dataFile, perCall = 1, concurrenc
     const base = { bin: bins.ghz, root, address, method, dataFile, concurrency, connections, cores: loadCores, streamCount };
     await ghz({ ...base, seconds: opts.warmup });
     const probe = await ghz({ ...base, seconds: opts.probe });
+    const before = cpuMs(server.child.pid);
     const sustained = await ghz({ ...base, seconds: opts.sustain, rps: probe.rps * 0.85 });
+    sustained.serverCpuMs = cpuMs(server.child.pid) - before;
     return repetition(probe, sustained, perCall, peakRssMiB(server.child.pid));
   } finally {
     await stopServer(server);
@@ -178,7 +181,10 @@ async function grpcRepetition({ start, method, dataFile, perCall = 1, concurrenc
 
 function repetition(probe, sustained, perCall, peakRss) {
   const l = sustained.latencies;
+  const decisions = sustained.count * perCall;
   return {
+    serverCpuUsPerDecision: (sustained.serverCpuMs * 1000) / decisions,
+    loadCpuUsPerDecision: sustained.loadCpuMs === undefined ? null : (sustained.loadCpuMs * 1000) / decisions,
     probeDecisionsPerS: probe.rps * perCall,
     decisionsPerS: sustained.rps * perCall,
     callsPerS: sustained.rps,
@@ -200,15 +206,18 @@ async function inProcessRepetition(requestsFile) {
   return { ...repetition({ rps: r.probe.rps, errors: 0 }, r.sustained, 1, r.peakRssMiB), memory: r.memory };
 }
 
-/** OPA row: precompute inputs and Bulkhead's answers, check agreement, then load OPA's REST API. */
-async function opaRow(files) {
+/** OPA row, once: precompute inputs and Bulkhead's answers (the agreement check needs them). */
+async function opaSetup(files) {
   progress("opa: precomputing full policy inputs and Bulkhead's decisions for the warm mix");
   const expectedFile = join(work, "expected.json");
   await promisify(execFile)(process.execPath, [join(root, "bench", "lib", "in-process.mjs"), "precompute", dist, freshDb(), policyDir, files.warm, expectedFile], { maxBuffer: 1 << 28 });
-  const expected = JSON.parse(readFileSync(expectedFile, "utf8"));
-  const reps = [];
-  let disagreements = null;
-  for (let i = 0; i < opts.repetitions; i++) {
+  return { expected: JSON.parse(readFileSync(expectedFile, "utf8")), disagreements: null };
+}
+
+/** One repetition of the OPA row: start OPA, check agreement (first time only), load its REST API. */
+async function opaRepetition(state) {
+  const { expected } = state;
+  {
     const p = await port();
     const url = `http://127.0.0.1:${p}/v1/data/bulkhead/decision`;
     const server = await startServer({
@@ -219,7 +228,7 @@ async function opaRow(files) {
     });
     try {
       await waitForHttp(`http://127.0.0.1:${p}/health`);
-      if (disagreements === null) disagreements = await agreement(url, expected);
+      if (state.disagreements === null) state.disagreements = await agreement(url, expected);
       const targets = join(work, "opa-targets.json");
       writeFileSync(targets, expected.map((e) => JSON.stringify({
         method: "POST", url, header: { "Content-Type": ["application/json"] },
@@ -228,14 +237,14 @@ async function opaRow(files) {
       const base = { bin: bins.vegeta, targetsFile: targets, workers: 64, cores: LOAD_CORE };
       await vegeta({ ...base, seconds: opts.warmup });
       const probe = await vegeta({ ...base, seconds: opts.probe });
+      const before = cpuMs(server.child.pid);
       const sustained = await vegeta({ ...base, seconds: opts.sustain, rps: probe.rps * 0.85 });
-      reps.push(repetition(probe, sustained, 1, peakRssMiB(server.child.pid)));
+      sustained.serverCpuMs = cpuMs(server.child.pid) - before;
+      return repetition(probe, sustained, 1, peakRssMiB(server.child.pid));
     } finally {
       await stopServer(server);
     }
-    progress(`opa: repetition ${i + 1}/${opts.repetitions}: ${Math.round(reps.at(-1).decisionsPerS)} decisions/s`);
   }
-  return { reps, note: `OPA vs Bulkhead disagreements on ${expected.length} requests: ${disagreements}`, disagreements };
 }
 
 async function waitForHttp(url) {
@@ -281,6 +290,8 @@ function summarise(id, reps, extra = {}) {
     "p99 ms": m("p99").toFixed(3),
     "p99.9 ms": m("p999").toFixed(3),
     errors: reps.reduce((n, r) => n + r.errors, 0),
+    "server CPU us/decision": m("serverCpuUsPerDecision").toFixed(1),
+    "load CPU us/decision": reps.some((r) => r.loadCpuUsPerDecision === null) ? "-" : m("loadCpuUsPerDecision").toFixed(1),
     "peak RSS MiB": Math.max(...reps.map((r) => r.peakRssMiB)).toFixed(0),
     reps,
     ...extra,
@@ -294,6 +305,7 @@ async function runRows(files) {
     b0: () => grpcRepetition({ ...unary, start: nullServer, dataFile: files.warm }),
     "check-cold": () => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.cold }),
     "check-warm": () => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.warm }),
+    "check-warm-speed": () => grpcRepetition({ ...unary, start: () => bulkheadServer({ env: { BULKHEAD_HEAP_MODE: "speed" } }), dataFile: files.warm }),
     batch: () => grpcRepetition({ method: "BatchCheck", start: () => bulkheadServer(), dataFile: files.batch, perCall: BATCH, concurrency: 8, connections: 2 }),
     stream: () => grpcRepetition({ method: "CheckStream", start: () => bulkheadServer(), dataFile: files.stream, perCall: STREAM_MESSAGES, streamCount: STREAM_MESSAGES, concurrency: 4, connections: 1 }),
     inproc: () => inProcessRepetition(files.warm),
@@ -301,24 +313,35 @@ async function runRows(files) {
     // Two workers need both cores: nothing is pinned, and the load tool shares them.
     workers2: () => grpcRepetition({ ...unary, start: () => bulkheadServer({ workers: 2, cores: null }), dataFile: files.warm, loadCores: null }),
   };
-  for (const id of selected) {
-    if (id === "client") continue; // its own table, in main()
+  const ids = selected.filter((id) => id !== "client"); // the client rows have their own table, in main()
+  let opa;
+  if (ids.includes("opa")) {
+    opa = await opaSetup(files);
+    plans.opa = () => opaRepetition(opa);
+  }
+  // Rows are interleaved within each repetition (A B C, then B C A, ...), so a
+  // neighbour busy for a minute slows every row alike instead of one row.
+  const reps = Object.fromEntries(ids.map((id) => [id, []]));
+  for (let i = 0; i < opts.repetitions; i++) {
+    for (const id of rotate(ids, i)) {
+      const r = await plans[id]();
+      reps[id].push(r);
+      progress(`${id}: repetition ${i + 1}/${opts.repetitions}: ${Math.round(r.decisionsPerS)} decisions/s, p99 ${r.p99.toFixed(2)} ms, server CPU ${r.serverCpuUsPerDecision.toFixed(1)} us/decision`);
+    }
+  }
+  for (const id of ids) {
     if (id === "opa") {
-      const { reps, note, disagreements } = await opaRow(files);
-      results.push(summarise(id, reps, { note, disagreements }));
+      results.push(summarise(id, reps[id], { note: `OPA vs Bulkhead disagreements on ${opa.expected.length} requests: ${opa.disagreements}`, disagreements: opa.disagreements }));
       continue;
     }
-    const reps = [];
-    for (let i = 0; i < opts.repetitions; i++) {
-      reps.push(await plans[id]());
-      progress(`${id}: repetition ${i + 1}/${opts.repetitions}: ${Math.round(reps.at(-1).decisionsPerS)} decisions/s, p99 ${reps.at(-1).p99.toFixed(2)} ms`);
-    }
-    const wasm = reps.find((r) => r.memory)?.memory;
-    const note = wasm && `Wasm linear memory ${wasm.wasmBytesAtStart / 1024} KiB at start, ${wasm.wasmBytesAtEnd / 1024} KiB after ${reps[0].calls}+ decisions`;
-    results.push(summarise(id, reps, note ? { note } : {}));
+    const wasm = reps[id].find((r) => r.memory)?.memory;
+    const note = wasm && `Wasm linear memory ${wasm.wasmBytesAtStart / 1024} KiB at start, ${wasm.wasmBytesAtEnd / 1024} KiB after ${reps[id][0].calls}+ decisions`;
+    results.push(summarise(id, reps[id], note ? { note } : {}));
   }
   return results;
 }
+
+const rotate = (list, n) => list.map((_, i) => list[(i + n) % list.length]);
 
 function versions() {
   const opa = execFileSync(bins.opa, ["version"], { encoding: "utf8" }).match(/^Version: (.*)$/m)?.[1] ?? "?";
@@ -337,23 +360,38 @@ function targets(rows) {
   const out = [];
   const ratio = (a, b) => (a && b ? a["decisions/s"] / b["decisions/s"] : NaN);
   const fmt = (x) => (Number.isFinite(x) ? x.toFixed(2) : "n/a");
+  // CPU per decision is what a busy neighbour cannot move much; throughput
+  // ratios are shown beside it, from the same interleaved repetitions.
+  const cpu = (row) => Number(row["server CPU us/decision"]);
   for (const id of ["check-cold", "check-warm"]) {
     if (!by[id] || !by.b0) continue;
     const r = ratio(by[id], by.b0);
     const p99 = Number(by[id]["p99 ms"]);
     out.push({ target: `${id}: >= 0.7 x B0, p99 <= 10 ms`, value: `${fmt(r)} x B0, p99 ${p99.toFixed(2)} ms`, met: r >= 0.7 && p99 <= 10 ? "yes" : "no" });
+    out.push({ target: `(info) ${id}: server CPU per decision vs B0`, value: `${fmt(cpu(by[id]) / cpu(by.b0))} x B0`, met: "-" });
   }
-  for (const id of ["batch", "stream"]) {
+  for (const id of ["batch", "stream", "check-warm"]) {
     if (!by[id] || !by.opa) continue;
     const r = ratio(by[id], by.opa);
-    out.push({ target: `${id}: >= 2 x OPA REST unary`, value: `${fmt(r)} x OPA`, met: r >= 2 ? "yes" : "no" });
+    const perCore = cpu(by.opa) / cpu(by[id]);
+    if (id !== "check-warm") out.push({ target: `${id}: >= 2 x OPA REST unary`, value: `${fmt(r)} x OPA`, met: r >= 2 ? "yes" : "no" });
+    out.push({ target: `(info) ${id}: decisions per server CPU second vs OPA REST`, value: `${fmt(perCore)} x OPA`, met: "-" });
+  }
+  if (by["check-warm"] && by["check-warm-speed"]) {
+    const size = by["check-warm"];
+    const speed = by["check-warm-speed"];
+    out.push({
+      target: "(info) heap mode size vs speed, warm Check (ADR 67)",
+      value: `${fmt(ratio(size, speed))} x the decisions/s, ${fmt(cpu(size) / cpu(speed))} x the server CPU per decision, peak RSS ${size["peak RSS MiB"]} vs ${speed["peak RSS MiB"]} MiB`,
+      met: "-",
+    });
   }
   for (const id of ["inproc", "inproc-cold"]) {
     if (!by[id]) continue;
     const us = Number(by[id]["p99 ms"]) * 1000;
     out.push({ target: `${id}: p99 <= 100 us per decision`, value: `p99 ${us.toFixed(0)} us`, met: us <= 100 ? "yes" : "no" });
   }
-  const bulkheadRss = rows.filter((r) => !["b0", "opa", "workers2"].includes(r.id) && !r.id.startsWith("inproc")).map((r) => Number(r["peak RSS MiB"]));
+  const bulkheadRss = rows.filter((r) => !["b0", "opa", "workers2", "check-warm-speed"].includes(r.id) && !r.id.startsWith("inproc")).map((r) => Number(r["peak RSS MiB"]));
   if (bulkheadRss.length) {
     const peak = Math.max(...bulkheadRss);
     out.push({ target: "peak RSS <= 256 MiB (one sidecar, seeded store)", value: `${peak} MiB`, met: peak <= 256 ? "yes" : "no" });
@@ -382,7 +420,7 @@ async function main() {
     seconds: `warm-up ${opts.warmup}, probe ${opts.probe}, sustained ${opts.sustain} at 85% of probe`,
   });
   const goals = targets(rows);
-  const columns = ["row", "decisions/s", "probe/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "peak RSS MiB"];
+  const columns = ["row", "decisions/s", "probe/s", "p50 ms", "p99 ms", "p99.9 ms", "server CPU us/decision", "load CPU us/decision", "errors", "peak RSS MiB"];
   const markdown = [
     "# Decision benchmark",
     "",
@@ -393,6 +431,8 @@ async function main() {
     "decisions/s and latencies are from the sustained run (85% of the probe), medians of the repetitions;",
     `BatchCheck latencies are per call (${BATCH} decisions), CheckStream latencies per stream (${STREAM_MESSAGES} decisions);`,
     "in-process latencies are per decision. Peak RSS is the largest VmHWM seen (workers2: primary + workers).",
+    "Rows are interleaved within each repetition in a rotating order. CPU columns: the server's (and its workers') user + system time",
+    "over the sustained run, and the load tool's (ghz, vegeta) over the same run, per decision; in-process rows are engine and load in one process.",
     ...rows.filter((r) => r.note).map((r) => `${r.row}: ${r.note}.`),
     "",
     "## Targets",

@@ -52,7 +52,12 @@ export interface Config {
   auditCheckpoints?: AuditCheckpointConfig | undefined;
   /** How often the audit jobs (retention) run; not an environment setting (tests shorten it). */
   auditJobIntervalMs?: number | undefined;
+  /** V8 heap tuning of `serve` (ADR 67): "size" keeps RSS low, "speed" is V8's default. */
+  heapMode?: HeapMode | undefined;
 }
+
+export const HEAP_MODES = ["size", "speed"] as const;
+export type HeapMode = (typeof HEAP_MODES)[number];
 
 export interface AuditCheckpointConfig {
   /** PEM file of the Ed25519 private key. */
@@ -117,6 +122,7 @@ export const ENV_VARS = {
   BULKHEAD_AUDIT_CHECKPOINT_DIR: "auditCheckpoints.dir",
   BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS: "auditCheckpoints.everyRecords",
   BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS: "auditCheckpoints.intervalSeconds",
+  BULKHEAD_HEAP_MODE: "heapMode",
 } as const;
 
 /**
@@ -202,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
       maxRecords: wholeNumber("BULKHEAD_DECISION_LOG_MAX_RECORDS", env.BULKHEAD_DECISION_LOG_MAX_RECORDS, 0, 0, 1e15 - 1),
     },
     auditCheckpoints: auditCheckpointConfig(env, absolute(pick("db", "BULKHEAD_DB") ?? DEFAULTS.dbPath)),
+    heapMode: heapMode(pick("heap-mode", "BULKHEAD_HEAP_MODE")),
   };
   validateConfig(config);
   return config;
@@ -209,6 +216,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
 
 const list = (value: string | undefined): string[] =>
   (value ?? "").split(",").map((t) => t.trim()).filter(Boolean);
+
+function heapMode(value: string | undefined): HeapMode {
+  if (value === undefined || value === "") return "size";
+  if (!(HEAP_MODES as readonly string[]).includes(value)) throw new ConfigError(`BULKHEAD_HEAP_MODE: '${value}' must be one of ${HEAP_MODES.join(", ")}`);
+  return value as HeapMode;
+}
 
 /** A flag's environments are compared by name, so a typo must fail at start, not turn flags off. */
 function environmentName(value: string | undefined): string | undefined {

@@ -11,6 +11,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { percentile } from "../machine.mjs";
+import { cpuMs } from "./load-tools.mjs";
 
 const [dist, address, serverPid, embeddedDb, policyDir, requestsFile, roundsArg, burstsArg] = process.argv.slice(2);
 const rounds = Number(roundsArg);
@@ -28,11 +29,7 @@ const clients = {
   unary: new BulkheadClient({ address, deadlineMs: 10_000, coalesce: false, interceptors: [counter] }),
   inproc: new BulkheadClient({ transport: await createEmbeddedTransport({ dbPath: embeddedDb, policyDir, log: () => {} }), deadlineMs: 10_000 }),
 };
-const TICKS = 100; // USER_HZ on Linux
-const serverCpuMs = () => {
-  const fields = readFileSync(`/proc/${serverPid}/stat`, "utf8").split(") ")[1].split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS;
-};
+const serverCpuMs = () => cpuMs(serverPid);
 const stats = Object.fromEntries(Object.keys(clients).map((m) => [m, { latencies: [], wallMs: 0, cpuMs: 0, serverCpuMs: 0, rpcs: 0, decisions: 0, denied: 0, errors: 0 }]));
 /** check() is what isAllowed runs; it also tells a deny from a failed call, which must stay 0. */
 const tally = (s, answer) => {

@@ -4,7 +4,7 @@
 // way such a transport would: no network, no protobuf, same Decider.
 //
 //   node bench/lib/in-process.mjs run <dist> <db> <policyDir> <requests.json> <warmupS> <probeS> <sustainS>
-//     -> JSON on stdout: { probe: {rps}, sustained: {rps, latencies, errors, count} }
+//     -> JSON on stdout: { probe: {rps}, sustained: {rps, latencies, errors, count, serverCpuMs} }
 //   node bench/lib/in-process.mjs precompute <dist> <db> <policyDir> <requests.json> <out.json>
 //     -> for each request: the full policy input Bulkhead would evaluate, and
 //        Bulkhead's decision (allow + reason codes), for the OPA row and its
@@ -79,7 +79,11 @@ async function runMode() {
   await closedLoop(decider, inputs, warmup);
   memory.wasmBytesAfterWarmup = wasmBytes();
   const rps = await closedLoop(decider, inputs, probe);
+  const cpuBefore = process.cpuUsage();
   const sustained = await paced(decider, inputs, sustain, rps * 0.85);
+  const cpu = process.cpuUsage(cpuBefore);
+  // The process is both the load and the engine: its CPU is the server's.
+  sustained.serverCpuMs = (cpu.user + cpu.system) / 1000;
   decisionLog.flush();
   memory.wasmBytesAtEnd = wasmBytes();
   memory.heapUsedMiB = process.memoryUsage().heapUsed / 2 ** 20;

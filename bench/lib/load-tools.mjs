@@ -1,7 +1,7 @@
 // The load generators and the processes under test: starting a server pinned
 // to a core, reading its peak RSS, and running ghz (gRPC) or vegeta (HTTP)
 // against it. Every run returns the same shape:
-//   { rps, latencies (ms, sorted), errors, count }
+//   { rps, latencies (ms, sorted), errors, count, loadCpuMs (the load tool's CPU) }
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
@@ -94,6 +94,27 @@ export function rssMiB(pid) {
   return kib / 1024;
 }
 
+const TICKS = 100; // USER_HZ on Linux
+
+/**
+ * CPU time (user + system, ms) a process and its live descendants (cluster
+ * workers) have used so far, from /proc/<pid>/stat. Per-decision CPU is a
+ * difference of two readings, which a busy neighbour on the machine cannot
+ * inflate the way it inflates wall-clock throughput.
+ */
+export function cpuMs(pid) {
+  let ticks = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1].split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone already
+    }
+  }
+  return (ticks * 1000) / TICKS;
+}
+
 function descendants(pid) {
   const out = [];
   const dir = `/proc/${pid}/task`;
@@ -108,14 +129,28 @@ function descendants(pid) {
   return out;
 }
 
-function run(argv, { input } = {}) {
+/**
+ * Runs argv to completion; resolves with its stdout and, when `timed`, the CPU
+ * time it used (bash's `times` after it exits: a finished child's CPU is
+ * gone from /proc, and node reports no child rusage).
+ */
+function run(argv, { input, timed = false } = {}) {
+  const wrapped = timed ? ["bash", "-c", '"$@"; s=$?; times >&2; exit $s', "bash", ...argv] : argv;
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
+    const child = spawn(wrapped[0], wrapped.slice(1), { stdio: [input ? "pipe" : "ignore", "pipe", "pipe"] });
     const out = [];
     let err = "";
     child.stdout.on("data", (d) => out.push(d));
     child.stderr.on("data", (d) => (err = (err + d).slice(-8192)));
-    child.on("exit", (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`${argv.join(" ")} exited ${code}: ${err}`))));
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`${argv.join(" ")} exited ${code}: ${err}`));
+      const stdout = Buffer.concat(out);
+      if (!timed) return resolve(stdout);
+      // `times` prints the shell's own line, then its children's: "0m1.230s 0m0.410s".
+      const m = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(err);
+      const cpu = m ? (Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4])) * 1000 : Number.NaN;
+      resolve({ stdout, cpuMs: cpu });
+    });
     if (input) child.stdin.end(input);
   });
 }
@@ -135,18 +170,19 @@ export async function ghz({ bin, root, address, method, dataFile, seconds, rps =
     ...(streamCount ? ["--stream-call-count", String(streamCount)] : []),
     address,
   ];
-  const report = JSON.parse((await run(argv)).toString("utf8"));
+  const { stdout, cpuMs: loadCpuMs } = await run(argv, { timed: true });
+  const report = JSON.parse(stdout.toString("utf8"));
   const details = report.details ?? [];
   const latencies = details.map((d) => d.latency / 1e6).sort((a, b) => a - b);
   const errors = details.filter((d) => d.error || d.status !== "OK").length;
-  return { rps: report.rps, latencies, errors, count: report.count };
+  return { rps: report.rps, latencies, errors, count: report.count, loadCpuMs };
 }
 
 /** vegeta against an HTTP endpoint with per-request bodies from a JSON targets file. */
 export async function vegeta({ bin, targetsFile, seconds, rps = 0, workers, cores }) {
   const rate = rps > 0 ? ["-rate", `${Math.round(rps)}/s`, "-workers", String(workers)] : ["-rate", "0", "-max-workers", String(workers)];
   const attack = [...pinning(cores), bin, "attack", "-format", "json", "-targets", targetsFile, "-duration", `${seconds}s`, "-keepalive", ...rate];
-  const results = await run(attack);
+  const { stdout: results, cpuMs: loadCpuMs } = await run(attack, { timed: true });
   const lines = (await run([bin, "encode", "--to", "json"], { input: results })).toString("utf8").split("\n").filter(Boolean);
   const latencies = [];
   let errors = 0;
@@ -162,5 +198,5 @@ export async function vegeta({ bin, targetsFile, seconds, rps = 0, workers, core
   }
   latencies.sort((a, b) => a - b);
   const wall = Math.max((last - first) / 1000, 1e-3);
-  return { rps: lines.length / wall, latencies, errors, count: lines.length };
+  return { rps: lines.length / wall, latencies, errors, count: lines.length, loadCpuMs };
 }

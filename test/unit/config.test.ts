@@ -46,6 +46,15 @@ describe("loadConfig", () => {
     }
   });
 
+  it("takes the heap mode from the flag or the environment, defaulting to size, and names a bad value", () => {
+    expect(loadConfig({}).heapMode).toBe("size");
+    expect(loadConfig({ BULKHEAD_HEAP_MODE: "speed" }).heapMode).toBe("speed");
+    expect(loadConfig({ BULKHEAD_HEAP_MODE: "speed" }, { "heap-mode": "size" }).heapMode).toBe("size");
+    for (const value of ["fast", "SIZE", "size "]) {
+      expect(() => loadConfig({ BULKHEAD_HEAP_MODE: value }), value).toThrow(/BULKHEAD_HEAP_MODE: .* must be one of size, speed/);
+    }
+  });
+
   it("takes the OFREP rate per caller token, defaulting to 60000 a minute, 0 for no limit", () => {
     expect(loadConfig({}).ofrepRatePerMinute).toBe(60_000);
     expect(loadConfig({ BULKHEAD_OFREP_RATE_PER_MINUTE: "0" }).ofrepRatePerMinute).toBe(0);
