@@ -18,13 +18,10 @@ export interface AutoCheckpointSettings {
 
 /** How often the heads are looked at: cheap (two max(rowid) lookups), so the record bound is kept closely. */
 const POLL_MS = 1_000;
-const LAST_KEY = "audit_checkpoint_last";
-
-interface LastCheckpoint {
-  at: number;
-  /** Sum of the chains' head rowids: rowids grow by one per record, so the difference counts appended records. */
-  rowIds: number;
-}
+/** meta keys (integer values) of the last checkpoint written by any process on the file. */
+const LAST_AT_KEY = "audit_checkpoint_last_at";
+/** Sum of the chains' head rowids then: rowids grow by one per record, so the difference counts appended records. */
+const LAST_ROW_IDS_KEY = "audit_checkpoint_last_row_ids";
 
 /**
  * Signed checkpoints written by the sidecar itself (issue 17, ADR 58): every
@@ -33,7 +30,7 @@ interface LastCheckpoint {
  * checkpoint` prints, so `audit verify --checkpoint <file or dir>` takes it.
  *
  * Processes sharing the file (`--workers`) elect the writer through meta
- * `audit_checkpoint_last`: each compares and sets it in one IMMEDIATE
+ * `audit_checkpoint_last_*`: each compares and sets them in one IMMEDIATE
  * transaction, and only the one that set it writes the file.
  */
 export class AutoCheckpoints {
@@ -45,8 +42,8 @@ export class AutoCheckpoints {
   constructor(private readonly deps: { db: Db; clock: Clock; settings: AutoCheckpointSettings; log: (message: string) => void }) {
     const { db } = deps;
     this.heads = AUDIT_CHAIN_NAMES.map((chain) => db.prepare<[], number | null>(`SELECT max(rowid) FROM ${chain}`).pluck());
-    this.readLast = db.prepare<[], string>(`SELECT value FROM meta WHERE key = '${LAST_KEY}'`).pluck();
-    this.writeLast = db.prepare(`INSERT INTO meta (key, value) VALUES ('${LAST_KEY}', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+    this.readLast = db.prepare<[string], number>("SELECT value FROM meta WHERE key = ?").pluck();
+    this.writeLast = db.prepare<[string, number]>("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     mkdirSync(deps.settings.dir, { recursive: true, mode: 0o700 });
   }
 
@@ -63,7 +60,7 @@ export class AutoCheckpoints {
   tick(): string | null {
     try {
       const checkpoint = this.claim();
-      return checkpoint ? this.write(checkpoint) : null;
+      return checkpoint ? this.write(checkpoint.checkpoint, checkpoint.rowIds) : null;
     } catch (error) {
       this.deps.log(`audit checkpoint not written: ${(error as Error).message}`);
       return null;
@@ -71,23 +68,28 @@ export class AutoCheckpoints {
   }
 
   /** One IMMEDIATE transaction: is one due, and has no other process just taken it? Then record it as taken. */
-  private claim(): Checkpoint | null {
+  private claim(): { checkpoint: Checkpoint; rowIds: number } | null {
     const { db, clock, settings } = this.deps;
     return db.transaction(() => {
       const now = clock.now();
       const rowIds = this.heads.reduce((sum, head) => sum + (head.get() ?? 0), 0);
-      const text = this.readLast.get();
-      const last = text ? (JSON.parse(text) as LastCheckpoint) : { at: 0, rowIds: 0 };
-      const appended = rowIds - last.rowIds;
-      if (appended <= 0 || (appended < settings.everyRecords && now - last.at < settings.intervalMs)) return null;
-      this.writeLast.run(JSON.stringify({ at: now, rowIds } satisfies LastCheckpoint));
-      return takeCheckpoint(db, new Date(now), settings.privateKeyPem);
+      const lastAt = this.readLast.get(LAST_AT_KEY) ?? 0;
+      const appended = rowIds - (this.readLast.get(LAST_ROW_IDS_KEY) ?? 0);
+      if (appended <= 0 || (appended < settings.everyRecords && now - lastAt < settings.intervalMs)) return null;
+      this.writeLast.run(LAST_AT_KEY, now);
+      this.writeLast.run(LAST_ROW_IDS_KEY, rowIds);
+      return { checkpoint: takeCheckpoint(db, new Date(now), settings.privateKeyPem), rowIds };
     }).immediate();
   }
 
-  /** Written to a temporary name and renamed, so a shipper never picks up half a file. */
-  private write(checkpoint: Checkpoint): string {
-    const file = join(this.deps.settings.dir, `checkpoint-${checkpoint.at.replace(/[-:.]/g, "")}.json`);
+  /**
+   * Written to a temporary name and renamed, so a shipper never picks up half a file.
+   * The name carries the time and the padded head position: two checkpoints in one
+   * millisecond get two files, and names still sort oldest first.
+   */
+  private write(checkpoint: Checkpoint, rowIds: number): string {
+    const name = `checkpoint-${checkpoint.at.replace(/[-:.]/g, "")}-${String(rowIds).padStart(15, "0")}.json`;
+    const file = join(this.deps.settings.dir, name);
     writeFileSync(`${file}.tmp`, `${JSON.stringify(checkpoint, null, 2)}\n`, { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
     return file;
