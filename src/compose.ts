@@ -20,6 +20,7 @@ import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
+import { createAuditJobs, type AuditJobs } from "./audit/audit-jobs.js";
 import { DirectoryAdmin } from "./directory/directory-admin.js";
 import { TenantAdmin } from "./directory/tenant-admin.js";
 import { CommercialAdmin } from "./entitlements/commercial-admin.js";
@@ -80,6 +81,8 @@ export interface Bulkhead {
   projector: BillingProjector;
   apiKeys: ApiKeyStore;
   decisionLog: DecisionLog;
+  /** Decision-log retention and automatic signed checkpoints (ADRs 57, 58). */
+  auditJobs: AuditJobs;
   fileGuard: StoreFileGuard;
   metrics: Metrics;
   grpc: Server;
@@ -117,6 +120,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     freshness: { require: () => replication?.requireFresh() },
   });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock, flagUsage } = core;
+  const auditJobs = closeOnThrow(db, fileGuard, () => createAuditJobs(config, { db, clock, guard: writeLock, log }));
   policies.onSwap(() => resolver.forgetAll());
   // Kinds are registered before the log is opened: catching up applies them.
   const registry = new CommandRegistry();
@@ -191,6 +195,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const sweeper = setInterval(() => {
     sweepUsage().catch((error: unknown) => log(`usage sweeper failed: ${(error as Error).message}`));
   }, SWEEP_PERIOD_MS).unref();
+  auditJobs.start();
   let accepting = true;
   const http = createHttpServer({
     policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock,
@@ -221,7 +226,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http, sweepUsage,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, auditJobs, fileGuard, metrics, grpc, http, sweepUsage,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -249,6 +254,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       await replication?.close();
       flagUsage.stop();
       decisionLog.close();
+      auditJobs.stop();
       db.close();
     },
   };
@@ -368,6 +374,17 @@ export function prepareStore(config: Config, runtime: Pick<Runtime, "clock" | "l
 /** Metering alone over a database, for tools and second processes (bench, race tests). */
 export function meteringFor(db: Db, clock: Clock): Metering {
   return new Metering({ writer: new RevisionWriter(db, clock), ...createSqliteStores(db), outbox: new Outbox(db), clock });
+}
+
+/** A start step that may fail on configuration (a bad signing key): the store is closed again before the error goes up. */
+function closeOnThrow<T>(db: Db, fileGuard: StoreFileGuard, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    fileGuard.stop();
+    db.close();
+    throw error;
+  }
 }
 
 function requireIntactOrClose(db: Db): void {
