@@ -77,6 +77,38 @@ describe("the todo scenario's 1.0 decision list", () => {
   });
 });
 
+// decisions-1.1-preview.json's three batches (can_update_todo, one subject, two todos) are not
+// copied: their `evaluations` is an object keyed "1", "2". The same questions in 1.0's array shape:
+describe("the preview's batches, asked in AuthZEN 1.0's shape", () => {
+  const update = { name: "can_update_todo" };
+  const todo = (owner: string) => ({ resource: { type: "todo", id: "7240d0db-8ff0-41ec-98b2-34a096273b9f", properties: { ownerID: owner } } });
+  const batch = (body: unknown) =>
+    fetch(`${base}/access/v1/evaluations`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify(body),
+    });
+
+  it.each([
+    ["Rick", "jerry@the-smiths.com", [true, true]],
+    ["Morty", "morty@the-citadel.com", [false, true]],
+    ["Jerry", "jerry@the-smiths.com", [false, false]],
+  ] as const)("%s updating Rick's todo and one owned by %s", async (who, owner, expected) => {
+    const response = await batch({ subject: { type: "user", id: pid(who) }, action: update, evaluations: [todo("rick@the-citadel.com"), todo(owner)] });
+    expect(response.status).toBe(200);
+    const { evaluations } = (await response.json()) as { evaluations: { decision: boolean }[] };
+    expect(evaluations.map((e) => e.decision)).toEqual(expected);
+  });
+
+  it("the preview's keyed shape is a 400 naming evaluations, never an answer", async () => {
+    const response = await batch({ subject: { type: "user", id: pid("Rick") }, action: update, evaluations: { "1": todo("rick@the-citadel.com") } });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { field: string } };
+    expect(body).not.toHaveProperty("evaluations");
+    expect(body.error.field).toBe("evaluations");
+  });
+});
+
 describe("the owner rule attacked", () => {
   const todo = (owner: unknown) => ({ type: "todo", id: "todo-9", properties: { ownerID: owner } });
   const morty = { type: "user", id: pid("Morty") };
