@@ -44,7 +44,7 @@ export interface Config {
   replication?: ReplicationConfig | undefined;
   /** The tenant of AuthZEN requests that name none (single-tenant deployments); unset = such requests are a 400. */
   authzenDefaultTenant?: string | undefined;
-  /** JSON file of the resources AuthZEN resource search may answer with (docs/authzen.md). */
+  /** JSON file of the resources AuthZEN resource search may answer with (README, AuthZEN). */
   authzenResources?: string | undefined;
   /** Decision-log retention (ADR 57); 0 in both keeps everything, as before. */
   decisionLogRetention?: { maxAgeDays: number; maxRecords: number } | undefined;
