@@ -1,3 +1,4 @@
+import { queryDecisions } from "./audit/decision-query.js";
 import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
 import { DecisionLog, journalPathFor } from "./audit/decision-log.js";
@@ -177,6 +178,11 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       flags: flagAdmin,
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
+      // Flushed first, so a caller sees the decisions this process answered just before.
+      decisions: (filter, page) => {
+        decisionLog.flush();
+        return queryDecisions(db, filter, page);
+      },
       reasonCodes: config.adminReasonCodes,
       now: () => clock.now(),
       revision: () => readRevision(db),

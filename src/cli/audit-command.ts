@@ -128,7 +128,8 @@ function readText(path: string, flag: string): string {
   }
 }
 
-function time(value: string | undefined, flag: string): number | undefined {
+/** An ISO 8601 time flag (--since, --until) in ms since the epoch; shared by `decisions`. */
+export function time(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new UsageError(`${flag}: '${value}' is not an ISO 8601 time (for example 2026-11-01 or 2026-11-01T12:00:00Z)`);

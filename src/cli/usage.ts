@@ -17,6 +17,7 @@ Usage:
                              approvals, impersonation over AdminService (bulkhead admin --help)
   bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
   bulkhead audit ...         verify the audit hash chains, sign checkpoints, export a tenant's records
+  bulkhead decisions ...     query and tail the decision log (bulkhead decisions --help)
   bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 
