@@ -54,6 +54,7 @@ import { CommandRegistry } from "./store/store-command.js";
 import { seedCommand } from "./demo/seed-command.js";
 import { DEMO_DATASET } from "./demo/demo-dataset.js";
 import { BulkheadError } from "./errors.js";
+import { forgetReplicaView, isReplicaView, markReplicaView } from "./replication/replica-mark.js";
 import { ReplicatedLog } from "./replication/replicated-log.js";
 import { CheckCharges } from "./decision/check-charge.js";
 
@@ -153,8 +154,9 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       const seeded = await replication.runIfLogEmpty(seedKind, DEMO_DATASET);
       log(seeded ? `seeded the demo dataset into stream ${config.replication.stream}` : `stream ${config.replication.stream} has data: joined without seeding`);
     }
-  } else if (config.demo && seedDemoIfEmpty(db, writer, stores)) {
-    log(`seeded the demo dataset into ${config.dbPath}`);
+  } else {
+    if (isReplicaView(db)) forgetReplicaView(db);
+    if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   }
   await policies.start();
   const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, ...(replication && { replication }) });
@@ -430,6 +432,8 @@ async function openReplication(
   deps: { db: Db; writer: RevisionWriter; registry: CommandRegistry; clock: Clock; log: (message: string) => void },
 ): Promise<ReplicatedLog> {
   const replication = config.replication!;
+  // For tools that open this file directly (bulkhead billing): it is a view, not theirs to write.
+  markReplicaView(deps.db);
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
     "this write is not replicated yet (only directory and flag admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
