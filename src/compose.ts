@@ -54,6 +54,7 @@ import { seedCommand } from "./demo/seed-command.js";
 import { DEMO_DATASET } from "./demo/demo-dataset.js";
 import { BulkheadError } from "./errors.js";
 import { ReplicatedLog } from "./replication/replicated-log.js";
+import { CheckCharges } from "./decision/check-charge.js";
 
 export interface Runtime {
   clock: Clock;
@@ -84,6 +85,8 @@ export interface Bulkhead {
   metrics: Metrics;
   grpc: Server;
   http: FastifyInstance;
+  /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
+  sweepUsage(): Promise<void>;
   /** Binds both servers; resolves with the bound ports (port 0 picks a free one). */
   listen(): Promise<{ grpcPort: number; httpPort: number }>;
   /** Stops accepting calls, flushes the decision log, closes the store. */
@@ -134,7 +137,10 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   const billingCommands = new BillingCommands({ projector, commands, registry });
   const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
+  const checkCharges = new CheckCharges({ metering, writer, usage: stores.usage, commands, registry });
+  const flagAdmin = new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage, commands, registry });
   if (config.replication) {
+    decider.chargeThroughLog(checkCharges);
     replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {
       fileGuard.stop();
       db.close();
@@ -166,7 +172,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       access: new AccessAdmin({
         audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
       }),
-      flags: new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage }),
+      flags: flagAdmin,
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
       reasonCodes: config.adminReasonCodes,
@@ -176,15 +182,17 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   });
   // Lapsed reservations stop counting at their expiry by themselves; the
   // sweeper only keeps the tables small. unref: it never holds the process up.
-  // Replicated mode does not sweep yet: the sweep is not a command (ADR 43).
-  const sweeper = setInterval(() => {
-    if (replication) return;
-    try {
+  // Replicated mode: one sweep command per period for the whole cluster (ADR 61).
+  const sweepUsage = async () => {
+    if (!replication) {
       writer.write((tx) => stores.usage.sweep(tx, tx.now));
-    } catch (error) {
-      log(`usage sweeper failed: ${(error as Error).message}`);
+      return;
     }
-  }, 60_000).unref();
+    await usage.sweep(SWEEP_PERIOD_MS);
+  };
+  const sweeper = setInterval(() => {
+    sweepUsage().catch((error: unknown) => log(`usage sweeper failed: ${(error as Error).message}`));
+  }, SWEEP_PERIOD_MS).unref();
   let accepting = true;
   const http = createHttpServer({
     policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock,
@@ -215,7 +223,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http, sweepUsage,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -255,6 +263,9 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
  * finished while one was open.
  */
 export const DRAIN_DEADLINE_MS = 5_000;
+
+/** How often the usage sweeper runs; in replicated mode also the period one sweep command covers. */
+export const SWEEP_PERIOD_MS = 60_000;
 
 /** Stops taking calls, waits for open ones up to the deadline, then cancels what is left. */
 function drainGrpc(server: Server, deadlineMs: number): Promise<"drained" | "forced"> {
@@ -413,7 +424,7 @@ async function openReplication(
   const replication = config.replication!;
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (only directory admin writes, Consume, Reserve, Commit, Release and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (only directory and flag admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),

@@ -21,6 +21,7 @@ import type { KeyRateLimiter } from "../identity/rate-limiter.js";
 import type { FlagUsage } from "../flags/flag-usage.js";
 import type { CheckInput } from "./check-input.js";
 import type { DecisionCache } from "./decision-cache.js";
+import type { CheckCharges } from "./check-charge.js";
 
 export interface Decision {
   allow: boolean;
@@ -78,7 +79,15 @@ export class Decider {
   /** Every min_revision wait shares one timer (ADR: one revision waiter). */
   readonly revisions = new RevisionWaiter(() => this.syncTracker());
 
+  /** Replicated mode: a Check with consume charges through the change log (ADR 61). */
+  private charges: CheckCharges | undefined;
+
   constructor(private readonly deps: DeciderDeps) {}
+
+  /** Set once, before serving, when the sidecar runs on a change log. */
+  chargeThroughLog(charges: CheckCharges): void {
+    this.charges = charges;
+  }
 
   /** Metrics come after construction because they read state from the parts they count. */
   attachMetrics(metrics: Pick<Metrics, "decisions" | "decisionErrors">): void {
@@ -209,7 +218,9 @@ export class Decider {
    * consumes is decided inside its write instead.
    */
   private async decide(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall): Promise<Decision> {
-    if (raw.consume > 0) return this.decideInWrite(raw, storeRevision, answers, call);
+    if (raw.consume > 0) {
+      return this.charges ? this.decideThenCharge(raw, storeRevision, answers, call, this.charges) : this.decideInWrite(raw, storeRevision, answers, call);
+    }
     const policy = this.deps.policies.policy;
     const gate = this.gateApiKey(raw.principal);
     const input = { ...raw, principal: gate.principal };
@@ -351,6 +362,44 @@ export class Decider {
     // A fresh decision is as of the revision the write committed (or saw, when it charged nothing).
     const { answer, replayed } = committed.result;
     const decision = replayed ? answer : { ...answer, storeRevision: committed.revision };
+    answers.push(recordOf(input, resolution, decision));
+    return decision;
+  }
+
+  /**
+   * Replicated mode's Check with consume (ADR 61). There is no write
+   * transaction to evaluate in: the policy decides on this sidecar's state,
+   * then the charge is a command on the meter's log subject that re-checks
+   * the limit and the idempotency key where it lands in the log. So a Check
+   * racing other sidecars for the last units is denied limit_reached rather
+   * than overshooting, and a deny, for any reason, appends nothing.
+   */
+  private async decideThenCharge(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall, charges: CheckCharges): Promise<Decision> {
+    const policy = this.deps.policies.policy;
+    const gate = this.gateApiKey(raw.principal);
+    const input = { ...raw, principal: gate.principal };
+    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision, answers);
+    // Uncached, as in a write: the usage the policy sees is the file's as of now.
+    const resolution = this.guardStore(() => (gate.key ? this.deps.resolver.resolveForKeyUncached(gate.key) : this.deps.resolver.resolveUncached(input.principal)));
+    let result;
+    try {
+      result = await policy.evaluateBudgeted(buildPolicyInput(input, resolution), call);
+    } catch (error) {
+      throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
+    }
+    const fresh = this.guarded(input, resolution, result, policy, storeRevision);
+    if (resolution.kind !== "member") {
+      answers.push(recordOf(input, resolution, fresh));
+      return fresh;
+    }
+    // Past this point the charge may be appended and the answer is owed.
+    requireLive(call);
+    const p = input.principal;
+    const request = { actor: [p.actorId, p.actorType], action: input.action, resource: input.resource, consume: input.consume };
+    const { decision } = await charges.charge({
+      tenantId: resolution.context.tenant.id, idempotencyKey: input.idempotencyKey, request, amount: input.consume,
+      meter: policy.data.bulkhead.actions[input.action]?.meter ?? null, decision: fresh,
+    });
     answers.push(recordOf(input, resolution, decision));
     return decision;
   }

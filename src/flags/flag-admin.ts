@@ -1,5 +1,8 @@
-import type { AdminActor, AuditedWriter, WriteResult } from "../audit/audited-write.js";
+import { adminCommand, commandActor, type AdminActor, type AdminBody, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
 import { BulkheadError } from "../errors.js";
+import type { CommandWriter } from "../store/command-writer.js";
+import type { WriteScope } from "../store/revision-writer.js";
+import type { CommandKind, CommandRegistry } from "../store/store-command.js";
 import type { ApprovableChange, Approvals } from "../identity/approvals.js";
 import { isFullyOn } from "./flag-evaluator.js";
 import type { FlagUsage } from "./flag-usage.js";
@@ -14,9 +17,47 @@ const DAY = 24 * 60 * 60 * 1000;
  * kill switch never does, so the on-call engineer can stop damage alone.
  */
 export class FlagAdmin {
-  constructor(private readonly deps: { audited: AuditedWriter; flags: FlagStore; approvals: Approvals; usage?: Pick<FlagUsage, "flush"> }) {}
+  /**
+   * The writes as commands (ADR 60): a kill switch thrown on one sidecar is
+   * an entry every sidecar applies, so the next Check anywhere (after its
+   * min_revision) is denied. Applying re-runs the checks on the state at the
+   * entry's place in the log.
+   */
+  private readonly kinds;
 
-  putFlag(flag: FlagInput, approvalId: string, by: AdminActor): WriteResult {
+  constructor(
+    private readonly deps: {
+      audited: AuditedWriter; flags: FlagStore; approvals: Approvals; usage?: Pick<FlagUsage, "flush">;
+      commands: CommandWriter; registry: CommandRegistry;
+    },
+  ) {
+    const r = deps.registry;
+    this.kinds = {
+      put: r.register(adminCommand("flag.put", (tx, b: { flag: FlagInput; approvalId: string }, by) => this.applyPut(tx, b.flag, b.approvalId, by))),
+      delete: r.register(adminCommand("flag.delete", (_tx, b: { key: string }, by) => this.applyDelete(b.key, by))),
+      kill: r.register(adminCommand("flag.kill_switch", (_tx, b: { key: string; killed: boolean }, by) => this.applyKill(b.key, b.killed, by))),
+    };
+  }
+
+  putFlag(flag: FlagInput, approvalId: string, by: AdminActor): Promise<WriteResult> {
+    return this.run(this.kinds.put, { flag, approvalId }, by);
+  }
+
+  deleteFlag(key: string, by: AdminActor): Promise<WriteResult> {
+    return this.run(this.kinds.delete, { key }, by);
+  }
+
+  setKillSwitch(key: string, killed: boolean, by: AdminActor): Promise<WriteResult> {
+    return this.run(this.kinds.kill, { key, killed }, by);
+  }
+
+  /** The revision is the command's (the global one in replicated mode), so min_revision works on any sidecar. */
+  private async run<B, R extends WriteResult>(kind: CommandKind<AdminBody<B>, R>, body: B, by: AdminActor): Promise<R> {
+    const { result, revision } = await this.deps.commands.run(kind, { ...body, by: commandActor(by) });
+    return { ...result, revision };
+  }
+
+  private applyPut(_tx: WriteScope, flag: FlagInput, approvalId: string, by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId: null, object: `flag:${flag.key}`, action: "flag.put" }, (tx) => {
       const before = this.deps.flags.get(flag.key);
       // The kill switch belongs to SetKillSwitch: a PutFlag keeps whatever it is.
@@ -28,13 +69,13 @@ export class FlagAdmin {
     });
   }
 
-  deleteFlag(key: string, by: AdminActor): WriteResult {
+  private applyDelete(key: string, by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId: null, object: `flag:${key}`, action: "flag.delete" }, (tx) => {
       if (!this.deps.flags.deleteFlag(tx, key)) throw notFound(key);
     });
   }
 
-  setKillSwitch(key: string, killed: boolean, by: AdminActor): WriteResult {
+  private applyKill(key: string, killed: boolean, by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId: null, object: `flag:${key}`, action: killed ? "flag.kill" : "flag.unkill" }, (tx) => {
       if (!this.deps.flags.setKilled(tx, key, killed)) throw notFound(key);
     });

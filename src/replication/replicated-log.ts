@@ -16,6 +16,12 @@ import { encodeCommand, isCommandOutcome, UnappliableCommand, type CommandKind, 
  * while an earlier append on the subject is still being replicated.
  */
 const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
+/**
+ * JetStream's answer while an append under the same message id (another
+ * sidecar's, a Stripe retry, one period's sweep) is still being stored: the
+ * same publish asked again shortly gets the stored entry as a duplicate.
+ */
+const DUPLICATE_IN_PROCESS = 10158;
 /** How long one append waits for the stream's acknowledgement. */
 const PUBLISH_TIMEOUT_MS = 2_000;
 /** How long an acknowledged append waits for this sidecar to apply it. */
@@ -335,7 +341,7 @@ export class ReplicatedLog implements CommandWriter {
     };
     let seq: number;
     try {
-      const ack = await this.js.publish(subject, bytes, { msgID, expect, timeout: PUBLISH_TIMEOUT_MS });
+      const ack = await this.publishOnce(subject, bytes, msgID, expect);
       seq = ack.seq;
       this.streamLast = Math.max(this.streamLast, seq);
       if (ack.duplicate) {
@@ -358,6 +364,20 @@ export class ReplicatedLog implements CommandWriter {
     }
     if (!outcome.ok) throw outcome.error;
     return { result: outcome.value as R, revision: seq };
+  }
+
+  /** One publish; asked again while JetStream is still storing an append under the same id. */
+  private async publishOnce(subject: string, bytes: Uint8Array, msgID: string, expect: { lastSequence?: number; lastSubjectSequence?: number }) {
+    const giveUpAt = performance.now() + PUBLISH_TIMEOUT_MS;
+    for (;;) {
+      try {
+        return await this.js.publish(subject, bytes, { msgID, expect, timeout: PUBLISH_TIMEOUT_MS });
+      } catch (error) {
+        const inProcess = error instanceof JetStreamApiError && error.code === DUPLICATE_IN_PROCESS;
+        if (!inProcess || performance.now() > giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    }
   }
 
   private async startConsumer(): Promise<void> {

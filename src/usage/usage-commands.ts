@@ -3,13 +3,14 @@ import type { CommandWriter } from "../store/command-writer.js";
 import { objectBody, stringField, type CommandKind, type CommandRegistry } from "../store/store-command.js";
 import { newReservationId, type MeterAnswer, type Metering, type ReserveAnswer } from "./metering.js";
 import {
-  validateActual, validateConsume, validateReservationRef, validateReserve, type ConsumeInput, type ReservationRef, type ReserveInput,
+  validateActual, validateConsume, validateReport, validateReservationRef, validateReserve, type ConsumeInput, type ReservationRef, type ReserveInput,
 } from "./usage-input.js";
 import type { UsageStore } from "./usage-store.js";
 import { requireId } from "../validation.js";
 
 interface ReserveBody { input: ReserveInput; reservationId: string }
 interface CommitBody { ref: ReservationRef; actual: number }
+type ReportBody = ReturnType<typeof validateReport>;
 
 /**
  * Metering writes as commands (ADRs 42, 44, 63). Applying one runs Metering
@@ -23,6 +24,8 @@ export class UsageCommands {
   private readonly reserveKind: CommandKind<ReserveBody, ReserveAnswer>;
   private readonly commitKind: CommandKind<CommitBody, MeterAnswer>;
   private readonly releaseKind: CommandKind<ReservationRef, { released: number; storeRevision: number }>;
+  private readonly reportKind: CommandKind<ReportBody, { used: number; storeRevision: number }>;
+  private readonly sweepKind: CommandKind<{ period: number }, { reservations: number; keys: number }>;
 
   constructor(private readonly deps: { metering: Metering; commands: CommandWriter; registry: CommandRegistry; usage: UsageStore; clock: Clock }) {
     const { metering, registry } = deps;
@@ -53,6 +56,37 @@ export class UsageCommands {
       decode: (body) => validateReservationRef(objectBody(body)),
       apply: (_tx, ref) => metering.release(ref),
     });
+    this.reportKind = registry.register({
+      type: "usage.report", version: 1,
+      decode: (body) => validateReport(objectBody(body)),
+      apply: (_tx, body) => metering.report(body.tenantId, body.meter, body.value),
+    });
+    this.sweepKind = registry.register({
+      type: "usage.sweep", version: 1,
+      decode: (raw) => {
+        const period = objectBody(raw).period;
+        if (!Number.isSafeInteger(period) || (period as number) < 0) throw new Error("period is not a non-negative integer");
+        return { period: period as number };
+      },
+      // At the entry's time, so every sidecar expires the same holds and keys.
+      apply: (tx) => deps.usage.sweep(tx, tx.now),
+    });
+  }
+
+  /**
+   * The housekeeping sweep (lapsed holds marked, old idempotency keys
+   * dropped) as one command per period for the whole cluster (ADR 61):
+   * every sidecar's timer asks, all under the message id of the period, so
+   * JetStream stores the first and de-duplicates the rest. A sweep that finds
+   * nothing on this sidecar's state appends nothing.
+   */
+  async sweep(periodMs: number): Promise<{ reservations: number; keys: number; revision: number }> {
+    const period = Math.floor(this.deps.clock.now() / periodMs);
+    const { result, revision } = await this.deps.commands.run(this.sweepKind, { period }, {
+      messageId: `usage-sweep:${periodMs}:${period}`,
+      settledLocally: (answer) => answer.reservations + answer.keys === 0,
+    });
+    return { ...result, revision };
   }
 
   /**
@@ -85,6 +119,21 @@ export class UsageCommands {
 
   async release(ref: ReservationRef): Promise<{ released: number; storeRevision: number }> {
     return (await this.deps.commands.run(this.releaseKind, ref, await this.onReservationMeter(ref))).result;
+  }
+
+  /**
+   * ReportUsage (ADR 60): the host's absolute count for a count meter. On the
+   * meter's subject, so a report and the Consumes around it are in one order
+   * on every sidecar: the last one in the log wins everywhere, never a
+   * different one per sidecar.
+   */
+  async report(body: ReportBody): Promise<{ used: number; storeRevision: number }> {
+    // Decided here first (never settles): a refused report (not a count meter) appends nothing.
+    const { result, revision } = await this.deps.commands.run(this.reportKind, body, {
+      concurrencyKey: meterKey(body.tenantId, body.meter),
+      settledLocally: () => false,
+    });
+    return { ...result, storeRevision: revision };
   }
 
   /**

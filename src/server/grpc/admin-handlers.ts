@@ -121,9 +121,9 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
       return toWrite(commercial.removeOverride(tenantOf(r), r.overrideId, by));
     }),
 
-    putFlag: write("flags.write", "write flags", (r, by) => toWrite(deps.flags.putFlag(validateFlagJson(r.flagJson), r.approvalId, by))),
-    deleteFlag: write("flags.write", "delete flags", (r, by) => toWrite(deps.flags.deleteFlag(requireId(r.key, "key"), by))),
-    setKillSwitch: write("flags.kill", "throw kill switches", (r, by) => toWrite(deps.flags.setKillSwitch(requireId(r.key, "key"), r.killed, by))),
+    putFlag: write("flags.write", "write flags", (r, by) => deps.flags.putFlag(validateFlagJson(r.flagJson), r.approvalId, by).then(toWrite)),
+    deleteFlag: write("flags.write", "delete flags", (r, by) => deps.flags.deleteFlag(requireId(r.key, "key"), by).then(toWrite)),
+    setKillSwitch: write("flags.kill", "throw kill switches", (r, by) => deps.flags.setKillSwitch(requireId(r.key, "key"), r.killed, by).then(toWrite)),
     listFlags: read(["flags.write", "flags.kill"], "list flags", (r) => {
       const unusedDays = r.unusedDays === 0 ? DEFAULT_UNUSED_DAYS : r.unusedDays;
       if (unusedDays > 3650) throw invalidArgument("unused_days", "must be from 1 to 3650 (0 = the default, 30)");

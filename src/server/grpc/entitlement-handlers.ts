@@ -26,7 +26,7 @@ export interface EntitlementHandlerDeps {
   db: Db;
   stores: Stores;
   metering: Metering;
-  /** The metering writes that go through the command log (Consume, Reserve, Commit, Release). */
+  /** The metering writes that go through the command log (Consume, Reserve, Commit, Release, ReportUsage). */
   usage: UsageCommands;
   outbox: Outbox;
   decider: Decider;
@@ -37,7 +37,6 @@ export interface EntitlementHandlerDeps {
 
 /** Thin handlers: validate, call the metering use cases, map back. */
 export function entitlementHandlers(deps: EntitlementHandlerDeps, auth: CallerAuth): EntitlementServiceServer {
-  const { metering } = deps;
   return {
     getEntitlements: unary(auth, async (request, call) => {
       const tenantId = requireId(request.tenantId, "tenant_id");
@@ -69,10 +68,7 @@ export function entitlementHandlers(deps: EntitlementHandlerDeps, auth: CallerAu
 
     release: unary(auth, (request) => deps.usage.release(validateReservationRef(request))),
 
-    reportUsage: unary(auth, (request) => {
-      const report = validateReport(request);
-      return metering.report(report.tenantId, report.meter, report.value);
-    }),
+    reportUsage: unary(auth, (request) => deps.usage.report(validateReport(request))),
 
     watchEvents: (call) => watchEvents(deps, auth, call),
   };
