@@ -109,6 +109,18 @@ describe("decision cache attacks", () => {
     sidecar.seed({ memberships: [{ tenantId: "ten_acme", actorId: "usr_bob", role: "viewer" }] });
   });
 
+  it("counts a first ask as a miss and its repeat as a hit on /metrics, and reports the bytes it holds", async () => {
+    const request = checkRequest("ten_acme", "usr_alice", "projects.read", "ten_acme", { resource: { type: "project", id: "prj_metrics", tenantId: "ten_acme" } });
+    const before = await lookups(sidecar);
+    await sidecar.check(request);
+    expect(await lookups(sidecar)).toEqual({ hit: before.hit, miss: before.miss + 1 });
+    await sidecar.check(request);
+    await sidecar.check(request);
+    expect(await lookups(sidecar)).toEqual({ hit: before.hit + 2, miss: before.miss + 1 });
+    const bytes = (await scrape(sidecar.httpPort)).samples.find((s) => s.name === "bulkhead_decision_cache_bytes");
+    expect(bytes?.value).toBeGreaterThan(0);
+  });
+
   it("gives every hit its own decision id, request id and decision-log record", async () => {
     const ask = (requestId: string) => sidecar.check({ ...checkRequest("ten_acme", "usr_alice", "projects.read"), principal: { tenantId: "ten_acme", actorId: "usr_alice", requestId } });
     await ask("req_hit_0");
