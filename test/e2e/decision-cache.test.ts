@@ -176,6 +176,21 @@ describe("decision cache and failures", () => {
   });
 });
 
+describe("decision cache turned off", () => {
+  it("with BULKHEAD_DECISION_CACHE_MB=0 answers the same and exports no decision-cache series", async () => {
+    const off = await startSidecar({ config: { decisionCacheMb: 0 }, runtime: { clock } });
+    try {
+      for (let i = 0; i < 2; i++) expect((await off.check(checkRequest("ten_acme", "usr_alice", "projects.read"))).allow).toBe(true);
+      expect(codes(await off.check(checkRequest("ten_acme", "usr_bob", "projects.delete")))).toEqual(["missing_permission"]);
+      const { samples } = await scrape(off.httpPort);
+      expect(samples.filter((s) => s.name.startsWith("bulkhead_decision_cache_"))).toEqual([]);
+      expect(samples.some((s) => s.name === "bulkhead_context_cache_bytes")).toBe(true);
+    } finally {
+      await off.close();
+    }
+  });
+});
+
 describe("decision cache key", () => {
   let sidecar: TestSidecar;
   beforeAll(async () => {
