@@ -6,7 +6,8 @@ import { openDatabase } from "../../src/store/database.js";
 import { RevisionWriter } from "../../src/store/revision-writer.js";
 import { createSqliteStores, type Stores } from "../../src/store/stores.js";
 import type { WriteScope } from "../../src/store/revision-writer.js";
-import { faultyBundle, TAGGED_TENANT } from "../support/policy-builds.js";
+import { join } from "node:path";
+import { buildVariantBundle, editFile, faultyBundle, TAGGED_TENANT } from "../support/policy-builds.js";
 import { scrape } from "../support/prometheus.js";
 import { checkRequest, codes, startSidecar, type DeepPartialRequest, type TestSidecar } from "../support/sidecar.js";
 import type { CheckRequest } from "../../src/gen/bulkhead/v1/decision.js";
@@ -213,6 +214,28 @@ describe("decision cache key", () => {
     // The same request and object: the same key, or nothing would ever hit.
     expect(cache.keyOf({ ...input, principal: { ...input.principal, requestId: "req_other" } }, resolution, policy)).toBe(key);
   });
+
+  it("keys on the request id only for a bundle that reads it", async () => {
+    expect(sidecar.bulkhead.policies.policy.readsRequestId).toBe(false); // the shipped bundle: unique request ids still hit
+    const readsRequestId = buildVariantBundle((src) =>
+      editFile(
+        join(src, "bulkhead", "checks.rego"),
+        'violations contains reason(\n\t"missing_permission",',
+        'violations contains reason("missing_permission", "request blocked", {}) if {\n\tstartswith(input.context.request_id, "req_block")\n}\n\nviolations contains reason(\n\t"missing_permission",',
+      ),
+    );
+    const reader = await startSidecar({ policyDir: readsRequestId, runtime: { clock } });
+    try {
+      expect(reader.bulkhead.policies.policy.readsRequestId).toBe(true);
+      const ask = (requestId: string) => reader.check({ ...checkRequest("ten_acme", "usr_alice", "projects.read"), principal: { tenantId: "ten_acme", actorId: "usr_alice", requestId } });
+      expect((await ask("req_ok_1")).allow).toBe(true);
+      expect(codes(await ask("req_block_1"))).toEqual(["missing_permission"]);
+      expect((await ask("req_ok_1")).allow).toBe(true); // the same request id again: a hit
+      expect((await lookups(reader)).hit).toBe(1);
+    } finally {
+      await reader.close();
+    }
+  }, 60_000);
 
   it("keys a consuming Check and a non-member named by slug on nothing", () => {
     const cache = new DecisionCache({ clock, maxBytes: 1 << 20 });
