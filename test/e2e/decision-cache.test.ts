@@ -136,8 +136,9 @@ describe("decision cache attacks", () => {
   });
 
   it("never caches a Check with consume: each is evaluated and charged, and the last unit is refused", async () => {
-    const tenant = sidecar.bulkhead.stores.entitlements.meter("exports.csv.monthly")!;
-    sidecar.bulkhead.writer.write((tx) => sidecar.bulkhead.stores.usage.set(tx, "ten_acme", tenant.name, usageWindow(tenant.reset, tx.now).start, 99));
+    // One export left of the pro plan's 100 this month.
+    const meter = sidecar.bulkhead.stores.entitlements.meter("exports.csv.monthly")!;
+    sidecar.bulkhead.writer.write((tx) => sidecar.bulkhead.stores.usage.set(tx, "ten_acme", meter.name, usageWindow(meter.reset, tx.now).start, 99));
     const consume = (key: string) => sidecar.check(checkRequest("ten_acme", "usr_alice", "reports.export", "ten_acme", { consume: 1, idempotencyKey: key }));
     const before = await lookups(sidecar);
     expect((await consume("exp_1")).allow).toBe(true);
