@@ -1,3 +1,4 @@
+import { queryDecisions } from "./audit/decision-query.js";
 import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
 import { DecisionLog, journalPathFor } from "./audit/decision-log.js";
@@ -21,6 +22,7 @@ import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
+import { createAuditJobs, type AuditJobs } from "./audit/audit-jobs.js";
 import { DirectoryAdmin } from "./directory/directory-admin.js";
 import { TenantAdmin } from "./directory/tenant-admin.js";
 import { CommercialAdmin } from "./entitlements/commercial-admin.js";
@@ -81,6 +83,8 @@ export interface Bulkhead {
   projector: BillingProjector;
   apiKeys: ApiKeyStore;
   decisionLog: DecisionLog;
+  /** Decision-log retention and automatic signed checkpoints (ADRs 57, 58). */
+  auditJobs: AuditJobs;
   fileGuard: StoreFileGuard;
   metrics: Metrics;
   grpc: Server;
@@ -119,6 +123,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     decisionCacheBytes: (config.decisionCacheMb ?? DECISION_CACHE_MB) * 1024 * 1024,
   });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock, flagUsage } = core;
+  const auditJobs = closeOnThrow(db, fileGuard, () => createAuditJobs(config, { db, clock, guard: writeLock, log }));
   policies.onSwap(() => core.forgetCaches());
   // Kinds are registered before the log is opened: catching up applies them.
   const registry = new CommandRegistry();
@@ -175,6 +180,11 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       flags: flagAdmin,
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
+      // Flushed first, so a caller sees the decisions this process answered just before.
+      decisions: (filter, page) => {
+        decisionLog.flush();
+        return queryDecisions(db, filter, page);
+      },
       reasonCodes: config.adminReasonCodes,
       now: () => clock.now(),
       revision: () => readRevision(db),
@@ -193,6 +203,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const sweeper = setInterval(() => {
     sweepUsage().catch((error: unknown) => log(`usage sweeper failed: ${(error as Error).message}`));
   }, SWEEP_PERIOD_MS).unref();
+  auditJobs.start();
   let accepting = true;
   const http = createHttpServer({
     policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock,
@@ -223,7 +234,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http, sweepUsage,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, auditJobs, fileGuard, metrics, grpc, http, sweepUsage,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -251,6 +262,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       await replication?.close();
       flagUsage.stop();
       decisionLog.close();
+      auditJobs.stop();
       db.close();
     },
   };
@@ -383,6 +395,17 @@ export function prepareStore(config: Config, runtime: Pick<Runtime, "clock" | "l
 /** Metering alone over a database, for tools and second processes (bench, race tests). */
 export function meteringFor(db: Db, clock: Clock): Metering {
   return new Metering({ writer: new RevisionWriter(db, clock), ...createSqliteStores(db), outbox: new Outbox(db), clock });
+}
+
+/** A start step that may fail on configuration (a bad signing key): the store is closed again before the error goes up. */
+function closeOnThrow<T>(db: Db, fileGuard: StoreFileGuard, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    fileGuard.stop();
+    db.close();
+    throw error;
+  }
 }
 
 function requireIntactOrClose(db: Db): void {

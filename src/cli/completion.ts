@@ -14,6 +14,7 @@ export const SUBCOMMANDS: Record<string, string[]> = {
   admin: [],
   flags: ["list", "show", "put", "kill", "stale"],
   audit: ["verify", "checkpoint", "export"],
+  decisions: ["query", "tail"],
   completion: ["bash", "zsh"],
   version: [],
   help: [],

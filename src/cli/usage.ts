@@ -17,6 +17,7 @@ Usage:
                              approvals, impersonation over AdminService (bulkhead admin --help)
   bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
   bulkhead audit ...         verify the audit hash chains, sign checkpoints, export a tenant's records
+  bulkhead decisions ...     query and tail the decision log (bulkhead decisions --help)
   bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 
@@ -43,6 +44,12 @@ serve flags (each also an environment variable):
                           BULKHEAD_AUTHZEN_RESOURCES  JSON file of resources AuthZEN resource search answers with
                           BULKHEAD_KEY_SECRET     API-key hash secret (default: generated into key.secret)
                           BULKHEAD_ADMIN_TOKEN_FILE  file the admin CLI reads its token from
+                          BULKHEAD_DECISION_LOG_MAX_AGE_DAYS  prune decisions older than this (default 0: keep)
+                          BULKHEAD_DECISION_LOG_MAX_RECORDS  keep at most this many decisions (default 0: no bound)
+                          BULKHEAD_AUDIT_CHECKPOINT_KEY  Ed25519 private key (PEM file): write signed checkpoints
+                          BULKHEAD_AUDIT_CHECKPOINT_DIR  where they go (default: <db>.checkpoints/)
+                          BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS  one every N records (default 10000)
+                          BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS  or every T seconds with new records (default 300)
   --nats-url URL[,URL]    BULKHEAD_NATS_URL       replicated mode: the change log on NATS JetStream,
                                                   a local SQLite view per sidecar (README)
                           BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
