@@ -3,11 +3,12 @@ import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
 import { DecisionLog, journalPathFor } from "./audit/decision-log.js";
 import { systemClock, type Clock } from "./clock.js";
-import { ConfigError, type Config } from "./config.js";
+import { ConfigError, DECISION_CACHE_MB, type Config } from "./config.js";
 import { ContextResolver } from "./context/context-resolver.js";
 import { StoreFileGuard } from "./store/store-file-guard.js";
 import { WriteLockBackoff } from "./store/write-lock-backoff.js";
 import { Decider } from "./decision/decider.js";
+import { DecisionCache } from "./decision/decision-cache.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
 import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
 import { BillingProjector } from "./billing/billing-projector.js";
@@ -120,10 +121,11 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     pastDueGraceDays: config.pastDueGraceDays,
     environment: config.environment,
     freshness: { require: () => replication?.requireFresh() },
+    decisionCacheBytes: (config.decisionCacheMb ?? DECISION_CACHE_MB) * 1024 * 1024,
   });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock, flagUsage } = core;
   const auditJobs = closeOnThrow(db, fileGuard, () => createAuditJobs(config, { db, clock, guard: writeLock, log }));
-  policies.onSwap(() => resolver.forgetAll());
+  policies.onSwap(() => core.forgetCaches());
   // Kinds are registered before the log is opened: catching up applies them.
   const registry = new CommandRegistry();
   const local = new LocalCommandWriter(writer, registry, clock);
@@ -159,7 +161,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   }
   await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, ...(replication && { replication }) });
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, ...(core.decisionCache && { decisionCache: core.decisionCache }), ...(replication && { replication }) });
   core.attachMetrics(metrics);
 
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
@@ -310,8 +312,12 @@ export interface DecisionCore {
   outbox: Outbox;
   metering: Metering;
   resolver: ContextResolver;
+  /** Policy results of non-consuming Checks (ADR 68); absent when turned off. */
+  decisionCache: DecisionCache | undefined;
   decider: Decider;
   attachMetrics(metrics: Metrics): void;
+  /** Drops the context and decision caches: called on a policy swap, whose revision no entry can match again. */
+  forgetCaches(): void;
 }
 
 /**
@@ -324,6 +330,8 @@ export function createDecisionCore(
   runtime: Runtime,
   options: {
     boundaryGuard?: boolean; pastDueGraceDays?: number; environment?: string | undefined; keySecret?: Buffer; contextCacheBytes?: number;
+    /** Byte budget of the decision cache (default DECISION_CACHE_MB); 0 turns it off. */
+    decisionCacheBytes?: number;
     /** Throws when local state may no longer be served (replicated mode's staleness bound); checked before every decision. */
     freshness?: { require(): void };
   } = {},
@@ -348,14 +356,21 @@ export function createDecisionCore(
     ...(options.environment !== undefined && { environment: options.environment }),
     ...(options.contextCacheBytes !== undefined && { cacheBytes: options.contextCacheBytes }),
   });
+  const decisionCacheBytes = options.decisionCacheBytes ?? DECISION_CACHE_MB * 1024 * 1024;
+  const decisionCache = decisionCacheBytes > 0 ? new DecisionCache({ clock, maxBytes: decisionCacheBytes }) : undefined;
   const deciderDeps = {
     resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock,
     apiKeys, rateLimiter: new KeyRateLimiter(), boundaryGuard: options.boundaryGuard, flagUsage,
+    ...(decisionCache && { decisionCache }),
   };
   const decider = new Decider(deciderDeps);
   return {
-    stores, writer, tracker, decisionLog, flagUsage, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock,
+    stores, writer, tracker, decisionLog, flagUsage, outbox, metering, resolver, decisionCache, decider, apiKeys, keySecret, fileGuard, writeLock,
     attachMetrics: (metrics) => decider.attachMetrics(metrics),
+    forgetCaches: () => {
+      resolver.forgetAll();
+      decisionCache?.forgetAll();
+    },
   };
 }
 

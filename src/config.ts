@@ -54,7 +54,12 @@ export interface Config {
   auditJobIntervalMs?: number | undefined;
   /** V8 heap tuning of `serve` (ADR 67): "size" keeps RSS low, "speed" is V8's default. */
   heapMode?: HeapMode | undefined;
+  /** Byte budget of the decision cache in MiB (ADR 68); 0 turns it off; default DECISION_CACHE_MB. */
+  decisionCacheMb?: number | undefined;
 }
+
+/** Default byte budget, in MiB, of the decision cache (BULKHEAD_DECISION_CACHE_MB, ADR 68); 0 turns it off. */
+export const DECISION_CACHE_MB = 16;
 
 export const HEAP_MODES = ["size", "speed"] as const;
 export type HeapMode = (typeof HEAP_MODES)[number];
@@ -123,6 +128,7 @@ export const ENV_VARS = {
   BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS: "auditCheckpoints.everyRecords",
   BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS: "auditCheckpoints.intervalSeconds",
   BULKHEAD_HEAP_MODE: "heapMode",
+  BULKHEAD_DECISION_CACHE_MB: "decisionCacheMb",
 } as const;
 
 /**
@@ -209,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     },
     auditCheckpoints: auditCheckpointConfig(env, absolute(pick("db", "BULKHEAD_DB") ?? DEFAULTS.dbPath)),
     heapMode: heapMode(pick("heap-mode", "BULKHEAD_HEAP_MODE")),
+    decisionCacheMb: wholeNumber("BULKHEAD_DECISION_CACHE_MB", pick("decision-cache-mb", "BULKHEAD_DECISION_CACHE_MB"), DECISION_CACHE_MB, 0, 1024),
   };
   validateConfig(config);
   return config;

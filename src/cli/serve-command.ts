@@ -26,6 +26,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       workers: { type: "string" },
       "nats-url": { type: "string" },
       "heap-mode": { type: "string" },
+      "decision-cache-mb": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,

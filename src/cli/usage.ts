@@ -1,4 +1,4 @@
-import { DEFAULTS } from "../config.js";
+import { DECISION_CACHE_MB, DEFAULTS } from "../config.js";
 
 // The top-level help, shared by `bulkhead --help` and `bulkhead serve --help`.
 // Kept apart from both so printing it loads no server code.
@@ -55,6 +55,8 @@ serve flags (each also an environment variable):
                           BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
   --heap-mode size|speed  BULKHEAD_HEAP_MODE      V8 heap tuning: size (default) keeps RSS under 256 MiB
                                                   with 200,000 members seen; speed is V8's default
+  --decision-cache-mb N   BULKHEAD_DECISION_CACHE_MB  memory for cached policy answers of repeated
+                                                  Checks (default ${DECISION_CACHE_MB}; 0 = off; ADR 68)
   --no-watch                                      do not hot-reload the policy bundle
   --workers N             BULKHEAD_WORKERS        N server processes (node:cluster) sharing the
                                                   addresses and the database (default 1)

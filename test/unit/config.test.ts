@@ -55,6 +55,15 @@ describe("loadConfig", () => {
     }
   });
 
+  it("takes the decision cache budget in MiB from the flag or the environment, defaulting to 16, 0 for off, and names a bad value", () => {
+    expect(loadConfig({}).decisionCacheMb).toBe(16);
+    expect(loadConfig({ BULKHEAD_DECISION_CACHE_MB: "0" }).decisionCacheMb).toBe(0);
+    expect(loadConfig({ BULKHEAD_DECISION_CACHE_MB: "64" }, { "decision-cache-mb": "8" }).decisionCacheMb).toBe(8);
+    for (const value of ["-1", "1025", "1.5", "16MB", "sixteen"]) {
+      expect(() => loadConfig({ BULKHEAD_DECISION_CACHE_MB: value }), value).toThrow(/BULKHEAD_DECISION_CACHE_MB=.* must be a whole number from 0 to 1024/);
+    }
+  });
+
   it("takes the OFREP rate per caller token, defaulting to 60000 a minute, 0 for no limit", () => {
     expect(loadConfig({}).ofrepRatePerMinute).toBe(60_000);
     expect(loadConfig({ BULKHEAD_OFREP_RATE_PER_MINUTE: "0" }).ofrepRatePerMinute).toBe(0);
