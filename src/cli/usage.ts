@@ -18,6 +18,7 @@ Usage:
   bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
   bulkhead audit ...         verify the audit hash chains, sign checkpoints, export a tenant's records
   bulkhead decisions ...     query and tail the decision log (bulkhead decisions --help)
+  bulkhead doctor [flags]    the configuration (secrets masked), store, policy, sidecar and NATS health
   bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 
