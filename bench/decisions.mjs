@@ -31,9 +31,11 @@ const ROWS = {
   "check-cold": "Bulkhead Check, unary, cache cold",
   "check-warm": "Bulkhead Check, unary, cache warm",
   "check-warm-speed": "Bulkhead Check, unary, cache warm, BULKHEAD_HEAP_MODE=speed",
+  "check-warm-nocache": "Bulkhead Check, unary, cache warm, decision cache off (BULKHEAD_DECISION_CACHE_MB=0)",
   batch: "Bulkhead BatchCheck, 100 per call",
   stream: "Bulkhead CheckStream, one stream per worker",
   inproc: "Bulkhead engine in process (Decider), warm",
+  "inproc-nocache": "Bulkhead engine in process (Decider), warm, decision cache off",
   "inproc-cold": "Bulkhead engine in process (Decider), cold",
   opa: "OPA server REST, full input precomputed",
   workers2: "bulkhead serve --workers 2, Check, warm",
@@ -197,13 +199,13 @@ function repetition(probe, sustained, perCall, peakRss) {
   };
 }
 
-async function inProcessRepetition(requestsFile) {
+async function inProcessRepetition(requestsFile, env = {}) {
   const pin = pinning(SERVER_CORE);
   const argv = [...pin, process.execPath, join(root, "bench", "lib", "in-process.mjs"), "run", dist, freshDb(), policyDir, requestsFile,
     String(opts.warmup), String(opts.probe), String(opts.sustain)];
-  const { stdout } = await promisify(execFile)(argv[0], argv.slice(1), { maxBuffer: 1024 * 1024 * 1024 });
+  const { stdout } = await promisify(execFile)(argv[0], argv.slice(1), { maxBuffer: 1024 * 1024 * 1024, env: { ...process.env, ...env } });
   const r = JSON.parse(stdout);
-  return { ...repetition({ rps: r.probe.rps, errors: 0 }, r.sustained, 1, r.peakRssMiB), memory: r.memory };
+  return { ...repetition({ rps: r.probe.rps, errors: 0 }, r.sustained, 1, r.peakRssMiB), memory: r.memory, decisionCache: r.decisionCache };
 }
 
 /** OPA row, once: precompute inputs and Bulkhead's answers (the agreement check needs them). */
@@ -306,9 +308,11 @@ async function runRows(files) {
     "check-cold": () => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.cold }),
     "check-warm": () => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.warm }),
     "check-warm-speed": () => grpcRepetition({ ...unary, start: () => bulkheadServer({ env: { BULKHEAD_HEAP_MODE: "speed" } }), dataFile: files.warm }),
+    "check-warm-nocache": () => grpcRepetition({ ...unary, start: () => bulkheadServer({ env: { BULKHEAD_DECISION_CACHE_MB: "0" } }), dataFile: files.warm }),
     batch: () => grpcRepetition({ method: "BatchCheck", start: () => bulkheadServer(), dataFile: files.batch, perCall: BATCH, concurrency: 8, connections: 2 }),
     stream: () => grpcRepetition({ method: "CheckStream", start: () => bulkheadServer(), dataFile: files.stream, perCall: STREAM_MESSAGES, streamCount: STREAM_MESSAGES, concurrency: 4, connections: 1 }),
     inproc: () => inProcessRepetition(files.warm),
+    "inproc-nocache": () => inProcessRepetition(files.warm, { BULKHEAD_DECISION_CACHE_MB: "0" }),
     "inproc-cold": () => inProcessRepetition(files.cold),
     // Two workers need both cores: nothing is pinned, and the load tool shares them.
     workers2: () => grpcRepetition({ ...unary, start: () => bulkheadServer({ workers: 2, cores: null }), dataFile: files.warm, loadCores: null }),
@@ -335,7 +339,11 @@ async function runRows(files) {
       continue;
     }
     const wasm = reps[id].find((r) => r.memory)?.memory;
-    const note = wasm && `Wasm linear memory ${wasm.wasmBytesAtStart / 1024} KiB at start, ${wasm.wasmBytesAtEnd / 1024} KiB after ${reps[id][0].calls}+ decisions`;
+    const cache = reps[id].find((r) => r.decisionCache)?.decisionCache;
+    // The warm mix repeats its 5,000 requests, so this hit rate is the mix's, not real traffic's.
+    const hitRate = cache && `decision cache ${((100 * cache.hits) / (cache.hits + cache.misses)).toFixed(1)}% hits (${cache.entries} entries, ${(cache.bytes / 2 ** 20).toFixed(1)} MiB)`;
+    const notes = [wasm && `Wasm linear memory ${wasm.wasmBytesAtStart / 1024} KiB at start, ${wasm.wasmBytesAtEnd / 1024} KiB after ${reps[id][0].calls}+ decisions`, hitRate].filter(Boolean);
+    const note = notes.length ? notes.join("; ") : undefined;
     results.push(summarise(id, reps[id], note ? { note } : {}));
   }
   return results;
@@ -386,12 +394,20 @@ function targets(rows) {
       met: "-",
     });
   }
+  for (const [on, off] of [["check-warm", "check-warm-nocache"], ["inproc", "inproc-nocache"]]) {
+    if (!by[on] || !by[off]) continue;
+    out.push({
+      target: `(info) decision cache on vs off, ${on} (ADR 68)`,
+      value: `${fmt(cpu(by[on]) / cpu(by[off]))} x the server CPU per decision, ${fmt(ratio(by[on], by[off]))} x the decisions/s, p50 ${by[on]["p50 ms"]} vs ${by[off]["p50 ms"]} ms, p99 ${by[on]["p99 ms"]} vs ${by[off]["p99 ms"]} ms`,
+      met: "-",
+    });
+  }
   for (const id of ["inproc", "inproc-cold"]) {
     if (!by[id]) continue;
     const us = Number(by[id]["p99 ms"]) * 1000;
     out.push({ target: `${id}: p99 <= 100 us per decision`, value: `p99 ${us.toFixed(0)} us`, met: us <= 100 ? "yes" : "no" });
   }
-  const bulkheadRss = rows.filter((r) => !["b0", "opa", "workers2", "check-warm-speed"].includes(r.id) && !r.id.startsWith("inproc")).map((r) => Number(r["peak RSS MiB"]));
+  const bulkheadRss = rows.filter((r) => !["b0", "opa", "workers2", "check-warm-speed", "check-warm-nocache"].includes(r.id) && !r.id.startsWith("inproc")).map((r) => Number(r["peak RSS MiB"]));
   if (bulkheadRss.length) {
     const peak = Math.max(...bulkheadRss);
     out.push({ target: "peak RSS <= 256 MiB (one sidecar, seeded store)", value: `${peak} MiB`, met: peak <= 256 ? "yes" : "no" });

@@ -1,12 +1,14 @@
+import { queryDecisions } from "./audit/decision-query.js";
 import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
 import { DecisionLog, journalPathFor } from "./audit/decision-log.js";
 import { systemClock, type Clock } from "./clock.js";
-import { ConfigError, type Config } from "./config.js";
+import { ConfigError, DECISION_CACHE_MB, type Config } from "./config.js";
 import { ContextResolver } from "./context/context-resolver.js";
 import { StoreFileGuard } from "./store/store-file-guard.js";
 import { WriteLockBackoff } from "./store/write-lock-backoff.js";
 import { Decider } from "./decision/decider.js";
+import { DecisionCache } from "./decision/decision-cache.js";
 import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
 import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
 import { BillingProjector } from "./billing/billing-projector.js";
@@ -20,6 +22,7 @@ import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
+import { createAuditJobs, type AuditJobs } from "./audit/audit-jobs.js";
 import { DirectoryAdmin } from "./directory/directory-admin.js";
 import { TenantAdmin } from "./directory/tenant-admin.js";
 import { CommercialAdmin } from "./entitlements/commercial-admin.js";
@@ -52,6 +55,7 @@ import { CommandRegistry } from "./store/store-command.js";
 import { seedCommand } from "./demo/seed-command.js";
 import { DEMO_DATASET } from "./demo/demo-dataset.js";
 import { BulkheadError } from "./errors.js";
+import { forgetReplicaView, isReplicaView, markReplicaView } from "./replication/replica-mark.js";
 import { ReplicatedLog } from "./replication/replicated-log.js";
 import { loggerOverMessages, messageLog, type Logger } from "./log/logger.js";
 import { CheckCharges } from "./decision/check-charge.js";
@@ -86,6 +90,8 @@ export interface Bulkhead {
   projector: BillingProjector;
   apiKeys: ApiKeyStore;
   decisionLog: DecisionLog;
+  /** Decision-log retention and automatic signed checkpoints (ADRs 57, 58). */
+  auditJobs: AuditJobs;
   fileGuard: StoreFileGuard;
   metrics: Metrics;
   grpc: Server;
@@ -123,9 +129,11 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     pastDueGraceDays: config.pastDueGraceDays,
     environment: config.environment,
     freshness: { require: () => replication?.requireFresh() },
+    decisionCacheBytes: (config.decisionCacheMb ?? DECISION_CACHE_MB) * 1024 * 1024,
   });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock, flagUsage } = core;
-  policies.onSwap(() => resolver.forgetAll());
+  const auditJobs = closeOnThrow(db, fileGuard, () => createAuditJobs(config, { db, clock, guard: writeLock, log }));
+  policies.onSwap(() => core.forgetCaches());
   // Kinds are registered before the log is opened: catching up applies them.
   const registry = new CommandRegistry();
   const local = new LocalCommandWriter(writer, registry, clock);
@@ -156,11 +164,12 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       const seeded = await replication.runIfLogEmpty(seedKind, DEMO_DATASET);
       log(seeded ? `seeded the demo dataset into stream ${config.replication.stream}` : `stream ${config.replication.stream} has data: joined without seeding`);
     }
-  } else if (config.demo && seedDemoIfEmpty(db, writer, stores)) {
-    log(`seeded the demo dataset into ${config.dbPath}`);
+  } else {
+    if (isReplicaView(db)) forgetReplicaView(db);
+    if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   }
   await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, ...(replication && { replication }) });
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, ...(core.decisionCache && { decisionCache: core.decisionCache }), ...(replication && { replication }) });
   core.attachMetrics(metrics);
 
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
@@ -182,6 +191,11 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       flags: flagAdmin,
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
+      // Flushed first, so a caller sees the decisions this process answered just before.
+      decisions: (filter, page) => {
+        decisionLog.flush();
+        return queryDecisions(db, filter, page);
+      },
       reasonCodes: config.adminReasonCodes,
       now: () => clock.now(),
       revision: () => readRevision(db),
@@ -200,6 +214,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   const sweeper = setInterval(() => {
     sweepUsage().catch((error: unknown) => log(`usage sweeper failed: ${(error as Error).message}`));
   }, SWEEP_PERIOD_MS).unref();
+  auditJobs.start();
   let accepting = true;
   const http = createHttpServer({
     policies, decisionLog, metrics, accepting: () => accepting && fileGuard.writable, store: fileGuard, writeLock,
@@ -230,7 +245,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, fileGuard, metrics, grpc, http, sweepUsage,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, auditJobs, fileGuard, metrics, grpc, http, sweepUsage,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -258,6 +273,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       await replication?.close();
       flagUsage.stop();
       decisionLog.close();
+      auditJobs.stop();
       db.close();
     },
   };
@@ -305,8 +321,12 @@ export interface DecisionCore {
   outbox: Outbox;
   metering: Metering;
   resolver: ContextResolver;
+  /** Policy results of non-consuming Checks (ADR 68); absent when turned off. */
+  decisionCache: DecisionCache | undefined;
   decider: Decider;
   attachMetrics(metrics: Metrics): void;
+  /** Drops the context and decision caches: called on a policy swap, whose revision no entry can match again. */
+  forgetCaches(): void;
 }
 
 /**
@@ -319,6 +339,8 @@ export function createDecisionCore(
   runtime: Runtime,
   options: {
     boundaryGuard?: boolean; pastDueGraceDays?: number; environment?: string | undefined; keySecret?: Buffer; contextCacheBytes?: number;
+    /** Byte budget of the decision cache (default DECISION_CACHE_MB); 0 turns it off. */
+    decisionCacheBytes?: number;
     /** Throws when local state may no longer be served (replicated mode's staleness bound); checked before every decision. */
     freshness?: { require(): void };
   } = {},
@@ -343,14 +365,21 @@ export function createDecisionCore(
     ...(options.environment !== undefined && { environment: options.environment }),
     ...(options.contextCacheBytes !== undefined && { cacheBytes: options.contextCacheBytes }),
   });
+  const decisionCacheBytes = options.decisionCacheBytes ?? DECISION_CACHE_MB * 1024 * 1024;
+  const decisionCache = decisionCacheBytes > 0 ? new DecisionCache({ clock, maxBytes: decisionCacheBytes }) : undefined;
   const deciderDeps = {
     resolver, policies, tracker, decisionLog, writer, usage: stores.usage, metering, ids, clock,
     apiKeys, rateLimiter: new KeyRateLimiter(), boundaryGuard: options.boundaryGuard, flagUsage,
+    ...(decisionCache && { decisionCache }),
   };
   const decider = new Decider(deciderDeps);
   return {
-    stores, writer, tracker, decisionLog, flagUsage, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock,
+    stores, writer, tracker, decisionLog, flagUsage, outbox, metering, resolver, decisionCache, decider, apiKeys, keySecret, fileGuard, writeLock,
     attachMetrics: (metrics) => decider.attachMetrics(metrics),
+    forgetCaches: () => {
+      resolver.forgetAll();
+      decisionCache?.forgetAll();
+    },
   };
 }
 
@@ -377,6 +406,17 @@ export function prepareStore(config: Config, runtime: Pick<Runtime, "clock" | "l
 /** Metering alone over a database, for tools and second processes (bench, race tests). */
 export function meteringFor(db: Db, clock: Clock): Metering {
   return new Metering({ writer: new RevisionWriter(db, clock), ...createSqliteStores(db), outbox: new Outbox(db), clock });
+}
+
+/** A start step that may fail on configuration (a bad signing key): the store is closed again before the error goes up. */
+function closeOnThrow<T>(db: Db, fileGuard: StoreFileGuard, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    fileGuard.stop();
+    db.close();
+    throw error;
+  }
 }
 
 function requireIntactOrClose(db: Db): void {
@@ -416,6 +456,8 @@ async function openReplication(
   deps: { db: Db; writer: RevisionWriter; registry: CommandRegistry; clock: Clock; log: (message: string) => void },
 ): Promise<ReplicatedLog> {
   const replication = config.replication!;
+  // For tools that open this file directly (bulkhead billing): it is a view, not theirs to write.
+  markReplicaView(deps.db);
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
     "this write is not replicated yet (only directory and flag admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",

@@ -45,18 +45,39 @@ export interface Config {
   replication?: ReplicationConfig | undefined;
   /** The tenant of AuthZEN requests that name none (single-tenant deployments); unset = such requests are a 400. */
   authzenDefaultTenant?: string | undefined;
-  /** JSON file of the resources AuthZEN resource search may answer with (docs/authzen.md). */
+  /** JSON file of the resources AuthZEN resource search may answer with (README, AuthZEN). */
   authzenResources?: string | undefined;
   /** Least level written to the JSON log on stdout (default info; debug adds a line per call). */
   logLevel?: LogLevel | undefined;
   /** The build being run (a git sha or release tag), on every log line. */
   deploymentSha?: string | undefined;
+  /** Decision-log retention (ADR 57); 0 in both keeps everything, as before. */
+  decisionLogRetention?: { maxAgeDays: number; maxRecords: number } | undefined;
+  /** Signed checkpoints the sidecar writes itself (ADR 58); undefined = none. */
+  auditCheckpoints?: AuditCheckpointConfig | undefined;
+  /** How often the audit jobs (retention) run; not an environment setting (tests shorten it). */
+  auditJobIntervalMs?: number | undefined;
   /** V8 heap tuning of `serve` (ADR 67): "size" keeps RSS low, "speed" is V8's default. */
   heapMode?: HeapMode | undefined;
+  /** Byte budget of the decision cache in MiB (ADR 68); 0 turns it off; default DECISION_CACHE_MB. */
+  decisionCacheMb?: number | undefined;
 }
+
+/** Default byte budget, in MiB, of the decision cache (BULKHEAD_DECISION_CACHE_MB, ADR 68); 0 turns it off. */
+export const DECISION_CACHE_MB = 16;
 
 export const HEAP_MODES = ["size", "speed"] as const;
 export type HeapMode = (typeof HEAP_MODES)[number];
+
+export interface AuditCheckpointConfig {
+  /** PEM file of the Ed25519 private key. */
+  keyFile: string;
+  dir: string;
+  everyRecords: number;
+  intervalSeconds: number;
+}
+
+export const AUDIT_CHECKPOINT_DEFAULTS = { everyRecords: 10_000, intervalSeconds: 300 } as const;
 
 /** Settings of replicated mode, present only when `BULKHEAD_NATS_URL` is set. */
 export interface ReplicationConfig {
@@ -117,7 +138,14 @@ export const ENV_VARS = {
   BULKHEAD_AUTHZEN_RESOURCES: "authzenResources",
   BULKHEAD_LOG_LEVEL: "logLevel",
   BULKHEAD_DEPLOYMENT_SHA: "deploymentSha",
+  BULKHEAD_DECISION_LOG_MAX_AGE_DAYS: "decisionLogRetention.maxAgeDays",
+  BULKHEAD_DECISION_LOG_MAX_RECORDS: "decisionLogRetention.maxRecords",
+  BULKHEAD_AUDIT_CHECKPOINT_KEY: "auditCheckpoints.keyFile",
+  BULKHEAD_AUDIT_CHECKPOINT_DIR: "auditCheckpoints.dir",
+  BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS: "auditCheckpoints.everyRecords",
+  BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS: "auditCheckpoints.intervalSeconds",
   BULKHEAD_HEAP_MODE: "heapMode",
+  BULKHEAD_DECISION_CACHE_MB: "decisionCacheMb",
 } as const;
 
 /**
@@ -200,7 +228,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     authzenResources: env.BULKHEAD_AUTHZEN_RESOURCES ? absolute(env.BULKHEAD_AUTHZEN_RESOURCES) : undefined,
     logLevel: logLevel(pick("log-level", "BULKHEAD_LOG_LEVEL")),
     deploymentSha: deploymentSha(env.BULKHEAD_DEPLOYMENT_SHA),
+    decisionLogRetention: {
+      maxAgeDays: wholeNumber("BULKHEAD_DECISION_LOG_MAX_AGE_DAYS", env.BULKHEAD_DECISION_LOG_MAX_AGE_DAYS, 0, 0, 36_500),
+      maxRecords: wholeNumber("BULKHEAD_DECISION_LOG_MAX_RECORDS", env.BULKHEAD_DECISION_LOG_MAX_RECORDS, 0, 0, 1e15 - 1),
+    },
+    auditCheckpoints: auditCheckpointConfig(env, absolute(pick("db", "BULKHEAD_DB") ?? DEFAULTS.dbPath)),
     heapMode: heapMode(pick("heap-mode", "BULKHEAD_HEAP_MODE")),
+    decisionCacheMb: wholeNumber("BULKHEAD_DECISION_CACHE_MB", pick("decision-cache-mb", "BULKHEAD_DECISION_CACHE_MB"), DECISION_CACHE_MB, 0, 1024),
   };
   validateConfig(config);
   return config;
@@ -283,6 +317,22 @@ function streamName(name: string): string {
     throw new ConfigError(`BULKHEAD_NATS_STREAM='${name}' must be 1 to 255 letters, digits, '_' or '-'`);
   }
   return name;
+}
+
+/** Automatic checkpoints need a key; the other settings without one mean the operator expects checkpoints that will not come. */
+function auditCheckpointConfig(env: NodeJS.ProcessEnv, dbPath: string): AuditCheckpointConfig | undefined {
+  if (!env.BULKHEAD_AUDIT_CHECKPOINT_KEY) {
+    for (const name of ["BULKHEAD_AUDIT_CHECKPOINT_DIR", "BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS", "BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS"] as const) {
+      if (env[name]) throw new ConfigError(`${name} is set but BULKHEAD_AUDIT_CHECKPOINT_KEY is not; checkpoints are only written when they can be signed`);
+    }
+    return undefined;
+  }
+  return {
+    keyFile: absolute(env.BULKHEAD_AUDIT_CHECKPOINT_KEY),
+    dir: absolute(env.BULKHEAD_AUDIT_CHECKPOINT_DIR || `${dbPath === ":memory:" ? "." : dbPath}.checkpoints`),
+    everyRecords: wholeNumber("BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS", env.BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS, AUDIT_CHECKPOINT_DEFAULTS.everyRecords, 1, 1_000_000_000),
+    intervalSeconds: wholeNumber("BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", env.BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS, AUDIT_CHECKPOINT_DEFAULTS.intervalSeconds, 1, 86_400),
+  };
 }
 
 function defaultTenant(value: string | undefined): string | undefined {

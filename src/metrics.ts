@@ -24,6 +24,8 @@ export interface MetricSources {
   decisionLog: DecisionLog;
   tracker: ChangeTracker;
   contextCache?: { readonly cacheUsage: { entries: number; bytes: number; hits: number; misses: number } };
+  /** The decision cache (ADR 68); absent when turned off, and so are its series. */
+  decisionCache?: { readonly usage: { entries: number; bytes: number; hits: number; misses: number } };
   /** Replicated mode's change log; absent single-node, and so are its series. */
   replication?: { readonly stats: { applied: number; lagEntries: number; lagSeconds: number; conflicts: number; catchUpTarget: number; ready: boolean } };
 }
@@ -86,6 +88,14 @@ export function createMetrics(parts: MetricSources): Metrics {
       [{ result: "miss" }, cache.cacheUsage.misses],
     ]);
     gauge("bulkhead_context_cache_bytes", "estimated bytes held by the member-context cache", () => cache.cacheUsage.bytes);
+  }
+  const decisions = parts.decisionCache;
+  if (decisions) {
+    countedElsewhere("bulkhead_decision_cache_lookups_total", "policy answers of non-consuming Checks, from the decision cache (hit) or evaluated (miss)", ["result"], () => [
+      [{ result: "hit" }, decisions.usage.hits],
+      [{ result: "miss" }, decisions.usage.misses],
+    ]);
+    gauge("bulkhead_decision_cache_bytes", "estimated bytes held by the decision cache", () => decisions.usage.bytes);
   }
   const replication = parts.replication;
   if (replication) {

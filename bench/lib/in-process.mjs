@@ -4,7 +4,8 @@
 // way such a transport would: no network, no protobuf, same Decider.
 //
 //   node bench/lib/in-process.mjs run <dist> <db> <policyDir> <requests.json> <warmupS> <probeS> <sustainS>
-//     -> JSON on stdout: { probe: {rps}, sustained: {rps, latencies, errors, count, serverCpuMs} }
+//     -> JSON on stdout: { probe: {rps}, sustained: {rps, latencies, errors, count, serverCpuMs}, memory, decisionCache }
+//   BULKHEAD_DECISION_CACHE_MB=0 turns the decision cache off, as it does for serve.
 //   node bench/lib/in-process.mjs precompute <dist> <db> <policyDir> <requests.json> <out.json>
 //     -> for each request: the full policy input Bulkhead would evaluate, and
 //        Bulkhead's decision (allow + reason codes), for the OPA row and its
@@ -25,7 +26,9 @@ async function core() {
   const policies = new PolicyManager({ dir: policyDir, watch: false });
   await policies.start();
   const runtime = { clock: systemClock, ids: ulidGenerator(systemClock), log: () => {} };
-  const decisionCore = createDecisionCore(db, policies, runtime);
+  // BULKHEAD_DECISION_CACHE_MB as serve reads it: 0 turns the decision cache off (the cache-off row).
+  const cacheMb = process.env.BULKHEAD_DECISION_CACHE_MB;
+  const decisionCore = createDecisionCore(db, policies, runtime, cacheMb === undefined ? {} : { decisionCacheBytes: Number(cacheMb) * 2 ** 20 });
   const inputs = JSON.parse(readFileSync(requestsFile, "utf8")).map((r) => validateCheck(r));
   return { db, policies, decisionCore, inputs };
 }
@@ -90,7 +93,8 @@ async function runMode() {
   memory.rssMiB = process.memoryUsage().rss / 2 ** 20;
   const peak = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
   // Exit only once stdout has drained: a pipe takes 64 KiB at a time.
-  const out = JSON.stringify({ probe: { rps }, sustained, memory, peakRssMiB: peak ? Number(peak[1]) / 1024 : 0 });
+  const decisionCache = decisionCore.decisionCache?.usage ?? null;
+  const out = JSON.stringify({ probe: { rps }, sustained, memory, decisionCache, peakRssMiB: peak ? Number(peak[1]) / 1024 : 0 });
   await new Promise((resolve) => process.stdout.write(out, resolve));
 }
 

@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyOb
 import { UsageError } from "../errors.js";
 import type { Db } from "../store/database.js";
 import { AUDIT_CHAIN_NAMES, type AuditChainName } from "./audit-chain.js";
+import { readAnchor } from "./audit-anchor.js";
 
 /** Where a chain stood: its last row, that row's hash, and how many hashed rows lead to it. */
 export interface ChainPoint {
@@ -32,12 +33,14 @@ export function takeCheckpoint(db: Db, now: Date, privateKeyPem?: string): Check
         | { rowId: number; hash: string }
         | undefined;
       const records = db.prepare(`SELECT count(*) FROM ${chain} WHERE chain_hash IS NOT NULL`).pluck().get() as number;
-      chains[chain] = { rowId: head?.rowId ?? 0, hash: head?.hash ?? "", records };
+      // Rows retention pruned still count: a chain's record count only grows (ADR 57).
+      const anchor = readAnchor(db, chain);
+      chains[chain] = { rowId: head?.rowId ?? anchor?.rowId ?? 0, hash: head?.hash ?? anchor?.hash ?? "", records: records + (anchor?.records ?? 0) };
     }
   })();
   const checkpoint: Checkpoint = { version: 1, at: now.toISOString(), chains };
   if (privateKeyPem === undefined) return checkpoint;
-  const key = readKey(() => createPrivateKey(privateKeyPem), "--key");
+  const key = readPrivateKey(privateKeyPem, "--key");
   return { ...checkpoint, signature: { algorithm: "ed25519", keyId: keyId(createPublicKey(key)), value: sign(null, signedBytes(checkpoint), key).toString("base64") } };
 }
 
@@ -74,6 +77,11 @@ function signedBytes(checkpoint: Omit<Checkpoint, "signature">): Buffer {
 
 function keyId(publicKey: KeyObject): string {
   return createHash("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest("hex").slice(0, 16);
+}
+
+/** An Ed25519 private key from PEM; `source` (a flag or variable) names it in the error. */
+export function readPrivateKey(pem: string, source: string): KeyObject {
+  return readKey(() => createPrivateKey(pem), source);
 }
 
 function readKey(read: () => KeyObject, flag: string): KeyObject {

@@ -1,4 +1,5 @@
 import type { Db } from "../store/database.js";
+import { DECISION_COLUMNS, decisionView } from "./decision-query.js";
 
 export interface ExportRange {
   tenantId: string;
@@ -21,23 +22,9 @@ export function* exportTenantAudit(db: Db, range: ExportRange): Generator<string
   const since = range.since ?? 0;
   const until = range.until ?? Number.MAX_SAFE_INTEGER;
   const decisions = db
-    .prepare(
-      `SELECT decision_id, at, actor_id, actor_type, action, resource_type, resource_id, allow, reasons, policy_revision, store_revision,
-              request_id, source, impersonation, chain_hash
-       FROM decision_log WHERE tenant_id = ? AND at >= ? AND at < ? ORDER BY at, rowid`,
-    )
+    .prepare(`SELECT ${DECISION_COLUMNS}, chain_hash FROM decision_log WHERE tenant_id = ? AND at >= ? AND at < ? ORDER BY at, rowid`)
     .iterate(range.tenantId, since, until) as IterableIterator<Record<string, unknown>>;
-  for (const row of decisions) {
-    yield JSON.stringify({
-      kind: "decision",
-      tenant_id: range.tenantId,
-      ...row,
-      at: new Date(row.at as number).toISOString(),
-      allow: row.allow === 1,
-      reasons: JSON.parse(row.reasons as string) as string[],
-      impersonation: row.impersonation ? (JSON.parse(row.impersonation as string) as unknown) : null,
-    });
-  }
+  for (const row of decisions) yield JSON.stringify({ kind: "decision", ...decisionView(row) });
   const actions = db
     .prepare(`SELECT id, at, actor, object, action, reason, source, result, chain_hash FROM admin_audit WHERE tenant_id = ? AND at >= ? AND at < ? ORDER BY at, id`)
     .iterate(range.tenantId, since, until) as IterableIterator<Record<string, unknown>>;

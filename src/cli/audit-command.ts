@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { checkSignature, parseCheckpoint, takeCheckpoint, type Checkpoint } from "../audit/audit-checkpoint.js";
 import { exportTenantAudit } from "../audit/audit-export.js";
+import { isDirectory, latestCheckpointFile } from "../audit/auto-checkpoints.js";
 import { verifyAudit } from "../audit/audit-verify.js";
 import { DEFAULTS } from "../config.js";
 import { UsageError } from "../errors.js";
@@ -10,10 +11,12 @@ import { openDatabase, type Db } from "../store/database.js";
 export const AUDIT_USAGE = `bulkhead audit - the tamper-evident audit trail (decision log and admin audit)
 
 Usage:
-  bulkhead audit verify [--db FILE] [--checkpoint FILE [--public-key PEM]]
+  bulkhead audit verify [--db FILE] [--checkpoint FILE|DIR [--public-key PEM]]
       recompute both hash chains; name the first changed, inserted, deleted or moved
       record. With a checkpoint (taken earlier, kept off-host), also find a truncated
-      tail or a rewritten chain, and check the checkpoint's Ed25519 signature.
+      tail or a rewritten chain, and check the checkpoint's Ed25519 signature. A DIR
+      (the sidecar's BULKHEAD_AUDIT_CHECKPOINT_DIR) means its newest checkpoint. A chain
+      pruned by retention is checked from its anchor (the last pruned record).
   bulkhead audit checkpoint [--db FILE] [--key PEM] [--out FILE]
       print (or write) the head of each chain now, signed with an Ed25519 private key;
       ship it off-host (cron, a log shipper) so verify can use it later
@@ -76,6 +79,13 @@ function verify(db: Db, checkpointPath: string | undefined, publicKeyPath: strin
   let checkpoint: Checkpoint | undefined;
   let failed = false;
   if (publicKeyPath && !checkpointPath) throw new UsageError("--public-key checks a checkpoint's signature: pass --checkpoint FILE too");
+  if (checkpointPath && isDirectory(checkpointPath)) {
+    // The sidecar's own checkpoints (BULKHEAD_AUDIT_CHECKPOINT_DIR): the newest one.
+    const newest = latestCheckpointFile(checkpointPath);
+    if (!newest) throw new UsageError(`--checkpoint ${checkpointPath}: a directory with no checkpoint-*.json file`);
+    console.log(`note using the newest checkpoint in ${checkpointPath}: ${newest}`);
+    checkpointPath = newest;
+  }
   if (checkpointPath) {
     checkpoint = parseCheckpoint(readText(checkpointPath, "--checkpoint"), checkpointPath);
     if (publicKeyPath) {
@@ -87,7 +97,10 @@ function verify(db: Db, checkpointPath: string | undefined, publicKeyPath: strin
     }
   }
   for (const report of verifyAudit(db, checkpoint)) {
-    const prefix = report.unchained > 0 ? ` (${report.unchained} older rows written before the chain began are not covered)` : "";
+    const prefix =
+      (report.unchained > 0 ? ` (${report.unchained} older rows written before the chain began are not covered)` : "") +
+      (report.anchor ? ` (from the retention anchor at rowid ${report.anchor.rowId}: ${report.anchor.records} older records pruned)` : "");
+    for (const note of report.notes) console.log(`note ${report.chain}: ${note}`);
     if (report.problem) {
       failed = true;
       console.log(`FAIL ${report.chain}: ${report.problem}; ${report.verified} records before it verified`);
@@ -115,7 +128,8 @@ function readText(path: string, flag: string): string {
   }
 }
 
-function time(value: string | undefined, flag: string): number | undefined {
+/** An ISO 8601 time flag (--since, --until) in ms since the epoch; shared by `decisions`. */
+export function time(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) throw new UsageError(`${flag}: '${value}' is not an ISO 8601 time (for example 2026-11-01 or 2026-11-01T12:00:00Z)`);

@@ -4,9 +4,10 @@ import { BillingProjector } from "../billing/billing-projector.js";
 import { reconcileSubscriptions } from "../billing/reconcile.js";
 import { stripeClient } from "../billing/stripe-webhook.js";
 import { systemClock } from "../clock.js";
-import { DEFAULTS, loadConfig } from "../config.js";
+import { DEFAULTS, loadConfig, type Config } from "../config.js";
 import { validateReason } from "../directory/admin-input.js";
-import { openDatabase } from "../store/database.js";
+import { isReplicaView } from "../replication/replica-mark.js";
+import { openDatabase, type Db } from "../store/database.js";
 import { RevisionWriter } from "../store/revision-writer.js";
 import { createSqliteStores } from "../store/stores.js";
 
@@ -22,7 +23,9 @@ Usage:
   bulkhead billing events --unmapped [--db FILE]
       list stored events that named no known tenant
 
---db defaults to BULKHEAD_DB or ${DEFAULTS.dbPath}.
+--db defaults to BULKHEAD_DB or ${DEFAULTS.dbPath}. In replicated mode
+(BULKHEAD_NATS_URL, or a file a replicated sidecar opened) replay and
+reconcile without --dry-run are refused: they would write this file only.
 `;
 
 export async function billingCommand(args: string[]): Promise<number> {
@@ -43,6 +46,11 @@ export async function billingCommand(args: string[]): Promise<number> {
     const writer = new RevisionWriter(db, systemClock);
     const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
     const actor = `cli:${userInfo().username}`;
+    const refusal = replicatedModeRefusal(sub, values["dry-run"] === true, config, db);
+    if (refusal) {
+      process.stderr.write(`bulkhead billing ${sub}: ${refusal}\n`);
+      return 1;
+    }
     if (sub === "reconcile") {
       if (!config.stripeApiKey) {
         process.stderr.write("bulkhead billing reconcile: set BULKHEAD_STRIPE_API_KEY (and BULKHEAD_STRIPE_API_URL for stripe-mock)\n");
@@ -84,4 +92,23 @@ export async function billingCommand(args: string[]): Promise<number> {
   } finally {
     db.close();
   }
+}
+
+/**
+ * Replay and reconcile write this file directly, not through the change log.
+ * On a replicated sidecar's file such a write reaches no other sidecar, and it
+ * takes the revision the log gives its next entry, so the sidecar on the file
+ * stops applying the log there (ADR 43). Refused, with what to do instead,
+ * until they are commands; a dry run and `events` only read.
+ */
+function replicatedModeRefusal(sub: string, dryRun: boolean, config: Config, db: Db): string | undefined {
+  if ((sub !== "replay" && sub !== "reconcile") || (sub === "reconcile" && dryRun)) return undefined;
+  const why = config.replication
+    ? "refused in replicated mode (BULKHEAD_NATS_URL is set)"
+    : isReplicaView(db) ? `refused in replicated mode (${config.dbPath} is a replicated sidecar's view of the change log)` : undefined;
+  if (!why) return undefined;
+  const instead = sub === "replay"
+    ? "set metadata.tenant_id on the Stripe customer instead: its customer.updated event reaches every sidecar through the log and re-applies the customer's waiting events in order"
+    : "run it with --dry-run to see the drift (it writes nothing), and repair in Stripe: the subscription's next event (any update to it) reaches every sidecar through the log";
+  return `${why}: it would write this file only, which no other sidecar sees and which stops this sidecar applying the log. ${sub} is not replicated yet; ${instead}`;
 }

@@ -14,6 +14,8 @@ export const SUBCOMMANDS: Record<string, string[]> = {
   admin: [],
   flags: ["list", "show", "put", "kill", "stale"],
   audit: ["verify", "checkpoint", "export"],
+  decisions: ["query", "tail"],
+  doctor: [],
   completion: ["bash", "zsh"],
   version: [],
   help: [],

@@ -18,6 +18,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   admin: async () => (await import("./admin-command.js")).adminCommand,
   flags: async () => (await import("./flags-command.js")).flagsCommand,
   audit: async () => (await import("./audit-command.js")).auditCommand,
+  doctor: async () => (await import("./doctor-command.js")).doctorCommand,
+  decisions: async () => (await import("./decisions-command.js")).decisionsCommand,
   completion: async () => (await import("./completion.js")).completionCommand,
 };
 

@@ -23,8 +23,13 @@ export function readyLine(addresses: ReadyAddresses): string {
   return `${PREFIX}gRPC on ${addresses.grpcAddress}, HTTP on ${addresses.httpAddress}`;
 }
 
-/** Up to its newline only: output arrives in chunks, and a chunk may end inside a port number. */
-const READY = /^bulkhead: ready: gRPC on (\S+), HTTP on (\S+)\r?\n/gm;
+/**
+ * The line, up to its newline only (output arrives in chunks, and a chunk may
+ * end inside a port number): group 1 the gRPC address, group 2 the HTTP one.
+ * For scripts that match one line; `readyAddresses` finds them all.
+ */
+export const READY_PATTERN = /^bulkhead: ready: gRPC on (\S+), HTTP on (\S+)\r?\n/m;
+const READY = new RegExp(READY_PATTERN.source, "gm");
 
 /** Every complete ready line in `output` (a process's stderr so far, possibly mixed with its stdout), in order. */
 export function readyAddresses(output: string): ReadyAddresses[] {

@@ -30,6 +30,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       "nats-url": { type: "string" },
       "log-level": { type: "string" },
       "heap-mode": { type: "string" },
+      "decision-cache-mb": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,

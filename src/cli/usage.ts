@@ -1,4 +1,4 @@
-import { DEFAULTS } from "../config.js";
+import { DECISION_CACHE_MB, DEFAULTS } from "../config.js";
 
 // The top-level help, shared by `bulkhead --help` and `bulkhead serve --help`.
 // Kept apart from both so printing it loads no server code.
@@ -17,6 +17,8 @@ Usage:
                              approvals, impersonation over AdminService (bulkhead admin --help)
   bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)
   bulkhead audit ...         verify the audit hash chains, sign checkpoints, export a tenant's records
+  bulkhead decisions ...     query and tail the decision log (bulkhead decisions --help)
+  bulkhead doctor [flags]    the configuration (secrets masked), store, policy, sidecar and NATS health
   bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 
@@ -43,6 +45,12 @@ serve flags (each also an environment variable):
                           BULKHEAD_AUTHZEN_RESOURCES  JSON file of resources AuthZEN resource search answers with
                           BULKHEAD_KEY_SECRET     API-key hash secret (default: generated into key.secret)
                           BULKHEAD_ADMIN_TOKEN_FILE  file the admin CLI reads its token from
+                          BULKHEAD_DECISION_LOG_MAX_AGE_DAYS  prune decisions older than this (default 0: keep)
+                          BULKHEAD_DECISION_LOG_MAX_RECORDS  keep at most this many decisions (default 0: no bound)
+                          BULKHEAD_AUDIT_CHECKPOINT_KEY  Ed25519 private key (PEM file): write signed checkpoints
+                          BULKHEAD_AUDIT_CHECKPOINT_DIR  where they go (default: <db>.checkpoints/)
+                          BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS  one every N records (default 10000)
+                          BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS  or every T seconds with new records (default 300)
   --nats-url URL[,URL]    BULKHEAD_NATS_URL       replicated mode: the change log on NATS JetStream,
                                                   a local SQLite view per sidecar (README)
                           BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
@@ -52,6 +60,8 @@ serve flags (each also an environment variable):
                           BULKHEAD_DEPLOYMENT_SHA  the build being run (git sha or tag), on every log line
   --heap-mode size|speed  BULKHEAD_HEAP_MODE      V8 heap tuning: size (default) keeps RSS under 256 MiB
                                                   with 200,000 members seen; speed is V8's default
+  --decision-cache-mb N   BULKHEAD_DECISION_CACHE_MB  memory for cached policy answers of repeated
+                                                  Checks (default ${DECISION_CACHE_MB}; 0 = off; ADR 68)
   --no-watch                                      do not hot-reload the policy bundle
   --workers N             BULKHEAD_WORKERS        N server processes (node:cluster) sharing the
                                                   addresses and the database (default 1)

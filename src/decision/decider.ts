@@ -20,6 +20,7 @@ import type { ApiKey, ApiKeyStore } from "../identity/api-keys.js";
 import type { KeyRateLimiter } from "../identity/rate-limiter.js";
 import type { FlagUsage } from "../flags/flag-usage.js";
 import type { CheckInput } from "./check-input.js";
+import type { DecisionCache } from "./decision-cache.js";
 import type { CheckCharges } from "./check-charge.js";
 
 export interface Decision {
@@ -65,6 +66,8 @@ export interface DeciderDeps {
   boundaryGuard?: boolean;
   /** Longest wait for min_revision when the caller set no deadline. */
   revisionWaitMs?: number;
+  /** Policy results of non-consuming Checks (ADR 68); absent = every Check evaluates. */
+  decisionCache?: DecisionCache;
 }
 
 /**
@@ -223,15 +226,30 @@ export class Decider {
     const input = { ...raw, principal: gate.principal };
     if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision, answers);
     const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
+    const result = await this.evaluateCached(input, resolution, policy, call);
+    const decision = this.guarded(input, resolution, result, policy, storeRevision);
+    answers.push(recordOf(input, resolution, decision));
+    return decision;
+  }
+
+  /**
+   * The policy's answer from the decision cache when it holds one for this
+   * very context object, policy revision and request; else evaluated (and
+   * kept). Errors throw before anything is kept, so none is ever cached.
+   */
+  private async evaluateCached(input: CheckInput, resolution: Resolution, policy: PolicySet, call: LiveCall): Promise<PolicyDecision> {
+    const cache = this.deps.decisionCache;
+    const key = cache?.keyOf(input, resolution, policy);
+    const hit = key === undefined ? undefined : cache!.get(key);
+    if (hit) return hit;
     let result;
     try {
       result = await policy.evaluateBudgeted(buildPolicyInput(input, resolution), call);
     } catch (error) {
       throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
-    const decision = this.guarded(input, resolution, result, policy, storeRevision);
-    answers.push(recordOf(input, resolution, decision));
-    return decision;
+    if (key !== undefined) cache!.remember(key, resolution, result);
+    return result;
   }
 
   /** decide() for a check inside a write (with consume, or an item of a consuming batch), which cannot await. */

@@ -49,7 +49,7 @@ export async function createEmbeddedTransport(options: EmbeddedOptions): Promise
   await policies.start();
   const db = openDatabase(options.dbPath);
   const core = createDecisionCore(db, policies, { clock: systemClock, ids: ulidGenerator(systemClock), log });
-  policies.onSwap(() => core.resolver.forgetAll());
+  policies.onSwap(() => core.forgetCaches());
   return new EmbeddedTransport(db, core, policies);
 }
 

@@ -37,12 +37,23 @@ export class PolicySet implements RoleCatalog {
   /** Set by the owner (PolicyManager) to watch this set's evaluations. */
   observer: EvaluationObserver | undefined;
 
+  /**
+   * Whether the compiled policy may read `input.context.request_id`. OPA
+   * compiles every field name a rule names into the module's string
+   * constants, so a bundle without the text cannot name it; the decision
+   * cache then leaves the request id out of its key (ADR 68).
+   */
+  readonly readsRequestId: boolean;
+
   private constructor(
     private readonly policy: LoadedPolicy,
     readonly data: PolicyData,
     readonly revision: string,
     private readonly pool: EvaluationPool | null,
-  ) {}
+    wasm: Buffer,
+  ) {
+    this.readsRequestId = wasm.includes("request_id");
+  }
 
   /**
    * `smokeTest: false` is for analysis tools (xtest, policy diff) that must see
@@ -72,7 +83,7 @@ export class PolicySet implements RoleCatalog {
           module, data: bundle.data, entrypoint: ENTRYPOINT, memory: MEMORY, size: options.evaluation.workers, budgetMs: options.evaluation.budgetMs,
         })
       : null;
-    const set = new PolicySet(policy, bundle.data, bundle.revision, pool);
+    const set = new PolicySet(policy, bundle.data, bundle.revision, pool, bundle.wasm);
     if (options.smokeTest ?? true) await set.smokeTest();
     return set;
   }

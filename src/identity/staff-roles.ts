@@ -22,6 +22,7 @@ export const ADMIN_CAPABILITIES = [
   "staff.write",
   "flags.write", // PutFlag, DeleteFlag, ListFlags
   "flags.kill", // SetKillSwitch alone, without a second approver (the on-call engineer)
+  "audit.read", // QueryDecisions: one tenant's decision log
 ] as const;
 export type AdminCapability = (typeof ADMIN_CAPABILITIES)[number];
 
@@ -29,13 +30,13 @@ const STAFF_CAPABILITIES: Record<StaffRole, readonly AdminCapability[]> = {
   // Helps customers: reads metadata, may look through a member's eyes (read-only, see policies/bulkhead/staff_roles/data.json).
   support_agent: ["tenants.read", "impersonate"],
   // Fixes a tenant's directory and keys; cannot touch billing.
-  support_admin: ["tenants.read", "tenants.write", "tenants.delete", "directory.write", "api_keys.write", "impersonate", "changes.watch", "approvals"],
+  support_admin: ["tenants.read", "tenants.write", "tenants.delete", "directory.write", "api_keys.write", "impersonate", "changes.watch", "approvals", "audit.read"],
   // Billing corrections and the plan catalog; no directory writes.
   finance: ["tenants.read", "billing.write", "plans.write", "approvals"],
   // Operates the sidecar: reads and watches, approves; owns flags, and may
   // throw a kill switch alone when on call. A high-risk flag to 100% still
   // needs a second engineer's approval (src/flags/flag-admin.ts).
-  engineer: ["tenants.read", "changes.watch", "approvals", "flags.write", "flags.kill"],
+  engineer: ["tenants.read", "changes.watch", "approvals", "flags.write", "flags.kill", "audit.read"],
 };
 
 /** The host's directory sync: keeps tenants, users, memberships and custom roles current. */

@@ -191,3 +191,121 @@ describe("the Check path", () => {
     expect(body.error.code).toBe("STORE_REVISION_NOT_REACHED");
   });
 });
+
+// A per-tenant PDP: /t/{tenant}/access/v1/... answers for that tenant only,
+// whatever the body claims. globex's caller (usr_carol is admin there and a
+// viewer in acme) attacks acme's path, and acme's caller attacks globex's.
+describe("per-tenant PDP paths", () => {
+  const acme = "/t/ten_acme";
+  const globex = "/t/ten_globex";
+  const get = async (sidecar: TestSidecar, path: string) => {
+    const response = await fetch(`http://127.0.0.1:${sidecar.httpPort}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  };
+
+  it("the tenant's metadata names endpoints under its path", async () => {
+    const { status, body } = await get(multi, "/.well-known/authzen-configuration/t/ten_acme");
+    expect(status).toBe(200);
+    const pdp = `http://127.0.0.1:${multi.httpPort}/t/ten_acme`;
+    expect(body).toEqual({
+      policy_decision_point: pdp,
+      access_evaluation_endpoint: `${pdp}/access/v1/evaluation`,
+      access_evaluations_endpoint: `${pdp}/access/v1/evaluations`,
+      search_subject_endpoint: `${pdp}/access/v1/search/subject`,
+      search_resource_endpoint: `${pdp}/access/v1/search/resource`,
+      search_action_endpoint: `${pdp}/access/v1/search/action`,
+    });
+    const bad = await get(multi, "/.well-known/authzen-configuration/t/-nope");
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.field).toBe("path.tenant");
+    expect((await fetch(`http://127.0.0.1:${multi.httpPort}/.well-known/authzen-configuration/t/ten_acme`)).status).toBe(401);
+  });
+
+  it("a request naming no tenant is decided for the path's tenant, even with no default tenant", async () => {
+    const { status, body } = await post(multi, `${acme}/access/v1/evaluation`, { subject: user("usr_alice"), action: read, resource: project("prj_1") });
+    expect(status).toBe(200);
+    expect(body.decision).toBe(true);
+    const dave = await post(multi, `${acme}/access/v1/evaluation`, { subject: user("usr_dave"), action: read, resource: project("prj_1") });
+    expect(codes(dave.body)).toEqual(["not_a_member"]);
+  });
+
+  it.each([
+    ["the subject", { subject: user("usr_carol", "ten_globex"), action: read, resource: project("prj_1") }, "subject.properties.tenant_id"],
+    ["the resource", { subject: user("usr_carol"), action: read, resource: project("prj_globex_1", "ten_globex") }, "resource.properties.tenant_id"],
+    ["both", { subject: user("usr_carol", "ten_globex"), action: read, resource: project("prj_globex_1", "ten_globex") }, "subject.properties.tenant_id"],
+    ["the resource, subject naming the path's own tenant", { subject: user("usr_carol", "ten_acme"), action: read, resource: project("prj_1", "ten_globex") }, "resource.properties.tenant_id"],
+  ])("%s naming another tenant on acme's path is a 400 naming the field, never an answer", async (_name, body, field) => {
+    const { status, body: answer } = await post(multi, `${acme}/access/v1/evaluation`, body);
+    expect(status).toBe(400);
+    expect(answer).not.toHaveProperty("decision");
+    expect(answer.error.field).toBe(field);
+  });
+
+  it("the default tenant of a single-tenant deployment does not override a tenant path", async () => {
+    // single's default is acme; on globex's path alice (acme only) is no member.
+    const { body } = await post(single, `${globex}/access/v1/evaluation`, { subject: user("usr_alice"), action: read, resource: project("prj_1") });
+    expect(codes(body)).toEqual(["not_a_member"]);
+    const claimed = await post(single, `${globex}/access/v1/evaluation`, { subject: user("usr_alice", "ten_acme"), action: read, resource: project("prj_1") });
+    expect(claimed.status).toBe(400);
+  });
+
+  it("a batch item naming another tenant is decision false with the error; the others are decided for the path's tenant", async () => {
+    const { status, body } = await post(multi, `${acme}/access/v1/evaluations`, {
+      action: read,
+      evaluations: [
+        { subject: user("usr_carol", "ten_globex"), resource: project("prj_globex_1") },
+        { subject: user("usr_carol"), resource: project("prj_1") },
+        { subject: user("usr_carol"), resource: project("prj_globex_1", "ten_globex") },
+      ],
+    });
+    expect(status).toBe(200);
+    expect(body.evaluations[0]).toMatchObject({ decision: false, context: { error: { code: "REQUEST_INVALID_ARGUMENT", field: "evaluations[0].subject.properties.tenant_id" } } });
+    expect(body.evaluations[1].decision).toBe(true); // carol is a viewer in acme
+    expect(body.evaluations[2]).toMatchObject({ decision: false, context: { error: { field: "evaluations[2].resource.properties.tenant_id" } } });
+  });
+
+  it("subject search on acme's path lists acme's members only, and refuses a body naming globex", async () => {
+    const own = await post(multi, `${acme}/access/v1/search/subject`, { subject: { type: "user" }, action: read, resource: project("prj_1") });
+    expect(own.body.results.map((r: { id: string }) => r.id).sort()).toEqual(["usr_alice", "usr_bob", "usr_carol"]);
+    const other = await post(multi, `${acme}/access/v1/search/subject`, { subject: { type: "user" }, action: read, resource: project("prj_1", "ten_globex") });
+    expect(other.status).toBe(400);
+    expect(other.body).not.toHaveProperty("results");
+  });
+
+  it("resource search on acme's path never returns globex's resources, whoever asks", async () => {
+    const carol = await post(multi, `${acme}/access/v1/search/resource`, { subject: user("usr_carol"), action: read, resource: { type: "project" } });
+    expect(carol.body.results.map((r: { id: string }) => r.id).sort()).toEqual(["prj_acme_1", "prj_acme_2"]);
+    const onGlobex = await post(multi, `${globex}/access/v1/search/resource`, { subject: user("usr_carol"), action: read, resource: { type: "project" } });
+    expect(onGlobex.body.results.map((r: { id: string }) => r.id)).toEqual(["prj_globex_1"]);
+    for (const body of [
+      { subject: user("usr_carol", "ten_globex"), action: read, resource: { type: "project" } },
+      { subject: user("usr_carol"), action: read, resource: { type: "project", properties: { tenant_id: "ten_globex" } } },
+    ]) {
+      const attack = await post(multi, `${acme}/access/v1/search/resource`, body);
+      expect(attack.status).toBe(400);
+      expect(attack.body).not.toHaveProperty("results");
+    }
+  });
+
+  it("action search on a tenant path answers for that tenant: carol is admin in globex, a viewer in acme", async () => {
+    const names = async (path: string) =>
+      (await post(multi, `${path}/access/v1/search/action`, { subject: user("usr_carol"), resource: project("prj_1") })).body.results.map((r: { name: string }) => r.name);
+    expect(await names(globex)).toContain("projects.delete");
+    expect(await names(acme)).toContain("projects.read");
+    expect(await names(acme)).not.toContain("projects.delete");
+    const attack = await post(multi, `${acme}/access/v1/search/action`, { subject: user("usr_carol", "ten_globex"), resource: project("prj_1") });
+    expect(attack.status).toBe(400);
+  });
+
+  it("a malformed tenant in the path is a 400 naming path.tenant, and the caller token still applies", async () => {
+    const { status, body } = await post(multi, "/t/ten%20acme/access/v1/evaluation", { subject: user("usr_alice"), action: read, resource: project("prj_1") });
+    expect(status).toBe(400);
+    expect(body.error.field).toBe("path.tenant");
+    const anonymous = await fetch(`http://127.0.0.1:${multi.httpPort}${acme}/access/v1/evaluation`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ subject: user("usr_alice"), action: read, resource: project("prj_1") }),
+    });
+    expect(anonymous.status).toBe(401);
+  });
+});

@@ -75,8 +75,25 @@ describe("a candidate bundle replays recent real inputs before it may serve", ()
     await refused(faultyBundle("slow", TAGGED_TENANT, 9000), /replaying recent input \d+ of \d+ ran past the evaluation budget of 1000 ms/);
   });
 
-  it("refuses a bundle that exhausts the Wasm memory only on real input", async () => {
-    await refused(faultyBundle("memory", TAGGED_TENANT), /replaying recent input \d+ of \d+ exhausted the Wasm memory/);
+});
+
+describe("a candidate bundle that exhausts the Wasm memory on real input", () => {
+  it("is refused as exactly that", async () => {
+    // Its own sidecar with a 4 s budget: filling the 64 MiB heap takes about
+    // 0.3 s on a quiet machine, but with the suite and other work on 2 cores it
+    // once took past 1 s and was reported as slow instead (still refused).
+    const h = await watchingSidecar(4000);
+    try {
+      for (const request of [acmeRead(), globexRead(), acmeRead()]) expect((await h.sidecar.check(request)).allow).toBe(true);
+      h.publish(faultyBundle("memory", TAGGED_TENANT));
+      await h.waitFor(() => h.sidecar.bulkhead.policies.status.rejected > 0, "the refusal");
+      expect(h.sidecar.bulkhead.policies.status.lastError).toMatch(/replaying recent input \d+ of \d+ exhausted the Wasm memory/);
+      const answer = await h.sidecar.check(acmeRead());
+      expect(answer.allow).toBe(true);
+      expect(answer.policyRevision).toBe(h.goodRevision);
+    } finally {
+      await h.sidecar.close();
+    }
   });
 });
 

@@ -71,6 +71,15 @@ describe("loadConfig", () => {
     expect(loadConfig({ BULKHEAD_DEPLOYMENT_SHA: "v1.4.0-rc.1" }).deploymentSha).toBe("v1.4.0-rc.1");
     for (const value of ['abc","level":"fatal', "a b", "x".repeat(65)]) {
       expect(() => loadConfig({ BULKHEAD_DEPLOYMENT_SHA: value }), value).toThrow(/BULKHEAD_DEPLOYMENT_SHA=.* must be 1 to 64 letters/);
+      }
+    });
+
+  it("takes the decision cache budget in MiB from the flag or the environment, defaulting to 16, 0 for off, and names a bad value", () => {
+    expect(loadConfig({}).decisionCacheMb).toBe(16);
+    expect(loadConfig({ BULKHEAD_DECISION_CACHE_MB: "0" }).decisionCacheMb).toBe(0);
+    expect(loadConfig({ BULKHEAD_DECISION_CACHE_MB: "64" }, { "decision-cache-mb": "8" }).decisionCacheMb).toBe(8);
+    for (const value of ["-1", "1025", "1.5", "16MB", "sixteen"]) {
+      expect(() => loadConfig({ BULKHEAD_DECISION_CACHE_MB: value }), value).toThrow(/BULKHEAD_DECISION_CACHE_MB=.* must be a whole number from 0 to 1024/);
     }
   });
 

@@ -15,6 +15,7 @@ import type { ApiKey } from "../../identity/api-keys.js";
 import { STAFF_ROLES, type AdminCapability, type AdminCaller } from "../../identity/staff-roles.js";
 import type { AdminServiceServer, ApiKeyInfo, Change, RequestApprovalRequest, WatchChangesRequest } from "../../gen/bulkhead/v1/admin.js";
 import type { ChangeFeed } from "../../store/change-feed.js";
+import type { DecisionFilter, DecisionPage, DecisionView } from "../../audit/decision-query.js";
 import { checkId, requireId } from "../../validation.js";
 import { invalidArgument } from "../../errors.js";
 import { APPROVAL_ACTION, approvalAction, type ApprovableChange, type Approval } from "../../identity/approvals.js";
@@ -32,6 +33,7 @@ export interface AdminHandlerDeps {
   flags: FlagAdmin;
   auth: AdminAuth;
   changes: ChangeFeed;
+  decisions: (filter: DecisionFilter, page: { size: number; token: string }) => DecisionPage;
   reasonCodes: readonly string[];
   now: () => number;
   revision: () => number;
@@ -131,6 +133,21 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
       return { flags: flags.map((f) => ({ key: f.flag.key, flagJson: JSON.stringify(f.flag), staleReasons: f.staleReasons })), storeRevision: deps.revision() };
     }),
 
+    queryDecisions: read("audit.read", "query the decision log", (r) => {
+      const filter: DecisionFilter = {
+        tenantId: tenantOf(r),
+        actorId: r.actorId ? requireId(r.actorId, "actor_id") : undefined,
+        action: r.action ? requireId(r.action, "action") : undefined,
+        decisionId: r.decisionId ? requireId(r.decisionId, "decision_id") : undefined,
+        reason: r.reason ? requireId(r.reason, "reason") : undefined,
+        result: r.result ? oneOf(r.result, ["allow", "deny"] as const, "result") : undefined,
+        since: optionalTime(r.since, "since") ?? undefined,
+        until: optionalTime(r.until, "until") ?? undefined,
+      };
+      const page = deps.decisions(filter, { size: r.pageSize, token: r.pageToken });
+      return { decisions: page.decisions.map(decisionRecordView), nextPageToken: page.nextPageToken };
+    }),
+
     createApiKey: write("api_keys.write", "create API keys", (r, by) => {
       const created = access.createApiKey(
         {
@@ -216,4 +233,12 @@ function watchChanges(deps: AdminHandlerDeps, callerOf: (m: Metadata) => AdminCa
     toMessage: (c) => ({ revision: c.revision, tenantId: c.tenantId ?? "", kind: c.kind }),
     ...(deps.pollMs !== undefined && { pollMs: deps.pollMs }),
   });
+}
+
+function decisionRecordView(d: DecisionView) {
+  return {
+    decisionId: d.decision_id, at: d.at, tenantId: d.tenant_id, actorId: d.actor_id, actorType: d.actor_type, action: d.action, resourceType: d.resource_type,
+    resourceId: d.resource_id, resourceTenantId: d.resource_tenant_id, allow: d.allow, reasons: d.reasons, policyRevision: d.policy_revision,
+    storeRevision: d.store_revision, requestId: d.request_id, source: d.source, impersonationJson: d.impersonation ? JSON.stringify(d.impersonation) : "",
+  };
 }

@@ -394,6 +394,53 @@ export interface ListFlagsResponse {
   storeRevision: number;
 }
 
+export interface QueryDecisionsRequest {
+  /** required: the principal's tenant of the decisions */
+  tenantId: string;
+  actorId: string;
+  action: string;
+  decisionId: string;
+  /** a reason code the decision carries, e.g. wrong_tenant */
+  reason: string;
+  /** allow | deny | "" (both) */
+  result: string;
+  /** RFC 3339, inclusive */
+  since: string;
+  /** RFC 3339, exclusive */
+  until: string;
+  /** 1 to 500; 0 = 50 */
+  pageSize: number;
+  /** next_page_token of the previous page */
+  pageToken: string;
+}
+
+export interface DecisionRecordView {
+  decisionId: string;
+  /** RFC 3339 */
+  at: string;
+  tenantId: string;
+  actorId: string;
+  actorType: string;
+  action: string;
+  resourceType: string;
+  resourceId: string;
+  resourceTenantId: string;
+  allow: boolean;
+  reasons: string[];
+  policyRevision: string;
+  storeRevision: number;
+  requestId: string;
+  source: string;
+  /** the impersonation session, as JSON; "" when none */
+  impersonationJson: string;
+}
+
+export interface QueryDecisionsResponse {
+  decisions: DecisionRecordView[];
+  /** "" on the last page */
+  nextPageToken: string;
+}
+
 function createBasePutTenantRequest(): PutTenantRequest {
   return {
     tenantId: "",
@@ -5845,6 +5892,713 @@ export const ListFlagsResponse: MessageFns<ListFlagsResponse> = {
   },
 };
 
+function createBaseQueryDecisionsRequest(): QueryDecisionsRequest {
+  return {
+    tenantId: "",
+    actorId: "",
+    action: "",
+    decisionId: "",
+    reason: "",
+    result: "",
+    since: "",
+    until: "",
+    pageSize: 0,
+    pageToken: "",
+  };
+}
+
+export const QueryDecisionsRequest: MessageFns<QueryDecisionsRequest> = {
+  encode(message: QueryDecisionsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.actorId !== "") {
+      writer.uint32(18).string(message.actorId);
+    }
+    if (message.action !== "") {
+      writer.uint32(26).string(message.action);
+    }
+    if (message.decisionId !== "") {
+      writer.uint32(34).string(message.decisionId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    if (message.result !== "") {
+      writer.uint32(50).string(message.result);
+    }
+    if (message.since !== "") {
+      writer.uint32(58).string(message.since);
+    }
+    if (message.until !== "") {
+      writer.uint32(66).string(message.until);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(72).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(82).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QueryDecisionsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQueryDecisionsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.actorId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.decisionId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.result = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.since = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.until = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QueryDecisionsRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      actorId: isSet(object.actorId)
+        ? globalThis.String(object.actorId)
+        : isSet(object.actor_id)
+        ? globalThis.String(object.actor_id)
+        : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      decisionId: isSet(object.decisionId)
+        ? globalThis.String(object.decisionId)
+        : isSet(object.decision_id)
+        ? globalThis.String(object.decision_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      result: isSet(object.result) ? globalThis.String(object.result) : "",
+      since: isSet(object.since) ? globalThis.String(object.since) : "",
+      until: isSet(object.until) ? globalThis.String(object.until) : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: QueryDecisionsRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.actorId !== "") {
+      obj.actorId = message.actorId;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.decisionId !== "") {
+      obj.decisionId = message.decisionId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.result !== "") {
+      obj.result = message.result;
+    }
+    if (message.since !== "") {
+      obj.since = message.since;
+    }
+    if (message.until !== "") {
+      obj.until = message.until;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QueryDecisionsRequest>, I>>(base?: I): QueryDecisionsRequest {
+    return QueryDecisionsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QueryDecisionsRequest>, I>>(object: I): QueryDecisionsRequest {
+    const message = createBaseQueryDecisionsRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.actorId = object.actorId ?? "";
+    message.action = object.action ?? "";
+    message.decisionId = object.decisionId ?? "";
+    message.reason = object.reason ?? "";
+    message.result = object.result ?? "";
+    message.since = object.since ?? "";
+    message.until = object.until ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseDecisionRecordView(): DecisionRecordView {
+  return {
+    decisionId: "",
+    at: "",
+    tenantId: "",
+    actorId: "",
+    actorType: "",
+    action: "",
+    resourceType: "",
+    resourceId: "",
+    resourceTenantId: "",
+    allow: false,
+    reasons: [],
+    policyRevision: "",
+    storeRevision: 0,
+    requestId: "",
+    source: "",
+    impersonationJson: "",
+  };
+}
+
+export const DecisionRecordView: MessageFns<DecisionRecordView> = {
+  encode(message: DecisionRecordView, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.decisionId !== "") {
+      writer.uint32(10).string(message.decisionId);
+    }
+    if (message.at !== "") {
+      writer.uint32(18).string(message.at);
+    }
+    if (message.tenantId !== "") {
+      writer.uint32(26).string(message.tenantId);
+    }
+    if (message.actorId !== "") {
+      writer.uint32(34).string(message.actorId);
+    }
+    if (message.actorType !== "") {
+      writer.uint32(42).string(message.actorType);
+    }
+    if (message.action !== "") {
+      writer.uint32(50).string(message.action);
+    }
+    if (message.resourceType !== "") {
+      writer.uint32(58).string(message.resourceType);
+    }
+    if (message.resourceId !== "") {
+      writer.uint32(66).string(message.resourceId);
+    }
+    if (message.resourceTenantId !== "") {
+      writer.uint32(74).string(message.resourceTenantId);
+    }
+    if (message.allow !== false) {
+      writer.uint32(80).bool(message.allow);
+    }
+    for (const v of message.reasons) {
+      writer.uint32(90).string(v!);
+    }
+    if (message.policyRevision !== "") {
+      writer.uint32(98).string(message.policyRevision);
+    }
+    if (message.storeRevision !== 0) {
+      writer.uint32(104).uint64(message.storeRevision);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(114).string(message.requestId);
+    }
+    if (message.source !== "") {
+      writer.uint32(122).string(message.source);
+    }
+    if (message.impersonationJson !== "") {
+      writer.uint32(130).string(message.impersonationJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DecisionRecordView {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDecisionRecordView();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.decisionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.at = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.actorId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.actorType = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.resourceType = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.resourceId = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.resourceTenantId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.allow = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.reasons.push(reader.string());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.policyRevision = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.impersonationJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DecisionRecordView {
+    return {
+      decisionId: isSet(object.decisionId)
+        ? globalThis.String(object.decisionId)
+        : isSet(object.decision_id)
+        ? globalThis.String(object.decision_id)
+        : "",
+      at: isSet(object.at) ? globalThis.String(object.at) : "",
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      actorId: isSet(object.actorId)
+        ? globalThis.String(object.actorId)
+        : isSet(object.actor_id)
+        ? globalThis.String(object.actor_id)
+        : "",
+      actorType: isSet(object.actorType)
+        ? globalThis.String(object.actorType)
+        : isSet(object.actor_type)
+        ? globalThis.String(object.actor_type)
+        : "",
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      resourceType: isSet(object.resourceType)
+        ? globalThis.String(object.resourceType)
+        : isSet(object.resource_type)
+        ? globalThis.String(object.resource_type)
+        : "",
+      resourceId: isSet(object.resourceId)
+        ? globalThis.String(object.resourceId)
+        : isSet(object.resource_id)
+        ? globalThis.String(object.resource_id)
+        : "",
+      resourceTenantId: isSet(object.resourceTenantId)
+        ? globalThis.String(object.resourceTenantId)
+        : isSet(object.resource_tenant_id)
+        ? globalThis.String(object.resource_tenant_id)
+        : "",
+      allow: isSet(object.allow) ? globalThis.Boolean(object.allow) : false,
+      reasons: globalThis.Array.isArray(object?.reasons)
+        ? object.reasons.map((e: any) => globalThis.String(e))
+        : [],
+      policyRevision: isSet(object.policyRevision)
+        ? globalThis.String(object.policyRevision)
+        : isSet(object.policy_revision)
+        ? globalThis.String(object.policy_revision)
+        : "",
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      impersonationJson: isSet(object.impersonationJson)
+        ? globalThis.String(object.impersonationJson)
+        : isSet(object.impersonation_json)
+        ? globalThis.String(object.impersonation_json)
+        : "",
+    };
+  },
+
+  toJSON(message: DecisionRecordView): unknown {
+    const obj: any = {};
+    if (message.decisionId !== "") {
+      obj.decisionId = message.decisionId;
+    }
+    if (message.at !== "") {
+      obj.at = message.at;
+    }
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.actorId !== "") {
+      obj.actorId = message.actorId;
+    }
+    if (message.actorType !== "") {
+      obj.actorType = message.actorType;
+    }
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.resourceType !== "") {
+      obj.resourceType = message.resourceType;
+    }
+    if (message.resourceId !== "") {
+      obj.resourceId = message.resourceId;
+    }
+    if (message.resourceTenantId !== "") {
+      obj.resourceTenantId = message.resourceTenantId;
+    }
+    if (message.allow !== false) {
+      obj.allow = message.allow;
+    }
+    if (message.reasons?.length) {
+      obj.reasons = message.reasons;
+    }
+    if (message.policyRevision !== "") {
+      obj.policyRevision = message.policyRevision;
+    }
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.impersonationJson !== "") {
+      obj.impersonationJson = message.impersonationJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DecisionRecordView>, I>>(base?: I): DecisionRecordView {
+    return DecisionRecordView.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DecisionRecordView>, I>>(object: I): DecisionRecordView {
+    const message = createBaseDecisionRecordView();
+    message.decisionId = object.decisionId ?? "";
+    message.at = object.at ?? "";
+    message.tenantId = object.tenantId ?? "";
+    message.actorId = object.actorId ?? "";
+    message.actorType = object.actorType ?? "";
+    message.action = object.action ?? "";
+    message.resourceType = object.resourceType ?? "";
+    message.resourceId = object.resourceId ?? "";
+    message.resourceTenantId = object.resourceTenantId ?? "";
+    message.allow = object.allow ?? false;
+    message.reasons = object.reasons?.map((e) => e) || [];
+    message.policyRevision = object.policyRevision ?? "";
+    message.storeRevision = object.storeRevision ?? 0;
+    message.requestId = object.requestId ?? "";
+    message.source = object.source ?? "";
+    message.impersonationJson = object.impersonationJson ?? "";
+    return message;
+  },
+};
+
+function createBaseQueryDecisionsResponse(): QueryDecisionsResponse {
+  return { decisions: [], nextPageToken: "" };
+}
+
+export const QueryDecisionsResponse: MessageFns<QueryDecisionsResponse> = {
+  encode(message: QueryDecisionsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.decisions) {
+      DecisionRecordView.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QueryDecisionsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQueryDecisionsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.decisions.push(DecisionRecordView.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QueryDecisionsResponse {
+    return {
+      decisions: globalThis.Array.isArray(object?.decisions)
+        ? object.decisions.map((e: any) => DecisionRecordView.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: QueryDecisionsResponse): unknown {
+    const obj: any = {};
+    if (message.decisions?.length) {
+      obj.decisions = message.decisions.map((e) => DecisionRecordView.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QueryDecisionsResponse>, I>>(base?: I): QueryDecisionsResponse {
+    return QueryDecisionsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QueryDecisionsResponse>, I>>(object: I): QueryDecisionsResponse {
+    const message = createBaseQueryDecisionsResponse();
+    message.decisions = object.decisions?.map((e) => DecisionRecordView.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
   /** Tenants. GetTenant and SearchTenants return metadata only, never members. */
@@ -6121,6 +6875,21 @@ export const AdminServiceService = {
     responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
   },
   /**
+   * The decision log of one tenant, newest first, filtered and paged
+   * (capability audit.read). Never more than one tenant per query.
+   */
+  queryDecisions: {
+    path: "/bulkhead.v1.AdminService/QueryDecisions" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: QueryDecisionsRequest): Buffer =>
+      Buffer.from(QueryDecisionsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): QueryDecisionsRequest => QueryDecisionsRequest.decode(value),
+    responseSerialize: (value: QueryDecisionsResponse): Buffer =>
+      Buffer.from(QueryDecisionsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): QueryDecisionsResponse => QueryDecisionsResponse.decode(value),
+  },
+  /**
    * Revisioned change records after `after_revision`, then live ones, in
    * revision order, so hosts and clients can invalidate caches.
    */
@@ -6182,6 +6951,11 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   getApproval: handleUnaryCall<GetApprovalRequest, ApprovalResponse>;
   startImpersonation: handleUnaryCall<StartImpersonationRequest, ImpersonationResponse>;
   endImpersonation: handleUnaryCall<EndImpersonationRequest, WriteResponse>;
+  /**
+   * The decision log of one tenant, newest first, filtered and paged
+   * (capability audit.read). Never more than one tenant per query.
+   */
+  queryDecisions: handleUnaryCall<QueryDecisionsRequest, QueryDecisionsResponse>;
   /**
    * Revisioned change records after `after_revision`, then live ones, in
    * revision order, so hosts and clients can invalidate caches.
@@ -6613,6 +7387,25 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The decision log of one tenant, newest first, filtered and paged
+   * (capability audit.read). Never more than one tenant per query.
+   */
+  queryDecisions(
+    request: QueryDecisionsRequest,
+    callback: (error: ServiceError | null, response: QueryDecisionsResponse) => void,
+  ): ClientUnaryCall;
+  queryDecisions(
+    request: QueryDecisionsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: QueryDecisionsResponse) => void,
+  ): ClientUnaryCall;
+  queryDecisions(
+    request: QueryDecisionsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: QueryDecisionsResponse) => void,
   ): ClientUnaryCall;
   /**
    * Revisioned change records after `after_revision`, then live ones, in

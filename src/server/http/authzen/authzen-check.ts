@@ -8,22 +8,38 @@ import type { CompleteEvaluation, Properties } from "./authzen-request.js";
 /** AuthZEN subject types: the actor types a membership can have (an API key or staff needs more than an id). */
 export const SUBJECT_TYPES = MEMBER_ACTOR_TYPES;
 
-/** How a deployment names tenants over AuthZEN (docs/authzen.md). */
+/** How a deployment names tenants over AuthZEN (docs/decisions.md, ADR 70). */
 export interface AuthzenTenancy {
   /** The tenant of a request that names none; unset = such a request is a 400. */
   defaultTenant?: string | undefined;
+  /** The tenant of a per-tenant PDP path (`/t/{tenant}/access/v1/...`): the only tenant it answers for. */
+  pathTenant?: string | undefined;
 }
 
 /**
- * The tenant a request is about: `subject.properties.tenant_id`, else
- * `resource.properties.tenant_id`, else the configured default. Nothing else,
- * and never a guess: no tenant is INVALID_ARGUMENT, never an answer.
+ * The tenant a request is about. On a tenant path, that tenant, and a
+ * `tenant_id` in the subject or resource naming another one is
+ * INVALID_ARGUMENT (a request is never moved to another tenant, nor its
+ * claim silently dropped). Elsewhere `subject.properties.tenant_id`, else
+ * `resource.properties.tenant_id`, else the configured default. Nothing
+ * else, and never a guess: no tenant is INVALID_ARGUMENT, never an answer.
  */
 export function tenantOf(subject: Properties | undefined, resource: Properties | undefined, tenancy: AuthzenTenancy, prefix = ""): string {
-  const claimed = tenantClaim(subject, `${prefix}subject.properties.tenant_id`) ?? tenantClaim(resource, `${prefix}resource.properties.tenant_id`);
-  const tenant = claimed ?? tenancy.defaultTenant;
+  const subjectField = `${prefix}subject.properties.tenant_id`;
+  const resourceField = `${prefix}resource.properties.tenant_id`;
+  const subjectClaim = tenantClaim(subject, subjectField);
+  const resourceClaim = tenantClaim(resource, resourceField);
+  if (tenancy.pathTenant !== undefined) {
+    for (const [claim, field] of [[subjectClaim, subjectField], [resourceClaim, resourceField]] as const) {
+      if (claim !== undefined && claim !== tenancy.pathTenant) {
+        throw invalidArgument(field, `names tenant ${claim}, but this is tenant ${tenancy.pathTenant}'s PDP path (/t/${tenancy.pathTenant}); it answers for that tenant only`);
+      }
+    }
+    return tenancy.pathTenant;
+  }
+  const tenant = subjectClaim ?? resourceClaim ?? tenancy.defaultTenant;
   if (tenant === undefined) {
-    throw invalidArgument(`${prefix}subject.properties.tenant_id`, "is required (or resource.properties.tenant_id): this PDP has no default tenant");
+    throw invalidArgument(subjectField, "is required (or resource.properties.tenant_id): this PDP has no default tenant");
   }
   return tenant;
 }
@@ -37,8 +53,8 @@ function tenantClaim(properties: Properties | undefined, field: string): string 
 
 /**
  * An AuthZEN evaluation as a Check. The subject is the actor of the tenant;
- * the resource keeps its own `tenant_id` (or, in a single-tenant deployment,
- * the default tenant), so a resource of another tenant is `wrong_tenant`
+ * the resource keeps its own `tenant_id` (or the tenant of the PDP path, or
+ * in a single-tenant deployment the default tenant), so a resource of another tenant is `wrong_tenant`
  * exactly as over gRPC. `context.min_revision` is Check's read-your-writes
  * token. Properties reach the policy as caller assertions only.
  */
@@ -56,7 +72,7 @@ export function toCheckInput(e: CompleteEvaluation, tenancy: AuthzenTenancy, req
       resource: {
         type: e.resource.type,
         id: e.resource.id,
-        tenantId: typeof resourceTenant === "string" ? resourceTenant : (tenancy.defaultTenant ?? ""),
+        tenantId: typeof resourceTenant === "string" ? resourceTenant : (tenancy.pathTenant ?? tenancy.defaultTenant ?? ""),
         ownerId: typeof ownerId === "string" ? ownerId : "",
         attributes,
       },

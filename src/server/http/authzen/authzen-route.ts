@@ -3,6 +3,7 @@ import type { Decider } from "../../../decision/decider.js";
 import { LIMITS } from "../../../decision/check-input.js";
 import { BulkheadError, invalidArgument } from "../../../errors.js";
 import type { CallerAuth } from "../../grpc/call-guard.js";
+import { checkId } from "../../../validation.js";
 import { asBulkheadError, errorBody, httpStatusOf } from "../http-errors.js";
 import { failedItem, requestIdOf, toCheckInput, toEvaluationResponse, type AuthzenTenancy } from "./authzen-check.js";
 import {
@@ -34,15 +35,27 @@ export const AUTHZEN_PATHS = {
   search_action_endpoint: "/access/v1/search/action",
 } as const;
 
-type Handler = (body: Record<string, unknown>, requestId: string) => Promise<unknown>;
+/** A per-tenant PDP (ADR 70): the same endpoints under `/t/{tenant}`, its metadata at the well-known URL with that path. */
+export const TENANT_PATH = "/t/:tenant";
+const METADATA_PATH = "/.well-known/authzen-configuration";
+
+type Handler = (deps: AuthzenDeps, body: Record<string, unknown>, requestId: string) => Promise<unknown>;
+
+const HANDLERS: Record<keyof typeof AUTHZEN_PATHS, Handler> = {
+  access_evaluation_endpoint: (deps, body, requestId) => evaluate(deps, readParts(body), requestId),
+  access_evaluations_endpoint: (deps, body, requestId) => evaluations(deps, body, requestId),
+  search_subject_endpoint: (deps, body, requestId) => searchSubjects(searchDeps(deps), readParts(body), requestId),
+  search_resource_endpoint: (deps, body, requestId) => searchResources(searchDeps(deps), readParts(body), requestId),
+  search_action_endpoint: (deps, body, requestId) => searchActions(searchDeps(deps), readParts(body), requestId),
+};
 
 /**
- * The AuthZEN 1.0 Authorization API at the root of the HTTP port. Every
- * decision is a Check through the one Decider, so reasons, the decision log
- * and min_revision are those of gRPC Check (docs/authzen.md has the mapping).
+ * The AuthZEN 1.0 Authorization API at the root of the HTTP port, and once
+ * more per tenant under `/t/{tenant}`. Every decision is a Check through the
+ * one Decider, so reasons, the decision log and min_revision are those of
+ * gRPC Check (the README has the mapping).
  */
 export async function registerAuthzen(app: FastifyInstance, deps: AuthzenDeps): Promise<void> {
-  const search: SearchDeps = { ...deps, decide: (input) => deps.decider.check(input) };
   await app.register(async (scope) => {
     // Our own parser, so a wrong content type or malformed JSON is AuthZEN's 400 with our error body.
     scope.removeAllContentTypeParsers();
@@ -52,20 +65,38 @@ export async function registerAuthzen(app: FastifyInstance, deps: AuthzenDeps): 
       if (typeof id === "string") reply.header("x-request-id", id);
     });
 
-    scope.get("/.well-known/authzen-configuration", async (request, reply) => {
-      if (!authenticated(deps, request, reply)) return reply;
-      const base = `${request.protocol}://${request.headers.host ?? request.hostname}`;
-      const endpoints = Object.fromEntries(Object.entries(AUTHZEN_PATHS).map(([k, path]) => [k, `${base}${path}`]));
-      return reply.code(200).type("application/json").send({ policy_decision_point: base, ...endpoints });
-    });
-
-    const post = (path: string, handler: Handler) => scope.post(path, (request, reply) => answer(deps, request, reply, handler));
-    post(AUTHZEN_PATHS.access_evaluation_endpoint, (body, requestId) => evaluate(deps, readParts(body), requestId));
-    post(AUTHZEN_PATHS.access_evaluations_endpoint, (body, requestId) => evaluations(deps, body, requestId));
-    post(AUTHZEN_PATHS.search_subject_endpoint, (body, requestId) => searchSubjects(search, readParts(body), requestId));
-    post(AUTHZEN_PATHS.search_resource_endpoint, (body, requestId) => searchResources(search, readParts(body), requestId));
-    post(AUTHZEN_PATHS.search_action_endpoint, (body, requestId) => searchActions(search, readParts(body), requestId));
+    // The root PDP: tenants from properties or the default. A tenant PDP: its path's tenant only.
+    const root = (): AuthzenDeps => deps;
+    const tenant = (request: FastifyRequest): AuthzenDeps => ({ ...deps, tenancy: { ...deps.tenancy, pathTenant: pathTenantOf(request) } });
+    for (const [prefix, depsOf] of [["", root], [TENANT_PATH, tenant]] as const) {
+      scope.get(`${METADATA_PATH}${prefix}`, async (request, reply) => {
+        if (!authenticated(deps, request, reply)) return reply;
+        const host = `${request.protocol}://${request.headers.host ?? request.hostname}`;
+        let pdp: string;
+        try {
+          pdp = prefix === "" ? host : `${host}/t/${pathTenantOf(request)}`;
+        } catch (error) {
+          return sendError(reply, asBulkheadError(error));
+        }
+        const endpoints = Object.fromEntries(Object.entries(AUTHZEN_PATHS).map(([k, path]) => [k, `${pdp}${path}`]));
+        return reply.code(200).type("application/json").send({ policy_decision_point: pdp, ...endpoints });
+      });
+      for (const [key, path] of Object.entries(AUTHZEN_PATHS) as [keyof typeof AUTHZEN_PATHS, string][]) {
+        scope.post(`${prefix}${path}`, (request, reply) => answer(deps, request, reply, (body, requestId) => HANDLERS[key](depsOf(request), body, requestId)));
+      }
+    }
   });
+}
+
+function searchDeps(deps: AuthzenDeps): SearchDeps {
+  return { ...deps, decide: (input) => deps.decider.check(input) };
+}
+
+/** The `{tenant}` of a tenant path, checked as every tenant id is. */
+function pathTenantOf(request: FastifyRequest): string {
+  const tenant = (request.params as { tenant?: string }).tenant ?? "";
+  checkId(tenant, "path.tenant");
+  return tenant;
 }
 
 function authenticated(deps: AuthzenDeps, request: FastifyRequest, reply: FastifyReply): boolean {
@@ -79,7 +110,12 @@ function authenticated(deps: AuthzenDeps, request: FastifyRequest, reply: Fastif
 }
 
 /** Caller token, content type, JSON object; then the handler. Every failure is an error status, never a decision. */
-async function answer(deps: AuthzenDeps, request: FastifyRequest, reply: FastifyReply, handler: Handler): Promise<FastifyReply> {
+async function answer(
+  deps: AuthzenDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  handler: (body: Record<string, unknown>, requestId: string) => Promise<unknown>,
+): Promise<FastifyReply> {
   if (!authenticated(deps, request, reply)) return reply;
   try {
     const body = jsonObjectBody(request);
