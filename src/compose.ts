@@ -1,3 +1,6 @@
+import { hostname } from "node:os";
+import { PACKAGE_VERSION } from "./paths.js";
+import { createDecisionSinks } from "./audit/decision-sinks.js";
 import { queryDecisions } from "./audit/decision-query.js";
 import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
@@ -157,7 +160,9 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     log(`seeded the demo dataset into ${config.dbPath}`);
   }
   await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, ...(replication && { replication }) });
+  const sinks = createDecisionSinks(config.decisionSinks, { id: `${hostname()}:${process.pid}`, version: PACKAGE_VERSION }, log);
+  if (sinks.length > 0) decisionLog.onWritten((records) => sinks.forEach((sink) => sink.send(records)));
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, sinks, ...(replication && { replication }) });
   core.attachMetrics(metrics);
 
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
@@ -260,6 +265,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       await replication?.close();
       flagUsage.stop();
       decisionLog.close();
+      // After the last flush, so the sinks get the last records too; bounded, an endpoint that is down cannot hold the exit.
+      await Promise.all(sinks.map((sink) => sink.close()));
       auditJobs.stop();
       db.close();
     },
