@@ -1,3 +1,6 @@
+import { hostname } from "node:os";
+import { PACKAGE_VERSION } from "./paths.js";
+import { createDecisionSinks } from "./audit/decision-sinks.js";
 import { queryDecisions } from "./audit/decision-query.js";
 import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
@@ -169,7 +172,9 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   }
   await policies.start();
-  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, ...(core.decisionCache && { decisionCache: core.decisionCache }), ...(replication && { replication }) });
+  const sinks = createDecisionSinks(config.decisionSinks, { id: `${hostname()}:${process.pid}`, version: PACKAGE_VERSION }, log);
+  if (sinks.length > 0) decisionLog.onWritten((records) => sinks.forEach((sink) => sink.send(records)));
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, sinks, ...(core.decisionCache && { decisionCache: core.decisionCache }), ...(replication && { replication }) });
   core.attachMetrics(metrics);
 
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
@@ -273,6 +278,8 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       await replication?.close();
       flagUsage.stop();
       decisionLog.close();
+      // After the last flush, so the sinks get the last records too; bounded, an endpoint that is down cannot hold the exit.
+      await Promise.all(sinks.map((sink) => sink.close()));
       auditJobs.stop();
       db.close();
     },

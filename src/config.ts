@@ -1,3 +1,4 @@
+import { MASKABLE } from "./audit/decision-event.js";
 import { isAbsolute, resolve } from "node:path";
 import { UsageError } from "./errors.js";
 import { checkId } from "./validation.js";
@@ -55,6 +56,8 @@ export interface Config {
   decisionLogRetention?: { maxAgeDays: number; maxRecords: number } | undefined;
   /** Signed checkpoints the sidecar writes itself (ADR 58); undefined = none. */
   auditCheckpoints?: AuditCheckpointConfig | undefined;
+  /** Where decisions go besides the table (ADR 71); undefined = the table only. */
+  decisionSinks?: DecisionSinkConfig | undefined;
   /** How often the audit jobs (retention) run; not an environment setting (tests shorten it). */
   auditJobIntervalMs?: number | undefined;
   /** V8 heap tuning of `serve` (ADR 67): "size" keeps RSS low, "speed" is V8's default. */
@@ -68,6 +71,17 @@ export const DECISION_CACHE_MB = 16;
 
 export const HEAP_MODES = ["size", "speed"] as const;
 export type HeapMode = (typeof HEAP_MODES)[number];
+
+export interface DecisionSinkConfig {
+  /** JSON lines file, or "-" for stdout. */
+  file?: string | undefined;
+  /** HTTP endpoint that takes gzip'd JSON arrays of events (OPA's decision-log API). */
+  url?: string | undefined;
+  /** JSON pointers removed from every event (/input/..., /bulkhead/...). */
+  masks: string[];
+  /** Events the HTTP sink holds while its endpoint is down. */
+  maxBuffered: number;
+}
 
 export interface AuditCheckpointConfig {
   /** PEM file of the Ed25519 private key. */
@@ -146,6 +160,10 @@ export const ENV_VARS = {
   BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS: "auditCheckpoints.intervalSeconds",
   BULKHEAD_HEAP_MODE: "heapMode",
   BULKHEAD_DECISION_CACHE_MB: "decisionCacheMb",
+  BULKHEAD_DECISION_LOG_FILE: "decisionSinks.file",
+  BULKHEAD_DECISION_LOG_URL: "decisionSinks.url",
+  BULKHEAD_DECISION_LOG_MASK: "decisionSinks.masks",
+  BULKHEAD_DECISION_LOG_SINK_BUFFER: "decisionSinks.maxBuffered",
 } as const;
 
 /**
@@ -235,6 +253,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     auditCheckpoints: auditCheckpointConfig(env, absolute(pick("db", "BULKHEAD_DB") ?? DEFAULTS.dbPath)),
     heapMode: heapMode(pick("heap-mode", "BULKHEAD_HEAP_MODE")),
     decisionCacheMb: wholeNumber("BULKHEAD_DECISION_CACHE_MB", pick("decision-cache-mb", "BULKHEAD_DECISION_CACHE_MB"), DECISION_CACHE_MB, 0, 1024),
+    decisionSinks: decisionSinkConfig(env),
   };
   validateConfig(config);
   return config;
@@ -320,6 +339,34 @@ function streamName(name: string): string {
 }
 
 /** Automatic checkpoints need a key; the other settings without one mean the operator expects checkpoints that will not come. */
+function decisionSinkConfig(env: NodeJS.ProcessEnv): DecisionSinkConfig | undefined {
+  const file = env.BULKHEAD_DECISION_LOG_FILE || undefined;
+  const url = env.BULKHEAD_DECISION_LOG_URL || undefined;
+  if (!file && !url) {
+    for (const name of ["BULKHEAD_DECISION_LOG_MASK", "BULKHEAD_DECISION_LOG_SINK_BUFFER"] as const) {
+      if (env[name]) throw new ConfigError(`${name} is set but neither BULKHEAD_DECISION_LOG_FILE nor BULKHEAD_DECISION_LOG_URL is: it applies to a sink`);
+    }
+    return undefined;
+  }
+  if (url) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ConfigError(`BULKHEAD_DECISION_LOG_URL: '${url}' is not a URL (for example https://collector.internal/logs)`);
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError(`BULKHEAD_DECISION_LOG_URL: '${url}' must be http:// or https://`);
+  }
+  const masks = list(env.BULKHEAD_DECISION_LOG_MASK);
+  for (const mask of masks) {
+    if (!MASKABLE.test(mask)) throw new ConfigError(`BULKHEAD_DECISION_LOG_MASK: '${mask}' must be a JSON pointer under /input or /bulkhead, such as /input/principal/actor_id`);
+  }
+  return {
+    file: file === "-" ? "-" : file && absolute(file), url, masks,
+    maxBuffered: wholeNumber("BULKHEAD_DECISION_LOG_SINK_BUFFER", env.BULKHEAD_DECISION_LOG_SINK_BUFFER, 10_000, 1, 10_000_000),
+  };
+}
+
 function auditCheckpointConfig(env: NodeJS.ProcessEnv, dbPath: string): AuditCheckpointConfig | undefined {
   if (!env.BULKHEAD_AUDIT_CHECKPOINT_KEY) {
     for (const name of ["BULKHEAD_AUDIT_CHECKPOINT_DIR", "BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS", "BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS"] as const) {

@@ -1,6 +1,7 @@
 import cluster from "node:cluster";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { DecisionLog, DropCause } from "./audit/decision-log.js";
+import type { DecisionSink } from "./audit/decision-sinks.js";
 import type { PolicyManager } from "./engine/policy-manager.js";
 import type { ChangeTracker } from "./store/change-tracker.js";
 
@@ -26,6 +27,8 @@ export interface MetricSources {
   contextCache?: { readonly cacheUsage: { entries: number; bytes: number; hits: number; misses: number } };
   /** The decision cache (ADR 68); absent when turned off, and so are its series. */
   decisionCache?: { readonly usage: { entries: number; bytes: number; hits: number; misses: number } };
+  /** The decision-log sinks (ADR 71); none configured, no series. */
+  sinks?: readonly DecisionSink[];
   /** Replicated mode's change log; absent single-node, and so are its series. */
   replication?: { readonly stats: { applied: number; lagEntries: number; lagSeconds: number; conflicts: number; catchUpTarget: number; ready: boolean } };
 }
@@ -96,6 +99,20 @@ export function createMetrics(parts: MetricSources): Metrics {
       [{ result: "miss" }, decisions.usage.misses],
     ]);
     gauge("bulkhead_decision_cache_bytes", "estimated bytes held by the decision cache", () => decisions.usage.bytes);
+  }
+  const sinks = parts.sinks ?? [];
+  if (sinks.length > 0) {
+    countedElsewhere("bulkhead_decision_sink_sent_total", "decision events a sink delivered", ["sink"], () => sinks.map((s) => [{ sink: s.name }, s.stats.sent]));
+    countedElsewhere("bulkhead_decision_sink_dropped_total", "decision events a sink gave up on, by cause (buffer_full, rejected, failed); the table still holds them", ["sink", "cause"], () =>
+      sinks.flatMap((s) => Object.entries(s.stats.dropped).map(([cause, n]) => [{ sink: s.name, cause }, n] as [Record<string, string>, number])),
+    );
+    new Gauge({
+      name: "bulkhead_decision_sink_buffered", help: "decision events a sink holds, not yet delivered", labelNames: ["sink"], registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of sinks) this.set({ sink: s.name }, s.stats.buffered);
+      },
+    });
   }
   const replication = parts.replication;
   if (replication) {

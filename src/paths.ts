@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -19,3 +19,6 @@ export const PACKAGE_ROOT: string = (() => {
 
 export const PROTO_ROOT = join(PACKAGE_ROOT, "proto");
 export const DEFAULT_POLICY_DIR = join(PACKAGE_ROOT, "dist", "policies");
+
+/** This build's version, from package.json (the decision-log sinks label events with it). */
+export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;

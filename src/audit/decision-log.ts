@@ -102,6 +102,7 @@ export class DecisionLog {
   private readonly droppedBy: Record<DropCause, number> = { journal_write_failed: 0, unreadable_journal_line: 0, buffer_full: 0 };
   private problemValue: string | null = null;
   private importFailing = false;
+  private readonly written: ((records: readonly DecisionRecord[]) => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -152,6 +153,11 @@ export class DecisionLog {
       this.held = null;
       if (lines.length > 0) this.append(lines.join(""), lines.length);
     }
+  }
+
+  /** Told the records each time some reach the table (the decision-log sinks, ADR 71); never called for a record the table does not hold. */
+  onWritten(listener: (records: readonly DecisionRecord[]) => void): void {
+    this.written.push(listener);
   }
 
   /** Moves everything taken so far into the table now. Called by the timer and on shutdown. */
@@ -256,6 +262,15 @@ export class DecisionLog {
     this.statsValue.dropped += unreadable;
     this.droppedBy.unreadable_journal_line += unreadable;
     this.droppedUnsaved = 0;
+    if (records.length > 0) {
+      for (const listener of this.written) {
+        try {
+          listener(records);
+        } catch (error) {
+          this.options.log?.(`decision log: a sink failed: ${(error as Error).message}`);
+        }
+      }
+    }
     return true;
   }
 
