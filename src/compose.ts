@@ -37,6 +37,7 @@ import { PolicyManager } from "./engine/policy-manager.js";
 import type { PolicySource } from "./engine/policy-source.js";
 import { ulidGenerator, type IdGenerator } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { startTracing, type Tracing } from "./telemetry/tracing.js";
 import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
 import { FlagEvaluation } from "./flags/flag-evaluation.js";
 import { FlagAdmin } from "./flags/flag-admin.js";
@@ -86,6 +87,8 @@ export interface Bulkhead {
   auditJobs: AuditJobs;
   fileGuard: StoreFileGuard;
   metrics: Metrics;
+  /** TRACING_OFF unless BULKHEAD_OTLP_ENDPOINT is set. */
+  tracing: Tracing;
   grpc: Server;
   http: FastifyInstance;
   /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
@@ -104,6 +107,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const clock = runtime.clock ?? systemClock;
   const ids = runtime.ids ?? ulidGenerator(clock);
   const log = runtime.log ?? ((message: string) => console.error(`bulkhead: ${message}`));
+  // First: it only imports the SDK (when configured), so nothing needs closing if it fails.
+  const tracing = await startTracing(config.tracing);
 
   const db = openDatabase(config.dbPath);
   requireIntactOrClose(db);
@@ -165,6 +170,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   const { server: grpc, health } = createGrpcServer({
     decider,
     metrics,
+    tracing,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, usage, outbox, decider, clock },
     flags: { flags: flagEvaluation, decider },
@@ -225,6 +231,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
     metrics,
     ...(config.stripeApiKey && { stripe: stripeClient(config.stripeApiKey, config.stripeApiUrl) }),
     log,
+    tracing,
   });
 
   const setServing = (serving: boolean) => {
@@ -232,7 +239,7 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, auditJobs, fileGuard, metrics, grpc, http, sweepUsage,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -262,6 +269,8 @@ export async function createBulkhead(config: Config, runtime: Partial<Runtime> =
       decisionLog.close();
       auditJobs.stop();
       db.close();
+      // Last: spans of the calls drained above are exported before the process goes.
+      await tracing.shutdown();
     },
   };
 }

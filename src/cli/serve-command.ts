@@ -26,6 +26,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       workers: { type: "string" },
       "nats-url": { type: "string" },
       "heap-mode": { type: "string" },
+      "otlp-endpoint": { type: "string" },
+      "otel-service-name": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,

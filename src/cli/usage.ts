@@ -55,6 +55,9 @@ serve flags (each also an environment variable):
                           BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
   --heap-mode size|speed  BULKHEAD_HEAP_MODE      V8 heap tuning: size (default) keeps RSS under 256 MiB
                                                   with 200,000 members seen; speed is V8's default
+  --otlp-endpoint URL     BULKHEAD_OTLP_ENDPOINT  export trace spans over OTLP/HTTP, e.g.
+                                                  http://collector:4318/v1/traces (default: off)
+  --otel-service-name N   BULKHEAD_OTEL_SERVICE_NAME  service.name of the spans (default bulkhead)
   --no-watch                                      do not hot-reload the policy bundle
   --workers N             BULKHEAD_WORKERS        N server processes (node:cluster) sharing the
                                                   addresses and the database (default 1)

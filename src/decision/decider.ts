@@ -21,6 +21,7 @@ import type { KeyRateLimiter } from "../identity/rate-limiter.js";
 import type { FlagUsage } from "../flags/flag-usage.js";
 import type { CheckInput } from "./check-input.js";
 import type { CheckCharges } from "./check-charge.js";
+import { currentCallSpan } from "../telemetry/tracing.js";
 
 export interface Decision {
   allow: boolean;
@@ -466,6 +467,8 @@ function requireLive(call: LiveCall): void {
 /** A decision's log entry: made when it is decided, logged by deliver() once it is certain to be answered. */
 function recordOf(input: CheckInput, resolution: Resolution, decision: Decision): DecisionRecord {
   const p = input.principal;
+  // Every decided path passes here with its resolution: the one place the call's span learns tenant and plan.
+  currentCallSpan().resolved(resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug, resolution.kind === "member" ? resolution.context.tenant.planCode : "");
   return {
     decisionId: decision.decisionId,
     at: decision.evaluatedAt,

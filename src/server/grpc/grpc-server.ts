@@ -15,6 +15,7 @@ import { decisionHandlers } from "./decision-handlers.js";
 import { addReflection } from "./reflection.js";
 import { rpcMetricsInterceptor } from "./rpc-metrics.js";
 import type { Metrics } from "../../metrics.js";
+import type { Tracing } from "../../telemetry/tracing.js";
 
 export const SERVICE_NAMES = ["bulkhead.v1.DecisionService", "bulkhead.v1.EntitlementService", "bulkhead.v1.AdminService", "bulkhead.v1.FlagService"] as const;
 
@@ -27,6 +28,8 @@ export interface GrpcServerDeps {
   admin: AdminHandlerDeps;
   /** Per-call counts and latencies (rpc-metrics.ts); without it, no interceptor runs. */
   metrics?: Pick<Metrics, "rpcRequests" | "rpcDuration" | "decisionDuration">;
+  /** Spans for Check, BatchCheck, ResolveContext and admin writes; absent = off. */
+  tracing?: Tracing;
 }
 
 export interface GrpcServer {
@@ -41,9 +44,9 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     ...(deps.metrics && { interceptors: [rpcMetricsInterceptor(deps.metrics)] }),
   });
   const auth = new CallerAuth(deps.callerTokens);
-  server.addService(decodingErrorsAsRequests(DecisionServiceService), decisionHandlers(deps.decider, auth));
+  server.addService(decodingErrorsAsRequests(DecisionServiceService), decisionHandlers(deps.decider, auth, deps.tracing));
   server.addService(decodingErrorsAsRequests(EntitlementServiceService), entitlementHandlers(deps.entitlements, auth));
-  server.addService(decodingErrorsAsRequests(AdminServiceService), adminHandlers(deps.admin));
+  server.addService(decodingErrorsAsRequests(AdminServiceService), adminHandlers(deps.admin, deps.tracing));
   server.addService(decodingErrorsAsRequests(FlagServiceService), flagHandlers(deps.flags, auth));
 
   const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "NOT_SERVING"])) });
