@@ -232,6 +232,20 @@ describe("AdminService writes", () => {
   });
 });
 
+describe("an unreachable collector", () => {
+  it("changes no answer and does not hold up close", async () => {
+    const gone = await startOtlpCollector();
+    await gone.close(); // its port now refuses connections
+    const stranded = await startSidecar({ config: { tracing: { endpoint: gone.endpoint, serviceName: "bulkhead" } } });
+    try {
+      expect((await stranded.check(checkRequest("ten_acme", "usr_alice", "reports.export"))).allow).toBe(true);
+      expect((await stranded.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_globex"))).allow).toBe(false);
+    } finally {
+      await stranded.close();
+    }
+  });
+});
+
 describe("tracing off", () => {
   it("a sidecar without an endpoint gets the no-op tracing", async () => {
     const plain = await startSidecar();
