@@ -468,11 +468,12 @@ function requireLive(call: LiveCall): void {
 function recordOf(input: CheckInput, resolution: Resolution, decision: Decision): DecisionRecord {
   const p = input.principal;
   // Every decided path passes here with its resolution: the one place the call's span learns tenant and plan.
-  currentCallSpan().resolved(resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug, resolution.kind === "member" ? resolution.context.tenant.planCode : "");
+  const tenantId = resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug;
+  currentCallSpan().resolved(tenantId, resolution.kind === "member" ? resolution.context.tenant.planCode : "");
   return {
     decisionId: decision.decisionId,
     at: decision.evaluatedAt,
-    tenantId: resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug,
+    tenantId,
     actorId: p.actorId,
     actorType: p.actorType,
     action: input.action,
