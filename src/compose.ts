@@ -41,6 +41,7 @@ import { PolicyManager } from "./engine/policy-manager.js";
 import type { PolicySource } from "./engine/policy-source.js";
 import { ulidGenerator, type IdGenerator } from "./ids.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { startTracing, type Tracing } from "./telemetry/tracing.js";
 import { bindGrpc, createGrpcServer, SERVICE_NAMES } from "./server/grpc/grpc-server.js";
 import { FlagEvaluation } from "./flags/flag-evaluation.js";
 import { FlagAdmin } from "./flags/flag-admin.js";
@@ -97,6 +98,8 @@ export interface Bulkhead {
   auditJobs: AuditJobs;
   fileGuard: StoreFileGuard;
   metrics: Metrics;
+  /** TRACING_OFF unless BULKHEAD_OTLP_ENDPOINT is set. */
+  tracing: Tracing;
   grpc: Server;
   http: FastifyInstance;
   /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
@@ -117,6 +120,8 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   const fallback = (message: string) => console.error(`bulkhead: ${message}`);
   const logger = runtime.logger ?? loggerOverMessages(runtime.log ?? fallback);
   const log = runtime.log ?? (runtime.logger ? messageLog(runtime.logger) : fallback);
+  // First: it only imports the SDK (when configured), so nothing needs closing if it fails.
+  const tracing = await startTracing(config.tracing);
 
   const db = openDatabase(config.dbPath);
   requireIntactOrClose(db);
@@ -183,6 +188,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     decider,
     metrics,
     logger,
+    tracing,
     callerTokens: config.callerTokens,
     entitlements: { db, stores, metering, usage, outbox, decider, clock },
     flags: { flags: flagEvaluation, decider },
@@ -243,6 +249,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     metrics,
     ...(config.stripeApiKey && { stripe: stripeClient(config.stripeApiKey, config.stripeApiUrl) }),
     logger,
+    tracing,
   });
 
   const setServing = (serving: boolean) => {
@@ -250,7 +257,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, auditJobs, fileGuard, metrics, grpc, http, sweepUsage,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -282,6 +289,8 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       await Promise.all(sinks.map((sink) => sink.close()));
       auditJobs.stop();
       db.close();
+      // Last: spans of the calls drained above are exported before the process goes.
+      await tracing.shutdown();
     },
   };
 }

@@ -6,6 +6,7 @@ import { DEFAULT_POLICY_DIR } from "./paths.js";
 import { EVALUATION_DEFAULTS } from "./engine/policy-manager.js";
 import type { WatchdogThresholds } from "./engine/swap-watchdog.js";
 import { LOG_LEVELS, type LogLevel } from "./log/log-levels.js";
+import type { TracingConfig } from "./telemetry/tracing.js";
 
 export interface Config {
   grpcAddr: string;
@@ -64,6 +65,8 @@ export interface Config {
   heapMode?: HeapMode | undefined;
   /** Byte budget of the decision cache in MiB (ADR 68); 0 turns it off; default DECISION_CACHE_MB. */
   decisionCacheMb?: number | undefined;
+  /** OTLP trace export (README, Traces); undefined = tracing off, the SDK is not even loaded. */
+  tracing?: TracingConfig | undefined;
 }
 
 /** Default byte budget, in MiB, of the decision cache (BULKHEAD_DECISION_CACHE_MB, ADR 68); 0 turns it off. */
@@ -164,6 +167,8 @@ export const ENV_VARS = {
   BULKHEAD_DECISION_LOG_URL: "decisionSinks.url",
   BULKHEAD_DECISION_LOG_MASK: "decisionSinks.masks",
   BULKHEAD_DECISION_LOG_SINK_BUFFER: "decisionSinks.maxBuffered",
+  BULKHEAD_OTLP_ENDPOINT: "tracing.endpoint",
+  BULKHEAD_OTEL_SERVICE_NAME: "tracing.serviceName",
 } as const;
 
 /**
@@ -254,6 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     heapMode: heapMode(pick("heap-mode", "BULKHEAD_HEAP_MODE")),
     decisionCacheMb: wholeNumber("BULKHEAD_DECISION_CACHE_MB", pick("decision-cache-mb", "BULKHEAD_DECISION_CACHE_MB"), DECISION_CACHE_MB, 0, 1024),
     decisionSinks: decisionSinkConfig(env),
+    tracing: tracingConfig(pick("otlp-endpoint", "BULKHEAD_OTLP_ENDPOINT"), pick("otel-service-name", "BULKHEAD_OTEL_SERVICE_NAME")),
   };
   validateConfig(config);
   return config;
@@ -380,6 +386,27 @@ function auditCheckpointConfig(env: NodeJS.ProcessEnv, dbPath: string): AuditChe
     everyRecords: wholeNumber("BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS", env.BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS, AUDIT_CHECKPOINT_DEFAULTS.everyRecords, 1, 1_000_000_000),
     intervalSeconds: wholeNumber("BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS", env.BULKHEAD_AUDIT_CHECKPOINT_INTERVAL_SECONDS, AUDIT_CHECKPOINT_DEFAULTS.intervalSeconds, 1, 86_400),
   };
+}
+
+export const DEFAULT_OTEL_SERVICE_NAME = "bulkhead";
+
+/** A service name without an endpoint means the operator expects traces that will not come: say so. */
+function tracingConfig(endpoint: string | undefined, serviceName: string | undefined): TracingConfig | undefined {
+  if (endpoint === undefined) {
+    if (serviceName !== undefined) throw new ConfigError("BULKHEAD_OTEL_SERVICE_NAME is set but BULKHEAD_OTLP_ENDPOINT is not; traces are only exported to an endpoint");
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new ConfigError(`BULKHEAD_OTLP_ENDPOINT: '${endpoint}' is not a URL (expected e.g. http://collector:4318/v1/traces)`);
+  }
+  if (!["http:", "https:"].includes(url.protocol)) throw new ConfigError(`BULKHEAD_OTLP_ENDPOINT: '${endpoint}' must use http:// or https:// (OTLP over HTTP)`);
+  if (url.username || url.password) throw new ConfigError("BULKHEAD_OTLP_ENDPOINT: credentials in the URL are refused (they would be exported in error messages)");
+  const name = serviceName ?? DEFAULT_OTEL_SERVICE_NAME;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) throw new ConfigError(`BULKHEAD_OTEL_SERVICE_NAME: '${name}' must be 1 to 128 letters, digits, '.', '_' or '-'`);
+  return { endpoint, serviceName: name };
 }
 
 function defaultTenant(value: string | undefined): string | undefined {

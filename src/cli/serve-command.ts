@@ -31,6 +31,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       "log-level": { type: "string" },
       "heap-mode": { type: "string" },
       "decision-cache-mb": { type: "string" },
+      "otlp-endpoint": { type: "string" },
+      "otel-service-name": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,

@@ -62,6 +62,9 @@ serve flags (each also an environment variable):
                                                   with 200,000 members seen; speed is V8's default
   --decision-cache-mb N   BULKHEAD_DECISION_CACHE_MB  memory for cached policy answers of repeated
                                                   Checks (default ${DECISION_CACHE_MB}; 0 = off; ADR 68)
+  --otlp-endpoint URL     BULKHEAD_OTLP_ENDPOINT  export trace spans over OTLP/HTTP, e.g.
+                                                  http://collector:4318/v1/traces (default: off)
+  --otel-service-name N   BULKHEAD_OTEL_SERVICE_NAME  service.name of the spans (default bulkhead)
   --no-watch                                      do not hot-reload the policy bundle
   --workers N             BULKHEAD_WORKERS        N server processes (node:cluster) sharing the
                                                   addresses and the database (default 1)

@@ -22,6 +22,7 @@ import type { FlagUsage } from "../flags/flag-usage.js";
 import type { CheckInput } from "./check-input.js";
 import type { DecisionCache } from "./decision-cache.js";
 import type { CheckCharges } from "./check-charge.js";
+import { currentCallSpan } from "../telemetry/tracing.js";
 
 export interface Decision {
   allow: boolean;
@@ -484,10 +485,13 @@ function requireLive(call: LiveCall): void {
 /** A decision's log entry: made when it is decided, logged by deliver() once it is certain to be answered. */
 function recordOf(input: CheckInput, resolution: Resolution, decision: Decision): DecisionRecord {
   const p = input.principal;
+  // Every decided path passes here with its resolution: the one place the call's span learns tenant and plan.
+  const tenantId = resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug;
+  currentCallSpan().resolved(tenantId, resolution.kind === "member" ? resolution.context.tenant.planCode : "");
   return {
     decisionId: decision.decisionId,
     at: decision.evaluatedAt,
-    tenantId: resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug,
+    tenantId,
     actorId: p.actorId,
     actorType: p.actorType,
     action: input.action,

@@ -140,6 +140,26 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ BULKHEAD_KEY_SECRET: "k", BULKHEAD_WORKERS: "2", BULKHEAD_ADMIN_TOKEN_FILE: "f", NODE_ENV: "production" })).not.toThrow();
   });
 
+  it("leaves tracing off without BULKHEAD_OTLP_ENDPOINT and takes it from the environment or --otlp-endpoint", () => {
+    expect(loadConfig({}).tracing).toBeUndefined();
+    expect(loadConfig({ BULKHEAD_OTLP_ENDPOINT: "http://collector:4318/v1/traces" }).tracing).toEqual({ endpoint: "http://collector:4318/v1/traces", serviceName: "bulkhead" });
+    expect(loadConfig({ BULKHEAD_OTEL_SERVICE_NAME: "env" }, { "otlp-endpoint": "https://otel.example/v1/traces", "otel-service-name": "authz-eu" }).tracing).toEqual({
+      endpoint: "https://otel.example/v1/traces",
+      serviceName: "authz-eu",
+    });
+  });
+
+  it("names the tracing variable that is wrong", () => {
+    expect(() => loadConfig({ BULKHEAD_OTLP_ENDPOINT: "collector:4318" })).toThrow(/BULKHEAD_OTLP_ENDPOINT: 'collector:4318' must use http/);
+    expect(() => loadConfig({ BULKHEAD_OTLP_ENDPOINT: "not a url" })).toThrow(/BULKHEAD_OTLP_ENDPOINT: 'not a url' is not a URL/);
+    expect(() => loadConfig({ BULKHEAD_OTLP_ENDPOINT: "grpc://collector:4317" })).toThrow(/BULKHEAD_OTLP_ENDPOINT: .* must use http:\/\/ or https:\/\//);
+    expect(() => loadConfig({ BULKHEAD_OTLP_ENDPOINT: "http://user:secret@collector:4318/v1/traces" })).toThrow(/BULKHEAD_OTLP_ENDPOINT: credentials in the URL are refused/);
+    expect(() => loadConfig({ BULKHEAD_OTLP_ENDPOINT: "http://c:4318/v1/traces", BULKHEAD_OTEL_SERVICE_NAME: "has space" })).toThrow(/BULKHEAD_OTEL_SERVICE_NAME: 'has space'/);
+    expect(() => loadConfig({ BULKHEAD_OTEL_SERVICE_NAME: "bulkhead" })).toThrow(/BULKHEAD_OTEL_SERVICE_NAME is set but BULKHEAD_OTLP_ENDPOINT is not/);
+    expect(() => loadConfig({ BULKHEAD_OTLP_ENDPOINT: "ftp://c/x" })).toThrow(ConfigError);
+    expect(() => loadConfig({ BULKHEAD_OTLP_ENDPONT: "http://c:4318" })).toThrow(/did you mean BULKHEAD_OTLP_ENDPOINT\?/);
+  });
+
   it("lists every variable in --help (but the cluster's internal one)", () => {
     const missing = [...Object.keys(ENV_VARS), ...OTHER_ENV_VARS].filter((name) => name !== "BULKHEAD_WORKER_OF" && !USAGE.includes(name));
     expect(missing).toEqual([]);

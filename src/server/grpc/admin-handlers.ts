@@ -24,6 +24,8 @@ import { userChange } from "../../directory/directory-admin.js";
 import { bearerToken, CallerAuth } from "./call-guard.js";
 import { pollStream } from "./poll-stream.js";
 import { unary } from "./unary.js";
+import { tracedUnary } from "./traced-unary.js";
+import { currentCallSpan, TRACING_OFF, type Tracing } from "../../telemetry/tracing.js";
 
 export interface AdminHandlerDeps {
   tenants: TenantAdmin;
@@ -48,7 +50,7 @@ const NO_CALLER_TOKENS = new CallerAuth([]);
  * the bearer token, the reason from the request. Finer rules (billing fields,
  * all_tenants, approvals, whose session) live in the use cases.
  */
-export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
+export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING_OFF): AdminServiceServer {
   const { tenants, directory, commercial, access } = deps;
   /** Authenticates first; a shared credential (bootstrap, sync) must also name who is behind it. */
   const callerOf = (metadata: Metadata): AdminCaller => {
@@ -68,9 +70,13 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServiceServer {
       requireCapability(caller, capability, what);
       return handler(r, caller);
     });
-  /** A write: also a reason that starts with a configured reason code. */
+  /** A write: also a reason that starts with a configured reason code; traced (who changed what, when, for which tenant). */
   const write = <Req extends { reason: string }, Res>(capability: AdminCapability | AdminCapability[], what: string, handler: (r: Req, by: AdminActor) => Res | Promise<Res>) =>
-    read<Req, Res>(capability, what, (r, caller) => handler(r, { caller, reason: validateReason(r.reason, deps.reasonCodes), source: "admin_api" }));
+    tracedUnary(tracing, read<Req, Res>(capability, what, (r, caller) => {
+      const reason = validateReason(r.reason, deps.reasonCodes);
+      if (tracing.enabled) currentCallSpan().set(adminWriteAttributes(r, caller, reason));
+      return handler(r, { caller, reason, source: "admin_api" });
+    }));
   const tenantOf = (r: { tenantId: string }) => requireId(r.tenantId, "tenant_id");
   const global = (r: { allTenants: boolean; approvalId: string }) => ({ allTenants: r.allTenants, approvalId: r.approvalId });
   return {
@@ -240,5 +246,18 @@ function decisionRecordView(d: DecisionView) {
     decisionId: d.decision_id, at: d.at, tenantId: d.tenant_id, actorId: d.actor_id, actorType: d.actor_type, action: d.action, resourceType: d.resource_type,
     resourceId: d.resource_id, resourceTenantId: d.resource_tenant_id, allow: d.allow, reasons: d.reasons, policyRevision: d.policy_revision,
     storeRevision: d.store_revision, requestId: d.request_id, source: d.source, impersonationJson: d.impersonation ? JSON.stringify(d.impersonation) : "",
+  };
+}
+
+/**
+ * An admin write's span: the tenant it targets (when the request names one),
+ * who made it and the reason code. Not the reason's free text, and never the
+ * bearer token (it is in the metadata, which no attribute copies).
+ */
+function adminWriteAttributes(request: object, caller: AdminCaller, reason: string) {
+  return {
+    "bulkhead.tenant_id": "tenantId" in request && typeof request.tenantId === "string" && request.tenantId ? request.tenantId : undefined,
+    "bulkhead.actor": caller.actor,
+    "bulkhead.admin.reason_code": reason.split(":", 1)[0]!.trim(),
   };
 }

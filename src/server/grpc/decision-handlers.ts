@@ -1,6 +1,6 @@
 import type { ServerDuplexStream } from "@grpc/grpc-js";
 import { validateCheck, validatePrincipal, validateRevision } from "../../decision/check-input.js";
-import { decideBatch } from "../../decision/batch-check.js";
+import { decideBatch, type BatchItem } from "../../decision/batch-check.js";
 import type { Decision, Decider } from "../../decision/decider.js";
 import type { CheckInput } from "../../decision/check-input.js";
 import { invalidArgument } from "../../errors.js";
@@ -10,27 +10,54 @@ import { fromBatchItem, fromDecision, fromResolvedContext, toRawCheck } from "./
 import { rejectUndecodable } from "./request-decoding.js";
 import { toGrpcError } from "./grpc-errors.js";
 import { unary } from "./unary.js";
+import { tracedUnary } from "./traced-unary.js";
+import { currentCallSpan, TRACING_OFF, type Tracing } from "../../telemetry/tracing.js";
 
 /** Thin handlers: map, validate, call the Decider, map back. */
-export function decisionHandlers(decider: Decider, auth: CallerAuth): DecisionServiceServer {
+export function decisionHandlers(decider: Decider, auth: CallerAuth, tracing: Tracing = TRACING_OFF): DecisionServiceServer {
   return {
-    check: unary(auth, async (request: CheckRequest, call) =>
-      fromDecision(await decider.check(validateCheck(toRawCheck(request)), deadlineOf(call), cancelSignalOf(call))),
-    ),
+    check: tracedUnary(tracing, unary(auth, async (request: CheckRequest, call) => {
+      const input = validateCheck(toRawCheck(request));
+      const decision = await decider.check(input, deadlineOf(call), cancelSignalOf(call));
+      if (tracing.enabled) currentCallSpan().set(decisionAttributes(input.action, decision));
+      return fromDecision(decision);
+    })),
 
     // Per-item answers: a malformed item gets its own error, the rest are decided (ADR 56).
-    batchCheck: unary(auth, async (request, call) => {
+    batchCheck: tracedUnary(tracing, unary(auth, async (request, call) => {
       const items = await decideBatch(decider, request.checks.map(toRawCheck), deadlineOf(call), cancelSignalOf(call));
+      if (tracing.enabled) currentCallSpan().set(batchAttributes(request.checks.map((c) => c.action), items));
       return { results: items.map(fromBatchItem) };
-    }),
+    })),
 
     checkStream: (call) => serveCheckStream(decider, auth, call),
 
-    resolveContext: unary(auth, async (request, call) => {
+    resolveContext: tracedUnary(tracing, unary(auth, async (request, call) => {
       const principal = validatePrincipal(request.principal);
       const minRevision = validateRevision(request.minRevision, "min_revision");
-      return fromResolvedContext(await decider.resolveContext(principal, minRevision, deadlineOf(call), cancelSignalOf(call)));
-    }),
+      const resolved = await decider.resolveContext(principal, minRevision, deadlineOf(call), cancelSignalOf(call));
+      if (tracing.enabled) currentCallSpan().resolved(resolved.member.tenant.id, resolved.member.tenant.planCode);
+      return fromResolvedContext(resolved);
+    })),
+  };
+}
+
+/** Span attributes of one decision: what was asked and the answer; never the principal's credentials. */
+function decisionAttributes(action: string, decision: Decision) {
+  return {
+    "bulkhead.action": action,
+    "bulkhead.allow": decision.allow,
+    "bulkhead.decision_id": decision.decisionId,
+    "bulkhead.reasons": decision.reasons.map((r) => r.code).join(","),
+  };
+}
+
+/** A batch's span: its size, how many were allowed, and the distinct actions (tenant and plan come from the decider). */
+function batchAttributes(actions: string[], items: BatchItem[]) {
+  return {
+    "bulkhead.action": [...new Set(actions)].sort().join(","),
+    "bulkhead.batch.size": items.length,
+    "bulkhead.batch.allowed": items.filter((item) => "decision" in item && item.decision.allow).length,
   };
 }
 

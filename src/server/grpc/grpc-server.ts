@@ -17,6 +17,7 @@ import { rpcMetricsInterceptor } from "./rpc-metrics.js";
 import { callLogInterceptor } from "./call-log.js";
 import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics.js";
+import type { Tracing } from "../../telemetry/tracing.js";
 
 export const SERVICE_NAMES = ["bulkhead.v1.DecisionService", "bulkhead.v1.EntitlementService", "bulkhead.v1.AdminService", "bulkhead.v1.FlagService"] as const;
 
@@ -31,6 +32,8 @@ export interface GrpcServerDeps {
   metrics?: Pick<Metrics, "rpcRequests" | "rpcDuration" | "decisionDuration">;
   /** A line per call (call-log.ts); without it, no interceptor runs. */
   logger?: Logger;
+  /** Spans for Check, BatchCheck, ResolveContext and admin writes; absent = off. */
+  tracing?: Tracing;
 }
 
 export interface GrpcServer {
@@ -48,9 +51,9 @@ export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
     ],
   });
   const auth = new CallerAuth(deps.callerTokens);
-  server.addService(decodingErrorsAsRequests(DecisionServiceService), decisionHandlers(deps.decider, auth));
+  server.addService(decodingErrorsAsRequests(DecisionServiceService), decisionHandlers(deps.decider, auth, deps.tracing));
   server.addService(decodingErrorsAsRequests(EntitlementServiceService), entitlementHandlers(deps.entitlements, auth));
-  server.addService(decodingErrorsAsRequests(AdminServiceService), adminHandlers(deps.admin));
+  server.addService(decodingErrorsAsRequests(AdminServiceService), adminHandlers(deps.admin, deps.tracing));
   server.addService(decodingErrorsAsRequests(FlagServiceService), flagHandlers(deps.flags, auth));
 
   const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(SERVICE_NAMES.map((s) => [s, "NOT_SERVING"])) });

@@ -4,6 +4,7 @@ import { verifyStripeEvent, WebhookSignatureError, type stripeClient } from "../
 import type { Clock } from "../../clock.js";
 import type { Metrics } from "../../metrics.js";
 import type { Logger } from "../../log/logger.js";
+import { headerCarrier, TRACING_OFF, type Tracing } from "../../telemetry/tracing.js";
 
 export interface StripeWebhookDeps {
   /** Ingests a verified event as a command: applied locally, or through the change log in replicated mode. */
@@ -14,6 +15,8 @@ export interface StripeWebhookDeps {
   /** For the pages of an entitlement summary Stripe did not include; absent = no API access. */
   stripe?: ReturnType<typeof stripeClient>;
   logger: Logger;
+  /** One span per delivery, parented on the caller's traceparent; absent = off. */
+  tracing?: Tracing;
 }
 
 const BODY_LIMIT = 1024 * 1024;
@@ -25,39 +28,51 @@ const BODY_LIMIT = 1024 * 1024;
  * signature (nothing stored); 500 on internal failure so Stripe retries.
  */
 export async function registerStripeWebhook(app: FastifyInstance, deps: StripeWebhookDeps): Promise<void> {
+  const tracing = deps.tracing ?? TRACING_OFF;
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: BODY_LIMIT }, (_request, body, done) => done(null, body));
-    scope.post("/webhooks/stripe", async (request, reply) => {
-      if (deps.secrets.length === 0) {
-        return reply.code(500).send({ error: "BULKHEAD_STRIPE_WEBHOOK_SECRETS is not configured" });
-      }
-      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      let event;
-      try {
-        const header = request.headers["stripe-signature"];
-        event = verifyStripeEvent(raw, typeof header === "string" ? header : undefined, deps.secrets, deps.clock.now());
-      } catch (error) {
-        if (!(error instanceof WebhookSignatureError)) throw error;
-        deps.metrics.billingEvents.inc({ outcome: "bad_signature" });
-        // warn: a stream of these is a misconfigured secret or someone probing the endpoint.
-        deps.logger.warn({ route: "/webhooks/stripe", reason: error.message, bytes: raw.length, remoteAddress: request.ip }, "stripe webhook rejected: nothing stored");
-        return reply.code(400).send({ error: error.message });
-      }
-      try {
-        await completeEntitlementSummary(event.type, event.object, deps.stripe);
-        const result = await deps.billing.ingest(event);
-        deps.metrics.billingEvents.inc({ outcome: result.outcome });
-        const fields = { route: "/webhooks/stripe", eventId: event.id, eventType: event.type, outcome: result.outcome, ...(result.tenantId && { tenantId: result.tenantId }) };
-        if (result.outcome === "unmapped") deps.logger.warn(fields, "stripe webhook names no known tenant: stored, not applied");
-        else deps.logger.info(fields, "stripe webhook ingested");
-        return reply.code(200).send({ received: true, outcome: result.outcome, store_revision: result.revision });
-      } catch (error) {
-        deps.metrics.billingEvents.inc({ outcome: "failed" });
-        deps.logger.error({ route: "/webhooks/stripe", eventId: event.id, eventType: event.type, err: error }, "stripe webhook failed: answered 500, Stripe will retry");
-        return reply.code(500).send({ error: "internal error; retry" });
-      }
-    });
+    scope.post("/webhooks/stripe", (request, reply) =>
+      tracing.inSpan("POST /webhooks/stripe", headerCarrier(request.headers), async (span) => {
+        span.set({ "http.request.method": "POST", "http.route": "/webhooks/stripe" });
+        const answer = (code: number, outcome: string, payload: object) => {
+          span.set({ "http.response.status_code": code, "bulkhead.billing.outcome": outcome });
+          if (code >= 400) span.fail(outcome);
+          return reply.code(code).send(payload);
+        };
+        if (deps.secrets.length === 0) {
+          return answer(500, "not_configured", { error: "BULKHEAD_STRIPE_WEBHOOK_SECRETS is not configured" });
+        }
+        const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        let event;
+        try {
+          const header = request.headers["stripe-signature"];
+          event = verifyStripeEvent(raw, typeof header === "string" ? header : undefined, deps.secrets, deps.clock.now());
+        } catch (error) {
+          if (!(error instanceof WebhookSignatureError)) throw error;
+          deps.metrics.billingEvents.inc({ outcome: "bad_signature" });
+          // warn: a stream of these is a misconfigured secret or someone probing the endpoint.
+          deps.logger.warn({ route: "/webhooks/stripe", reason: error.message, bytes: raw.length, remoteAddress: request.ip }, "stripe webhook rejected: nothing stored");
+          return answer(400, "bad_signature", { error: error.message });
+        }
+        // Only once the signature holds: an unsigned body's claims are not worth recording.
+        span.set({ "bulkhead.stripe.event_id": event.id, "bulkhead.stripe.event_type": event.type });
+        try {
+          await completeEntitlementSummary(event.type, event.object, deps.stripe);
+          const result = await deps.billing.ingest(event);
+          deps.metrics.billingEvents.inc({ outcome: result.outcome });
+          if (result.tenantId) span.set({ "bulkhead.tenant_id": result.tenantId });
+          const fields = { route: "/webhooks/stripe", eventId: event.id, eventType: event.type, outcome: result.outcome, ...(result.tenantId && { tenantId: result.tenantId }) };
+          if (result.outcome === "unmapped") deps.logger.warn(fields, "stripe webhook names no known tenant: stored, not applied");
+          else deps.logger.info(fields, "stripe webhook ingested");
+          return answer(200, result.outcome, { received: true, outcome: result.outcome, store_revision: result.revision });
+        } catch (error) {
+          deps.metrics.billingEvents.inc({ outcome: "failed" });
+          deps.logger.error({ route: "/webhooks/stripe", eventId: event.id, eventType: event.type, err: error }, "stripe webhook failed: answered 500, Stripe will retry");
+          return answer(500, "failed", { error: "internal error; retry" });
+        }
+      }),
+    );
   });
 }
 
