@@ -47,6 +47,10 @@ serve flags (each also an environment variable):
                           BULKHEAD_ADMIN_TOKEN_FILE  file the admin CLI reads its token from
                           BULKHEAD_DECISION_LOG_MAX_AGE_DAYS  prune decisions older than this (default 0: keep)
                           BULKHEAD_DECISION_LOG_MAX_RECORDS  keep at most this many decisions (default 0: no bound)
+                          BULKHEAD_DECISION_LOG_FILE  also write decisions as OPA-shaped JSON lines here (- = stdout)
+                          BULKHEAD_DECISION_LOG_URL  also POST them, gzip'd JSON batches, to this collector
+                          BULKHEAD_DECISION_LOG_MASK  JSON pointers removed from those events (/input/...)
+                          BULKHEAD_DECISION_LOG_SINK_BUFFER  events held while the collector is down (default 10000)
                           BULKHEAD_AUDIT_CHECKPOINT_KEY  Ed25519 private key (PEM file): write signed checkpoints
                           BULKHEAD_AUDIT_CHECKPOINT_DIR  where they go (default: <db>.checkpoints/)
                           BULKHEAD_AUDIT_CHECKPOINT_EVERY_RECORDS  one every N records (default 10000)
