@@ -6,6 +6,7 @@ import Database from "better-sqlite3";
 import { ENV_VARS, loadConfig, type Config } from "../config.js";
 import { readPolicyBundle } from "../engine/policy-bundle.js";
 import { PolicySet } from "../engine/policy-set.js";
+import { secretScrubber } from "../log/secret-scrubber.js";
 import { MIGRATIONS } from "../store/migrations.js";
 
 export const DOCTOR_USAGE = `bulkhead doctor - what a sidecar with this configuration would run on, and whether it can
@@ -42,6 +43,7 @@ interface Setting {
 /** Values of these variables are credentials: doctor shows only that they are set. */
 const SECRET = /TOKEN|SECRET|API_KEY/;
 const PROBE_MS = 1_000;
+const scrub = secretScrubber([]);
 
 const FLAG_OF: Partial<Record<keyof typeof ENV_VARS, string>> = {
   BULKHEAD_GRPC_ADDR: "grpc-addr", BULKHEAD_HTTP_ADDR: "http-addr", BULKHEAD_DB: "db", BULKHEAD_POLICY_DIR: "policy-dir", BULKHEAD_NATS_URL: "nats-url",
@@ -91,7 +93,8 @@ function shown(variable: string, value: unknown): string {
     return count === 0 ? "(not set)" : `(set: ${count} value${count === 1 ? "" : "s"}, masked)`;
   }
   if (value === undefined || value === null || value === "") return "(not set)";
-  return Array.isArray(value) ? value.join(",") : String(value);
+  // A URL's user:password (nats://user:pass@host) is a credential too.
+  return scrub(Array.isArray(value) ? value.join(",") : String(value));
 }
 
 function checkStore(path: string): CheckResult {
@@ -200,7 +203,7 @@ async function checkNats(config: Config): Promise<CheckResult[]> {
     config.replication.natsServers.map(async (server) => {
       const { hostname, port } = new URL(server.includes("://") ? server : `nats://${server}`);
       const reached = await tcpReachable(hostname, Number(port || 4222));
-      return { check: "nats", outcome: reached ? "ok" : "fail", detail: `${server}: ${reached ? "accepts connections" : `no connection within ${PROBE_MS} ms`}` } as CheckResult;
+      return { check: "nats", outcome: reached ? "ok" : "fail", detail: `${scrub(server)}: ${reached ? "accepts connections" : `no connection within ${PROBE_MS} ms`}` } as CheckResult;
     }),
   );
 }

@@ -6,8 +6,11 @@
  * few `includes` for the configured values and one regex pass.
  */
 
-/** Shapes of credentials whose values are not configured: API keys (their secret part), bearer headers, Stripe keys and signing secrets. */
-const CREDENTIAL_SHAPES = /(bk_key_[0-9A-Z]{26}\.)[A-Za-z0-9_-]{43}|(Bearer )[^\s"\\]+|\b((?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9]+/g;
+/**
+ * Shapes of credentials whose values are not configured: API keys (their secret part), bearer headers,
+ * Stripe keys and signing secrets, and the user:password of a URL (nats://user:pass@host).
+ */
+const CREDENTIAL_SHAPES = /(bk_key_[0-9A-Z]{26}\.)[A-Za-z0-9_-]{43}|(Bearer )[^\s"\\]+|\b((?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9]+|(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s"@]+(?=@)/g;
 
 /**
  * Shorter configured values are not searched for: replacing a 3-character
@@ -21,7 +24,10 @@ export const SCRUBBED = "[Redacted]";
 export function secretScrubber(secrets: readonly string[]): (line: string) => string {
   const needles = [...new Set(secrets.filter((s) => s.length >= MIN_SECRET_LENGTH).flatMap((s) => [s, JSON.stringify(s).slice(1, -1)]))];
   return (line) => {
-    let out = line.replace(CREDENTIAL_SHAPES, (_match, keyId?: string, bearer?: string, stripePrefix?: string) => `${keyId ?? bearer ?? stripePrefix ?? ""}${SCRUBBED}`);
+    let out = line.replace(
+      CREDENTIAL_SHAPES,
+      (_match, keyId?: string, bearer?: string, stripePrefix?: string, scheme?: string) => `${keyId ?? bearer ?? stripePrefix ?? scheme ?? ""}${SCRUBBED}`,
+    );
     for (const needle of needles) if (out.includes(needle)) out = out.replaceAll(needle, SCRUBBED);
     return out;
   };

@@ -93,10 +93,11 @@ describe("bulkhead doctor", () => {
     afterAll(() => listening.close());
 
     it("names each NATS server it cannot reach", async () => {
-      const r = await doctor({ ...env, BULKHEAD_NATS_URL: `nats://127.0.0.1:${port},nats://127.0.0.1:1` });
+      const r = await doctor({ ...env, BULKHEAD_NATS_URL: `nats://127.0.0.1:${port},nats://bulkhead:nats-pass-9f2@127.0.0.1:1` });
       expect(r.status).toBe(1);
+      expect(r.out, "a URL's password is a secret").not.toContain("nats-pass-9f2");
       expect(r.out).toMatch(new RegExp(`ok {4}nats {5}nats://127\\.0\\.0\\.1:${port}: accepts connections`));
-      expect(r.out).toMatch(/fail +nats +nats:\/\/127\.0\.0\.1:1: no connection/);
+      expect(r.out).toMatch(/fail +nats +nats:\/\/\[Redacted\]@127\.0\.0\.1:1: no connection/);
     });
   });
 });

@@ -44,6 +44,15 @@ describe("log redaction", () => {
     expect(JSON.parse(out).err.cause.message).toBe("upstream said: bad key bk_key_01M8XZTMZEYYRS4TM2WR7C9P8V.[Redacted]");
   });
 
+  it("scrubs the user:password of a URL (a NATS or collector URL in the configuration)", () => {
+    const { logger, text } = capture();
+    logger.info({ config: { replication: { natsServers: ["nats://bulkhead:s3cret-pass@nats-1:4222", "nats://nats-2:4222"] } } }, "configuration loaded");
+    const out = text();
+    expect(out).not.toContain("s3cret-pass");
+    expect(out).not.toContain("bulkhead:");
+    expect(JSON.parse(out).config.replication.natsServers).toEqual(["nats://[Redacted]@nats-1:4222", "nats://nats-2:4222"]);
+  });
+
   it("leaves short configured values alone rather than garble unrelated text", () => {
     const { logger, text } = capture(["abc"]);
     logger.info({ tabcd: "abc" }, "abc");
