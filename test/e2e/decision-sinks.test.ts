@@ -109,14 +109,15 @@ describe("the HTTP sink", () => {
     const port = http.port;
     const sink = new HttpSink({ url: `http://127.0.0.1:${port}/logs`, maxBuffered: 5, maxBatch: 3, flushIntervalMs: 10, minBackoffMs: 20, maxBackoffMs: 80 }, shape);
     sink.send(records(2));
-    await until(() => http.events.length === 2, "the first two");
+    await until(() => http.events.length === 2 && sink.stats.sent === 2, "the first two");
     await http.close();
     sink.send(records(4));
     await until(() => sink.stats.buffered === 4, "four held");
     sink.send(records(4)); // 8 held would be over 5: the 3 oldest go
     expect(sink.stats.dropped.buffer_full).toBe(3);
     const back = await collector(port);
-    await until(() => back.events.length === 5, "the five newest");
+    // The collector holds a batch before its answer reaches the sink: wait for both.
+    await until(() => back.events.length === 5 && sink.stats.buffered === 0, "the five newest, acknowledged");
     expect(back.events.map((e) => e.decision_id)).toEqual(["dec_5", "dec_6", "dec_7", "dec_8", "dec_9"]);
     expect(sink.stats).toMatchObject({ sent: 7, buffered: 0, dropped: { buffer_full: 3, rejected: 0 } });
     await sink.close();
@@ -131,7 +132,7 @@ describe("the HTTP sink", () => {
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(sink.stats).toMatchObject({ sent: 0, buffered: 2 });
     http.answer(200);
-    await until(() => http.events.length === 2, "delivery after the 503s");
+    await until(() => http.events.length === 2 && sink.stats.sent === 2, "delivery after the 503s");
     http.answer(400);
     sink.send(records(3));
     await until(() => sink.stats.dropped.rejected === 3, "the refused batch counted");
