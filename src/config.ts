@@ -176,7 +176,7 @@ export const ENV_VARS = {
  * cluster primary). Every BULKHEAD_* variable is in ENV_VARS or here: any
  * other is refused as a typo (rejectUnknownVariables).
  */
-export const OTHER_ENV_VARS = ["BULKHEAD_KEY_SECRET", "BULKHEAD_WORKERS", "BULKHEAD_ADMIN_TOKEN_FILE", "BULKHEAD_WORKER_OF"] as const;
+export const OTHER_ENV_VARS = ["BULKHEAD_KEY_SECRET", "BULKHEAD_WORKERS", "BULKHEAD_ADMIN_TOKEN_FILE", "BULKHEAD_WORKER_OF", "BULKHEAD_CONFIG"] as const;
 
 /**
  * A mistyped variable (BULKHEAD_CALLER_TOKEN for BULKHEAD_CALLER_TOKENS) was

@@ -4,6 +4,7 @@ import { basename, dirname } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { ENV_VARS, loadConfig, type Config } from "../config.js";
+import { resolveSettings, SETTING_OPTIONS, type ResolvedSettings, type SettingSource } from "../config-sources.js";
 import { readPolicyBundle } from "../engine/policy-bundle.js";
 import { PolicySet } from "../engine/policy-set.js";
 import { secretScrubber } from "../log/secret-scrubber.js";
@@ -12,10 +13,10 @@ import { MIGRATIONS } from "../store/migrations.js";
 export const DOCTOR_USAGE = `bulkhead doctor - what a sidecar with this configuration would run on, and whether it can
 
 Usage:
-  bulkhead doctor [--db FILE] [--policy-dir DIR] [--grpc-addr H:P] [--http-addr H:P] [--nats-url URL] [--json]
+  bulkhead doctor [serve's flags, --config FILE] [--json]
 
-Reads the configuration exactly as \`bulkhead serve\` does (the same flags and BULKHEAD_*
-variables), prints every setting with where it came from (secrets masked: only whether they
+Reads the configuration exactly as \`bulkhead serve\` does (the same flags, BULKHEAD_*
+variables and config file), prints every setting with where it came from (secrets masked: only whether they
 are set and how many values), then checks:
   config    it loads (an unknown BULKHEAD_* variable or a bad value is named)
   store     the SQLite file: schema version, store revision, decisions kept, journals waiting
@@ -37,7 +38,7 @@ interface CheckResult {
 interface Setting {
   variable: string;
   value: string;
-  source: "flag" | "env" | "default";
+  source: SettingSource | "default";
 }
 
 /** Values of these variables are credentials: doctor shows only that they are set. */
@@ -45,27 +46,19 @@ const SECRET = /TOKEN|SECRET|API_KEY/;
 const PROBE_MS = 1_000;
 const scrub = secretScrubber([]);
 
-const FLAG_OF: Partial<Record<keyof typeof ENV_VARS, string>> = {
-  BULKHEAD_GRPC_ADDR: "grpc-addr", BULKHEAD_HTTP_ADDR: "http-addr", BULKHEAD_DB: "db", BULKHEAD_POLICY_DIR: "policy-dir", BULKHEAD_NATS_URL: "nats-url",
-};
 
 export async function doctorCommand(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     process.stdout.write(DOCTOR_USAGE);
     return 0;
   }
-  const { values } = parseArgs({
-    args,
-    options: {
-      db: { type: "string" }, "policy-dir": { type: "string" }, "grpc-addr": { type: "string" }, "http-addr": { type: "string" },
-      "nats-url": { type: "string" }, json: { type: "boolean" },
-    },
-    strict: true,
-  });
+  const { values } = parseArgs({ args, options: { ...SETTING_OPTIONS, json: { type: "boolean" } }, strict: true });
   const { json, ...flags } = values;
   let config: Config;
+  let settings: ResolvedSettings;
   try {
-    config = loadConfig(process.env, flags);
+    settings = resolveSettings(process.env, flags);
+    config = loadConfig(settings.env);
   } catch (error) {
     return report([], [{ check: "config", outcome: "fail", detail: (error as Error).message }], json);
   }
@@ -75,13 +68,12 @@ export async function doctorCommand(args: string[]): Promise<number> {
   checks.push(await checkSidecar(config.httpAddr));
   checks.push(...(await checkNats(config)));
   checks.push(checkStripe(config));
-  return report(settings(config, flags), checks, json);
+  return report(shownSettings(config, settings), checks, json);
 }
 
-function settings(config: Config, flags: Record<string, string | undefined>): Setting[] {
+function shownSettings(config: Config, settings: ResolvedSettings): Setting[] {
   return Object.entries(ENV_VARS).map(([variable, path]) => {
-    const flag = FLAG_OF[variable as keyof typeof ENV_VARS];
-    const source = flag && flags[flag] !== undefined ? "flag" : process.env[variable] ? "env" : "default";
+    const source = settings.sources[variable] ?? "default";
     const value = path.split(".").reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], config);
     return { variable, value: shown(variable, value), source };
   });

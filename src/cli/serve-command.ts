@@ -6,6 +6,7 @@ import { journalPathFor } from "../audit/decision-log.js";
 import { createBulkhead, type Bulkhead } from "../compose.js";
 import { setFlagsFromString } from "node:v8";
 import { loadConfig, secretValues, type Config, type HeapMode } from "../config.js";
+import { resolveSettings, SETTING_OPTIONS } from "../config-sources.js";
 import { createLogger, messageLog, type Logger } from "../log/logger.js";
 import { readyLine } from "./ready-line.js";
 import { isClusterWorker, parseWorkers, runPrimary } from "./serve-cluster.js";
@@ -18,32 +19,22 @@ import { USAGE } from "./usage.js";
 export async function serveCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: {
-      "grpc-addr": { type: "string" },
-      "http-addr": { type: "string" },
-      db: { type: "string" },
-      "policy-dir": { type: "string" },
-      demo: { type: "boolean" },
-      "caller-tokens": { type: "string" },
-      "no-watch": { type: "boolean" },
-      workers: { type: "string" },
-      "nats-url": { type: "string" },
-      "log-level": { type: "string" },
-      "heap-mode": { type: "string" },
-      "decision-cache-mb": { type: "string" },
-      "otlp-endpoint": { type: "string" },
-      "otel-service-name": { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
+    options: { ...SETTING_OPTIONS, "no-watch": { type: "boolean" }, help: { type: "boolean", short: "h" } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const config = loadConfig(process.env, values);
+  // Flags, the environment and the config file, merged once and exported, so
+  // every part that reads a variable (the key secret, the cluster's workers)
+  // sees the same settings as loadConfig.
+  const settings = resolveSettings(process.env, values);
+  delete process.env.BULKHEAD_CONFIG;
+  Object.assign(process.env, settings.env);
+  const config = loadConfig(process.env, { "no-watch": values["no-watch"] });
   applyHeapMode(config.heapMode);
-  const workers = parseWorkers(values.workers ?? process.env.BULKHEAD_WORKERS);
+  const workers = parseWorkers(process.env.BULKHEAD_WORKERS);
   const primary = workers > 1 && !isClusterWorker();
   const logger = serveLogger(config, primary ? "primary" : isClusterWorker() ? clusterWorkerId() : undefined);
   // The configuration as loaded, credentials censored by the logger's redact paths.

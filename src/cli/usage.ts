@@ -22,7 +22,9 @@ Usage:
   bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 
-serve flags (each also an environment variable):
+serve settings: every BULKHEAD_X_Y variable below is also the flag --x-y and a key of the
+config file (--config FILE or BULKHEAD_CONFIG, a JSON object of variable names; 0600 for secrets,
+which flags would show in ps). A flag wins over the environment, which wins over the file:
   --grpc-addr HOST:PORT   BULKHEAD_GRPC_ADDR      gRPC listen address (default ${DEFAULTS.grpcAddr})
   --http-addr HOST:PORT   BULKHEAD_HTTP_ADDR      HTTP listen address (default ${DEFAULTS.httpAddr})
   --db PATH               BULKHEAD_DB             SQLite file (default ${DEFAULTS.dbPath})

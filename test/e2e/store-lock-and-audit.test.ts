@@ -139,6 +139,40 @@ describe("the decision log's guarantee", () => {
     }
   }, 60_000);
 
+  it("loses no decision a caller received when the sidecar is SIGTERMed under load, and exits 0", async () => {
+    const dbPath = join(mkdtempSync(join(tmpdir(), "bulkhead-term-")), "b.db");
+    const sidecar = await startSidecarProcess(dbPath);
+    const client = new DecisionServiceClient(sidecar.grpcAddress, credentials.createInsecure());
+    const received: string[] = [];
+    const exited = new Promise<number | null>((resolve) => sidecar.child.once("exit", (code) => resolve(code)));
+    // Eight callers keep going through the drain: each answer that arrives is one the log must hold.
+    let n = 0;
+    let stopping = false;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (;;) {
+          const requestId = `term-${n++}`;
+          const request = CheckRequest.fromPartial({ ...checkRequest("ten_acme", "usr_alice", "projects.read"), principal: { tenantId: "ten_acme", actorId: "usr_alice", requestId } });
+          const response = await checkWithDeadline(client, request, 10_000).catch(() => null);
+          if (!response) break; // refused or cancelled by the drain: not an answer
+          received.push(response.decisionId);
+          if (received.length === 300 && !stopping) {
+            stopping = true;
+            sidecar.child.kill("SIGTERM");
+          }
+        }
+      }),
+    );
+    client.close();
+    expect(await exited).toBe(0);
+    expect(received.length).toBeGreaterThanOrEqual(300);
+    // Nothing is imported by a later start: the shutdown itself flushed every received decision.
+    const db = new Database(dbPath, { readonly: true });
+    const logged = new Set(db.prepare("SELECT decision_id FROM decision_log").pluck().all() as string[]);
+    db.close();
+    expect(received.filter((id) => !logged.has(id))).toEqual([]);
+  }, 60_000);
+
   it("logs no decision for a call whose deadline passed before its answer (all of a batch or none)", async () => {
     const sidecar = await startSidecar({ runtime: { clock: testClock() } });
     const expiredAtServer = async () =>
