@@ -9,7 +9,7 @@ export interface Metrics {
   registry: Registry;
   decisions: Counter<"allow">;
   decisionErrors: Counter<"code">;
-  billingEvents: Counter<"outcome">;
+  billingEvents: Counter<"outcome" | "type">;
   /** OFREP requests answered 429 because their caller token's rate was spent. */
   ofrepRateLimited: Counter;
   /** Every gRPC call, by full method and final status name (OK, INVALID_ARGUMENT, ...). */
@@ -132,8 +132,8 @@ export function createMetrics(parts: MetricSources): Metrics {
     decisionErrors: new Counter({ name: "bulkhead_decision_errors_total", help: "decision calls that failed", labelNames: ["code"], registers: [registry] }),
     billingEvents: new Counter({
       name: "bulkhead_billing_events_total",
-      help: "Stripe webhook deliveries by outcome (applied, duplicate, stale, unmapped, unhandled, bad_signature, failed)",
-      labelNames: ["outcome"],
+      help: "Stripe webhook deliveries by outcome (applied, duplicate, stale, unmapped, unhandled, bad_signature, failed) and event type (unverified for a bad signature)",
+      labelNames: ["outcome", "type"],
       registers: [registry],
     }),
     ofrepRateLimited: new Counter({

@@ -23,6 +23,7 @@ import type { CheckInput } from "./check-input.js";
 import type { DecisionCache } from "./decision-cache.js";
 import type { CheckCharges } from "./check-charge.js";
 import { currentCallSpan } from "../telemetry/tracing.js";
+import { noteCallFields } from "../log/call-fields.js";
 
 export interface Decision {
   allow: boolean;
@@ -487,7 +488,9 @@ function recordOf(input: CheckInput, resolution: Resolution, decision: Decision)
   const p = input.principal;
   // Every decided path passes here with its resolution: the one place the call's span learns tenant and plan.
   const tenantId = resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug;
-  currentCallSpan().resolved(tenantId, resolution.kind === "member" ? resolution.context.tenant.planCode : "");
+  const plan = resolution.kind === "member" ? resolution.context.tenant.planCode : "";
+  currentCallSpan().resolved(tenantId, plan);
+  if (plan) noteCallFields({ plan });
   return {
     decisionId: decision.decisionId,
     at: decision.evaluatedAt,

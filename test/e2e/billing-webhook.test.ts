@@ -80,7 +80,7 @@ describe("delivery", () => {
     expect(response.body.outcome).toBe("unmapped");
     expect(sidecar.bulkhead.db.prepare("SELECT count(*) FROM subscriptions WHERE id = 'sub_orphan'").pluck().get()).toBe(0);
     const metrics = await (await fetch(`http://127.0.0.1:${sidecar.httpPort}/metrics`)).text();
-    expect(metrics).toMatch(/bulkhead_billing_events_total\{outcome="unmapped"\} [1-9]/);
+    expect(metrics).toMatch(/bulkhead_billing_events_total\{outcome="unmapped",type="customer\.subscription\.created"\} [1-9]/);
   });
 
   it("answers 200 to event types it does not handle, and counts them", async () => {

@@ -116,7 +116,7 @@ describe("bulkhead serve logs", () => {
     const line = await lineWhere(sidecar, "for req_log_allow", (l) => l.requestId === "req_log_allow");
     expect(line).toMatchObject({
       level: "info", method: "/bulkhead.v1.DecisionService/Check", code: "OK",
-      decisionId: allowed.decisionId, tenantId: "ten_acme", actorId: "usr_alice", action: "reports.export", result: "allow",
+      decisionId: allowed.decisionId, tenantId: "ten_acme", plan: "pro", actorId: "usr_alice", action: "reports.export", result: "allow",
     });
     expect(allowed.decisionId).not.toBe("");
 
@@ -127,7 +127,7 @@ describe("bulkhead serve logs", () => {
       resource: { type: "report", id: "rep_1", tenantId: "ten_globex" },
     }, bearer(CALLER_TOKEN));
     const deny = await lineWhere(sidecar, "for req_log_deny", (l) => l.requestId === "req_log_deny");
-    expect(deny).toMatchObject({ level: "info", decisionId: denied.decisionId, tenantId: "ten_globex", result: "deny" });
+    expect(deny).toMatchObject({ level: "info", decisionId: denied.decisionId, tenantId: "ten_globex", plan: "free", result: "deny" });
     expect(deny.reasons).toContain("not_in_plan");
     expect(deny.reasons).toEqual(denied.reasons.map((r) => r.code));
   });

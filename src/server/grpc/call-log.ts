@@ -1,5 +1,6 @@
 import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from "@grpc/grpc-js";
 import type { ErrorCategory } from "../../errors.js";
+import { withCallFields } from "../../log/call-fields.js";
 import type { Logger } from "../../log/logger.js";
 import { apiKeyIdOf } from "../../identity/api-keys.js";
 import { errorBehind } from "./grpc-errors.js";
@@ -20,16 +21,21 @@ export function callLogInterceptor(logger: Logger): ServerInterceptor {
     let metadata: Metadata | undefined;
     let request: unknown;
     let response: unknown;
+    // What the handler's callees note (noteCallFields): the handler runs inside this store.
+    const noted: Fields = {};
     return new ServerInterceptingCall(call, {
       start(next) {
         next({
           onReceiveMetadata(received, pass) {
             metadata = received;
-            pass(received);
+            withCallFields(noted, () => pass(received));
           },
           onReceiveMessage(message, pass) {
             request ??= message; // a stream's first request names its tenant
-            pass(message);
+            withCallFields(noted, () => pass(message));
+          },
+          onReceiveHalfClose(pass) {
+            withCallFields(noted, () => pass());
           },
         });
       },
@@ -47,6 +53,7 @@ export function callLogInterceptor(logger: Logger): ServerInterceptor {
             durationMs: Math.round((performance.now() - started) * 1000) / 1000,
             ...requestFields(request),
             ...responseFields(response),
+            ...noted,
             ...(error && { errorCode: error.code, err: error }),
             ...(metadata && { metadata: callerMetadata(metadata) }),
           };

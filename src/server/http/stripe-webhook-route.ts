@@ -50,7 +50,7 @@ export async function registerStripeWebhook(app: FastifyInstance, deps: StripeWe
           event = verifyStripeEvent(raw, typeof header === "string" ? header : undefined, deps.secrets, deps.clock.now());
         } catch (error) {
           if (!(error instanceof WebhookSignatureError)) throw error;
-          deps.metrics.billingEvents.inc({ outcome: "bad_signature" });
+          deps.metrics.billingEvents.inc({ outcome: "bad_signature", type: "unverified" });
           // warn: a stream of these is a misconfigured secret or someone probing the endpoint.
           deps.logger.warn({ route: "/webhooks/stripe", reason: error.message, bytes: raw.length, remoteAddress: request.ip }, "stripe webhook rejected: nothing stored");
           return answer(400, "bad_signature", { error: error.message });
@@ -60,14 +60,14 @@ export async function registerStripeWebhook(app: FastifyInstance, deps: StripeWe
         try {
           await completeEntitlementSummary(event.type, event.object, deps.stripe);
           const result = await deps.billing.ingest(event);
-          deps.metrics.billingEvents.inc({ outcome: result.outcome });
+          deps.metrics.billingEvents.inc({ outcome: result.outcome, type: eventTypeLabel(event.type) });
           if (result.tenantId) span.set({ "bulkhead.tenant_id": result.tenantId });
           const fields = { route: "/webhooks/stripe", eventId: event.id, eventType: event.type, outcome: result.outcome, ...(result.tenantId && { tenantId: result.tenantId }) };
           if (result.outcome === "unmapped") deps.logger.warn(fields, "stripe webhook names no known tenant: stored, not applied");
           else deps.logger.info(fields, "stripe webhook ingested");
           return answer(200, result.outcome, { received: true, outcome: result.outcome, store_revision: result.revision });
         } catch (error) {
-          deps.metrics.billingEvents.inc({ outcome: "failed" });
+          deps.metrics.billingEvents.inc({ outcome: "failed", type: eventTypeLabel(event.type) });
           deps.logger.error({ route: "/webhooks/stripe", eventId: event.id, eventType: event.type, err: error }, "stripe webhook failed: answered 500, Stripe will retry");
           return answer(500, "failed", { error: "internal error; retry" });
         }
@@ -90,4 +90,14 @@ async function completeEntitlementSummary(type: string, object: Record<string, u
   const all: unknown[] = [];
   for await (const entitlement of stripe.entitlements.activeEntitlements.list({ customer, limit: 100 })) all.push(entitlement);
   object.entitlements = { ...list, data: all, has_more: false };
+}
+
+/**
+ * The event type as a metric label. Only verified events get here, so the
+ * types are Stripe's own (a bounded set, the ones the endpoint subscribes
+ * to); anything shaped otherwise is "other", so a label can never carry
+ * free text or grow without bound.
+ */
+function eventTypeLabel(type: string): string {
+  return /^[a-z][a-z0-9_.]{0,63}$/.test(type) ? type : "other";
 }
