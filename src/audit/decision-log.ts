@@ -353,7 +353,8 @@ function isRegularFile(path: string): boolean {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this pid runs (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -3,6 +3,7 @@ import { connect } from "node:net";
 import { basename, dirname } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
+import { processAlive } from "../audit/decision-log.js";
 import { ENV_VARS, loadConfig, type Config } from "../config.js";
 import { resolveSettings, SETTING_OPTIONS, type ResolvedSettings, type SettingSource } from "../config-sources.js";
 import { readPolicyBundle } from "../engine/policy-bundle.js";
@@ -135,17 +136,8 @@ function leftJournals(path: string): number {
   return readdirSync(dirname(path)).filter((name) => {
     if (!name.startsWith(prefix) || !name.endsWith(".journal")) return false;
     const pid = Number(name.slice(prefix.length, -".journal".length));
-    return !Number.isInteger(pid) || !alive(pid);
+    return !Number.isInteger(pid) || !processAlive(pid);
   }).length;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 async function checkPolicy(config: Config): Promise<CheckResult> {
