@@ -71,7 +71,9 @@ function readConfigFile(path: string): Record<string, string> {
   try {
     parsed = JSON.parse(readFileSync(path, "utf8"));
   } catch (error) {
-    const why = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (error as Error).message;
+    // JSON.parse's own message quotes the text around the fault, which may be a secret: never shown.
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : error instanceof SyntaxError ? "is not valid JSON (check its quotes, commas and brackets)" : `cannot be read (${code ?? "error"})`;
     throw new ConfigError(`config file ${path} (--config / BULKHEAD_CONFIG): ${why}`);
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`config file ${path}: must be a JSON object of BULKHEAD_* settings`);

@@ -362,6 +362,8 @@ function decisionSinkConfig(env: NodeJS.ProcessEnv): DecisionSinkConfig | undefi
       throw new ConfigError(`BULKHEAD_DECISION_LOG_URL: '${url}' is not a URL (for example https://collector.internal/logs)`);
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new ConfigError(`BULKHEAD_DECISION_LOG_URL: '${url}' must be http:// or https://`);
+    // fetch refuses such a URL, so the sink could never deliver; and the URL is printed in logs.
+    if (parsed.username || parsed.password) throw new ConfigError("BULKHEAD_DECISION_LOG_URL: credentials in the URL are refused (fetch cannot send them, and they would be logged)");
   }
   const masks = list(env.BULKHEAD_DECISION_LOG_MASK);
   for (const mask of masks) {

@@ -38,7 +38,8 @@ export function decisionEvent(record: DecisionRecord, labels: Record<string, str
     bundles: { bulkhead: { revision: record.policyRevision } },
     timestamp: new Date(record.at).toISOString(),
     labels,
-    bulkhead: { store_revision: record.storeRevision, request_id: record.requestId, source: record.source, impersonation: record.impersonation },
+    // A copy: a mask under /bulkhead/impersonation must not change the record itself.
+    bulkhead: { store_revision: record.storeRevision, request_id: record.requestId, source: record.source, impersonation: record.impersonation && { ...record.impersonation } },
   };
   for (const mask of masks) removePointer(event, mask);
   return event;

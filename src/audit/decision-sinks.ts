@@ -24,15 +24,18 @@ export interface SinkStats {
   dropped: Record<SinkDropCause, number>;
 }
 
-/** buffer_full: the oldest were dropped to make room; rejected: the endpoint refused a batch for good (4xx); failed: a file write failed. */
-export type SinkDropCause = "buffer_full" | "rejected" | "failed";
+/**
+ * buffer_full: the oldest were dropped to make room; rejected: the endpoint refused a batch for good
+ * (4xx); failed: a file write failed; shutdown: still held when the process stopped (the table has them).
+ */
+export type SinkDropCause = "buffer_full" | "rejected" | "failed" | "shutdown";
 
 export interface EventShape {
   labels: Record<string, string>;
   masks: readonly string[];
 }
 
-const emptyStats = (): SinkStats => ({ sent: 0, buffered: 0, dropped: { buffer_full: 0, rejected: 0, failed: 0 } });
+const emptyStats = (): SinkStats => ({ sent: 0, buffered: 0, dropped: { buffer_full: 0, rejected: 0, failed: 0, shutdown: 0 } });
 
 /** JSON lines, one event per line, to a file (appended, 0600) or to stdout (`-`). */
 export class JsonLinesSink implements DecisionSink {
@@ -101,6 +104,8 @@ export class HttpSink implements DecisionSink {
   private backoffMs = 0;
   private closed = false;
   private failing = false;
+  /** Aborts the POST in flight when close() runs out of time. */
+  private readonly aborter = new AbortController();
 
   constructor(
     private readonly options: HttpSinkOptions,
@@ -121,15 +126,31 @@ export class HttpSink implements DecisionSink {
     else this.deliverSoon(this.backoffMs || (this.options.flushIntervalMs ?? 1_000));
   }
 
+  /**
+   * Delivers what it holds until the deadline, then aborts the POST in flight
+   * and counts what is left as dropped (`shutdown`), with a log line: the
+   * table holds those records, no sink will get them.
+   */
   async close(deadlineMs = 2_000): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const end = Date.now() + deadlineMs;
-    while (!this.closed && Date.now() < end && (this.queue.length > 0 || this.inFlight)) {
-      await (this.inFlight ?? this.post());
-      if (this.failing) break; // the endpoint is down: what is left counts as held, not delivered
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+    let late = false;
+    void deadline.then(() => (late = true));
+    while (!late && (this.queue.length > 0 || this.inFlight)) {
+      await Promise.race([this.inFlight ?? this.post(), deadline]);
+      if (this.failing) break; // the endpoint is down: retrying now would only wait out the deadline
     }
     this.closed = true;
+    this.aborter.abort();
+    await this.inFlight?.catch(() => undefined);
+    const left = this.queue.length;
+    if (left > 0) {
+      this.stats.dropped.shutdown += left;
+      this.queue = [];
+      this.stats.buffered = 0;
+      this.options.log?.(`decision log sink ${this.options.url}: ${left} events not delivered at shutdown (they are in the decision_log table)`);
+    }
   }
 
   private batchSize(): number {
@@ -165,7 +186,7 @@ export class HttpSink implements DecisionSink {
         method: "POST",
         headers: { "content-type": "application/json", "content-encoding": "gzip" },
         body: gzipSync(JSON.stringify(batch)),
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 5_000),
+        signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs ?? 5_000), this.aborter.signal]),
       });
       await response.arrayBuffer().catch(() => undefined);
       outcome = response.ok ? "sent" : response.status === 429 || response.status >= 500 ? "retry" : "rejected";
@@ -191,7 +212,8 @@ export class HttpSink implements DecisionSink {
       this.options.log?.(`decision log sink ${this.options.url}: ${why}; dropped a batch of ${still} events (a 4xx is not retried)`);
     }
     if (this.failing && outcome === "sent") this.options.log?.(`decision log sink ${this.options.url}: delivering again`);
-    this.failing = outcome !== "sent" && this.failing;
+    // The endpoint answered (a delivery or a refusal): it is up.
+    this.failing = false;
   }
 }
 

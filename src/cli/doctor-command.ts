@@ -61,7 +61,7 @@ export async function doctorCommand(args: string[]): Promise<number> {
     settings = resolveSettings(process.env, flags);
     config = loadConfig(settings.env);
   } catch (error) {
-    return report([], [{ check: "config", outcome: "fail", detail: (error as Error).message }], json);
+    return report([], [{ check: "config", outcome: "fail", detail: scrub((error as Error).message) }], json);
   }
   const checks: CheckResult[] = [{ check: "config", outcome: "ok", detail: "loads" }];
   checks.push(checkStore(config.dbPath));

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../errors.js";
+import { secretScrubber } from "../log/secret-scrubber.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { USAGE } from "./usage.js";
 
@@ -56,7 +57,8 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     // parseArgs throws TypeErrors with an ERR_PARSE_ARGS_* code for bad flags.
     if (error instanceof UsageError || (error instanceof TypeError && "code" in error)) {
-      console.error(`bulkhead: ${error.message}`);
+      // A bad setting's message may quote its value (a URL with a password): scrubbed like a log line.
+      console.error(`bulkhead: ${secretScrubber([])(error.message)}`);
       process.exit(2);
     }
     console.error(`bulkhead: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

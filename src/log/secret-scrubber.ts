@@ -8,9 +8,11 @@
 
 /**
  * Shapes of credentials whose values are not configured: API keys (their secret part), bearer headers,
- * Stripe keys and signing secrets, and the user:password of a URL (nats://user:pass@host).
+ * Stripe keys and signing secrets, and the user:password of a URL (nats://user:pass@host), up to
+ * the last "@" before the host as a URL parser reads it, so a password holding "@" or a quote is
+ * covered too; when in doubt this redacts more, never less.
  */
-const CREDENTIAL_SHAPES = /(bk_key_[0-9A-Z]{26}\.)[A-Za-z0-9_-]{43}|(Bearer )[^\s"\\]+|\b((?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9]+|(\b[a-z][a-z0-9+.-]*:\/\/)[^/\s"@]+(?=@)/g;
+const CREDENTIAL_SHAPES = /(bk_key_[0-9A-Z]{26}\.)[A-Za-z0-9_-]{43}|(Bearer )[^\s"\\]+|\b((?:sk|rk)_(?:live|test)_|whsec_)[A-Za-z0-9]+|(\b[a-z][a-z0-9+.-]*:\/\/)[^/?#]*(?=@[^@/?#\s"]*(?:[/?#\s"]|$))/g;
 
 /**
  * Shorter configured values are not searched for: replacing a 3-character

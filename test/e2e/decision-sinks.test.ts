@@ -145,7 +145,19 @@ describe("the HTTP sink", () => {
     const sink = new HttpSink({ url: "http://127.0.0.1:1/logs", maxBuffered: 10, flushIntervalMs: 10, timeoutMs: 200 }, shape);
     sink.send(records(3));
     await sink.close(500);
-    expect(sink.stats).toMatchObject({ sent: 0, buffered: 3 });
+    expect(sink.stats).toMatchObject({ sent: 0, buffered: 0, dropped: { shutdown: 3 } });
+  });
+
+  it("aborts a POST the endpoint never answers when close runs out of time, and counts what it held", async () => {
+    const silent = createServer(() => {}); // takes the request, never answers
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const sink = new HttpSink({ url: `http://127.0.0.1:${(silent.address() as { port: number }).port}/logs`, maxBuffered: 10, flushIntervalMs: 10, timeoutMs: 60_000 }, shape);
+    sink.send(records(4));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sink.close(200); // bounded by its deadline, not by the 60 s POST timeout (the test's own timeout would catch a hang)
+    expect(sink.stats).toMatchObject({ sent: 0, buffered: 0, dropped: { shutdown: 4 } });
+    silent.closeAllConnections();
+    silent.close();
   });
 });
 
@@ -153,6 +165,7 @@ describe("configuration", () => {
   it.each([
     [{ BULKHEAD_DECISION_LOG_URL: "collector:4318" }, /BULKHEAD_DECISION_LOG_URL: 'collector:4318' must be http/],
     [{ BULKHEAD_DECISION_LOG_URL: "not a url" }, /BULKHEAD_DECISION_LOG_URL: 'not a url' is not a URL/],
+    [{ BULKHEAD_DECISION_LOG_URL: "https://u:s3cret@collector/logs" }, /BULKHEAD_DECISION_LOG_URL: credentials in the URL are refused/],
     [{ BULKHEAD_DECISION_LOG_FILE: "-", BULKHEAD_DECISION_LOG_MASK: "/result/allow" }, /BULKHEAD_DECISION_LOG_MASK: '\/result\/allow' must be a JSON pointer under \/input or \/bulkhead/],
     [{ BULKHEAD_DECISION_LOG_MASK: "/input/principal/actor_id" }, /BULKHEAD_DECISION_LOG_MASK is set but neither/],
     [{ BULKHEAD_DECISION_LOG_FILE: "-", BULKHEAD_DECISION_LOG_SINK_BUFFER: "0" }, /BULKHEAD_DECISION_LOG_SINK_BUFFER/],

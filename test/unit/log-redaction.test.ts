@@ -53,6 +53,13 @@ describe("log redaction", () => {
     expect(JSON.parse(out).config.replication.natsServers).toEqual(["nats://[Redacted]@nats-1:4222", "nats://nats-2:4222"]);
   });
 
+  it.each(['https://u:p"wsecret@c/logs', "https://u:p wsecret@c/logs", "https://u:pw@secret@c/logs"])("scrubs a URL password holding a quote, a space or an @: %s", (url) => {
+    const { logger, text } = capture();
+    logger.info({ config: { decisionSinks: { url } } }, `sink at ${url}`);
+    expect(text()).not.toContain("secret");
+    expect(text()).toContain("https://[Redacted]@c/logs");
+  });
+
   it("leaves short configured values alone rather than garble unrelated text", () => {
     const { logger, text } = capture(["abc"]);
     logger.info({ tabcd: "abc" }, "abc");
