@@ -1,5 +1,6 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { gzipSync } from "node:zlib";
+import type { DecisionSinkConfig } from "../config.js";
 import { decisionEvent, type DecisionEvent } from "./decision-event.js";
 import type { DecisionRecord } from "./decision-log.js";
 
@@ -219,7 +220,7 @@ export class HttpSink implements DecisionSink {
 
 /** The sinks a configuration names, with OPA's labels (`id` of this process, `version` of Bulkhead) on every event. */
 export function createDecisionSinks(
-  config: { file?: string | undefined; url?: string | undefined; masks: string[]; maxBuffered: number } | undefined,
+  config: DecisionSinkConfig | undefined,
   labels: Record<string, string>,
   log: (message: string) => void,
 ): DecisionSink[] {

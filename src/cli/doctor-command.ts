@@ -10,6 +10,7 @@ import { readPolicyBundle } from "../engine/policy-bundle.js";
 import { PolicySet } from "../engine/policy-set.js";
 import { secretScrubber } from "../log/secret-scrubber.js";
 import { MIGRATIONS } from "../store/migrations.js";
+import { readRevision } from "../store/revision-writer.js";
 
 export const DOCTOR_USAGE = `bulkhead doctor - what a sidecar with this configuration would run on, and whether it can
 
@@ -115,7 +116,7 @@ function storeFacts(db: Database.Database, path: string): CheckResult {
     const integrity = db.pragma("quick_check", { simple: true }) as string;
     if (integrity !== "ok") return { check: "store", outcome: "fail", detail: `${path}: quick_check says ${integrity}` };
     if (schema === 0) return { check: "store", outcome: "warn", detail: `${path}: empty (serve migrates it to schema ${latest})` };
-    const revision = (db.prepare("SELECT value FROM meta WHERE key = 'revision'").pluck().get() as number | undefined) ?? 0;
+    const revision = readRevision(db);
     const decisions = db.prepare("SELECT count(*) FROM decision_log").pluck().get() as number;
     const left = leftJournals(path);
     const pending = schema < latest ? `; schema ${schema}, serve migrates it to ${latest}` : `; schema ${schema}`;

@@ -28,7 +28,7 @@ export function callLogInterceptor(logger: Logger): ServerInterceptor {
         next({
           onReceiveMetadata(received, pass) {
             metadata = received;
-            withCallFields(noted, () => pass(received));
+            pass(received); // the handler starts with a message or the half-close, below
           },
           onReceiveMessage(message, pass) {
             request ??= message; // a stream's first request names its tenant
