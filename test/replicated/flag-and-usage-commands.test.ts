@@ -1,8 +1,9 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.js";
-import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
-import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { adminAuth, type AdminCall } from "../support/admin-client.js";
+import type { NatsCluster } from "../support/nats-cluster.js";
+import { startReplicatedSidecars } from "../support/replicated-sidecars.js";
+import { checkRequest, codes, type TestSidecar } from "../support/sidecar.js";
 import { readRevision } from "../../src/store/revision-writer.js";
 import { MINUTE, testClock } from "../support/test-time.js";
 
@@ -13,26 +14,13 @@ const clock = testClock();
 let cluster: NatsCluster;
 let sidecars: TestSidecar[] = [];
 let admins: AdminCall[] = [];
-const closers: (() => void)[] = [];
+let closeAll = async () => {};
 
 beforeAll(async () => {
-  cluster = await startNatsCluster(3);
-  const replication = { natsServers: cluster.urls(), stream: "BULKHEAD_CMDS", stalenessMs: 5_000, replicas: 3 };
-  for (let i = 0; i < 3; i++) {
-    sidecars.push(await startSidecar({ demo: true, config: { replication }, runtime: { clock } }));
-  }
-  admins = sidecars.map((s) => {
-    const { client, call } = adminClient(s.grpcAddress);
-    closers.push(() => client.close());
-    return call;
-  });
+  ({ cluster, sidecars, admins, close: closeAll } = await startReplicatedSidecars({ clock, stream: "BULKHEAD_CMDS" }));
 }, 120_000);
 
-afterAll(async () => {
-  for (const close of closers) close();
-  for (const s of sidecars) await s.close().catch(() => {});
-  await cluster?.stop();
-});
+afterAll(() => closeAll());
 
 const [A, B, C] = [0, 1, 2];
 const revisionOf = (s: TestSidecar) => readRevision(s.bulkhead.db);
@@ -95,9 +83,7 @@ describe("flag writes from any sidecar", () => {
 
   it("a flag write without the capability is refused before anything reaches the log", async () => {
     const before = await sidecars[A]!.bulkhead.replication!.catchUp();
-    const { client, call } = adminClient(sidecars[A]!.grpcAddress, () => adminAuth("not-a-token", "usr_mallory"));
-    closers.push(() => client.close());
-    const error = await call("setKillSwitch", { key: "new_export_pipeline", killed: true, reason: "incident" }).catch((e) => e);
+    const error = await admins[A]!("setKillSwitch", { key: "new_export_pipeline", killed: true, reason: "incident" }, adminAuth("not-a-token", "usr_mallory")).catch((e) => e);
     expect(error.code).toBe(status.UNAUTHENTICATED);
     expect(await sidecars[A]!.bulkhead.replication!.catchUp()).toBe(before);
     for (const s of sidecars) expect(s.bulkhead.stores.flags.get("new_export_pipeline")?.killed).toBe(false);

@@ -2,9 +2,10 @@ import { status } from "@grpc/grpc-js";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { adminClient, type AdminCall } from "../support/admin-client.js";
-import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
-import { checkRequest, codes, startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
+import type { AdminCall } from "../support/admin-client.js";
+import type { NatsCluster } from "../support/nats-cluster.js";
+import { startReplicatedSidecars } from "../support/replicated-sidecars.js";
+import { checkRequest, codes, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
 import { readRevision } from "../../src/store/revision-writer.js";
 import { scrape, valueOf } from "../support/prometheus.js";
 import { deliver, event, sign, subscriptionObject } from "../support/stripe-events.js";
@@ -19,27 +20,13 @@ const clock = testClock();
 let cluster: NatsCluster;
 let sidecars: TestSidecar[] = [];
 let admins: AdminCall[] = [];
-const closers: (() => void)[] = [];
+let closeAll = async () => {};
 
 beforeAll(async () => {
-  cluster = await startNatsCluster(3);
-  const replication = { natsServers: cluster.urls(), stream: "BULKHEAD_TEST", stalenessMs: STALENESS_MS, replicas: 3 };
-  // One at a time: the first seeds the demo dataset into the empty stream, the others join.
-  for (let i = 0; i < 3; i++) {
-    sidecars.push(await startSidecar({ demo: true, config: { replication }, runtime: { clock } }));
-  }
-  admins = sidecars.map((s) => {
-    const { client, call } = adminClient(s.grpcAddress);
-    closers.push(() => client.close());
-    return call;
-  });
+  ({ cluster, sidecars, admins, close: closeAll } = await startReplicatedSidecars({ clock, stream: "BULKHEAD_TEST", stalenessMs: STALENESS_MS }));
 }, 120_000);
 
-afterAll(async () => {
-  for (const close of closers) close();
-  for (const s of sidecars) await s.close().catch(() => {});
-  await cluster?.stop();
-});
+afterAll(() => closeAll());
 
 const [A, B, C] = [0, 1, 2];
 /** The revision the sidecar's file has applied, read from the file (the tracker refuses once stale). */
