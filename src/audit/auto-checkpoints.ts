@@ -23,6 +23,14 @@ const LAST_AT_KEY = "audit_checkpoint_last_at";
 /** Sum of the chains' head rowids then: rowids grow by one per record, so the difference counts appended records. */
 const LAST_ROW_IDS_KEY = "audit_checkpoint_last_row_ids";
 
+/** A checkpoint this process has taken the right to write, and the meta values it replaced. */
+interface Claim {
+  checkpoint: Checkpoint;
+  at: number;
+  rowIds: number;
+  previous: { at: number; rowIds: number };
+}
+
 /**
  * Signed checkpoints written by the sidecar itself (issue 17, ADR 58): every
  * `everyRecords` records or `intervalMs`, whichever comes first, one file
@@ -59,8 +67,15 @@ export class AutoCheckpoints {
   /** Writes a checkpoint when one is due; returns its file, or null. Never throws: the sidecar keeps serving. */
   tick(): string | null {
     try {
-      const checkpoint = this.claim();
-      return checkpoint ? this.write(checkpoint.checkpoint, checkpoint.rowIds) : null;
+      const claimed = this.claim();
+      if (!claimed) return null;
+      try {
+        return this.write(claimed.checkpoint, claimed.rowIds);
+      } catch (error) {
+        // Not written, so not taken: the next tick (of any process) tries again.
+        this.release(claimed);
+        throw error;
+      }
     } catch (error) {
       this.deps.log(`audit checkpoint not written: ${(error as Error).message}`);
       return null;
@@ -68,7 +83,7 @@ export class AutoCheckpoints {
   }
 
   /** One IMMEDIATE transaction: is one due, and has no other process just taken it? Then record it as taken. */
-  private claim(): { checkpoint: Checkpoint; rowIds: number } | null {
+  private claim(): Claim | null {
     const { db, clock, settings } = this.deps;
     return db.transaction(() => {
       const now = clock.now();
@@ -76,9 +91,19 @@ export class AutoCheckpoints {
       const lastAt = this.readLast.get(LAST_AT_KEY) ?? 0;
       const appended = rowIds - (this.readLast.get(LAST_ROW_IDS_KEY) ?? 0);
       if (appended <= 0 || (appended < settings.everyRecords && now - lastAt < settings.intervalMs)) return null;
+      const previous = { at: lastAt, rowIds: this.readLast.get(LAST_ROW_IDS_KEY) ?? 0 };
       this.writeLast.run(LAST_AT_KEY, now);
       this.writeLast.run(LAST_ROW_IDS_KEY, rowIds);
-      return { checkpoint: takeCheckpoint(db, new Date(now), settings.privateKeyPem), rowIds };
+      return { checkpoint: takeCheckpoint(db, new Date(now), settings.privateKeyPem), at: now, rowIds, previous };
+    }).immediate();
+  }
+
+  /** Undoes a claim whose file could not be written, unless another process has claimed a newer one since. */
+  private release(claimed: Claim): void {
+    this.deps.db.transaction(() => {
+      if (this.readLast.get(LAST_AT_KEY) !== claimed.at || this.readLast.get(LAST_ROW_IDS_KEY) !== claimed.rowIds) return;
+      this.writeLast.run(LAST_AT_KEY, claimed.previous.at);
+      this.writeLast.run(LAST_ROW_IDS_KEY, claimed.previous.rowIds);
     }).immediate();
   }
 

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -146,6 +146,35 @@ describe("two processes on one file", () => {
     expect(written).toHaveLength(1);
     expect(checkpointFiles(dir)).toHaveLength(1);
     writerDb.close();
+  });
+});
+
+describe("a checkpoint that cannot be written", () => {
+  it("is not recorded as taken: the next tick writes it once the directory is writable again", () => {
+    const path = join(work, "unwritable.db");
+    const clock = testClock();
+    const db = openDatabase(path);
+    const log = new DecisionLog(db, { journal: null, maxBuffered: 100 });
+    log.record({
+      decisionId: "dec_1", at: TEST_START, tenantId: "ten_acme", actorId: "usr_alice", actorType: "user", action: "projects.read", resourceType: "project",
+      resourceId: "prj_1", resourceTenantId: "ten_acme", allow: true, reasons: [], policyRevision: "p1", storeRevision: 1, requestId: "req_1", source: "test", impersonation: null,
+    });
+    log.flush();
+    const dir = join(work, "unwritable-checkpoints");
+    const messages: string[] = [];
+    const checkpoints = new AutoCheckpoints({ db, clock, settings: { privateKeyPem: readFileSync(keyFile, "utf8"), dir, everyRecords: 5, intervalMs: HOUR }, log: (m) => messages.push(m) });
+    // A directory where the temporary file should go makes the write fail, for root too (chmod would not).
+    const due = new Date(clock.now()).toISOString().replace(/[-:.]/g, "");
+    const blocker = join(dir, `checkpoint-${due}-${"1".padStart(15, "0")}.json.tmp`);
+    mkdirSync(blocker);
+    expect(checkpoints.tick()).toBeNull();
+    expect(messages.join("\n")).toMatch(/audit checkpoint not written/);
+    rmdirSync(blocker);
+    const file = checkpoints.tick();
+    expect(file, "still due: the failed one was released").not.toBeNull();
+    expect(checkpointFiles(dir)).toHaveLength(1);
+    log.close();
+    db.close();
   });
 });
 
