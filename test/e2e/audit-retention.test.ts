@@ -176,6 +176,33 @@ describe("two processes pruning one file", () => {
   });
 });
 
+describe("a pruned prefix of rows written before hashing (migration 9)", () => {
+  it("leaves an anchor with an empty hash, from which the first hashed row chains; a change to it is still found", async () => {
+    const path = join(work, "unchained-prefix.db");
+    const db = openDatabase(path);
+    const before = new DecisionLog(db, { journal: null, maxBuffered: 100 });
+    for (let i = 0; i < 3; i++) before.record(record(`dec_old_${i}`, TEST_START + i));
+    before.close();
+    // As rows written before the chain existed: no hash. The next row starts a chain from "".
+    db.prepare("UPDATE decision_log SET chain_hash = NULL").run();
+    const after = new DecisionLog(db, { journal: null, maxBuffered: 100 });
+    for (let i = 0; i < 3; i++) after.record(record(`dec_new_${i}`, TEST_START + 10 + i));
+    after.close();
+    expect(verifyChain(db, "decision_log")).toMatchObject({ problem: null, unchained: 3, verified: 3 });
+
+    // Keep the newest 3: the whole unchained prefix goes, and the anchor has no hash to carry.
+    const retention = new AuditRetention({ db, chain: "decision_log", rules: { maxAgeDays: 0, maxRecords: 3 }, clock: testClock() });
+    expect(await retention.runOnce()).toBe(3);
+    const anchor = db.prepare("SELECT row_id AS rowId, hash, records FROM audit_anchor WHERE chain = 'decision_log'").get();
+    expect(anchor).toEqual({ rowId: 3, hash: "", records: 0 });
+    expect(verifyChain(db, "decision_log")).toMatchObject({ problem: null, unchained: 0, verified: 3 });
+
+    db.prepare("UPDATE decision_log SET allow = 0 WHERE decision_id = 'dec_new_0'").run();
+    expect(verifyChain(db, "decision_log").problem).toMatch(/does not chain from the retention anchor \(rowid 3/);
+    db.close();
+  });
+});
+
 function record(decisionId: string, at: number): DecisionRecord {
   return {
     decisionId, at, tenantId: "ten_acme", actorId: "usr_alice", actorType: "user", action: "projects.read", resourceType: "project", resourceId: "prj_1",
