@@ -166,6 +166,10 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
   const checkCharges = new CheckCharges({ metering, writer, usage: stores.usage, commands, registry });
   const flagAdmin = new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage, commands, registry });
+  const accessAdmin = new AccessAdmin({
+    audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
+    commands, registry, now: () => clock.now(),
+  });
   if (config.replication) {
     decider.chargeThroughLog(checkCharges);
     replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {
@@ -202,9 +206,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
       directory: directoryAdmin,
       commercial: new CommercialAdmin({ audited, ...stores, approvals }),
-      access: new AccessAdmin({
-        audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
-      }),
+      access: accessAdmin,
       flags: flagAdmin,
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
@@ -482,7 +484,7 @@ async function openReplication(
   markReplicaView(deps.db);
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (only directory and flag admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (only directory, flag and access admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),

@@ -63,11 +63,31 @@ export class ApiKeyStore {
     tx: WriteScope,
     spec: { tenantId: string; name: string; scopes: string[]; ratePerMinute: number; expiresAt: number | null; createdBy: string },
   ): { key: ApiKey; raw: string } {
-    const id = `key_${ulid(tx.now)}`;
+    const minted = this.mint(tx.now);
+    return { key: this.createHashed(tx, spec, minted), raw: minted.raw };
+  }
+
+  /**
+   * A new key's id, raw value and keyed hash, made before the write: in
+   * replicated mode only the id and hash go into the command (ADR 76), the
+   * raw value goes back to the caller alone.
+   */
+  mint(now: number): { id: string; raw: string; hash: string } {
+    const id = `key_${ulid(now)}`;
     const raw = `bk_${id}.${randomBytes(32).toString("base64url")}`;
-    this.stmt.insert.run({ ...spec, id, hash: this.hash(raw), scopes: JSON.stringify(spec.scopes), now: tx.now });
+    return { id, raw, hash: this.hash(raw) };
+  }
+
+  /** Stores a key minted elsewhere by its id and hash; the raw value never reaches this method. */
+  createHashed(
+    tx: WriteScope,
+    spec: { tenantId: string; name: string; scopes: string[]; ratePerMinute: number; expiresAt: number | null; createdBy: string },
+    minted: { id: string; hash: string },
+  ): ApiKey {
+    const { id, hash } = minted;
+    this.stmt.insert.run({ ...spec, id, hash, scopes: JSON.stringify(spec.scopes), now: tx.now });
     tx.changed(spec.tenantId, "api_key");
-    return { key: { ...spec, id, revokedAt: null, retiresAt: null, createdAt: tx.now }, raw };
+    return { ...spec, id, revokedAt: null, retiresAt: null, createdAt: tx.now };
   }
 
   /**
@@ -88,11 +108,11 @@ export class ApiKeyStore {
    * Only a live key that was never rotated can be: rotating a retiring or
    * retired key again would move its end and revive an old secret.
    */
-  rotate(tx: WriteScope, keyId: string, overlapMs: number, createdBy: string): { key: ApiKey; raw: string } | undefined {
+  rotate(tx: WriteScope, keyId: string, overlapMs: number, createdBy: string, minted: { id: string; hash: string }): ApiKey | undefined {
     const old = this.get(keyId);
     if (!old || old.revokedAt !== null || old.retiresAt !== null || (old.expiresAt !== null && old.expiresAt <= tx.now)) return undefined;
-    const next = this.create(tx, { ...old, createdBy });
-    this.stmt.retire.run(tx.now + overlapMs, next.key.id, keyId);
+    const next = this.createHashed(tx, { ...old, createdBy }, minted);
+    this.stmt.retire.run(tx.now + overlapMs, next.id, keyId);
     return next;
   }
 

@@ -50,6 +50,10 @@ export interface ApprovableChange {
   content: unknown;
 }
 
+export function newApprovalId(now: number): string {
+  return `apr_${ulid(now)}`;
+}
+
 /** How long an approval can wait to be given and used. */
 export const APPROVAL_TTL_MS = 30 * 60_000;
 
@@ -81,9 +85,10 @@ export class Approvals {
   }
 
   /** Records a request for one change; `change` is the content exactly as it will be written. */
-  request(tx: WriteScope, change: ApprovableChange, requestedBy: string, reason: string): Approval {
+  /** `id` is made by the sidecar that takes the call (a ULID's random part differs per sidecar), so every sidecar stores the same one. */
+  request(tx: WriteScope, change: ApprovableChange, requestedBy: string, reason: string, id = newApprovalId(tx.now)): Approval {
     const approval: Approval = {
-      id: `apr_${ulid(tx.now)}`, action: approvalAction(change.verb, change.object, change.content), requestedBy, reason, approvedBy: null,
+      id, action: approvalAction(change.verb, change.object, change.content), requestedBy, reason, approvedBy: null,
       createdAt: tx.now, expiresAt: tx.now + APPROVAL_TTL_MS, usedAt: null, contentJson: canonicalJson(change.content),
     };
     this.stmt.insert.run(approval);

@@ -14,6 +14,10 @@ export interface ImpersonationSession {
   endedAt: number | null;
 }
 
+export function newSessionId(now: number): string {
+  return `imp_${ulid(now)}`;
+}
+
 const COLUMNS = `id, staff_id AS staffId, tenant_id AS tenantId, as_actor_id AS asActorId, reason,
   started_at AS startedAt, expires_at AS expiresAt, ended_at AS endedAt`;
 
@@ -54,10 +58,11 @@ export class ImpersonationStore {
     return this.stmt.live.get(staffId, tenantId, now);
   }
 
-  start(tx: WriteScope, spec: Pick<ImpersonationSession, "staffId" | "tenantId" | "asActorId" | "reason" | "expiresAt">): ImpersonationSession {
+  /** `id` comes from the sidecar that took the call, so every sidecar stores the same session id. */
+  start(tx: WriteScope, spec: Pick<ImpersonationSession, "staffId" | "tenantId" | "asActorId" | "reason" | "expiresAt">, id = newSessionId(tx.now)): ImpersonationSession {
     const previous = this.live(spec.staffId, spec.tenantId, tx.now);
     if (previous) this.stmt.end.run(tx.now, previous.id, tx.now);
-    const session = { ...spec, id: `imp_${ulid(tx.now)}`, startedAt: tx.now, endedAt: null };
+    const session = { ...spec, id, startedAt: tx.now, endedAt: null };
     this.stmt.insert.run(session);
     tx.changed(spec.tenantId, "impersonation");
     return session;

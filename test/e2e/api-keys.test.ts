@@ -63,7 +63,9 @@ describe("API keys", () => {
 
   it("keep the old key working for the rotation overlap, then only the new one", async () => {
     const old = createKey("ten_acme", ["projects.read"]);
-    const next = sidecar.bulkhead.writer.write((tx) => sidecar.bulkhead.apiKeys.rotate(tx, old.key.id, 30_000, "test")).result!;
+    const minted = sidecar.bulkhead.apiKeys.mint(clock.now());
+    sidecar.bulkhead.writer.write((tx) => sidecar.bulkhead.apiKeys.rotate(tx, old.key.id, 30_000, "test", minted));
+    const next = { raw: minted.raw };
     expect((await keyCheck(old.raw, "projects.read", "ten_acme")).allow).toBe(true);
     expect((await keyCheck(next.raw, "projects.read", "ten_acme")).allow).toBe(true);
     clock.set(START + 30_000);

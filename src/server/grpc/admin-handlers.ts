@@ -154,8 +154,8 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
       return { decisions: page.decisions.map(decisionRecordView), nextPageToken: page.nextPageToken };
     }),
 
-    createApiKey: write("api_keys.write", "create API keys", (r, by) => {
-      const created = access.createApiKey(
+    createApiKey: write("api_keys.write", "create API keys", async (r, by) => {
+      const created = await access.createApiKey(
         {
           tenantId: tenantOf(r), name: validateName(r.name, "name"), scopes: validateIdList(r.scopes, "scopes"),
           expiresInDays: r.expiresInDays, ratePerMinute: r.ratePerMinute || 600,
@@ -164,38 +164,38 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
       );
       return { keyId: created.key.id, apiKey: created.raw, storeRevision: created.revision };
     }),
-    rotateApiKey: write("api_keys.write", "rotate API keys", (r, by) => {
-      const rotated = access.rotateApiKey(tenantOf(r), requireId(r.keyId, "key_id"), r.overlapSeconds, by);
+    rotateApiKey: write("api_keys.write", "rotate API keys", async (r, by) => {
+      const rotated = await access.rotateApiKey(tenantOf(r), requireId(r.keyId, "key_id"), r.overlapSeconds, by);
       return { keyId: rotated.key.id, apiKey: rotated.raw, storeRevision: rotated.revision };
     }),
-    revokeApiKey: write("api_keys.write", "revoke API keys", (r, by) => toWrite(access.revokeApiKey(tenantOf(r), requireId(r.keyId, "key_id"), by))),
+    revokeApiKey: write("api_keys.write", "revoke API keys", async (r, by) => toWrite(await access.revokeApiKey(tenantOf(r), requireId(r.keyId, "key_id"), by))),
     listApiKeys: read("tenants.read", "list API keys", (r) => ({ keys: access.listApiKeys(tenantOf(r)).map((k) => keyInfo(k, deps.now())) })),
 
-    putStaff: write("staff.write", "manage staff", (r, by) => {
+    putStaff: write("staff.write", "manage staff", async (r, by) => {
       const member = {
         id: requireId(r.staffId, "staff_id"), name: validateName(r.name, "name"), role: oneOf(r.role, STAFF_ROLES, "role"),
         status: oneOf(r.status, ["active", "disabled"] as const, "status", "active"),
       };
-      const result = access.putStaff(member, r.issueToken, by);
+      const result = await access.putStaff(member, r.issueToken, by);
       return { storeRevision: result.revision, token: result.token ?? "" };
     }),
-    requestApproval: write("approvals", "request approvals", (r, by) => {
+    requestApproval: write("approvals", "request approvals", async (r, by) => {
       const change = approvableChange(r);
       if (r.action) {
         if (!APPROVAL_ACTION.test(r.action)) throw invalidArgument("action", "must be the action a refused global write named, e.g. plan.put:pro@<64 hex digits>");
         const named = approvalAction(change.verb, change.object, change.content);
         if (r.action !== named) throw invalidArgument("action", `names other content than the change sent (the change is '${named}')`);
       }
-      return toApproval(access.requestApproval(change, by));
+      return toApproval(await access.requestApproval(change, by));
     }),
-    approve: write("approvals", "approve global actions", (r, by) => toApproval(access.approve(requireId(r.approvalId, "approval_id"), by))),
+    approve: write("approvals", "approve global actions", async (r, by) => toApproval(await access.approve(requireId(r.approvalId, "approval_id"), by))),
     getApproval: read("approvals", "read approvals", (r) => toApproval(access.getApproval(requireId(r.approvalId, "approval_id")))),
-    startImpersonation: write("impersonate", "impersonate members", (r, by) => {
-      const started = access.startImpersonation(tenantOf(r), requireId(r.asActorId, "as_actor_id"), r.ttlSeconds, by);
+    startImpersonation: write("impersonate", "impersonate members", async (r, by) => {
+      const started = await access.startImpersonation(tenantOf(r), requireId(r.asActorId, "as_actor_id"), r.ttlSeconds, by);
       return { sessionId: started.session.id, expiresAt: iso(started.session.expiresAt), storeRevision: started.revision };
     }),
-    endImpersonation: write("impersonate", "end impersonation sessions", (r, by) =>
-      toWrite(access.endImpersonation(tenantOf(r), requireId(r.sessionId, "session_id"), by)),
+    endImpersonation: write("impersonate", "end impersonation sessions", async (r, by) =>
+      toWrite(await access.endImpersonation(tenantOf(r), requireId(r.sessionId, "session_id"), by)),
     ),
 
     watchChanges: (call) => watchChanges(deps, callerOf, call),
