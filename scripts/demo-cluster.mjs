@@ -33,6 +33,8 @@ const port = (kind, i) => (checkOnly ? (kind === "nats" || kind === "routes" ? -
 const STREAM = "BULKHEAD";
 /** One bootstrap admin token for all three, so a write can go to any of them. */
 const adminToken = `demo-${randomBytes(12).toString("hex")}`;
+// Every sidecar of one stream must hash keys with the same secret (ADR 77): the stream refuses a sidecar with another.
+const keySecret = randomBytes(32).toString("hex");
 const dir = mkdtempSync(join(tmpdir(), "bulkhead-demo-cluster-"));
 const children = [];
 let stopping = false;
@@ -110,7 +112,7 @@ function sidecarEnv(natsUrls) {
   return {
     ...env,
     BULKHEAD_NATS_URL: natsUrls.join(","), BULKHEAD_NATS_STREAM: STREAM, BULKHEAD_NATS_REPLICAS: String(SIZE),
-    BULKHEAD_DEMO: "1", BULKHEAD_ADMIN_TOKEN: adminToken,
+    BULKHEAD_DEMO: "1", BULKHEAD_ADMIN_TOKEN: adminToken, BULKHEAD_KEY_SECRET: keySecret,
   };
 }
 

@@ -35,7 +35,7 @@ import { Approvals } from "./identity/approvals.js";
 import { roleMay } from "./identity/staff-roles.js";
 import { loadAdminTokens } from "./identity/admin-token.js";
 import { ChangeFeed } from "./store/change-feed.js";
-import { loadKeySecret } from "./identity/key-secret.js";
+import { keySecretFingerprint, loadKeySecret } from "./identity/key-secret.js";
 import { KeyRateLimiter } from "./identity/rate-limiter.js";
 import { PolicyManager } from "./engine/policy-manager.js";
 import type { PolicySource } from "./engine/policy-source.js";
@@ -172,7 +172,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   });
   if (config.replication) {
     decider.chargeThroughLog(checkCharges);
-    replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {
+    replication = await openReplication(config, { db, writer, registry, clock, log, keySecret }).catch((error: unknown) => {
       fileGuard.stop();
       db.close();
       throw error;
@@ -477,7 +477,7 @@ function refuseReplicatedMode(config: Config): void {
  */
 async function openReplication(
   config: Config,
-  deps: { db: Db; writer: RevisionWriter; registry: CommandRegistry; clock: Clock; log: (message: string) => void },
+  deps: { db: Db; writer: RevisionWriter; registry: CommandRegistry; clock: Clock; log: (message: string) => void; keySecret: Buffer },
 ): Promise<ReplicatedLog> {
   const replication = config.replication!;
   // For tools that open this file directly (bulkhead billing): it is a view, not theirs to write.
@@ -488,6 +488,7 @@ async function openReplication(
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),
+    keySecretFingerprint: keySecretFingerprint(deps.keySecret),
   });
   const { target } = log.readiness;
   deps.log(`replicated mode: stream ${replication.stream} at ${target} on start, this file at revision ${log.revision}`);

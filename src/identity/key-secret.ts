@@ -26,3 +26,13 @@ export function loadKeySecret(dbPath: string, fromEnv: string | undefined): Buff
 export function keyedHash(serverSecret: Buffer, raw: string): string {
   return createHmac("sha256", serverSecret).update(raw).digest("hex");
 }
+
+/**
+ * What a replicated stream records of the key secret (ADR 77): an HMAC of a
+ * fixed string, so peers can tell they share the secret without the secret
+ * ever leaving the process. Hashes in commands are keyed with it, so a
+ * sidecar with another secret would reject every key its peers issued.
+ */
+export function keySecretFingerprint(serverSecret: Buffer): string {
+  return keyedHash(serverSecret, "bulkhead key secret fingerprint v1");
+}

@@ -40,6 +40,8 @@ export interface ReplicatedLogDeps {
   log: (message: string) => void;
   /** The revision the local file has applied through (its last stream sequence). */
   appliedRevision: number;
+  /** keySecretFingerprint of BULKHEAD_KEY_SECRET: the stream records the first one, and refuses any other (ADR 77). */
+  keySecretFingerprint: string;
 }
 
 /**
@@ -90,7 +92,7 @@ export class ReplicatedLog implements CommandWriter {
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `cannot reach NATS at ${config.natsServers.join(",")}: ${(error as Error).message}`);
     });
     try {
-      const jsm = await ensureStream(nc, config);
+      const jsm = await ensureStream(nc, config, deps.keySecretFingerprint);
       const log = new ReplicatedLog(config, deps, nc, jetstream(nc), jsm);
       await log.readCatchUpTarget();
       log.watchConnection();
@@ -505,18 +507,28 @@ class Conflict extends Error {
   override readonly name = "Conflict";
 }
 
+/** Where the stream's config keeps the key secret's fingerprint: metadata, not an entry, so revisions stay stream sequences. */
+export const KEY_SECRET_FINGERPRINT = "bulkhead_key_secret_fingerprint";
+
 /**
- * Creates the stream when it does not exist yet. A cluster elects its
- * JetStream meta leader shortly after start; until then API requests time
- * out, so this retries for a while before giving up.
+ * Creates the stream when it does not exist yet, with this sidecar's key
+ * secret fingerprint; a stream made before fingerprints gets this one once.
+ * A cluster elects its JetStream meta leader shortly after start; until
+ * then API requests time out, so this retries for a while before giving up.
  */
-async function ensureStream(nc: NatsConnection, config: ReplicationConfig): Promise<JetStreamManager> {
+async function ensureStream(nc: NatsConnection, config: ReplicationConfig, fingerprint: string): Promise<JetStreamManager> {
   const giveUpAt = performance.now() + 30_000;
+  let recorded: string | undefined;
   for (;;) {
     try {
       const jsm = await jetstreamManager(nc, { timeout: 2000 });
       try {
-        await jsm.streams.info(config.stream);
+        const info = await jsm.streams.info(config.stream);
+        recorded = info.config.metadata?.[KEY_SECRET_FINGERPRINT];
+        if (recorded === undefined) {
+          await jsm.streams.update(config.stream, { ...info.config, metadata: { ...info.config.metadata, [KEY_SECRET_FINGERPRINT]: fingerprint } });
+          recorded = fingerprint;
+        }
       } catch (error) {
         if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error;
         await jsm.streams.add({
@@ -525,14 +537,27 @@ async function ensureStream(nc: NatsConnection, config: ReplicationConfig): Prom
           num_replicas: config.replicas,
           // Appends are never retried under one id after this long.
           duplicate_window: 120_000_000_000,
+          metadata: { [KEY_SECRET_FINGERPRINT]: fingerprint },
         });
+        recorded = fingerprint;
+      }
+      if (recorded !== fingerprint) {
+        // Outside the retry: waiting cannot make the secrets agree.
+        throw new KeySecretMismatch(
+          `BULKHEAD_KEY_SECRET differs from the one stream '${config.stream}' was started with: API keys and staff tokens issued on the other sidecars would not verify here; start every sidecar with the same BULKHEAD_KEY_SECRET`,
+        );
       }
       return jsm;
     } catch (error) {
+      if (error instanceof KeySecretMismatch) throw new BulkheadError("REPLICATION_UNAVAILABLE", error.message);
       if (performance.now() > giveUpAt) {
         throw new BulkheadError("REPLICATION_UNAVAILABLE", `cannot open the change log stream '${config.stream}': ${(error as Error).message}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
+}
+
+class KeySecretMismatch extends Error {
+  override readonly name = "KeySecretMismatch";
 }

@@ -24,6 +24,25 @@ export interface ReplicatedSidecarsOptions {
   config?: SidecarOptions["config"];
 }
 
+/** The BULKHEAD_KEY_SECRET every replicated test sidecar shares: the stream refuses a sidecar with another (ADR 77). */
+export const REPLICATED_KEY_SECRET = "replicated-test-key-secret";
+
+/**
+ * Starts a sidecar with BULKHEAD_KEY_SECRET set to `secret` for its start
+ * (the secret is read from the environment once, while it starts), then
+ * puts the environment back.
+ */
+export async function withKeySecret<T>(secret: string, start: () => Promise<T>): Promise<T> {
+  const before = process.env.BULKHEAD_KEY_SECRET;
+  process.env.BULKHEAD_KEY_SECRET = secret;
+  try {
+    return await start();
+  } finally {
+    if (before === undefined) delete process.env.BULKHEAD_KEY_SECRET;
+    else process.env.BULKHEAD_KEY_SECRET = before;
+  }
+}
+
 /**
  * A real three-node JetStream cluster on loopback and `count` real sidecars
  * on it, each with its own SQLite file: the shape every replicated test needs.
@@ -42,7 +61,8 @@ export async function startReplicatedSidecars(options: ReplicatedSidecarsOptions
   };
   try {
     for (let i = 0; i < (options.count ?? 3); i++) {
-      const sidecar = await startSidecar({ demo: options.demo ?? true, config: { replication, ...options.config }, runtime: { clock: options.clock } });
+      const sidecar = await withKeySecret(REPLICATED_KEY_SECRET, () =>
+        startSidecar({ demo: options.demo ?? true, config: { replication, ...options.config }, runtime: { clock: options.clock } }));
       sidecars.push(sidecar);
       const { client, call } = adminClient(sidecar.grpcAddress);
       closers.push(() => client.close());
