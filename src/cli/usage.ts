@@ -45,7 +45,7 @@ which flags would show in ps). A flag wins over the environment, which wins over
                           BULKHEAD_POLICY_BUDGET_MS  longest one evaluation may run (default 250)
                           BULKHEAD_AUTHZEN_DEFAULT_TENANT  tenant of AuthZEN requests naming none (default: none, 400)
                           BULKHEAD_AUTHZEN_RESOURCES  JSON file of resources AuthZEN resource search answers with
-                          BULKHEAD_KEY_SECRET     API-key hash secret (default: generated into key.secret)
+                          BULKHEAD_KEY_SECRET     API-key hash secret (default: generated into key.secret; replicated mode: the same on every sidecar)
                           BULKHEAD_ADMIN_TOKEN_FILE  file the admin CLI reads its token from
                           BULKHEAD_DECISION_LOG_MAX_AGE_DAYS  prune decisions older than this (default 0: keep)
                           BULKHEAD_DECISION_LOG_MAX_RECORDS  keep at most this many decisions (default 0: no bound)
