@@ -11,6 +11,7 @@ import { adminClient, type AdminCall } from "../support/admin-client.js";
 import { healthClient } from "../support/grpc-health.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { startSidecarProcess } from "../support/processes.js";
+import { REPLICATED_KEY_SECRET } from "../support/replicated-sidecars.js";
 import { scrape, valueOf } from "../support/prometheus.js";
 import { TEST_ADMIN_TOKEN } from "../support/sidecar.js";
 
@@ -35,6 +36,8 @@ const closers: (() => void)[] = [];
 const env = () => ({
   BULKHEAD_NATS_URL: cluster.urls().join(","), BULKHEAD_NATS_STREAM: STREAM, BULKHEAD_NATS_REPLICAS: "3", BULKHEAD_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
   BULKHEAD_POLICY_BUDGET_MS: "2000",
+  // One secret for the stream: a sidecar with another refuses to join (ADR 77).
+  BULKHEAD_KEY_SECRET: REPLICATED_KEY_SECRET,
 });
 async function start(dbPath: string): Promise<Proc> {
   return { ...(await startSidecarProcess(dbPath, env())), dbPath };
