@@ -16,6 +16,7 @@ import { seedDemoIfEmpty } from "./demo/demo-dataset.js";
 import { DEFAULT_PAST_DUE_GRACE_DAYS } from "./billing/billing-access.js";
 import { BillingProjector } from "./billing/billing-projector.js";
 import { BillingCommands } from "./billing/billing-commands.js";
+import { BillingAdmin } from "./billing/billing-admin.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
 import { registerOfrep } from "./server/http/ofrep-route.js";
@@ -92,6 +93,8 @@ export interface Bulkhead {
   replication: ReplicatedLog | undefined;
   outbox: Outbox;
   projector: BillingProjector;
+  /** Staff billing operations as commands (ADR 78). */
+  billingAdmin: BillingAdmin;
   apiKeys: ApiKeyStore;
   decisionLog: DecisionLog;
   /** Decision-log retention and automatic signed checkpoints (ADRs 57, 58). */
@@ -163,6 +166,10 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   });
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   const billingCommands = new BillingCommands({ projector, commands, registry });
+  const billingAdmin = new BillingAdmin({
+    audited, writer, billing: stores.billing, directory: stores.directory, projector, commands, registry,
+    ...(config.stripeApiKey && { stripe: stripeClient(config.stripeApiKey, config.stripeApiUrl) }),
+  });
   const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
   const checkCharges = new CheckCharges({ metering, writer, usage: stores.usage, commands, registry });
   const flagAdmin = new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage, commands, registry });
@@ -208,6 +215,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       commercial: new CommercialAdmin({ audited, ...stores, approvals }),
       access: accessAdmin,
       flags: flagAdmin,
+      billing: billingAdmin,
       auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
       changes: new ChangeFeed(db),
       // Flushed first, so a caller sees the decisions this process answered just before.
@@ -265,7 +273,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
 
   return {
-    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
+    config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, billingAdmin, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -484,7 +492,7 @@ async function openReplication(
   markReplicaView(deps.db);
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (only directory, flag and access admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (only directory, flag, access and billing admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),

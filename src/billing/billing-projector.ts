@@ -105,7 +105,7 @@ export class BillingProjector {
    * Re-applies a stored event (after a mapping was fixed, say), audited in the
    * same transaction. Watermarks still apply, so a replay never rolls state back.
    */
-  replay(eventId: string, actor: string, reason: string): IngestResult {
+  replay(eventId: string, actor: string, reason: string, source = "cli"): IngestResult {
     const stored = this.deps.billing.event(eventId);
     if (!stored) throw new UsageError(`no stored billing event ${eventId} (bulkhead billing replay takes the id of an event this store received)`);
     const event = toBillingEvent(stored.payload);
@@ -115,7 +115,7 @@ export class BillingProjector {
       if (stored.outcome !== "applied") this.deps.billing.setOutcome(event.id, applied.outcome, applied.tenantId);
       this.deps.billing.audit(tx, {
         actor, tenantId: applied.tenantId, object: `billing_event:${eventId}`, action: "billing.replay",
-        reason, source: "cli", result: applied.outcome,
+        reason, source, result: applied.outcome,
       });
       return applied;
     });

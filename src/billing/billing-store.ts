@@ -50,6 +50,9 @@ export class SqliteBillingStore {
       eventsByOutcome: db.prepare<[string], StoredEvent>(
         "SELECT event_id AS eventId, type, outcome, tenant_id AS tenantId, payload FROM billing_events WHERE outcome = ? ORDER BY created",
       ),
+      recentTenantEvents: db.prepare<[string, number], Omit<StoredEvent, "payload"> & { created: number }>(
+        "SELECT event_id AS eventId, type, outcome, tenant_id AS tenantId, created FROM billing_events WHERE tenant_id = ? ORDER BY created DESC, event_id DESC LIMIT ?",
+      ),
       watermark: db.prepare<[string], { created: number; event_id: string }>("SELECT created, event_id FROM billing_watermarks WHERE object_id = ?"),
       setWatermark: db.prepare(
         `INSERT INTO billing_watermarks (object_id, created, event_id) VALUES (?, ?, ?)
@@ -122,6 +125,11 @@ export class SqliteBillingStore {
 
   event(eventId: string): StoredEvent | undefined {
     return this.stmt.event.get(eventId);
+  }
+
+  /** The tenant's latest events (Stripe's created, seconds), newest first; for the console's tenant page. */
+  recentTenantEvents(tenantId: string, limit: number): (Omit<StoredEvent, "payload"> & { created: number })[] {
+    return this.stmt.recentTenantEvents.all(tenantId, limit);
   }
 
   eventsWithOutcome(outcome: EventOutcome): StoredEvent[] {

@@ -11,6 +11,7 @@ import type { AccessAdmin } from "../../identity/access-admin.js";
 import { DEFAULT_UNUSED_DAYS, flagChange, type FlagAdmin } from "../../flags/flag-admin.js";
 import { validateFlagJson } from "../../flags/flag-validation.js";
 import type { AdminAuth } from "../../identity/admin-auth.js";
+import type { BillingAdmin } from "../../billing/billing-admin.js";
 import type { ApiKey } from "../../identity/api-keys.js";
 import { STAFF_ROLES, type AdminCapability, type AdminCaller } from "../../identity/staff-roles.js";
 import type { AdminServiceServer, ApiKeyInfo, Change, RequestApprovalRequest, WatchChangesRequest } from "../../gen/bulkhead/v1/admin.js";
@@ -33,6 +34,7 @@ export interface AdminHandlerDeps {
   commercial: CommercialAdmin;
   access: AccessAdmin;
   flags: FlagAdmin;
+  billing: BillingAdmin;
   auth: AdminAuth;
   changes: ChangeFeed;
   decisions: (filter: DecisionFilter, page: { size: number; token: string }) => DecisionPage;
@@ -41,6 +43,10 @@ export interface AdminHandlerDeps {
   revision: () => number;
   pollMs?: number;
 }
+
+/** ListBillingEvents' page: the console's tenant page shows the latest few. */
+const DEFAULT_BILLING_EVENTS = 20;
+const MAX_BILLING_EVENTS = 200;
 
 /** AdminService authenticates per call (AdminAuth), so the shared unary wrapper's caller check is off. */
 const NO_CALLER_TOKENS = new CallerAuth([]);
@@ -137,6 +143,24 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
       if (unusedDays > 3650) throw invalidArgument("unused_days", "must be from 1 to 3650 (0 = the default, 30)");
       const flags = deps.flags.list(deps.now(), unusedDays).filter((f) => !r.staleOnly || f.staleReasons.length > 0);
       return { flags: flags.map((f) => ({ key: f.flag.key, flagJson: JSON.stringify(f.flag), staleReasons: f.staleReasons })), storeRevision: deps.revision() };
+    }),
+
+    replayBillingEvent: write("billing.write", "replay billing events", async (r, by) => {
+      const result = await deps.billing.replayEvent(requireId(r.eventId, "event_id"), by);
+      return { storeRevision: result.revision, outcome: result.outcome, tenantId: result.tenantId ?? "" };
+    }),
+    reconcileBilling: write("billing.write", "reconcile billing", async (r, by) => {
+      const report = await deps.billing.reconcile({ dryRun: r.dryRun, now: deps.now() }, by);
+      return {
+        checked: report.checked, unmapped: report.unmapped, applied: report.applied, storeRevision: report.revision ?? 0,
+        drift: report.drift.map((d) => ({ subscriptionId: d.subscriptionId, tenantId: d.tenantId, changesJson: JSON.stringify(d.changes) })),
+      };
+    }),
+    recalculateEntitlements: write("billing.write", "recalculate entitlements", (r, by) => deps.billing.recalculateEntitlements(tenantOf(r), by).then(toWrite)),
+    listBillingEvents: read("tenants.read", "list billing events", (r) => {
+      if (r.limit > MAX_BILLING_EVENTS) throw invalidArgument("limit", `must be at most ${MAX_BILLING_EVENTS} (0 = ${DEFAULT_BILLING_EVENTS})`);
+      const events = deps.billing.listEvents(tenantOf(r), r.limit === 0 ? DEFAULT_BILLING_EVENTS : r.limit);
+      return { events: events.map((e) => ({ eventId: e.eventId, type: e.type, outcome: e.outcome, created: e.created })) };
     }),
 
     queryDecisions: read("audit.read", "query the decision log", (r) => {

@@ -441,6 +441,68 @@ export interface QueryDecisionsResponse {
   nextPageToken: string;
 }
 
+export interface ReplayBillingEventRequest {
+  /** a Stripe event id this store received (evt_...) */
+  eventId: string;
+  reason: string;
+}
+
+export interface ReplayBillingEventResponse {
+  storeRevision: number;
+  /** applied, stale, unmapped, unhandled */
+  outcome: string;
+  /** "" when the event named no known tenant */
+  tenantId: string;
+}
+
+export interface ReconcileBillingRequest {
+  /** true: report the drift, write nothing */
+  dryRun: boolean;
+  reason: string;
+}
+
+export interface BillingDrift {
+  subscriptionId: string;
+  tenantId: string;
+  /** field -> [mirror, Stripe], as JSON: {"status":["active","canceled"]} */
+  changesJson: string;
+}
+
+export interface ReconcileBillingResponse {
+  /** subscriptions listed from Stripe */
+  checked: number;
+  /** dry run: what would be repaired; else what was */
+  drift: BillingDrift[];
+  /** subscriptions whose customer maps to no tenant (skipped) */
+  unmapped: string[];
+  applied: boolean;
+  /** 0 when nothing was written */
+  storeRevision: number;
+}
+
+export interface RecalculateEntitlementsRequest {
+  tenantId: string;
+  reason: string;
+}
+
+export interface ListBillingEventsRequest {
+  tenantId: string;
+  /** 0 = 20; at most 200 */
+  limit: number;
+}
+
+export interface BillingEventSummary {
+  eventId: string;
+  type: string;
+  outcome: string;
+  /** Stripe's created, epoch milliseconds */
+  created: number;
+}
+
+export interface ListBillingEventsResponse {
+  events: BillingEventSummary[];
+}
+
 function createBasePutTenantRequest(): PutTenantRequest {
   return {
     tenantId: "",
@@ -6599,6 +6661,915 @@ export const QueryDecisionsResponse: MessageFns<QueryDecisionsResponse> = {
   },
 };
 
+function createBaseReplayBillingEventRequest(): ReplayBillingEventRequest {
+  return { eventId: "", reason: "" };
+}
+
+export const ReplayBillingEventRequest: MessageFns<ReplayBillingEventRequest> = {
+  encode(message: ReplayBillingEventRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== "") {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReplayBillingEventRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReplayBillingEventRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReplayBillingEventRequest {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ReplayBillingEventRequest): unknown {
+    const obj: any = {};
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReplayBillingEventRequest>, I>>(base?: I): ReplayBillingEventRequest {
+    return ReplayBillingEventRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReplayBillingEventRequest>, I>>(object: I): ReplayBillingEventRequest {
+    const message = createBaseReplayBillingEventRequest();
+    message.eventId = object.eventId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseReplayBillingEventResponse(): ReplayBillingEventResponse {
+  return { storeRevision: 0, outcome: "", tenantId: "" };
+}
+
+export const ReplayBillingEventResponse: MessageFns<ReplayBillingEventResponse> = {
+  encode(message: ReplayBillingEventResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.storeRevision !== 0) {
+      writer.uint32(8).uint64(message.storeRevision);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(18).string(message.outcome);
+    }
+    if (message.tenantId !== "") {
+      writer.uint32(26).string(message.tenantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReplayBillingEventResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReplayBillingEventResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReplayBillingEventResponse {
+    return {
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ReplayBillingEventResponse): unknown {
+    const obj: any = {};
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReplayBillingEventResponse>, I>>(base?: I): ReplayBillingEventResponse {
+    return ReplayBillingEventResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReplayBillingEventResponse>, I>>(object: I): ReplayBillingEventResponse {
+    const message = createBaseReplayBillingEventResponse();
+    message.storeRevision = object.storeRevision ?? 0;
+    message.outcome = object.outcome ?? "";
+    message.tenantId = object.tenantId ?? "";
+    return message;
+  },
+};
+
+function createBaseReconcileBillingRequest(): ReconcileBillingRequest {
+  return { dryRun: false, reason: "" };
+}
+
+export const ReconcileBillingRequest: MessageFns<ReconcileBillingRequest> = {
+  encode(message: ReconcileBillingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.dryRun !== false) {
+      writer.uint32(8).bool(message.dryRun);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReconcileBillingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReconcileBillingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.dryRun = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReconcileBillingRequest {
+    return {
+      dryRun: isSet(object.dryRun)
+        ? globalThis.Boolean(object.dryRun)
+        : isSet(object.dry_run)
+        ? globalThis.Boolean(object.dry_run)
+        : false,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ReconcileBillingRequest): unknown {
+    const obj: any = {};
+    if (message.dryRun !== false) {
+      obj.dryRun = message.dryRun;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReconcileBillingRequest>, I>>(base?: I): ReconcileBillingRequest {
+    return ReconcileBillingRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReconcileBillingRequest>, I>>(object: I): ReconcileBillingRequest {
+    const message = createBaseReconcileBillingRequest();
+    message.dryRun = object.dryRun ?? false;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseBillingDrift(): BillingDrift {
+  return { subscriptionId: "", tenantId: "", changesJson: "" };
+}
+
+export const BillingDrift: MessageFns<BillingDrift> = {
+  encode(message: BillingDrift, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subscriptionId !== "") {
+      writer.uint32(10).string(message.subscriptionId);
+    }
+    if (message.tenantId !== "") {
+      writer.uint32(18).string(message.tenantId);
+    }
+    if (message.changesJson !== "") {
+      writer.uint32(26).string(message.changesJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BillingDrift {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBillingDrift();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subscriptionId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.changesJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BillingDrift {
+    return {
+      subscriptionId: isSet(object.subscriptionId)
+        ? globalThis.String(object.subscriptionId)
+        : isSet(object.subscription_id)
+        ? globalThis.String(object.subscription_id)
+        : "",
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      changesJson: isSet(object.changesJson)
+        ? globalThis.String(object.changesJson)
+        : isSet(object.changes_json)
+        ? globalThis.String(object.changes_json)
+        : "",
+    };
+  },
+
+  toJSON(message: BillingDrift): unknown {
+    const obj: any = {};
+    if (message.subscriptionId !== "") {
+      obj.subscriptionId = message.subscriptionId;
+    }
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.changesJson !== "") {
+      obj.changesJson = message.changesJson;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BillingDrift>, I>>(base?: I): BillingDrift {
+    return BillingDrift.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BillingDrift>, I>>(object: I): BillingDrift {
+    const message = createBaseBillingDrift();
+    message.subscriptionId = object.subscriptionId ?? "";
+    message.tenantId = object.tenantId ?? "";
+    message.changesJson = object.changesJson ?? "";
+    return message;
+  },
+};
+
+function createBaseReconcileBillingResponse(): ReconcileBillingResponse {
+  return { checked: 0, drift: [], unmapped: [], applied: false, storeRevision: 0 };
+}
+
+export const ReconcileBillingResponse: MessageFns<ReconcileBillingResponse> = {
+  encode(message: ReconcileBillingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checked !== 0) {
+      writer.uint32(8).uint32(message.checked);
+    }
+    for (const v of message.drift) {
+      BillingDrift.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.unmapped) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.applied !== false) {
+      writer.uint32(32).bool(message.applied);
+    }
+    if (message.storeRevision !== 0) {
+      writer.uint32(40).uint64(message.storeRevision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReconcileBillingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReconcileBillingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.checked = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.drift.push(BillingDrift.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.unmapped.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.applied = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReconcileBillingResponse {
+    return {
+      checked: isSet(object.checked) ? globalThis.Number(object.checked) : 0,
+      drift: globalThis.Array.isArray(object?.drift) ? object.drift.map((e: any) => BillingDrift.fromJSON(e)) : [],
+      unmapped: globalThis.Array.isArray(object?.unmapped) ? object.unmapped.map((e: any) => globalThis.String(e)) : [],
+      applied: isSet(object.applied) ? globalThis.Boolean(object.applied) : false,
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
+    };
+  },
+
+  toJSON(message: ReconcileBillingResponse): unknown {
+    const obj: any = {};
+    if (message.checked !== 0) {
+      obj.checked = Math.round(message.checked);
+    }
+    if (message.drift?.length) {
+      obj.drift = message.drift.map((e) => BillingDrift.toJSON(e));
+    }
+    if (message.unmapped?.length) {
+      obj.unmapped = message.unmapped;
+    }
+    if (message.applied !== false) {
+      obj.applied = message.applied;
+    }
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReconcileBillingResponse>, I>>(base?: I): ReconcileBillingResponse {
+    return ReconcileBillingResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReconcileBillingResponse>, I>>(object: I): ReconcileBillingResponse {
+    const message = createBaseReconcileBillingResponse();
+    message.checked = object.checked ?? 0;
+    message.drift = object.drift?.map((e) => BillingDrift.fromPartial(e)) || [];
+    message.unmapped = object.unmapped?.map((e) => e) || [];
+    message.applied = object.applied ?? false;
+    message.storeRevision = object.storeRevision ?? 0;
+    return message;
+  },
+};
+
+function createBaseRecalculateEntitlementsRequest(): RecalculateEntitlementsRequest {
+  return { tenantId: "", reason: "" };
+}
+
+export const RecalculateEntitlementsRequest: MessageFns<RecalculateEntitlementsRequest> = {
+  encode(message: RecalculateEntitlementsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecalculateEntitlementsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecalculateEntitlementsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecalculateEntitlementsRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RecalculateEntitlementsRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RecalculateEntitlementsRequest>, I>>(base?: I): RecalculateEntitlementsRequest {
+    return RecalculateEntitlementsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RecalculateEntitlementsRequest>, I>>(
+    object: I,
+  ): RecalculateEntitlementsRequest {
+    const message = createBaseRecalculateEntitlementsRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseListBillingEventsRequest(): ListBillingEventsRequest {
+  return { tenantId: "", limit: 0 };
+}
+
+export const ListBillingEventsRequest: MessageFns<ListBillingEventsRequest> = {
+  encode(message: ListBillingEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBillingEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBillingEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBillingEventsRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: ListBillingEventsRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListBillingEventsRequest>, I>>(base?: I): ListBillingEventsRequest {
+    return ListBillingEventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListBillingEventsRequest>, I>>(object: I): ListBillingEventsRequest {
+    const message = createBaseListBillingEventsRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseBillingEventSummary(): BillingEventSummary {
+  return { eventId: "", type: "", outcome: "", created: 0 };
+}
+
+export const BillingEventSummary: MessageFns<BillingEventSummary> = {
+  encode(message: BillingEventSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== "") {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.type !== "") {
+      writer.uint32(18).string(message.type);
+    }
+    if (message.outcome !== "") {
+      writer.uint32(26).string(message.outcome);
+    }
+    if (message.created !== 0) {
+      writer.uint32(32).int64(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BillingEventSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBillingEventSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.outcome = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.created = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BillingEventSummary {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      outcome: isSet(object.outcome) ? globalThis.String(object.outcome) : "",
+      created: isSet(object.created) ? globalThis.Number(object.created) : 0,
+    };
+  },
+
+  toJSON(message: BillingEventSummary): unknown {
+    const obj: any = {};
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.outcome !== "") {
+      obj.outcome = message.outcome;
+    }
+    if (message.created !== 0) {
+      obj.created = Math.round(message.created);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BillingEventSummary>, I>>(base?: I): BillingEventSummary {
+    return BillingEventSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BillingEventSummary>, I>>(object: I): BillingEventSummary {
+    const message = createBaseBillingEventSummary();
+    message.eventId = object.eventId ?? "";
+    message.type = object.type ?? "";
+    message.outcome = object.outcome ?? "";
+    message.created = object.created ?? 0;
+    return message;
+  },
+};
+
+function createBaseListBillingEventsResponse(): ListBillingEventsResponse {
+  return { events: [] };
+}
+
+export const ListBillingEventsResponse: MessageFns<ListBillingEventsResponse> = {
+  encode(message: ListBillingEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      BillingEventSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBillingEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBillingEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(BillingEventSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBillingEventsResponse {
+    return {
+      events: globalThis.Array.isArray(object?.events)
+        ? object.events.map((e: any) => BillingEventSummary.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListBillingEventsResponse): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => BillingEventSummary.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListBillingEventsResponse>, I>>(base?: I): ListBillingEventsResponse {
+    return ListBillingEventsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListBillingEventsResponse>, I>>(object: I): ListBillingEventsResponse {
+    const message = createBaseListBillingEventsResponse();
+    message.events = object.events?.map((e) => BillingEventSummary.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type AdminServiceService = typeof AdminServiceService;
 export const AdminServiceService = {
   /** Tenants. GetTenant and SearchTenants return metadata only, never members. */
@@ -6777,6 +7748,58 @@ export const AdminServiceService = {
     responseSerialize: (value: ListFlagsResponse): Buffer => Buffer.from(ListFlagsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListFlagsResponse => ListFlagsResponse.decode(value),
   },
+  /**
+   * Billing operations (ADR 78), each one command so every sidecar applies it
+   * the same: billing.write. Replay re-applies a stored Stripe event
+   * (watermarks still apply); reconcile lists every subscription from Stripe on
+   * the sidecar taking the call and repairs the mirror's drift (dry_run: only
+   * report it); recalculate re-derives a tenant's plan and seats from its
+   * mirrored subscriptions. ListBillingEvents (tenants.read): the tenant's
+   * recent Stripe events with what became of each.
+   */
+  replayBillingEvent: {
+    path: "/bulkhead.v1.AdminService/ReplayBillingEvent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReplayBillingEventRequest): Buffer =>
+      Buffer.from(ReplayBillingEventRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReplayBillingEventRequest => ReplayBillingEventRequest.decode(value),
+    responseSerialize: (value: ReplayBillingEventResponse): Buffer =>
+      Buffer.from(ReplayBillingEventResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReplayBillingEventResponse => ReplayBillingEventResponse.decode(value),
+  },
+  reconcileBilling: {
+    path: "/bulkhead.v1.AdminService/ReconcileBilling" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReconcileBillingRequest): Buffer =>
+      Buffer.from(ReconcileBillingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReconcileBillingRequest => ReconcileBillingRequest.decode(value),
+    responseSerialize: (value: ReconcileBillingResponse): Buffer =>
+      Buffer.from(ReconcileBillingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReconcileBillingResponse => ReconcileBillingResponse.decode(value),
+  },
+  recalculateEntitlements: {
+    path: "/bulkhead.v1.AdminService/RecalculateEntitlements" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecalculateEntitlementsRequest): Buffer =>
+      Buffer.from(RecalculateEntitlementsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecalculateEntitlementsRequest => RecalculateEntitlementsRequest.decode(value),
+    responseSerialize: (value: WriteResponse): Buffer => Buffer.from(WriteResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WriteResponse => WriteResponse.decode(value),
+  },
+  listBillingEvents: {
+    path: "/bulkhead.v1.AdminService/ListBillingEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListBillingEventsRequest): Buffer =>
+      Buffer.from(ListBillingEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListBillingEventsRequest => ListBillingEventsRequest.decode(value),
+    responseSerialize: (value: ListBillingEventsResponse): Buffer =>
+      Buffer.from(ListBillingEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListBillingEventsResponse => ListBillingEventsResponse.decode(value),
+  },
   /** API keys of one tenant. The secret is returned once. */
   createApiKey: {
     path: "/bulkhead.v1.AdminService/CreateApiKey" as const,
@@ -6938,6 +7961,19 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   deleteFlag: handleUnaryCall<DeleteFlagRequest, WriteResponse>;
   setKillSwitch: handleUnaryCall<SetKillSwitchRequest, WriteResponse>;
   listFlags: handleUnaryCall<ListFlagsRequest, ListFlagsResponse>;
+  /**
+   * Billing operations (ADR 78), each one command so every sidecar applies it
+   * the same: billing.write. Replay re-applies a stored Stripe event
+   * (watermarks still apply); reconcile lists every subscription from Stripe on
+   * the sidecar taking the call and repairs the mirror's drift (dry_run: only
+   * report it); recalculate re-derives a tenant's plan and seats from its
+   * mirrored subscriptions. ListBillingEvents (tenants.read): the tenant's
+   * recent Stripe events with what became of each.
+   */
+  replayBillingEvent: handleUnaryCall<ReplayBillingEventRequest, ReplayBillingEventResponse>;
+  reconcileBilling: handleUnaryCall<ReconcileBillingRequest, ReconcileBillingResponse>;
+  recalculateEntitlements: handleUnaryCall<RecalculateEntitlementsRequest, WriteResponse>;
+  listBillingEvents: handleUnaryCall<ListBillingEventsRequest, ListBillingEventsResponse>;
   /** API keys of one tenant. The secret is returned once. */
   createApiKey: handleUnaryCall<CreateApiKeyRequest, ApiKeySecret>;
   rotateApiKey: handleUnaryCall<RotateApiKeyRequest, ApiKeySecret>;
@@ -7234,6 +8270,75 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListFlagsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Billing operations (ADR 78), each one command so every sidecar applies it
+   * the same: billing.write. Replay re-applies a stored Stripe event
+   * (watermarks still apply); reconcile lists every subscription from Stripe on
+   * the sidecar taking the call and repairs the mirror's drift (dry_run: only
+   * report it); recalculate re-derives a tenant's plan and seats from its
+   * mirrored subscriptions. ListBillingEvents (tenants.read): the tenant's
+   * recent Stripe events with what became of each.
+   */
+  replayBillingEvent(
+    request: ReplayBillingEventRequest,
+    callback: (error: ServiceError | null, response: ReplayBillingEventResponse) => void,
+  ): ClientUnaryCall;
+  replayBillingEvent(
+    request: ReplayBillingEventRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReplayBillingEventResponse) => void,
+  ): ClientUnaryCall;
+  replayBillingEvent(
+    request: ReplayBillingEventRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReplayBillingEventResponse) => void,
+  ): ClientUnaryCall;
+  reconcileBilling(
+    request: ReconcileBillingRequest,
+    callback: (error: ServiceError | null, response: ReconcileBillingResponse) => void,
+  ): ClientUnaryCall;
+  reconcileBilling(
+    request: ReconcileBillingRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReconcileBillingResponse) => void,
+  ): ClientUnaryCall;
+  reconcileBilling(
+    request: ReconcileBillingRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReconcileBillingResponse) => void,
+  ): ClientUnaryCall;
+  recalculateEntitlements(
+    request: RecalculateEntitlementsRequest,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  recalculateEntitlements(
+    request: RecalculateEntitlementsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  recalculateEntitlements(
+    request: RecalculateEntitlementsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WriteResponse) => void,
+  ): ClientUnaryCall;
+  listBillingEvents(
+    request: ListBillingEventsRequest,
+    callback: (error: ServiceError | null, response: ListBillingEventsResponse) => void,
+  ): ClientUnaryCall;
+  listBillingEvents(
+    request: ListBillingEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListBillingEventsResponse) => void,
+  ): ClientUnaryCall;
+  listBillingEvents(
+    request: ListBillingEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListBillingEventsResponse) => void,
   ): ClientUnaryCall;
   /** API keys of one tenant. The secret is returned once. */
   createApiKey(
