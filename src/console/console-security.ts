@@ -27,9 +27,14 @@ export function secureConsoleScope(app: FastifyInstance): void {
   });
 }
 
-/** HttpOnly (no script reads it), SameSite=Strict (no other site's form sends it), scoped to /console, expiring with the session. */
-export function setSessionCookie(reply: FastifyReply, id: string, expiresAt: number, secure: boolean): void {
-  const attributes = [`${SESSION_COOKIE}=${id}`, "Path=/console", "HttpOnly", "SameSite=Strict", `Expires=${new Date(expiresAt).toUTCString()}`];
+/**
+ * HttpOnly (no script reads it), SameSite=Strict (no other site's form sends
+ * it), scoped to /console, expiring with the session. Max-Age, not Expires:
+ * a browser whose clock differs from the server's would drop or keep an
+ * absolute date wrongly; the server enforces the expiry itself anyway.
+ */
+export function setSessionCookie(reply: FastifyReply, id: string, lifetimeMs: number, secure: boolean): void {
+  const attributes = [`${SESSION_COOKIE}=${id}`, "Path=/console", "HttpOnly", "SameSite=Strict", `Max-Age=${Math.ceil(lifetimeMs / 1000)}`];
   if (secure) attributes.push("Secure");
   reply.header("set-cookie", attributes.join("; "));
 }

@@ -45,7 +45,7 @@ export function registerLogin(app: FastifyInstance, deps: ConsoleDeps, sessions:
       checkId(operator, "operator");
     }
     const session = sessions.create(token, operator);
-    setSessionCookie(reply, session.id, session.expiresAt, deps.secureCookies ?? false);
+    setSessionCookie(reply, session.id, session.expiresAt - deps.clock.now(), deps.secureCookies ?? false);
     return reply.redirect("/console/tenants", 303);
   });
   app.post("/console/logout", async (request, reply) => {

@@ -53,7 +53,7 @@ describe("console sessions", () => {
     });
     expect(response.status).toBe(303);
     const cookie = response.headers.get("set-cookie")!;
-    expect(cookie).toMatch(/^bulkhead_console=[A-Za-z0-9_-]{43}; Path=\/console; HttpOnly; SameSite=Strict; Expires=/);
+    expect(cookie).toMatch(/^bulkhead_console=[A-Za-z0-9_-]{43}; Path=\/console; HttpOnly; SameSite=Strict; Max-Age=28800$/);
     expect(cookie).not.toContain(staff.stf_agent!);
   });
 
