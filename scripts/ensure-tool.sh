@@ -39,7 +39,9 @@ case "$name" in
   nats-server) module="github.com/nats-io/nats-server/v2";                version="v2.15.3"; probe=(--version) ;;
   # libfaketime, for the suite's second run with the wall clock moved (scripts/test-shifted-clock.sh).
   faketime)    apt_tool faketime faketime ;;
-  *) echo "usage: $0 opa|grpcurl|ghz|stripe-mock|vegeta|nats-server|faketime" >&2; exit 2 ;;
+  # Debian's browser, driven by playwright-core in test/e2e/console*.test.ts (browser downloads are impossible here).
+  chromium)    apt_tool chromium chromium ;;
+  *) echo "usage: $0 opa|grpcurl|ghz|stripe-mock|vegeta|nats-server|faketime|chromium" >&2; exit 2 ;;
 esac
 
 # `opa version` prints "Version: 1.22.3". Binaries built by `go install` may

@@ -12,6 +12,8 @@ step "compile TypeScript"; node_modules/.bin/tsc -p tsconfig.build.json
 # test/replicated/ starts a real three-node JetStream cluster; a fresh machine
 # gets the pinned server here (go install, about 45 s) rather than inside a test hook.
 step "nats-server for test/replicated"; bash scripts/ensure-tool.sh nats-server >/dev/null
+# The console's browser tests drive Debian's chromium (root + apt-get when missing, like faketime).
+step "chromium for test/e2e/console*"; bash scripts/ensure-tool.sh chromium >/dev/null
 step "vitest"
 report="$(mktemp)"
 status=0

@@ -20,6 +20,7 @@ import { BillingAdmin } from "./billing/billing-admin.js";
 import { stripeClient } from "./billing/stripe-webhook.js";
 import { registerStripeWebhook } from "./server/http/stripe-webhook-route.js";
 import { registerOfrep } from "./server/http/ofrep-route.js";
+import { registerConsole } from "./console/register-console.js";
 import { registerAuthzen } from "./server/http/authzen/authzen-route.js";
 import { SearchableResources } from "./server/http/authzen/searchable-resources.js";
 import { CallerAuth } from "./server/grpc/call-guard.js";
@@ -199,6 +200,16 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, sinks, ...(core.decisionCache && { decisionCache: core.decisionCache }), ...(replication && { replication }) });
   core.attachMetrics(metrics);
 
+  // Built once: AdminService and the console call the same use-case objects.
+  const admin = {
+    tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
+    directory: directoryAdmin,
+    commercial: new CommercialAdmin({ audited, ...stores, approvals }),
+    access: accessAdmin,
+    flags: flagAdmin,
+    billing: billingAdmin,
+    auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
+  };
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
   flagUsage.start();
   const { server: grpc, health } = createGrpcServer({
@@ -210,13 +221,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     entitlements: { db, stores, metering, usage, outbox, decider, clock },
     flags: { flags: flagEvaluation, decider },
     admin: {
-      tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
-      directory: directoryAdmin,
-      commercial: new CommercialAdmin({ audited, ...stores, approvals }),
-      access: accessAdmin,
-      flags: flagAdmin,
-      billing: billingAdmin,
-      auth: new AdminAuth(loadAdminTokens(config.dbPath, config.adminTokens.join(","), log), config.syncTokens, stores.staff, keySecret),
+      ...admin,
       changes: new ChangeFeed(db),
       // Flushed first, so a caller sees the decisions this process answered just before.
       decisions: (filter, page) => {
@@ -267,6 +272,10 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     logger,
     tracing,
   });
+
+  if (config.console) {
+    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, reasonCodes: config.adminReasonCodes, clock });
+  }
 
   const setServing = (serving: boolean) => {
     for (const name of ["", ...SERVICE_NAMES]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");

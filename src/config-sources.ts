@@ -15,7 +15,7 @@ export type SettingSource = "flag" | "env" | "file";
 export const SETTING_NAMES: readonly string[] = [...Object.keys(ENV_VARS), ...OTHER_ENV_VARS.filter((name) => name !== "BULKHEAD_WORKER_OF" && name !== "BULKHEAD_CONFIG")];
 
 /** Flags that are on/off rather than a value. */
-const BOOLEAN_SETTINGS: ReadonlySet<string> = new Set(["BULKHEAD_DEMO"]);
+const BOOLEAN_SETTINGS: ReadonlySet<string> = new Set(["BULKHEAD_DEMO", "BULKHEAD_CONSOLE"]);
 
 /** BULKHEAD_GRPC_ADDR -> grpc-addr. */
 export function flagOf(name: string): string {

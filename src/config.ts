@@ -31,6 +31,8 @@ export interface Config {
   syncTokens: string[];
   /** The reason codes an admin write's reason must start with. */
   adminReasonCodes: string[];
+  /** Serve the operations console under /console/ (BULKHEAD_CONSOLE); off by default. */
+  console?: boolean | undefined;
   /** The longest impersonation session staff may start. */
   impersonationMaxTtlSeconds: number;
   /** The environment flag rules are evaluated for (a flag may be on in staging only); default production. */
@@ -169,6 +171,7 @@ export const ENV_VARS = {
   BULKHEAD_DECISION_LOG_SINK_BUFFER: "decisionSinks.maxBuffered",
   BULKHEAD_OTLP_ENDPOINT: "tracing.endpoint",
   BULKHEAD_OTEL_SERVICE_NAME: "tracing.serviceName",
+  BULKHEAD_CONSOLE: "console",
 } as const;
 
 /**
@@ -232,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: Partial<Record<string,
     dbPath: absolute(pick("db", "BULKHEAD_DB") ?? DEFAULTS.dbPath),
     policyDir: absolute(pick("policy-dir", "BULKHEAD_POLICY_DIR") ?? DEFAULTS.policyDir),
     demo: ["1", "true", "yes"].includes((pick("demo", "BULKHEAD_DEMO") ?? "").toLowerCase()),
+    console: ["1", "true", "yes"].includes((pick("console", "BULKHEAD_CONSOLE") ?? "").toLowerCase()),
     callerTokens: list(pick("caller-tokens", "BULKHEAD_CALLER_TOKENS")),
     watchPolicies: flags["no-watch"] !== true,
     stripeWebhookSecrets: list(env.BULKHEAD_STRIPE_WEBHOOK_SECRETS),

@@ -28,6 +28,7 @@ export const ERROR_CATALOG = {
   APPROVAL_REQUIRED: { category: "failed_precondition", summary: "a global (all_tenants) action needs a second staff member's approval" },
   ADMIN_NOT_FOUND: { category: "not_found", summary: "the object an admin call names does not exist" },
   ADMIN_CONFLICT: { category: "failed_precondition", summary: "the admin action conflicts with the current state" },
+  CONSOLE_CSRF: { category: "permission_denied", summary: "a console form was posted without its session's CSRF token" },
   POLICY_NOT_LOADED: { category: "unavailable", summary: "no policy bundle has loaded yet" },
   POLICY_EVALUATION_FAILED: { category: "internal", summary: "the policy trapped or returned garbage" },
   STORE_FAILED: { category: "internal", summary: "the SQLite store failed" },

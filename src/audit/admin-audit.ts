@@ -12,15 +12,28 @@ export interface AdminAuditEntry {
   result: string;
 }
 
+/** One admin_audit row as read back. */
+export interface AdminAuditRecord extends AdminAuditEntry {
+  at: number;
+}
+
 /** Operator actions, written in the same transaction as the change they describe, each extending the audit hash chain (ADR 66). */
 export class AdminAudit {
   private readonly insert;
+  private readonly latest;
 
   constructor(private readonly db: Db) {
     this.insert = db.prepare(
       `INSERT INTO admin_audit (at, actor, tenant_id, object, action, reason, source, result, chain_hash)
        VALUES (@at, @actor, @tenant_id, @object, @action, @reason, @source, @result, @chain_hash)`,
     );
+    this.latest = db.prepare(
+      `SELECT at, actor, tenant_id AS tenantId, object, action, reason, source, result FROM admin_audit WHERE tenant_id = ? ORDER BY id DESC LIMIT ?`,
+    );
+  }
+
+  recent(tenantId: string, limit: number): AdminAuditRecord[] {
+    return this.latest.all(tenantId, limit) as AdminAuditRecord[];
   }
 
   record(tx: WriteScope, entry: AdminAuditEntry): void {

@@ -2,7 +2,7 @@ import { BulkheadError, invalidArgument } from "../errors.js";
 import type { AdminCapability, AdminCaller } from "../identity/staff-roles.js";
 import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
 import { objectBody, stringField, type CommandKind } from "../store/store-command.js";
-import type { AdminAudit } from "./admin-audit.js";
+import type { AdminAudit, AdminAuditRecord } from "./admin-audit.js";
 
 /** Who does an admin write and why; all of it lands in admin_audit. */
 export interface AdminActor {
@@ -46,6 +46,20 @@ export class AuditedWriter {
       return value;
     });
     return { revision, changed, result };
+  }
+
+  /**
+   * Audits an access that changes nothing (a console tenant selection):
+   * the admin_audit row is the whole write, so it commits no revision.
+   */
+  recordAccess(by: AdminActor, target: AuditTarget): void {
+    if (by.reason.trim() === "") throw invalidArgument("reason", "is required for every audited access");
+    this.writer.write((tx) => this.audit.record(tx, { actor: by.caller.actor, ...target, reason: by.reason, source: by.source, result: "ok" }));
+  }
+
+  /** A tenant's most recent admin actions, newest first. */
+  recent(tenantId: string, limit: number): AdminAuditRecord[] {
+    return this.audit.recent(tenantId, limit);
   }
 }
 

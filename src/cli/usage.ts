@@ -30,6 +30,7 @@ which flags would show in ps). A flag wins over the environment, which wins over
   --db PATH               BULKHEAD_DB             SQLite file (default ${DEFAULTS.dbPath})
   --policy-dir DIR        BULKHEAD_POLICY_DIR     compiled bundle directory (default dist/policies)
   --demo                  BULKHEAD_DEMO=1         seed the demo dataset into an empty database
+  --console               BULKHEAD_CONSOLE=1      serve the operations console at /console/ (default off)
   --caller-tokens A,B     BULKHEAD_CALLER_TOKENS  bearer tokens callers must present
                           BULKHEAD_STRIPE_WEBHOOK_SECRETS  webhook signing secrets (comma-separated)
                           BULKHEAD_STRIPE_API_KEY, BULKHEAD_STRIPE_API_URL  Stripe API (stripe-mock in tests)

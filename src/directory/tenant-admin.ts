@@ -4,7 +4,7 @@ import type { EntitlementStore } from "../entitlements/entitlement-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
 import type { ApiKeyStore } from "../identity/api-keys.js";
 import type { ImpersonationStore } from "../identity/impersonation-store.js";
-import type { DirectoryStore, Tenant } from "./directory-store.js";
+import type { DirectoryStore, Membership, Tenant } from "./directory-store.js";
 
 export const SEARCH_LIMITS = { default: 20, max: 100 } as const;
 
@@ -65,10 +65,32 @@ export class TenantAdmin {
     return { ...tenant, memberCount: this.deps.directory.countSeats(tenantId) };
   }
 
-  /** Id, slug and status only: enough to pick a tenant, nothing more. */
-  searchTenants(prefix: string, limit: number): Pick<Tenant, "id" | "slug" | "status">[] {
+  /** Id, slug, plan and status only: enough to pick a tenant, nothing more. */
+  searchTenants(prefix: string, limit: number): Pick<Tenant, "id" | "slug" | "status" | "planCode">[] {
     const capped = Math.min(limit || SEARCH_LIMITS.default, SEARCH_LIMITS.max);
-    return this.deps.directory.searchTenants(prefix, capped).map(({ id, slug, status }) => ({ id, slug, status }));
+    return this.deps.directory.searchTenants(prefix, capped).map(({ id, slug, status, planCode }) => ({ id, slug, status, planCode }));
+  }
+
+  /** A tenant's members and their roles (customer roles, never staff ones). */
+  members(tenantId: string): Membership[] {
+    this.getTenant(tenantId);
+    return this.deps.directory.memberships(tenantId);
+  }
+
+  /**
+   * Staff open one tenant's data only after saying why: the selection is
+   * audited (tenant.select) before any of the tenant's data is shown.
+   */
+  selectTenant(tenantId: string, by: AdminActor): Tenant & { memberCount: number } {
+    requireCapability(by.caller, "tenants.read", "open a tenant");
+    const tenant = this.getTenant(tenantId);
+    this.deps.audited.recordAccess(by, { tenantId, object: `tenant:${tenantId}`, action: "tenant.select" });
+    return tenant;
+  }
+
+  /** The tenant's recent admin actions (who, what, why), newest first. */
+  recentActions(tenantId: string, limit = 20) {
+    return this.deps.audited.recent(tenantId, limit);
   }
 
   /**

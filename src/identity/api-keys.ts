@@ -17,6 +17,14 @@ export interface ApiKey {
   createdAt: number;
 }
 
+/** What a key can do now: active, retiring (rotated, still in its overlap), retired, expired or revoked. */
+export function apiKeyState(k: ApiKey, now: number): "active" | "retiring" | "retired" | "expired" | "revoked" {
+  if (k.revokedAt !== null) return "revoked";
+  if (k.expiresAt !== null && k.expiresAt <= now) return "expired";
+  if (k.retiresAt !== null) return k.retiresAt <= now ? "retired" : "retiring";
+  return "active";
+}
+
 /** Raw keys look like `bk_<key id>.<43 chars of secret>`; the id finds the row, the HMAC proves the secret. */
 const KEY_FORMAT = /^bk_(key_[0-9A-Z]{26})\.([A-Za-z0-9_-]{43})$/;
 

@@ -12,7 +12,7 @@ import { DEFAULT_UNUSED_DAYS, flagChange, type FlagAdmin } from "../../flags/fla
 import { validateFlagJson } from "../../flags/flag-validation.js";
 import type { AdminAuth } from "../../identity/admin-auth.js";
 import type { BillingAdmin } from "../../billing/billing-admin.js";
-import type { ApiKey } from "../../identity/api-keys.js";
+import { apiKeyState, type ApiKey } from "../../identity/api-keys.js";
 import { STAFF_ROLES, type AdminCapability, type AdminCaller } from "../../identity/staff-roles.js";
 import type { AdminServiceServer, ApiKeyInfo, Change, RequestApprovalRequest, WatchChangesRequest } from "../../gen/bulkhead/v1/admin.js";
 import type { ChangeFeed } from "../../store/change-feed.js";
@@ -245,8 +245,7 @@ function approvableChange(r: RequestApprovalRequest): ApprovableChange {
 }
 
 function keyInfo(k: ApiKey, now: number): ApiKeyInfo {
-  const state =
-    k.revokedAt !== null ? "revoked" : k.expiresAt !== null && k.expiresAt <= now ? "expired" : k.retiresAt !== null ? (k.retiresAt <= now ? "retired" : "retiring") : "active";
+  const state = apiKeyState(k, now);
   return { keyId: k.id, name: k.name, scopes: k.scopes, state, expiresAt: iso(k.expiresAt), retiresAt: iso(k.retiresAt) };
 }
 

@@ -1,0 +1,19 @@
+import type { Clock } from "../clock.js";
+import type { TenantAdmin } from "../directory/tenant-admin.js";
+import type { AccessAdmin } from "../identity/access-admin.js";
+import type { AdminAuth } from "../identity/admin-auth.js";
+
+/**
+ * The console's collaborators: the same use-case objects AdminService is
+ * built with (src/compose.ts builds them once), never the database. Page
+ * groups added later (billing, flags, decisions) widen this bag.
+ */
+export interface ConsoleDeps {
+  tenants: TenantAdmin;
+  access: AccessAdmin;
+  auth: AdminAuth;
+  reasonCodes: readonly string[];
+  clock: Clock;
+  /** Set the cookie's Secure attribute (behind TLS); off for the plain-HTTP demo and tests. */
+  secureCookies?: boolean;
+}
