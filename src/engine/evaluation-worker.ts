@@ -28,7 +28,11 @@ const setup = workerData as WorkerSetup;
 const loaded: LoadedPolicy = await loadPolicy(setup.module, setup.memory);
 loaded.setData(setup.data as object);
 const policy = loaded as unknown as PolicyInternals;
-if (policy.minorVersion < 2) throw new Error("policy.wasm uses OPA Wasm ABI 1.0/1.1; the evaluation worker needs 1.2 (opa build from 0.36 on)");
+// Fail at load (the pool's smoke cases), not on traffic, if the module or opa-wasm is not what evaluateBytes expects.
+if (policy.minorVersion < 2) throw new Error("policy.wasm uses OPA Wasm ABI 1.0/1.1; the evaluation worker needs 1.2");
+if (typeof policy.dataHeapPtr !== "number" || typeof policy.wasmInstance?.exports?.opa_eval !== "function") {
+  throw new Error("this opa-wasm's LoadedPolicy lacks the fields the evaluation worker reads (dataHeapPtr, wasmInstance.exports.opa_eval)");
+}
 const entrypoint = policy.entrypoints[setup.entrypoint]!;
 const channel = new EvaluationChannel(setup.channel);
 
