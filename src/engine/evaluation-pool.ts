@@ -1,12 +1,13 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import { Worker } from "node:worker_threads";
 import { BulkheadError } from "../errors.js";
 import { PACKAGE_ROOT } from "../paths.js";
 import { endedCall, type CallWindow } from "./call-window.js";
-import { waitAsync, type WasmModule } from "./wasm-host.js";
-import { READY, type WorkerReply, type WorkerSetup } from "./evaluation-protocol.js";
+import type { WasmModule } from "./wasm-host.js";
+import { EvaluationChannel, type Reply } from "./evaluation-channel.js";
+import { READY, type WorkerSetup } from "./evaluation-protocol.js";
 
 /** How one evaluation ended; `ms` is the time the worker spent on it. */
 export type Evaluation =
@@ -60,23 +61,25 @@ interface Task {
   call: CallWindow | undefined;
   resolve: (evaluation: Evaluation) => void;
   reject: (error: unknown) => void;
-  id?: number;
   startedAt?: number;
 }
 
 interface Slot {
   worker: Worker;
+  channel: EvaluationChannel;
   ready: boolean;
   task: Task | null;
-  timer: NodeJS.Timeout | undefined;
 }
 
 const closedError = () => new BulkheadError("POLICY_EVALUATION_FAILED", "the policy's evaluation workers were shut down");
+const tooLarge = (json: string): Evaluation => ({ kind: "trap", message: `the policy input (${json.length} characters) does not fit the evaluation channel`, ms: 0 });
 
 /**
  * Evaluates one policy in worker threads so that no evaluation can hold the
  * event loop: a worker that runs past the budget is terminated (the only way
- * to stop a Wasm loop) and replaced, and the caller gets `budget`. Calls wait
+ * to stop a Wasm loop) and replaced, and the caller gets `budget`. Each
+ * worker has an EvaluationChannel (shared memory, no messages); the pool
+ * awaits the reply with Atomics.waitAsync, whose timeout is the budget. Calls wait
  * in one queue; one whose deadline passed or whose caller left while it
  * waited is skipped, never evaluated. One more worker is the synchronous lane
  * for evaluations inside a write transaction, which cannot await.
@@ -85,7 +88,6 @@ export class EvaluationPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
   private readonly lane: SyncLane;
-  private nextId = 1;
   private closed = false;
   private retiring = false;
 
@@ -137,19 +139,20 @@ export class EvaluationPool {
     this.closed = true;
     for (const task of this.queue.splice(0)) task.reject(closedError());
     const exits = this.slots.map((slot) => {
-      clearTimeout(slot.timer);
       slot.task?.reject(closedError());
       slot.task = null;
+      slot.channel.release();
       return slot.worker.terminate();
     });
     await Promise.all([...exits, this.lane.close()]);
   }
 
   private spawn(): Slot {
-    const worker = new Worker(WORKER_URL, { workerData: setupOf(this.options), resourceLimits: WORKER_LIMITS });
+    const channel = EvaluationChannel.create();
+    const worker = new Worker(WORKER_URL, { workerData: setupOf(this.options, channel), resourceLimits: WORKER_LIMITS });
     worker.unref();
-    const slot: Slot = { worker, ready: false, task: null, timer: undefined };
-    worker.on("message", (reply: WorkerReply | typeof READY) => this.onReply(slot, reply));
+    const slot: Slot = { worker, channel, ready: false, task: null };
+    worker.on("message", (message) => this.onReady(slot, message));
     worker.on("error", (error) => this.onDeath(slot, `evaluation worker failed: ${error.message}`));
     worker.on("exit", (code) => this.onDeath(slot, `evaluation worker exited with code ${code}`));
     return slot;
@@ -160,13 +163,19 @@ export class EvaluationPool {
       if (!slot.ready || slot.task) continue;
       const task = this.nextLiveTask();
       if (!task) break;
-      slot.task = task;
-      task.id = this.nextId++;
-      task.startedAt = performance.now();
-      slot.timer = setTimeout(() => this.overBudget(slot), this.options.budgetMs);
-      slot.worker.postMessage({ id: task.id, input: task.json });
+      this.run(slot, task);
     }
     this.closeIfIdle();
+  }
+
+  private run(slot: Slot, task: Task): void {
+    if (!slot.channel.send(task.json)) {
+      task.resolve(tooLarge(task.json));
+      return;
+    }
+    slot.task = task;
+    task.startedAt = performance.now();
+    void slot.channel.reply(this.options.budgetMs).then((reply) => this.settle(slot, task, reply));
   }
 
   /** The first queued task whose caller still waits; the others are failed unevaluated. */
@@ -179,30 +188,19 @@ export class EvaluationPool {
     return undefined;
   }
 
-  private onReply(slot: Slot, reply: WorkerReply | typeof READY): void {
-    if (reply === READY) {
-      slot.ready = true;
-      this.dispatch();
-      return;
-    }
-    const task = slot.task;
-    if (!task || task.id !== reply.id) return;
-    clearTimeout(slot.timer);
-    slot.task = null;
-    const ms = performance.now() - task.startedAt!;
-    if (!("error" in reply)) task.resolve({ kind: "result", resultSet: reply.resultSet, ms });
-    else task.resolve({ kind: reply.memory ? "memory" : "trap", message: reply.error, ms });
-    // A heap grown to its maximum stays that size: start that worker afresh.
-    if ("error" in reply && reply.memory) this.replace(slot);
+  private onReady(slot: Slot, message: unknown): void {
+    if (message !== READY) return;
+    slot.ready = true;
     this.dispatch();
   }
 
-  private overBudget(slot: Slot): void {
-    const task = slot.task;
-    if (!task) return;
+  /** The reply to `task`, or none within the budget; ignored if the task already ended (worker death, close). */
+  private settle(slot: Slot, task: Task, reply: Reply | undefined): void {
+    if (slot.task !== task) return;
     slot.task = null;
-    task.resolve({ kind: "budget", ms: performance.now() - task.startedAt! });
-    this.replace(slot);
+    task.resolve(evaluationOf(reply, performance.now() - task.startedAt!));
+    // Past the budget the worker is still running; a heap grown to its maximum stays that size: start afresh.
+    if (!reply || reply.outcome === "memory") this.replace(slot);
     this.dispatch();
   }
 
@@ -210,7 +208,6 @@ export class EvaluationPool {
   private onDeath(slot: Slot, message: string): void {
     const index = this.slots.indexOf(slot);
     if (this.closed || index < 0) return;
-    clearTimeout(slot.timer);
     slot.task?.resolve({ kind: "trap", message, ms: performance.now() - (slot.task.startedAt ?? performance.now()) });
     slot.task = null;
     this.replace(slot);
@@ -220,7 +217,8 @@ export class EvaluationPool {
   private replace(slot: Slot): void {
     const index = this.slots.indexOf(slot);
     if (index < 0) return;
-    clearTimeout(slot.timer);
+    slot.task = null;
+    slot.channel.release();
     slot.worker.removeAllListeners();
     void slot.worker.terminate();
     this.slots[index] = this.spawn();
@@ -232,17 +230,15 @@ export class EvaluationPool {
 }
 
 /**
- * One worker the main thread waits for synchronously: it posts the request,
- * sleeps on a shared flag with Atomics.wait for at most the budget, and takes
- * the reply with receiveMessageOnPort. Used only where the caller holds a
- * write transaction (Check with consume), so the usage the policy saw is the
- * usage that gets charged; the thread is blocked for at most the budget.
+ * One worker the main thread waits for synchronously: it writes the input to
+ * the lane's channel and sleeps in Atomics.wait for at most the budget. Used
+ * only where the caller holds a write transaction (Check with consume), so
+ * the usage the policy saw is the usage that gets charged; the thread is
+ * blocked for at most the budget.
  */
 class SyncLane {
   private worker!: Worker;
-  private port!: MessagePort;
-  private signal!: Int32Array;
-  private nextId = 1;
+  private channel!: EvaluationChannel;
 
   constructor(private readonly options: PoolOptions) {
     this.spawn();
@@ -250,56 +246,53 @@ class SyncLane {
 
   /** Resolves once the lane's worker has loaded the policy. */
   async ready(): Promise<void> {
-    if ((await waitAsync(this.signal, 1, 0, STARTUP_MS)) === "timed-out") {
+    if (!(await this.channel.loaded(STARTUP_MS))) {
       throw new Error(`the policy did not load in an evaluation worker within ${STARTUP_MS} ms`);
     }
   }
 
   evaluate(json: string): Evaluation {
-    if (Atomics.load(this.signal, 1) !== 1 && Atomics.wait(this.signal, 1, 0, SYNC_STARTUP_MS) === "timed-out") {
+    if (!this.channel.loadedSync(SYNC_STARTUP_MS)) {
       throw new BulkheadError("POLICY_EVALUATION_FAILED", "the synchronous evaluation worker did not start");
     }
-    const id = this.nextId++;
     const startedAt = performance.now();
-    Atomics.store(this.signal, 0, 0);
-    this.port.postMessage({ id, input: json });
-    const woke = Atomics.wait(this.signal, 0, 0, this.options.budgetMs);
-    const ms = performance.now() - startedAt;
-    const reply = woke === "timed-out" ? undefined : (receiveMessageOnPort(this.port)?.message as WorkerReply | undefined);
-    if (!reply || reply.id !== id) {
-      this.respawn();
-      return { kind: "budget", ms };
-    }
-    if (!("error" in reply)) return { kind: "result", resultSet: reply.resultSet, ms };
-    if (reply.memory) this.respawn();
-    return { kind: reply.memory ? "memory" : "trap", message: reply.error, ms };
+    if (!this.channel.send(json)) return tooLarge(json);
+    const reply = this.channel.replySync(this.options.budgetMs);
+    if (!reply || reply.outcome === "memory") this.respawn();
+    return evaluationOf(reply, performance.now() - startedAt);
   }
 
   async close(): Promise<void> {
-    this.port.close();
     await this.worker.terminate();
   }
 
   private spawn(): void {
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    this.signal = new Int32Array(new SharedArrayBuffer(8));
-    const setup: WorkerSetup = { ...setupOf(this.options), syncPort: port2, signal: this.signal };
-    this.worker = new Worker(WORKER_URL, { workerData: setup, transferList: [port2], resourceLimits: WORKER_LIMITS });
+    this.channel = EvaluationChannel.create();
+    this.worker = new Worker(WORKER_URL, { workerData: setupOf(this.options, this.channel), resourceLimits: WORKER_LIMITS });
     this.worker.unref();
     // A lane worker that dies is noticed by the next evaluation's timeout.
     this.worker.on("error", () => {});
   }
 
   private respawn(): void {
-    this.port.close();
     void this.worker.terminate();
     this.spawn();
   }
 }
 
-function setupOf(options: PoolOptions): WorkerSetup {
-  return { module: options.module, data: options.data, entrypoint: options.entrypoint, memory: options.memory };
+/** A channel reply as an Evaluation; none (the budget ran out) is `budget`. */
+function evaluationOf(reply: Reply | undefined, ms: number): Evaluation {
+  if (!reply) return { kind: "budget", ms };
+  if (reply.outcome !== "result") return { kind: reply.outcome, message: reply.text, ms };
+  try {
+    return { kind: "result", resultSet: JSON.parse(reply.text), ms };
+  } catch (error) {
+    return { kind: "trap", message: `the policy's result is not JSON: ${(error as Error).message}`, ms };
+  }
+}
+
+function setupOf(options: PoolOptions, channel: EvaluationChannel): WorkerSetup {
+  return { module: options.module, data: options.data, entrypoint: options.entrypoint, memory: options.memory, channel: channel.buffer };
 }
 
 function readyOf(worker: Worker): Promise<void> {
