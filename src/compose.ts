@@ -166,6 +166,8 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
   const checkCharges = new CheckCharges({ metering, writer, usage: stores.usage, commands, registry });
   const flagAdmin = new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage, commands, registry });
+  const tenantAdmin = new TenantAdmin({ audited, ...stores, apiKeys, roles: policies, commands, registry });
+  const commercialAdmin = new CommercialAdmin({ audited, ...stores, approvals, commands, registry, replicated: config.replication !== undefined });
   if (config.replication) {
     decider.chargeThroughLog(checkCharges);
     replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {
@@ -199,9 +201,9 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     entitlements: { db, stores, metering, usage, outbox, decider, clock },
     flags: { flags: flagEvaluation, decider },
     admin: {
-      tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
+      tenants: tenantAdmin,
       directory: directoryAdmin,
-      commercial: new CommercialAdmin({ audited, ...stores, approvals }),
+      commercial: commercialAdmin,
       access: new AccessAdmin({
         audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
       }),
@@ -482,7 +484,7 @@ async function openReplication(
   markReplicaView(deps.db);
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (only directory and flag admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (only directory, tenant (PutTenant, DeleteTenant), override (PutOverride, RemoveOverride) and flag admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),

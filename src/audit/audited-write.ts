@@ -90,7 +90,7 @@ export function adminCommand<B, R>(type: string, apply: (tx: WriteScope, body: B
 }
 
 /** Throws ADMIN_FORBIDDEN unless the caller holds the capability (or one of them). */
-export function requireCapability(caller: AdminCaller, capability: AdminCapability | readonly AdminCapability[], what: string): void {
+export function requireCapability(caller: Pick<AdminCaller, "kind" | "role" | "capabilities">, capability: AdminCapability | readonly AdminCapability[], what: string): void {
   const anyOf = typeof capability === "string" ? [capability] : capability;
   if (anyOf.some((c) => caller.capabilities.has(c))) return;
   const who = caller.role ? `staff role '${caller.role}'` : `the ${caller.kind} credential`;

@@ -1,4 +1,6 @@
-import { type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
+import { adminCommand, commandActor, type AdminActor, type AdminBody, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
+import type { CommandWriter } from "../store/command-writer.js";
+import type { CommandKind, CommandRegistry } from "../store/store-command.js";
 import { requireWritableTenant } from "../directory/directory-admin.js";
 import type { DirectoryStore } from "../directory/directory-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
@@ -11,16 +13,38 @@ import type { EntitlementOverride, EntitlementStore, Plan } from "./entitlement-
  * all_tenants and an approval from a second staff member.
  */
 export class CommercialAdmin {
+  /**
+   * The writes as commands (ADR 75). An override's expiry is checked against
+   * the command's time (tx.now), so every sidecar agrees on it.
+   */
+  private readonly kinds;
+
   constructor(
     private readonly deps: {
       audited: AuditedWriter;
       entitlements: EntitlementStore;
       directory: DirectoryStore;
       approvals: Approvals;
+      commands: CommandWriter;
+      registry: CommandRegistry;
+      /** Replicated mode, where approvals are not commands yet (ADR 75). */
+      replicated?: boolean;
     },
-  ) {}
+  ) {
+    const r = deps.registry;
+    this.kinds = {
+      putPlan: r.register(adminCommand("plan.put", (_tx, b: { plan: Plan; approvalId: string }, by) => this.applyPutPlan(b.plan, b.approvalId, by))),
+      putOverride: r.register(adminCommand("override.put", (_tx, b: { override: EntitlementOverride }, by) => this.applyPutOverride(b.override, by))),
+      removeOverride: r.register(adminCommand("override.remove", (_tx, b: { tenantId: string; overrideId: number }, by) =>
+        this.applyRemoveOverride(b.tenantId, b.overrideId, by))),
+    };
+  }
 
-  putPlan(plan: Plan, global: { allTenants: boolean; approvalId: string }, by: AdminActor): WriteResult {
+  /**
+   * Approvals are not commands yet: in replicated mode no approval can be
+   * made, so a PutPlan there is refused before anything is appended.
+   */
+  async putPlan(plan: Plan, global: { allTenants: boolean; approvalId: string }, by: AdminActor): Promise<WriteResult> {
     const change = planChange(plan);
     const action = approvalAction(change.verb, change.object, change.content);
     if (!global.allTenants) {
@@ -29,13 +53,40 @@ export class CommercialAdmin {
     plan.limits.forEach((l, i) => {
       if (!this.deps.entitlements.meter(l.meter)) throw invalidArgument(`limits[${i}].meter`, `unknown meter '${l.meter}'`);
     });
+    if (this.deps.replicated) {
+      throw new BulkheadError(
+        "REPLICATION_UNAVAILABLE",
+        `approval_id: PutPlan needs an approval, and approvals are not replicated yet; refused in replicated mode, nothing was written (run it on a single-node sidecar)`,
+        "approval_id",
+      );
+    }
+    return this.run(this.kinds.putPlan, { plan, approvalId: global.approvalId }, by);
+  }
+
+  async putOverride(override: EntitlementOverride, by: AdminActor): Promise<WriteResult & { overrideId: number }> {
+    // Refused before anything is appended; the expiry is checked against the command's time when applied.
+    requireWritableTenant(this.deps.directory, override.tenantId);
+    return this.run(this.kinds.putOverride, { override }, by);
+  }
+
+  async removeOverride(tenantId: string, overrideId: number, by: AdminActor): Promise<WriteResult> {
+    return this.run(this.kinds.removeOverride, { tenantId, overrideId }, by);
+  }
+
+  /** The revision is the command's (the global one in replicated mode), so min_revision works on any sidecar. */
+  private async run<B, R extends WriteResult>(kind: CommandKind<AdminBody<B>, R>, body: B, by: AdminActor): Promise<R> {
+    const { result, revision } = await this.deps.commands.run(kind, { ...body, by: commandActor(by) });
+    return { ...result, revision };
+  }
+
+  private applyPutPlan(plan: Plan, approvalId: string, by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId: null, object: `plan:${plan.code}`, action: "plan.put" }, (tx) => {
-      this.deps.approvals.spend(tx, global.approvalId, change, by.caller.actor);
+      this.deps.approvals.spend(tx, approvalId, planChange(plan), by.caller.actor);
       this.deps.entitlements.putPlan(tx, plan);
     });
   }
 
-  putOverride(override: EntitlementOverride, by: AdminActor): WriteResult & { overrideId: number } {
+  private applyPutOverride(override: EntitlementOverride, by: CommandActor): WriteResult & { overrideId: number } {
     const { tenantId } = override;
     const { revision, changed, result } = this.deps.audited.write(
       by,
@@ -49,7 +100,7 @@ export class CommercialAdmin {
     return { revision, changed, overrideId: result };
   }
 
-  removeOverride(tenantId: string, overrideId: number, by: AdminActor): WriteResult {
+  private applyRemoveOverride(tenantId: string, overrideId: number, by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId, object: `override:${tenantId}/${overrideId}`, action: "override.remove" }, (tx) => {
       if (!this.deps.entitlements.removeOverride(tx, tenantId, overrideId)) {
         throw new BulkheadError("ADMIN_NOT_FOUND", `override_id: no override ${overrideId} in ${tenantId}`, "override_id");
