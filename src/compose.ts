@@ -167,7 +167,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   const checkCharges = new CheckCharges({ metering, writer, usage: stores.usage, commands, registry });
   const flagAdmin = new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage, commands, registry });
   const tenantAdmin = new TenantAdmin({ audited, ...stores, apiKeys, roles: policies, commands, registry });
-  const commercialAdmin = new CommercialAdmin({ audited, ...stores, approvals, commands, registry, replicated: config.replication !== undefined });
+  const commercialAdmin = new CommercialAdmin({ audited, ...stores, approvals, commands, registry, clock, replicated: config.replication !== undefined });
   if (config.replication) {
     decider.chargeThroughLog(checkCharges);
     replication = await openReplication(config, { db, writer, registry, clock, log }).catch((error: unknown) => {

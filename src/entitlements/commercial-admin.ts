@@ -1,4 +1,5 @@
 import { adminCommand, commandActor, type AdminActor, type AdminBody, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
+import type { Clock } from "../clock.js";
 import type { CommandWriter } from "../store/command-writer.js";
 import type { CommandKind, CommandRegistry } from "../store/store-command.js";
 import { requireWritableTenant } from "../directory/directory-admin.js";
@@ -27,6 +28,7 @@ export class CommercialAdmin {
       approvals: Approvals;
       commands: CommandWriter;
       registry: CommandRegistry;
+      clock: Clock;
       /** Replicated mode, where approvals are not commands yet (ADR 75). */
       replicated?: boolean;
     },
@@ -64,8 +66,9 @@ export class CommercialAdmin {
   }
 
   async putOverride(override: EntitlementOverride, by: AdminActor): Promise<WriteResult & { overrideId: number }> {
-    // Refused before anything is appended; the expiry is checked against the command's time when applied.
+    // Refused before anything is appended; applying checks the expiry again against the command's time.
     requireWritableTenant(this.deps.directory, override.tenantId);
+    requireFutureExpiry(override, this.deps.clock.now());
     return this.run(this.kinds.putOverride, { override }, by);
   }
 
@@ -93,7 +96,7 @@ export class CommercialAdmin {
       { tenantId, object: `entitlement:${tenantId}/${override.entitlement}`, action: `override.${override.effect}` },
       (tx) => {
         requireWritableTenant(this.deps.directory, tenantId);
-        if (override.expiresAt !== null && override.expiresAt <= tx.now) throw invalidArgument("expires_at", "is in the past");
+        requireFutureExpiry(override, tx.now);
         return this.deps.entitlements.addOverride(tx, override);
       },
     );
@@ -107,6 +110,10 @@ export class CommercialAdmin {
       }
     });
   }
+}
+
+function requireFutureExpiry(override: EntitlementOverride, now: number): void {
+  if (override.expiresAt !== null && override.expiresAt <= now) throw invalidArgument("expires_at", "is in the past");
 }
 
 /** What a plan write asks a second person to approve: the whole plan as it will be stored. */
