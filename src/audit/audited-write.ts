@@ -1,5 +1,6 @@
 import { BulkheadError, invalidArgument } from "../errors.js";
 import type { AdminCapability, AdminCaller } from "../identity/staff-roles.js";
+import type { CommandWriter } from "../store/command-writer.js";
 import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
 import { objectBody, stringField, type CommandKind } from "../store/store-command.js";
 import type { AdminAudit } from "./admin-audit.js";
@@ -87,6 +88,15 @@ export function adminCommand<B, R>(type: string, apply: (tx: WriteScope, body: B
     },
     apply: (tx, body) => apply(tx, body, body.by),
   };
+}
+
+/**
+ * Runs an admin command and answers with the command's revision (the global
+ * one in replicated mode), so min_revision works on any sidecar.
+ */
+export async function runAdminCommand<B, R extends WriteResult>(commands: CommandWriter, kind: CommandKind<AdminBody<B>, R>, body: B, by: AdminActor): Promise<R> {
+  const { result, revision } = await commands.run(kind, { ...body, by: commandActor(by) });
+  return { ...result, revision };
 }
 
 /** Throws ADMIN_FORBIDDEN unless the caller holds the capability (or one of them). */

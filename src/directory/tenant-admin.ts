@@ -1,7 +1,7 @@
-import { adminCommand, commandActor, requireCapability, type AdminActor, type AdminBody, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
+import { adminCommand, runAdminCommand, requireCapability, type AdminActor, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
 import type { AdminCapability, AdminCaller } from "../identity/staff-roles.js";
 import type { CommandWriter } from "../store/command-writer.js";
-import type { CommandKind, CommandRegistry } from "../store/store-command.js";
+import type { CommandRegistry } from "../store/store-command.js";
 import type { RoleCatalog } from "../context/role-catalog.js";
 import type { EntitlementStore } from "../entitlements/entitlement-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
@@ -58,7 +58,7 @@ export class TenantAdmin {
     }
     // Checked on this sidecar's view before anything is appended, so a refused write leaves no entry.
     this.checkPut(tenant, by.caller);
-    return this.run(this.kinds.put, { tenant, grant: grantOf(by.caller) }, by);
+    return runAdminCommand(this.deps.commands, this.kinds.put, { tenant, grant: grantOf(by.caller) }, by);
   }
 
   /**
@@ -91,12 +91,6 @@ export class TenantAdmin {
     });
   }
 
-  /** The revision is the command's (the global one in replicated mode), so min_revision works on any sidecar. */
-  private async run<B, R extends WriteResult>(kind: CommandKind<AdminBody<B>, R>, body: B, by: AdminActor): Promise<R> {
-    const { result, revision } = await this.deps.commands.run(kind, { ...body, by: commandActor(by) });
-    return { ...result, revision };
-  }
-
   getTenant(tenantId: string): Tenant & { memberCount: number } {
     const tenant = this.deps.directory.tenantById(tenantId);
     if (!tenant) throw new BulkheadError("TENANT_NOT_FOUND", `tenant_id: no tenant '${tenantId}'`, "tenant_id");
@@ -117,7 +111,7 @@ export class TenantAdmin {
    */
   async deleteTenant(tenantId: string, confirmSlug: string, by: AdminActor): Promise<WriteResult & DeleteCounts> {
     this.checkDelete(tenantId, confirmSlug);
-    return this.run(this.kinds.delete, { tenantId, confirmSlug }, by);
+    return runAdminCommand(this.deps.commands, this.kinds.delete, { tenantId, confirmSlug }, by);
   }
 
   private checkDelete(tenantId: string, confirmSlug: string): Tenant & { memberCount: number } {

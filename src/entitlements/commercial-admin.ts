@@ -1,7 +1,7 @@
-import { adminCommand, commandActor, type AdminActor, type AdminBody, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
+import { adminCommand, runAdminCommand, type AdminActor, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
 import type { Clock } from "../clock.js";
 import type { CommandWriter } from "../store/command-writer.js";
-import type { CommandKind, CommandRegistry } from "../store/store-command.js";
+import type { CommandRegistry } from "../store/store-command.js";
 import { requireWritableTenant } from "../directory/directory-admin.js";
 import type { DirectoryStore } from "../directory/directory-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
@@ -62,24 +62,18 @@ export class CommercialAdmin {
         "approval_id",
       );
     }
-    return this.run(this.kinds.putPlan, { plan, approvalId: global.approvalId }, by);
+    return runAdminCommand(this.deps.commands, this.kinds.putPlan, { plan, approvalId: global.approvalId }, by);
   }
 
   async putOverride(override: EntitlementOverride, by: AdminActor): Promise<WriteResult & { overrideId: number }> {
     // Refused before anything is appended; applying checks the expiry again against the command's time.
     requireWritableTenant(this.deps.directory, override.tenantId);
     requireFutureExpiry(override, this.deps.clock.now());
-    return this.run(this.kinds.putOverride, { override }, by);
+    return runAdminCommand(this.deps.commands, this.kinds.putOverride, { override }, by);
   }
 
   async removeOverride(tenantId: string, overrideId: number, by: AdminActor): Promise<WriteResult> {
-    return this.run(this.kinds.removeOverride, { tenantId, overrideId }, by);
-  }
-
-  /** The revision is the command's (the global one in replicated mode), so min_revision works on any sidecar. */
-  private async run<B, R extends WriteResult>(kind: CommandKind<AdminBody<B>, R>, body: B, by: AdminActor): Promise<R> {
-    const { result, revision } = await this.deps.commands.run(kind, { ...body, by: commandActor(by) });
-    return { ...result, revision };
+    return runAdminCommand(this.deps.commands, this.kinds.removeOverride, { tenantId, overrideId }, by);
   }
 
   private applyPutPlan(plan: Plan, approvalId: string, by: CommandActor): WriteResult {
