@@ -174,6 +174,8 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   const directoryAdmin = new DirectoryAdmin({ audited, ...stores, roles: policies, approvals, commands, registry });
   const checkCharges = new CheckCharges({ metering, writer, usage: stores.usage, commands, registry });
   const flagAdmin = new FlagAdmin({ audited, flags: stores.flags, approvals, usage: flagUsage, commands, registry });
+  const tenantAdmin = new TenantAdmin({ audited, ...stores, apiKeys, roles: policies, commands, registry });
+  const commercialAdmin = new CommercialAdmin({ audited, ...stores, approvals, commands, registry, clock });
   const accessAdmin = new AccessAdmin({
     audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
     commands, registry, now: () => clock.now(),
@@ -202,9 +204,9 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
 
   // Built once: AdminService and the console call the same use-case objects.
   const admin = {
-    tenants: new TenantAdmin({ audited, ...stores, apiKeys, roles: policies }),
+    tenants: tenantAdmin,
     directory: directoryAdmin,
-    commercial: new CommercialAdmin({ audited, ...stores, approvals }),
+    commercial: commercialAdmin,
     access: accessAdmin,
     flags: flagAdmin,
     billing: billingAdmin,
@@ -501,7 +503,7 @@ async function openReplication(
   markReplicaView(deps.db);
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (only directory, flag, access and billing admin writes, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (admin writes, billing operations, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands; a consuming BatchCheck and the console's audited tenant selection are not); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),

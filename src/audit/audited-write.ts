@@ -1,5 +1,6 @@
 import { BulkheadError, invalidArgument } from "../errors.js";
 import type { AdminCapability, AdminCaller } from "../identity/staff-roles.js";
+import type { CommandWriter } from "../store/command-writer.js";
 import type { RevisionWriter, WriteScope } from "../store/revision-writer.js";
 import { objectBody, stringField, type CommandKind } from "../store/store-command.js";
 import type { AdminAudit, AdminAuditRecord } from "./admin-audit.js";
@@ -103,8 +104,17 @@ export function adminCommand<B, R>(type: string, apply: (tx: WriteScope, body: B
   };
 }
 
+/**
+ * Runs an admin command and answers with the command's revision (the global
+ * one in replicated mode), so min_revision works on any sidecar.
+ */
+export async function runAdminCommand<B, R extends WriteResult>(commands: CommandWriter, kind: CommandKind<AdminBody<B>, R>, body: B, by: AdminActor): Promise<R> {
+  const { result, revision } = await commands.run(kind, { ...body, by: commandActor(by) });
+  return { ...result, revision };
+}
+
 /** Throws ADMIN_FORBIDDEN unless the caller holds the capability (or one of them). */
-export function requireCapability(caller: AdminCaller, capability: AdminCapability | readonly AdminCapability[], what: string): void {
+export function requireCapability(caller: Pick<AdminCaller, "kind" | "role" | "capabilities">, capability: AdminCapability | readonly AdminCapability[], what: string): void {
   const anyOf = typeof capability === "string" ? [capability] : capability;
   if (anyOf.some((c) => caller.capabilities.has(c))) return;
   const who = caller.role ? `staff role '${caller.role}'` : `the ${caller.kind} credential`;

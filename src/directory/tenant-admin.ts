@@ -1,4 +1,7 @@
-import { requireCapability, type AdminActor, type AuditedWriter, type WriteResult } from "../audit/audited-write.js";
+import { adminCommand, runAdminCommand, requireCapability, type AdminActor, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
+import type { AdminCapability, AdminCaller } from "../identity/staff-roles.js";
+import type { CommandWriter } from "../store/command-writer.js";
+import type { CommandRegistry } from "../store/store-command.js";
 import type { RoleCatalog } from "../context/role-catalog.js";
 import type { EntitlementStore } from "../entitlements/entitlement-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
@@ -17,6 +20,12 @@ export const DEFAULT_PLAN_CODE = "free";
  * return metadata only.
  */
 export class TenantAdmin {
+  /**
+   * The writes as commands (ADR 75): a suspension or deletion made on one
+   * sidecar is an entry every sidecar applies in order, with its audit row.
+   */
+  private readonly kinds;
+
   constructor(
     private readonly deps: {
       audited: AuditedWriter;
@@ -25,8 +34,16 @@ export class TenantAdmin {
       apiKeys: ApiKeyStore;
       impersonations: ImpersonationStore;
       roles: RoleCatalog;
+      commands: CommandWriter;
+      registry: CommandRegistry;
     },
-  ) {}
+  ) {
+    const r = deps.registry;
+    this.kinds = {
+      put: r.register(adminCommand("tenant.put", (_tx, b: { tenant: Tenant; grant: CallerGrant }, by) => this.applyPut(b.tenant, grantedCaller(b.grant), by))),
+      delete: r.register(adminCommand("tenant.delete", (_tx, b: { tenantId: string; confirmSlug: string }, by) => this.applyDelete(b.tenantId, b.confirmSlug, by))),
+    };
+  }
 
   /**
    * Creating a tenant or changing its other fields needs `tenants.write`;
@@ -35,27 +52,42 @@ export class TenantAdmin {
    * active. The directory-sync credential may set the plan at creation: the
    * host's sign-up flow is where a plan is first chosen.
    */
-  putTenant(tenant: Tenant, by: AdminActor): WriteResult {
+  async putTenant(tenant: Tenant, by: AdminActor): Promise<WriteResult> {
     if (this.deps.roles.billingAccessOf(tenant.billingStatus) === undefined) {
       throw invalidArgument("billing_status", `unknown billing status '${tenant.billingStatus}'`);
     }
+    // Checked on this sidecar's view before anything is appended, so a refused write leaves no entry.
+    this.checkPut(tenant, by.caller);
+    return runAdminCommand(this.deps.commands, this.kinds.put, { tenant, grant: grantOf(by.caller) }, by);
+  }
+
+  /**
+   * What a tenant write needs, against the state it would change: the same
+   * checks run before the command is appended and again when it is applied
+   * (the state may have moved in between). Returns false for a no-op.
+   */
+  private checkPut(tenant: Tenant, caller: Pick<AdminCaller, "kind" | "role" | "capabilities">): boolean {
+    if (!this.deps.entitlements.plan(tenant.planCode)) throw invalidArgument("plan_code", `unknown plan '${tenant.planCode}'`);
+    const known = this.deps.directory.tenantBySlug(tenant.slug);
+    if (known && known.id !== tenant.id) throw invalidArgument("slug", `slug '${tenant.slug}' belongs to another tenant`);
+    const current = this.deps.directory.tenantById(tenant.id);
+    if (current?.status === "deleted") {
+      throw new BulkheadError("ADMIN_CONFLICT", `tenant_id: tenant '${tenant.id}' was deleted and cannot be changed or brought back`, "tenant_id");
+    }
+    if (current && sameTenant(current, tenant)) return false;
+    const billingChange = current
+      ? current.planCode !== tenant.planCode || current.billingStatus !== tenant.billingStatus
+      : caller.kind !== "sync" && (tenant.planCode !== DEFAULT_PLAN_CODE || tenant.billingStatus !== "active");
+    if (billingChange) requireCapability(caller, "billing.write", "set a tenant's plan or billing status");
+    if (!current || !sameTenant(current, { ...tenant, planCode: current.planCode, billingStatus: current.billingStatus })) {
+      requireCapability(caller, "tenants.write", "create tenants or change their profile");
+    }
+    return true;
+  }
+
+  private applyPut(tenant: Tenant, caller: Pick<AdminCaller, "kind" | "role" | "capabilities">, by: CommandActor): WriteResult {
     return this.deps.audited.write(by, { tenantId: tenant.id, object: `tenant:${tenant.id}`, action: "tenant.put" }, (tx) => {
-      if (!this.deps.entitlements.plan(tenant.planCode)) throw invalidArgument("plan_code", `unknown plan '${tenant.planCode}'`);
-      const known = this.deps.directory.tenantBySlug(tenant.slug);
-      if (known && known.id !== tenant.id) throw invalidArgument("slug", `slug '${tenant.slug}' belongs to another tenant`);
-      const current = this.deps.directory.tenantById(tenant.id);
-      if (current?.status === "deleted") {
-        throw new BulkheadError("ADMIN_CONFLICT", `tenant_id: tenant '${tenant.id}' was deleted and cannot be changed or brought back`, "tenant_id");
-      }
-      if (current && sameTenant(current, tenant)) return;
-      const billingChange = current
-        ? current.planCode !== tenant.planCode || current.billingStatus !== tenant.billingStatus
-        : by.caller.kind !== "sync" && (tenant.planCode !== DEFAULT_PLAN_CODE || tenant.billingStatus !== "active");
-      if (billingChange) requireCapability(by.caller, "billing.write", "set a tenant's plan or billing status");
-      if (!current || !sameTenant(current, { ...tenant, planCode: current.planCode, billingStatus: current.billingStatus })) {
-        requireCapability(by.caller, "tenants.write", "create tenants or change their profile");
-      }
-      this.deps.directory.putTenant(tx, tenant);
+      if (this.checkPut(tenant, caller)) this.deps.directory.putTenant(tx, tenant);
     });
   }
 
@@ -99,11 +131,21 @@ export class TenantAdmin {
    * revoked and live impersonation sessions end. Rows stay for the audit
    * trail; a deleted tenant cannot be revived.
    */
-  deleteTenant(tenantId: string, confirmSlug: string, by: AdminActor): WriteResult & { apiKeysRevoked: number; impersonationsEnded: number } {
+  async deleteTenant(tenantId: string, confirmSlug: string, by: AdminActor): Promise<WriteResult & DeleteCounts> {
+    this.checkDelete(tenantId, confirmSlug);
+    return runAdminCommand(this.deps.commands, this.kinds.delete, { tenantId, confirmSlug }, by);
+  }
+
+  private checkDelete(tenantId: string, confirmSlug: string): Tenant & { memberCount: number } {
+    const tenant = this.getTenant(tenantId);
+    if (tenant.slug !== confirmSlug) throw invalidArgument("confirm_slug", `must repeat the tenant's slug to delete '${tenantId}'`);
+    return tenant;
+  }
+
+  private applyDelete(tenantId: string, confirmSlug: string, by: CommandActor): WriteResult & DeleteCounts {
     const counts = { apiKeysRevoked: 0, impersonationsEnded: 0 };
     const result = this.deps.audited.write(by, { tenantId, object: `tenant:${tenantId}`, action: "tenant.delete" }, (tx) => {
-      const tenant = this.getTenant(tenantId);
-      if (tenant.slug !== confirmSlug) throw invalidArgument("confirm_slug", `must repeat the tenant's slug to delete '${tenantId}'`);
+      const tenant = this.checkDelete(tenantId, confirmSlug);
       if (tenant.status === "deleted") return;
       const { memberCount: _, ...row } = tenant;
       this.deps.directory.putTenant(tx, { ...row, status: "deleted" });
@@ -112,6 +154,28 @@ export class TenantAdmin {
     });
     return { revision: result.revision, changed: result.changed, ...counts };
   }
+}
+
+type DeleteCounts = { apiKeysRevoked: number; impersonationsEnded: number };
+
+/**
+ * The caller's standing as a tenant command carries it. Which capability a
+ * tenant write needs depends on the state it lands on (a billing change or
+ * not), so the applying sidecar re-checks against what the caller held when
+ * the command was made, not against its own token table.
+ */
+interface CallerGrant {
+  kind: AdminCaller["kind"];
+  role: AdminCaller["role"];
+  capabilities: AdminCapability[];
+}
+
+function grantOf(caller: AdminCaller): CallerGrant {
+  return { kind: caller.kind, role: caller.role, capabilities: [...caller.capabilities] };
+}
+
+function grantedCaller(grant: CallerGrant): Pick<AdminCaller, "kind" | "role" | "capabilities"> {
+  return { kind: grant.kind, role: grant.role, capabilities: new Set(grant.capabilities) };
 }
 
 function sameTenant(a: Tenant, b: Tenant): boolean {

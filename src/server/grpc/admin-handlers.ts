@@ -86,7 +86,7 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
   const tenantOf = (r: { tenantId: string }) => requireId(r.tenantId, "tenant_id");
   const global = (r: { allTenants: boolean; approvalId: string }) => ({ allTenants: r.allTenants, approvalId: r.approvalId });
   return {
-    putTenant: write(["tenants.write", "billing.write"], "write tenants", (r, by) => toWrite(tenants.putTenant(validateTenant({ ...r, id: r.tenantId }), by))),
+    putTenant: write(["tenants.write", "billing.write"], "write tenants", (r, by) => tenants.putTenant(validateTenant({ ...r, id: r.tenantId }), by).then(toWrite)),
     getTenant: read("tenants.read", "read tenants", (r) => {
       const t = tenants.getTenant(tenantOf(r));
       return {
@@ -98,8 +98,8 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
       if (r.query) checkId(r.query, "query");
       return { tenants: tenants.searchTenants(r.query, r.limit).map((t) => ({ tenantId: t.id, slug: t.slug, status: t.status })) };
     }),
-    deleteTenant: write("tenants.delete", "delete tenants", (r, by) => {
-      const result = tenants.deleteTenant(tenantOf(r), r.confirmSlug, by);
+    deleteTenant: write("tenants.delete", "delete tenants", async (r, by) => {
+      const result = await tenants.deleteTenant(tenantOf(r), r.confirmSlug, by);
       return { storeRevision: result.revision, apiKeysRevoked: result.apiKeysRevoked, impersonationsEnded: result.impersonationsEnded };
     }),
 
@@ -119,9 +119,9 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
     ),
     deleteCustomRole: write("directory.write", "delete custom roles", (r, by) => directory.deleteCustomRole(tenantOf(r), requireId(r.name, "name"), by).then(toWrite)),
 
-    putPlan: write("plans.write", "change the plan catalog", (r, by) => toWrite(commercial.putPlan(validatePlan(r), global(r), by))),
-    putOverride: write("billing.write", "override entitlements", (r, by) => {
-      const result = commercial.putOverride(
+    putPlan: write("plans.write", "change the plan catalog", (r, by) => commercial.putPlan(validatePlan(r), global(r), by).then(toWrite)),
+    putOverride: write("billing.write", "override entitlements", async (r, by) => {
+      const result = await commercial.putOverride(
         {
           tenantId: tenantOf(r), entitlement: requireId(r.entitlement, "entitlement"), effect: validateEffect(r.effect),
           expiresAt: optionalTime(r.expiresAt, "expires_at"), reason: by.reason, author: by.caller.actor,
@@ -132,7 +132,7 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
     }),
     removeOverride: write("billing.write", "remove overrides", (r, by) => {
       if (r.overrideId <= 0) throw invalidArgument("override_id", "is required");
-      return toWrite(commercial.removeOverride(tenantOf(r), r.overrideId, by));
+      return commercial.removeOverride(tenantOf(r), r.overrideId, by).then(toWrite);
     }),
 
     putFlag: write("flags.write", "write flags", (r, by) => deps.flags.putFlag(validateFlagJson(r.flagJson), r.approvalId, by).then(toWrite)),
