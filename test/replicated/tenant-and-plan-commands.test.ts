@@ -155,7 +155,7 @@ describe("tenant and override writes from any sidecar", () => {
     for (const s of sidecars) await s.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_acme", { minRevision: end }));
     const rows = auditRows(sidecars[A]!);
     expect(rows.map((r) => (r as { action: string }).action)).toEqual([
-      "tenant.put", "tenant.put", "override.grant", "override.grant", "override.remove", "tenant.delete",
+      "tenant.put", "tenant.put", "override.grant", "override.grant", "override.remove", "staff.put", "staff.put", "approval.request", "approval.approve", "plan.put", "tenant.delete",
     ]);
     for (const s of [sidecars[B]!, sidecars[C]!]) expect(auditRows(s)).toEqual(rows);
   });
