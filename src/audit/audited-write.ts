@@ -53,7 +53,7 @@ export class AuditedWriter {
    * Audits an access that changes nothing (a console tenant selection):
    * the admin_audit row is the whole write, so it commits no revision.
    */
-  recordAccess(by: AdminActor, target: AuditTarget): void {
+  recordAccess(by: AdminActor | CommandActor, target: AuditTarget): void {
     if (by.reason.trim() === "") throw invalidArgument("reason", "is required for every audited access");
     this.writer.write((tx) => this.audit.record(tx, { actor: by.caller.actor, ...target, reason: by.reason, source: by.source, result: "ok" }));
   }

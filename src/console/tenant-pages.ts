@@ -37,9 +37,9 @@ ${found.map((t) => html`<tr><td>${t.id}</td><td>${t.slug}</td><td>${t.planCode}<
     };
   });
 
-  routes.action("/console/tenants/:id/select", ["tenants.read"], ({ ctx, params, actor }) => {
+  routes.action("/console/tenants/:id/select", ["tenants.read"], async ({ ctx, params, actor }) => {
     const tenantId = requireId(params.id, "tenant_id");
-    deps.tenants.selectTenant(tenantId, actor());
+    await deps.tenants.selectTenant(tenantId, actor());
     ctx.session.selectedTenant = tenantId;
     return tenantPath(tenantId);
   });

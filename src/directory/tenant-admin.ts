@@ -1,4 +1,4 @@
-import { adminCommand, runAdminCommand, requireCapability, type AdminActor, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
+import { adminCommand, commandActor, runAdminCommand, requireCapability, type AdminActor, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
 import type { AdminCapability, AdminCaller } from "../identity/staff-roles.js";
 import type { CommandWriter } from "../store/command-writer.js";
 import type { CommandRegistry } from "../store/store-command.js";
@@ -41,6 +41,9 @@ export class TenantAdmin {
     const r = deps.registry;
     this.kinds = {
       put: r.register(adminCommand("tenant.put", (_tx, b: { tenant: Tenant; grant: CallerGrant }, by) => this.applyPut(b.tenant, grantedCaller(b.grant), by))),
+      // An audited access, not a change: a command so that in replicated mode every sidecar has the row.
+      select: r.register(adminCommand("tenant.select", (_tx, b: { tenantId: string }, by) =>
+        this.deps.audited.recordAccess(by, { tenantId: b.tenantId, object: `tenant:${b.tenantId}`, action: "tenant.select" }))),
       delete: r.register(adminCommand("tenant.delete", (_tx, b: { tenantId: string; confirmSlug: string }, by) => this.applyDelete(b.tenantId, b.confirmSlug, by))),
     };
   }
@@ -113,10 +116,11 @@ export class TenantAdmin {
    * Staff open one tenant's data only after saying why: the selection is
    * audited (tenant.select) before any of the tenant's data is shown.
    */
-  selectTenant(tenantId: string, by: AdminActor): Tenant & { memberCount: number } {
+  async selectTenant(tenantId: string, by: AdminActor): Promise<Tenant & { memberCount: number }> {
     requireCapability(by.caller, "tenants.read", "open a tenant");
     const tenant = this.getTenant(tenantId);
-    this.deps.audited.recordAccess(by, { tenantId, object: `tenant:${tenantId}`, action: "tenant.select" });
+    if (by.reason.trim() === "") throw invalidArgument("reason", "is required for every audited access");
+    await this.deps.commands.run(this.kinds.select, { tenantId, by: commandActor(by) });
     return tenant;
   }
 

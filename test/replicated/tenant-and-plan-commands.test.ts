@@ -7,6 +7,8 @@ import type { NatsCluster } from "../support/nats-cluster.js";
 import { startReplicatedSidecars } from "../support/replicated-sidecars.js";
 import { checkRequest, codes, TEST_SYNC_TOKEN, type TestSidecar } from "../support/sidecar.js";
 import { MINUTE, testClock } from "../support/test-time.js";
+import { consoleClient } from "../support/console-client.js";
+import { TEST_ADMIN_TOKEN } from "../support/sidecar.js";
 
 // Tenant and override admin writes as commands (ADR 75): three real
 // sidecars, each with its own SQLite file, on one real three-node JetStream
@@ -19,7 +21,7 @@ let admins: AdminCall[] = [];
 let closeAll = async () => {};
 
 beforeAll(async () => {
-  ({ cluster, sidecars, admins, close: closeAll } = await startReplicatedSidecars({ clock, stream: STREAM }));
+  ({ cluster, sidecars, admins, close: closeAll } = await startReplicatedSidecars({ clock, stream: STREAM, config: { console: true } }));
 }, 120_000);
 
 afterAll(() => closeAll());
@@ -150,12 +152,26 @@ describe("tenant and override writes from any sidecar", () => {
     }
   });
 
+  it("a console tenant selection on B is an audited command: every sidecar has its row", async () => {
+    const c = consoleClient(sidecars[B]!.httpPort);
+    expect(await c.login(TEST_ADMIN_TOKEN, "usr_ops")).toBe(303);
+    const selected = await c.post("/console/tenants/ten_acme/select", { reason_code: "customer_request", reason_text: "ticket 7" });
+    expect(selected.location).toBe("/console/tenants/ten_acme");
+    expect((await c.get("/console/tenants/ten_acme")).status).toBe(200);
+    const end = await streamEnd();
+    for (const s of sidecars) {
+      await s.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_acme", { minRevision: end }));
+      const row = s.bulkhead.db.prepare("SELECT actor, reason, source FROM admin_audit WHERE action = 'tenant.select'").get();
+      expect(row).toEqual({ actor: "bootstrap:usr_ops", reason: "customer_request: ticket 7", source: "console" });
+    }
+  });
+
   it("every sidecar has the same admin_audit rows", async () => {
     const end = await streamEnd();
     for (const s of sidecars) await s.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_acme", { minRevision: end }));
     const rows = auditRows(sidecars[A]!);
     expect(rows.map((r) => (r as { action: string }).action)).toEqual([
-      "tenant.put", "tenant.put", "override.grant", "override.grant", "override.remove", "staff.put", "staff.put", "approval.request", "approval.approve", "plan.put", "tenant.delete",
+      "tenant.put", "tenant.put", "override.grant", "override.grant", "override.remove", "staff.put", "staff.put", "approval.request", "approval.approve", "plan.put", "tenant.delete", "tenant.select",
     ]);
     for (const s of [sidecars[B]!, sidecars[C]!]) expect(auditRows(s)).toEqual(rows);
   });
