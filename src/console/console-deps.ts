@@ -1,3 +1,4 @@
+import type { DecisionFilter, DecisionPage } from "../audit/decision-query.js";
 import type { Clock } from "../clock.js";
 import type { TenantAdmin } from "../directory/tenant-admin.js";
 import type { AccessAdmin } from "../identity/access-admin.js";
@@ -12,6 +13,8 @@ export interface ConsoleDeps {
   tenants: TenantAdmin;
   access: AccessAdmin;
   auth: AdminAuth;
+  /** The decision-log query AdminService.QueryDecisions calls (flushes the log first). */
+  decisions: (filter: DecisionFilter, page: { size: number; token: string }) => DecisionPage;
   reasonCodes: readonly string[];
   clock: Clock;
   /** Set the cookie's Secure attribute (behind TLS); off for the plain-HTTP demo and tests. */
