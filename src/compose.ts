@@ -265,7 +265,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   });
 
   if (config.console) {
-    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, reasonCodes: config.adminReasonCodes, clock });
+    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock });
   }
 
   const setServing = (serving: boolean) => {

@@ -1,5 +1,6 @@
 import type { DecisionFilter, DecisionPage } from "../audit/decision-query.js";
 import type { Clock } from "../clock.js";
+import type { FlagAdmin } from "../flags/flag-admin.js";
 import type { TenantAdmin } from "../directory/tenant-admin.js";
 import type { AccessAdmin } from "../identity/access-admin.js";
 import type { AdminAuth } from "../identity/admin-auth.js";
@@ -15,6 +16,7 @@ export interface ConsoleDeps {
   auth: AdminAuth;
   /** The decision-log query AdminService.QueryDecisions calls (flushes the log first). */
   decisions: (filter: DecisionFilter, page: { size: number; token: string }) => DecisionPage;
+  flags: FlagAdmin;
   reasonCodes: readonly string[];
   clock: Clock;
   /** Set the cookie's Secure attribute (behind TLS); off for the plain-HTTP demo and tests. */

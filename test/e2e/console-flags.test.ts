@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminClient, adminAuth, type AdminCall } from "../support/admin-client.js";
+import { consoleClient, type ConsoleClient } from "../support/console-client.js";
+import { startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { testClock } from "../support/test-time.js";
+
+// The console's flag list over real HTTP against a real sidecar, flags written through AdminService.
+const clock = testClock();
+let sidecar: TestSidecar;
+let call: AdminCall;
+let close: () => void;
+const staff: Record<string, string> = {};
+
+async function signedInWith(who: string): Promise<ConsoleClient> {
+  const c = consoleClient(sidecar.httpPort);
+  expect(await c.login(staff[who]!)).toBe(303);
+  return c;
+}
+
+beforeAll(async () => {
+  sidecar = await startSidecar({ runtime: { clock }, config: { console: true } });
+  const admin = adminClient(sidecar.grpcAddress);
+  call = admin.call;
+  close = () => admin.client.close();
+  for (const [id, role] of [["stf_eng", "engineer"], ["stf_agent", "support_agent"]] as const) {
+    staff[id] = (await call<{ token: string }>("putStaff", { staffId: id, name: id, role, reason: "onboarding" })).token;
+  }
+  const flagJson = JSON.stringify({
+    key: "beta_markup", kind: "release", owner: "team-dash", risk: "low", description: "<script>alert(1)</script>",
+    cleanupAt: "2027-03-31", rules: [{ rule: "percentage", params: { percentage: 10 } }],
+  });
+  await call("putFlag", { flagJson, reason: "maintenance: console test" }, adminAuth(staff.stf_eng!));
+});
+afterAll(async () => {
+  close();
+  await sidecar.close();
+});
+
+describe("console flags", () => {
+  it("lists flags with type, owner and cleanup date, escaping the description (owner is an id: markup is refused at input)", async () => {
+    const page = await (await signedInWith("stf_eng")).get("/console/flags");
+    expect(page.status).toBe(200);
+    expect(page.body).toContain("<td>beta_markup</td><td>release</td><td>team-dash</td>");
+    expect(page.body).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
+    expect(page.body).not.toContain("<script>");
+    expect(page.body).toContain("<td>2027-03-31</td>");
+  });
+
+  it("hides the link from, and refuses, a role without flags.write or flags.kill", async () => {
+    const c = await signedInWith("stf_agent");
+    expect((await c.get("/console/tenants")).body).not.toContain('href="/console/flags"');
+    const page = await c.get("/console/flags");
+    expect(page.status).toBe(403);
+    expect(page.body).not.toContain("beta_markup");
+  });
+});
