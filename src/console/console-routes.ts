@@ -34,7 +34,7 @@ export interface ConsoleRoutes {
   nav(entry: NavEntry): void;
   page(path: string, needs: readonly AdminCapability[], handler: (r: ConsoleRequest) => Page): void;
   /** Returns where to go next (a 303 redirect), so a reload never posts twice. */
-  action(path: string, needs: readonly AdminCapability[], handler: (r: ConsoleRequest) => string): void;
+  action(path: string, needs: readonly AdminCapability[], handler: (r: ConsoleRequest) => string | Promise<string>): void;
 }
 
 export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps, sessions: ConsoleSessions): ConsoleRoutes {
@@ -80,7 +80,8 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps, sessions:
         const form = formOf(request);
         requireCsrf(form, ctx.session.csrf);
         requireCapability(ctx.caller, needs, `post ${path}`);
-        return reply.redirect(handler(requestOf(ctx, request, form)), 303);
+        // Awaited: a use case that writes through the command path (FlagAdmin) finishes, or fails as a page, before the redirect.
+        return reply.redirect(await handler(requestOf(ctx, request, form)), 303);
       }),
   };
 }

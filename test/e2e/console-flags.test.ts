@@ -53,4 +53,25 @@ describe("console flags", () => {
     expect(page.status).toBe(403);
     expect(page.body).not.toContain("beta_markup");
   });
+
+  it("kills a flag with a reason code (audited, source console); refuses no CSRF, no reason, or a role without flags.kill", async () => {
+    const killedNow = () => (sidecar.bulkhead.db.prepare("SELECT killed FROM flags WHERE key = 'beta_markup'").get() as { killed: number }).killed;
+    const eng = await signedInWith("stf_eng");
+    await eng.get("/console/flags");
+    const noCsrf = await eng.post("/console/flags/beta_markup/kill", { killed: "1", reason_code: "incident" }, { csrf: false });
+    expect(noCsrf.status).toBe(403);
+    const noReason = await eng.post("/console/flags/beta_markup/kill", { killed: "1" });
+    expect(noReason.status).toBe(400);
+    expect(noReason.body).toContain("reason");
+    const agent = await signedInWith("stf_agent");
+    const byHand = await agent.post("/console/flags/beta_markup/kill", { killed: "1", reason_code: "incident" });
+    expect(byHand.status).toBe(403);
+    expect(killedNow()).toBe(0);
+    const killed = await eng.post("/console/flags/beta_markup/kill", { killed: "1", reason_code: "incident", reason_text: "INC-9" });
+    expect(killed.status).toBe(303);
+    expect(killedNow()).toBe(1);
+    expect((await eng.get("/console/flags")).body).toContain("<td>killed</td>");
+    const audit = sidecar.bulkhead.db.prepare("SELECT actor, reason, source FROM admin_audit WHERE action LIKE 'flag.kill%' ORDER BY id DESC").get() as Record<string, string>;
+    expect(audit).toMatchObject({ reason: "incident: INC-9", source: "console" });
+  });
 });
