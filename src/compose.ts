@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { PACKAGE_VERSION } from "./paths.js";
 import { createDecisionSinks } from "./audit/decision-sinks.js";
-import { queryDecisions } from "./audit/decision-query.js";
+import { queryDecisions, type DecisionFilter } from "./audit/decision-query.js";
 import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
 import { DecisionLog, journalPathFor } from "./audit/decision-log.js";
@@ -214,6 +214,11 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
   flagUsage.start();
+  // Flushed first, so a caller (AdminService or the console) sees the decisions this process answered just before.
+  const decisions = (filter: DecisionFilter, page: { size: number; token: string }) => {
+    decisionLog.flush();
+    return queryDecisions(db, filter, page);
+  };
   const { server: grpc, health } = createGrpcServer({
     decider,
     metrics,
@@ -225,11 +230,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     admin: {
       ...admin,
       changes: new ChangeFeed(db),
-      // Flushed first, so a caller sees the decisions this process answered just before.
-      decisions: (filter, page) => {
-        decisionLog.flush();
-        return queryDecisions(db, filter, page);
-      },
+      decisions,
       reasonCodes: config.adminReasonCodes,
       now: () => clock.now(),
       revision: () => readRevision(db),
@@ -276,7 +277,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   });
 
   if (config.console) {
-    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, reasonCodes: config.adminReasonCodes, clock });
+    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock });
   }
 
   const setServing = (serving: boolean) => {

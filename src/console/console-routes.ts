@@ -80,6 +80,7 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps, sessions:
         const form = formOf(request);
         requireCsrf(form, ctx.session.csrf);
         requireCapability(ctx.caller, needs, `post ${path}`);
+        // Awaited: a use case that writes through the command path (FlagAdmin) finishes, or fails as a page, before the redirect.
         return reply.redirect(await handler(requestOf(ctx, request, form)), 303);
       }),
   };

@@ -9,9 +9,11 @@ import { html } from "./html.js";
 import { registerLogin } from "./login-pages.js";
 import { tenantPages } from "./tenant-pages.js";
 import { impersonationPages } from "./impersonation-pages.js";
+import { decisionPages } from "./decision-pages.js";
+import { flagPages } from "./flag-pages.js";
 
 /** One module per page group; a later group (billing, flags, decisions, approvals) is one more entry here. */
-const PAGE_GROUPS: readonly ((routes: ConsoleRoutes, deps: ConsoleDeps) => void)[] = [tenantPages, impersonationPages];
+const PAGE_GROUPS: readonly ((routes: ConsoleRoutes, deps: ConsoleDeps) => void)[] = [tenantPages, impersonationPages, decisionPages, flagPages];
 
 /**
  * The operations console under /console/ (BULKHEAD_CONSOLE), as an
