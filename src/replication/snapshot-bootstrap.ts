@@ -36,7 +36,7 @@ export async function bootstrapFromSnapshot(config: ReplicationConfig, dbPath: s
  * its JetStream meta leader shortly after start and API requests time out
  * until then, so this retries for a while (as opening the log does).
  */
-async function streamState(nc: NatsConnection, stream: string): Promise<StreamState | null> {
+export async function streamState(nc: NatsConnection, stream: string): Promise<StreamState | null> {
   const giveUpAt = performance.now() + 30_000;
   for (;;) {
     try {

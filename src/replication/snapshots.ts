@@ -50,6 +50,11 @@ const objectName = (revision: number) => `rev-${String(revision).padStart(12, "0
 export function copyForSnapshot(db: Db, path: string): Omit<SnapshotMeta, "sha256"> {
   rmSync(path, { force: true });
   db.prepare("VACUUM INTO ?").run(path);
+  return withoutLocalState(path);
+}
+
+/** Strips from a copy what only its sidecar wrote; answers its revision and schema version. */
+export function withoutLocalState(path: string): Omit<SnapshotMeta, "sha256"> {
   const copy = new Database(path);
   try {
     copy.pragma("journal_mode = DELETE");
