@@ -21,12 +21,14 @@ export const SNAPSHOTS_KEPT = 3;
 /**
  * What only this sidecar wrote into its file, which no other sidecar holds:
  * its own decision log (and that chain's retention anchor), its counters of
- * dropped decisions and its checkpoint bookkeeping. A snapshot leaves them
+ * dropped decisions, its checkpoint bookkeeping and its flag last-evaluated
+ * times (ADR 52). A snapshot leaves them
  * out, so a restored file is what replaying the log would have built.
  */
 const LOCAL_ONLY = [
   "DELETE FROM decision_log",
   "DELETE FROM audit_anchor WHERE chain = 'decision_log'",
+  "UPDATE flags SET last_evaluated_at = NULL",
   "DELETE FROM meta WHERE key IN ('decisions_dropped', 'audit_checkpoint_last_at', 'audit_checkpoint_last_row_ids')",
 ];
 
