@@ -1,3 +1,4 @@
+import { rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { PACKAGE_VERSION } from "./paths.js";
 import { createDecisionSinks } from "./audit/decision-sinks.js";
@@ -63,6 +64,8 @@ import { DEMO_DATASET } from "./demo/demo-dataset.js";
 import { BulkheadError } from "./errors.js";
 import { forgetReplicaView, isReplicaView, markReplicaView } from "./replication/replica-mark.js";
 import { ReplicatedLog } from "./replication/replicated-log.js";
+import { bootstrapFromSnapshot } from "./replication/snapshot-bootstrap.js";
+import { copyForSnapshot, uploadSnapshot, type SnapshotMeta } from "./replication/snapshots.js";
 import { loggerOverMessages, messageLog, type Logger } from "./log/logger.js";
 import { CheckCharges } from "./decision/check-charge.js";
 
@@ -106,6 +109,8 @@ export interface Bulkhead {
   tracing: Tracing;
   grpc: Server;
   http: FastifyInstance;
+  /** Replicated mode: stores a snapshot of this file at its applied revision (ADR 73). */
+  writeSnapshot(): Promise<SnapshotMeta>;
   /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
   sweepUsage(): Promise<void>;
   /** Binds both servers; resolves with the bound ports (port 0 picks a free one). */
@@ -127,6 +132,8 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   // First: it only imports the SDK (when configured), so nothing needs closing if it fails.
   const tracing = await startTracing(config.tracing);
 
+  // Replicated mode: an empty file starts from the newest snapshot (ADR 73).
+  if (config.replication) await bootstrapFromSnapshot(config.replication, config.dbPath, log);
   const db = openDatabase(config.dbPath);
   // Replicated mode: the file is a view of the change log, and a write is
   // acknowledged once JetStream has stored it on its replicas, so a commit
@@ -286,6 +293,18 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
 
   return {
     config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, billingAdmin, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
+    async writeSnapshot() {
+      if (!replication || !config.replication) throw new BulkheadError("REPLICATION_UNAVAILABLE", "snapshots exist only in replicated mode (BULKHEAD_NATS_URL)");
+      const path = `${config.dbPath}.snapshot-out`;
+      const meta = copyForSnapshot(db, path);
+      try {
+        const stored = await uploadSnapshot(replication.connection, config.replication.stream, path, meta, config.replication.replicas);
+        log(`wrote snapshot of stream ${config.replication.stream} at revision ${stored.revision}`);
+        return stored;
+      } finally {
+        rmSync(path, { force: true });
+      }
+    },
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);

@@ -323,7 +323,7 @@ function replicationConfig(url: string | undefined, env: NodeJS.ProcessEnv): Rep
 }
 
 /** `nats://host:port` (or tls://), comma-separated for a cluster's seeds; a bare host:port gets nats://. */
-function natsServers(value: string): string[] {
+export function natsServers(value: string): string[] {
   const servers = list(value);
   if (servers.length === 0) throw new ConfigError(`BULKHEAD_NATS_URL='${value}' names no server`);
   return servers.map((server) => {
@@ -341,7 +341,7 @@ function natsServers(value: string): string[] {
 }
 
 /** JetStream stream names may not hold whitespace, '.', '*', '>', path separators or be longer than 255. */
-function streamName(name: string): string {
+export function streamName(name: string): string {
   if (!/^[A-Za-z0-9_-]{1,255}$/.test(name)) {
     throw new ConfigError(`BULKHEAD_NATS_STREAM='${name}' must be 1 to 255 letters, digits, '_' or '-'`);
   }

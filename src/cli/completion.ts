@@ -15,6 +15,7 @@ export const SUBCOMMANDS: Record<string, string[]> = {
   flags: ["list", "show", "put", "kill", "stale"],
   audit: ["verify", "checkpoint", "export"],
   decisions: ["query", "tail"],
+  cluster: ["import"],
   doctor: [],
   completion: ["bash", "zsh"],
   version: [],

@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import("./doctor-command.js")).doctorCommand,
   decisions: async () => (await import("./decisions-command.js")).decisionsCommand,
   completion: async () => (await import("./completion.js")).completionCommand,
+  cluster: async () => (await import("./cluster-command.js")).clusterCommand,
 };
 
 

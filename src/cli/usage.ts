@@ -19,6 +19,7 @@ Usage:
   bulkhead audit ...         verify the audit hash chains, sign checkpoints, export a tenant's records
   bulkhead decisions ...     query and tail the decision log (bulkhead decisions --help)
   bulkhead doctor [flags]    the configuration (secrets masked), store, policy, sidecar and NATS health
+  bulkhead cluster import ...  seed a new replicated stream from a single-node database (bulkhead cluster --help)
   bulkhead completion bash|zsh  print a shell completion script (source <(bulkhead completion bash))
   bulkhead --version | --help
 

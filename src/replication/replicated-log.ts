@@ -4,6 +4,7 @@ import {
   DeliverPolicy, jetstream, JetStreamApiError, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "@nats-io/jetstream";
 import type { Clock } from "../clock.js";
+import { unbridgedGap } from "./snapshots.js";
 import type { ReplicationConfig } from "../config.js";
 import { BulkheadError } from "../errors.js";
 import type { CommandOptions, CommandWriter } from "../store/command-writer.js";
@@ -110,6 +111,11 @@ export class ReplicatedLog implements CommandWriter {
     return `${this.config.stream}.${suffix}`;
   }
 
+  /** The NATS connection, for snapshots (ADR 73), which live beside the stream. */
+  get connection(): NatsConnection {
+    return this.nc;
+  }
+
   get revision(): number {
     return this.applied;
   }
@@ -158,7 +164,11 @@ export class ReplicatedLog implements CommandWriter {
 
   /** The stream's last sequence now is what this sidecar must apply before it is ready. */
   private async readCatchUpTarget(): Promise<void> {
-    const target = (await this.jsm.streams.info(this.config.stream)).state.last_seq;
+    const { state } = await this.jsm.streams.info(this.config.stream);
+    const target = state.last_seq;
+    // Entries before first_seq are gone (an import, a purge): a file behind them cannot catch up by consuming.
+    if (state.messages > 0 && state.first_seq > this.applied + 1) throw unbridgedGap(this.config.stream, state.first_seq, this.applied);
+    if (state.messages === 0 && target > this.applied) throw unbridgedGap(this.config.stream, target + 1, this.applied);
     if (target < this.applied) {
       // Revisions here are stream sequences: a file ahead of the stream was written by something else.
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `the database is at revision ${this.applied} but stream '${this.config.stream}' ends at ${target}: it is not a view of this stream (start from an empty database)`);
