@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminClient } from "../support/admin-client.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { REPLICATED_KEY_SECRET, withKeySecret } from "../support/replicated-sidecars.js";
 import { testClock } from "../support/test-time.js";
 import { readRevision } from "../../src/store/revision-writer.js";
 import { importDatabase } from "../../src/replication/cluster-import.js";
@@ -87,7 +88,7 @@ describe("bulkhead cluster import", () => {
 
     for (let i = 0; i < 3; i++) {
       const logs: string[] = [];
-      sidecars.push(await startSidecar({ demo: true, config: { replication: replication() }, runtime: { clock, log: (m) => logs.push(m) } }));
+      sidecars.push(await withKeySecret(REPLICATED_KEY_SECRET, () => startSidecar({ demo: true, config: { replication: replication() }, runtime: { clock, log: (m) => logs.push(m) } })));
       expect(logs.join("\n")).toContain(`restored snapshot rev-${String(sourceRevision).padStart(12, "0")}`);
       // BULKHEAD_DEMO on a stream that holds data joins it; it does not seed again.
       expect(logs.join("\n")).toContain("has data: joined without seeding");

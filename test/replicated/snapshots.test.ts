@@ -4,7 +4,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startReplicatedSidecars, type ReplicatedSidecars } from "../support/replicated-sidecars.js";
+import { REPLICATED_KEY_SECRET, startReplicatedSidecars, withKeySecret, type ReplicatedSidecars } from "../support/replicated-sidecars.js";
 import { startSidecar, type TestSidecar } from "../support/sidecar.js";
 import { testClock } from "../support/test-time.js";
 import { readRevision } from "../../src/store/revision-writer.js";
@@ -33,7 +33,7 @@ afterAll(async () => {
 /** A fourth sidecar on an empty file; its log lines are collected. */
 async function join(lines: string[]): Promise<TestSidecar> {
   const replication = { natsServers: setup.cluster.urls(), stream: STREAM, stalenessMs: 5_000, replicas: 3 };
-  const sidecar = await startSidecar({ demo: true, config: { replication }, runtime: { clock, log: (m) => lines.push(m) } });
+  const sidecar = await withKeySecret(REPLICATED_KEY_SECRET, () => startSidecar({ demo: true, config: { replication }, runtime: { clock, log: (m) => lines.push(m) } }));
   joined.push(sidecar);
   return sidecar;
 }
