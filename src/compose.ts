@@ -65,7 +65,8 @@ import { BulkheadError } from "./errors.js";
 import { forgetReplicaView, isReplicaView, markReplicaView } from "./replication/replica-mark.js";
 import { ReplicatedLog } from "./replication/replicated-log.js";
 import { bootstrapFromSnapshot } from "./replication/snapshot-bootstrap.js";
-import { copyForSnapshot, uploadSnapshot, type SnapshotMeta } from "./replication/snapshots.js";
+import { copyForSnapshot, listSnapshots, openSnapshotStore, uploadSnapshot, type SnapshotMeta } from "./replication/snapshots.js";
+import { SnapshotSchedule } from "./replication/snapshot-schedule.js";
 import { loggerOverMessages, messageLog, type Logger } from "./log/logger.js";
 import { CheckCharges } from "./decision/check-charge.js";
 
@@ -111,6 +112,8 @@ export interface Bulkhead {
   http: FastifyInstance;
   /** Replicated mode: stores a snapshot of this file at its applied revision (ADR 73). */
   writeSnapshot(): Promise<SnapshotMeta>;
+  /** Replicated mode: the periodic snapshot writer (BULKHEAD_SNAPSHOT_INTERVAL_S); tick() is one look. */
+  snapshots: SnapshotSchedule | undefined;
   /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
   sweepUsage(): Promise<void>;
   /** Binds both servers; resolves with the bound ports (port 0 picks a free one). */
@@ -287,24 +290,42 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock });
   }
 
+  /** Replicated mode: a snapshot of this file at its applied revision, uploaded to the stream's bucket (ADR 73). */
+  const writeSnapshot = async (): Promise<SnapshotMeta> => {
+    if (!replication || !config.replication) throw new BulkheadError("REPLICATION_UNAVAILABLE", "snapshots exist only in replicated mode (BULKHEAD_NATS_URL)");
+    const path = `${config.dbPath}.snapshot-out`;
+    const meta = copyForSnapshot(db, path);
+    try {
+      const stored = await uploadSnapshot(replication.connection, config.replication.stream, path, meta, config.replication.replicas);
+      log(`wrote snapshot of stream ${config.replication.stream} at revision ${stored.revision}`);
+      return stored;
+    } finally {
+      rmSync(path, { force: true });
+    }
+  };
+  const snapshots = replication && config.replication
+    ? new SnapshotSchedule({
+        newestRevision: async () => {
+          const store = await openSnapshotStore(replication!.connection, config.replication!.stream);
+          const newest = store ? (await listSnapshots(store))[0] : undefined;
+          return newest ? Number(newest.metadata!.revision) : null;
+        },
+        appliedRevision: () => replication!.revision,
+        write: writeSnapshot,
+        log,
+      })
+    : undefined;
+  const snapshotEvery = config.replication?.snapshotIntervalSeconds ?? 0;
+  if (snapshots && snapshotEvery > 0) snapshots.start(snapshotEvery * 1000);
+
   const setServing = (serving: boolean) => {
     for (const name of ["", ...SERVICE_NAMES]) health.setStatus(name, serving ? "SERVING" : "NOT_SERVING");
   };
 
   return {
     config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, billingAdmin, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
-    async writeSnapshot() {
-      if (!replication || !config.replication) throw new BulkheadError("REPLICATION_UNAVAILABLE", "snapshots exist only in replicated mode (BULKHEAD_NATS_URL)");
-      const path = `${config.dbPath}.snapshot-out`;
-      const meta = copyForSnapshot(db, path);
-      try {
-        const stored = await uploadSnapshot(replication.connection, config.replication.stream, path, meta, config.replication.replicas);
-        log(`wrote snapshot of stream ${config.replication.stream} at revision ${stored.revision}`);
-        return stored;
-      } finally {
-        rmSync(path, { force: true });
-      }
-    },
+    writeSnapshot,
+    snapshots,
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -329,6 +350,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       await policies.close();
       await http.close();
       fileGuard.stop();
+      await snapshots?.stop();
       await replication?.close();
       flagUsage.stop();
       decisionLog.close();

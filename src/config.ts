@@ -108,6 +108,8 @@ export interface ReplicationConfig {
   stalenessMs: number;
   /** Replicas of the stream when this sidecar creates it (3 on a three-node cluster). */
   replicas: number;
+  /** How often this sidecar looks whether a snapshot is due (ADR 73); 0 or absent (tests) turns periodic snapshots off. */
+  snapshotIntervalSeconds?: number;
 }
 
 /** Settings that hold credentials: a log line prints them as "[Redacted]" (src/log/logger.ts). */
@@ -120,7 +122,7 @@ export function secretValues(config: Config, env: NodeJS.ProcessEnv): string[] {
   return values.filter((v) => v !== "");
 }
 
-export const REPLICATION_DEFAULTS = { stream: "BULKHEAD", stalenessMs: 5000, replicas: 1 } as const;
+export const REPLICATION_DEFAULTS = { stream: "BULKHEAD", stalenessMs: 5000, replicas: 1, snapshotIntervalSeconds: 600 } as const;
 
 /** 1,000 a second on average per caller token, with a minute's worth as burst: only a runaway caller meets it. */
 export const OFREP_DEFAULT_RATE_PER_MINUTE = 60_000;
@@ -153,6 +155,7 @@ export const ENV_VARS = {
   BULKHEAD_NATS_STREAM: "replication.stream",
   BULKHEAD_NATS_STALENESS_MS: "replication.stalenessMs",
   BULKHEAD_NATS_REPLICAS: "replication.replicas",
+  BULKHEAD_SNAPSHOT_INTERVAL_S: "replication.snapshotIntervalSeconds",
   BULKHEAD_AUTHZEN_DEFAULT_TENANT: "authzenDefaultTenant",
   BULKHEAD_AUTHZEN_RESOURCES: "authzenResources",
   BULKHEAD_LOG_LEVEL: "logLevel",
@@ -309,7 +312,7 @@ export function wholeNumber(name: string, value: string | undefined, fallback: n
 function replicationConfig(url: string | undefined, env: NodeJS.ProcessEnv): ReplicationConfig | undefined {
   if (url === undefined) {
     // A stream name without a URL means the operator thinks this sidecar is replicated: say it is not.
-    for (const name of ["BULKHEAD_NATS_STREAM", "BULKHEAD_NATS_STALENESS_MS", "BULKHEAD_NATS_REPLICAS"] as const) {
+    for (const name of ["BULKHEAD_NATS_STREAM", "BULKHEAD_NATS_STALENESS_MS", "BULKHEAD_NATS_REPLICAS", "BULKHEAD_SNAPSHOT_INTERVAL_S"] as const) {
       if (env[name]) throw new ConfigError(`${name} is set but BULKHEAD_NATS_URL (--nats-url) is not; set both for replicated mode, or neither`);
     }
     return undefined;
@@ -319,6 +322,7 @@ function replicationConfig(url: string | undefined, env: NodeJS.ProcessEnv): Rep
     stream: streamName(env.BULKHEAD_NATS_STREAM || REPLICATION_DEFAULTS.stream),
     stalenessMs: wholeNumber("BULKHEAD_NATS_STALENESS_MS", env.BULKHEAD_NATS_STALENESS_MS, REPLICATION_DEFAULTS.stalenessMs, 100, 600_000),
     replicas: wholeNumber("BULKHEAD_NATS_REPLICAS", env.BULKHEAD_NATS_REPLICAS, REPLICATION_DEFAULTS.replicas, 1, 5),
+    snapshotIntervalSeconds: wholeNumber("BULKHEAD_SNAPSHOT_INTERVAL_S", env.BULKHEAD_SNAPSHOT_INTERVAL_S, REPLICATION_DEFAULTS.snapshotIntervalSeconds, 0, 86_400),
   };
 }
 

@@ -62,6 +62,7 @@ which flags would show in ps). A flag wins over the environment, which wins over
   --nats-url URL[,URL]    BULKHEAD_NATS_URL       replicated mode: the change log on NATS JetStream,
                                                   a local SQLite view per sidecar (README)
                           BULKHEAD_NATS_STREAM, BULKHEAD_NATS_STALENESS_MS, BULKHEAD_NATS_REPLICAS
+                          BULKHEAD_SNAPSHOT_INTERVAL_S  look for a due snapshot every S seconds (default 600; 0 off)
   --log-level LEVEL       BULKHEAD_LOG_LEVEL      JSON log lines on stdout from this level: fatal, error,
                                                   warn (no line per call), info (default: a line per
                                                   gRPC call), debug, trace, silent
