@@ -102,15 +102,15 @@ describe("loadConfig", () => {
 
   it("switches to replicated mode from the environment or --nats-url, with documented defaults", () => {
     expect(loadConfig({ BULKHEAD_NATS_URL: "nats://127.0.0.1:4222" }).replication).toEqual({
-      natsServers: ["nats://127.0.0.1:4222"], stream: "BULKHEAD", stalenessMs: 5000, replicas: 1,
+      natsServers: ["nats://127.0.0.1:4222"], stream: "BULKHEAD", stalenessMs: 5000, replicas: 1, snapshotIntervalSeconds: 600,
     });
     const config = loadConfig(
-      { BULKHEAD_NATS_URL: "nats://10.0.0.1:4222", BULKHEAD_NATS_STREAM: "prod-log", BULKHEAD_NATS_STALENESS_MS: "2500", BULKHEAD_NATS_REPLICAS: "3" },
+      { BULKHEAD_NATS_URL: "nats://10.0.0.1:4222", BULKHEAD_NATS_STREAM: "prod-log", BULKHEAD_NATS_STALENESS_MS: "2500", BULKHEAD_NATS_REPLICAS: "3", BULKHEAD_SNAPSHOT_INTERVAL_S: "0" },
       { "nats-url": "nats://127.0.0.1:4222, 127.0.0.1:4223,tls://nats.internal:4222" },
     );
     expect(config.replication).toEqual({
       natsServers: ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223", "tls://nats.internal:4222"],
-      stream: "prod-log", stalenessMs: 2500, replicas: 3,
+      stream: "prod-log", stalenessMs: 2500, replicas: 3, snapshotIntervalSeconds: 0,
     });
   });
 
