@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminClient, type AdminCall } from "../support/admin-client.js";
-import { consoleClient, type ConsoleClient } from "../support/console-client.js";
+import { issueStaff, signedIn } from "../support/console-client.js";
 import { checkRequest, startSidecar, type TestSidecar } from "../support/sidecar.js";
 import { MINUTE, TEST_START, testClock } from "../support/test-time.js";
 
@@ -11,25 +11,17 @@ const clock = testClock();
 let sidecar: TestSidecar;
 let call: AdminCall;
 let close: () => void;
-const staff: Record<string, string> = {};
-const reason = { reason_code: "customer_request", reason_text: "ticket 7" };
+let staff: Record<string, string> = {};
 const rowsOf = (body: string) => (body.match(/<tr><td>/g) ?? []).length;
 
-async function signedInWith(who: string, select?: string): Promise<ConsoleClient> {
-  const c = consoleClient(sidecar.httpPort);
-  expect(await c.login(staff[who]!)).toBe(303);
-  if (select) expect((await c.post(`/console/tenants/${select}/select`, reason)).status).toBe(303);
-  return c;
-}
+const signedInWith = (who: string, select?: string) => signedIn(sidecar.httpPort, staff[who]!, select);
 
 beforeAll(async () => {
   sidecar = await startSidecar({ runtime: { clock }, config: { console: true } });
   const admin = adminClient(sidecar.grpcAddress);
   call = admin.call;
   close = () => admin.client.close();
-  for (const [id, role] of [["stf_eng", "engineer"], ["stf_fin", "finance"]] as const) {
-    staff[id] = (await call<{ token: string }>("putStaff", { staffId: id, name: id, role, reason: "onboarding" })).token;
-  }
+  staff = await issueStaff(call, [["stf_eng", "engineer"], ["stf_fin", "finance"]]);
   // 3 rounds a minute apart: carol reads in acme and in globex; alice reaches across tenants (denied, wrong_tenant).
   for (let i = 0; i < 3; i++) {
     await sidecar.check(checkRequest("ten_acme", "usr_carol", "projects.read"));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminClient, adminAuth, type AdminCall } from "../support/admin-client.js";
-import { consoleClient, type ConsoleClient } from "../support/console-client.js";
+import { issueStaff, signedIn } from "../support/console-client.js";
 import { startSidecar, type TestSidecar } from "../support/sidecar.js";
 import { testClock } from "../support/test-time.js";
 
@@ -9,22 +9,16 @@ const clock = testClock();
 let sidecar: TestSidecar;
 let call: AdminCall;
 let close: () => void;
-const staff: Record<string, string> = {};
+let staff: Record<string, string> = {};
 
-async function signedInWith(who: string): Promise<ConsoleClient> {
-  const c = consoleClient(sidecar.httpPort);
-  expect(await c.login(staff[who]!)).toBe(303);
-  return c;
-}
+const signedInWith = (who: string) => signedIn(sidecar.httpPort, staff[who]!);
 
 beforeAll(async () => {
   sidecar = await startSidecar({ runtime: { clock }, config: { console: true } });
   const admin = adminClient(sidecar.grpcAddress);
   call = admin.call;
   close = () => admin.client.close();
-  for (const [id, role] of [["stf_eng", "engineer"], ["stf_agent", "support_agent"]] as const) {
-    staff[id] = (await call<{ token: string }>("putStaff", { staffId: id, name: id, role, reason: "onboarding" })).token;
-  }
+  staff = await issueStaff(call, [["stf_eng", "engineer"], ["stf_agent", "support_agent"]]);
   const flagJson = JSON.stringify({
     key: "beta_markup", kind: "release", owner: "team-dash", risk: "low", description: "<script>alert(1)</script>",
     cleanupAt: "2027-03-31", rules: [{ rule: "percentage", params: { percentage: 10 } }],

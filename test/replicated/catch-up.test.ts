@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +11,7 @@ import { healthClient } from "../support/grpc-health.js";
 import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { startSidecarProcess } from "../support/processes.js";
 import { REPLICATED_KEY_SECRET } from "../support/replicated-sidecars.js";
+import { storeDigest } from "../support/store-digest.js";
 import { scrape, valueOf } from "../support/prometheus.js";
 import { TEST_ADMIN_TOKEN } from "../support/sidecar.js";
 
@@ -59,19 +59,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** A digest of every table but the sidecar's own decision log, rows sorted, read from the file. */
-function digest(dbPath: string): Record<string, string> {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-  try {
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'decision_log' ORDER BY name").pluck().all() as string[];
-    return Object.fromEntries(tables.map((table) => {
-      const rows = (db.prepare(`SELECT * FROM "${table}"`).all() as unknown[]).map((row) => JSON.stringify(row)).sort();
-      return [table, createHash("sha256").update(rows.join("\n")).digest("hex")];
-    }));
-  } finally {
-    db.close();
-  }
-}
 const revisionOf = (dbPath: string) => {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
@@ -182,7 +169,7 @@ describe("a sidecar SIGKILLed mid-load and restarted", () => {
       while (revisionOf(p.dbPath) < last && performance.now() < giveUp) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(revisionOf(p.dbPath)).toBe(last);
     }
-    const digests = procs.map((p) => digest(p.dbPath));
+    const digests = procs.map((p) => storeDigest(p.dbPath));
     expect(Object.keys(digests[0]!)).toContain("memberships");
     expect(digests[1]).toEqual(digests[0]);
     expect(digests[2]).toEqual(digests[0]);

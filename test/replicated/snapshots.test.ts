@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import Database from "better-sqlite3";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
@@ -6,6 +5,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPLICATED_KEY_SECRET, startReplicatedSidecars, withKeySecret, type ReplicatedSidecars } from "../support/replicated-sidecars.js";
 import { startSidecar, type TestSidecar } from "../support/sidecar.js";
+import { storeDigest } from "../support/store-digest.js";
 import { testClock } from "../support/test-time.js";
 import { readRevision } from "../../src/store/revision-writer.js";
 import { listSnapshots, snapshotBucket } from "../../src/replication/snapshots.js";
@@ -38,19 +38,6 @@ async function join(lines: string[]): Promise<TestSidecar> {
   return sidecar;
 }
 
-/** A digest of every table but the sidecar's own decision log, rows sorted (as catch-up.test.ts compares). */
-function digest(path: string): Record<string, string> {
-  const db = new Database(path, { readonly: true, fileMustExist: true });
-  try {
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'decision_log' ORDER BY name").pluck().all() as string[];
-    return Object.fromEntries(tables.map((table) => {
-      const rows = (db.prepare(`SELECT * FROM "${table}"`).all() as unknown[]).map((row) => JSON.stringify(row)).sort();
-      return [table, createHash("sha256").update(rows.join("\n")).digest("hex")];
-    }));
-  } finally {
-    db.close();
-  }
-}
 
 async function writeMembers(prefix: string, count: number): Promise<void> {
   for (let n = 0; n < count; n++) {
@@ -63,7 +50,7 @@ async function expectAgreement(a: TestSidecar, b: TestSidecar): Promise<void> {
   const last = await a.bulkhead.replication!.catchUp();
   await b.bulkhead.replication!.catchUp();
   expect(readRevision(b.bulkhead.db)).toBe(last);
-  const [da, db] = [digest(a.bulkhead.config.dbPath), digest(b.bulkhead.config.dbPath)];
+  const [da, db] = [storeDigest(a.bulkhead.config.dbPath), storeDigest(b.bulkhead.config.dbPath)];
   expect(Object.keys(da)).toContain("memberships");
   expect(db).toEqual(da);
 }

@@ -1,3 +1,5 @@
+import type { AdminCall } from "./admin-client.js";
+
 /**
  * A cookie-keeping HTTP client for the console (real fetch against a real
  * sidecar): what a browser does, without one, for the checks a browser adds nothing to.
@@ -39,4 +41,25 @@ export function consoleClient(httpPort: number): ConsoleClient {
     },
   };
   return client;
+}
+
+/** Staff members issued through AdminService (bootstrap token); answers each one's token by id. */
+export async function issueStaff(call: AdminCall, members: readonly (readonly [id: string, role: string])[]): Promise<Record<string, string>> {
+  const tokens: Record<string, string> = {};
+  for (const [id, role] of members) {
+    tokens[id] = (await call<{ token: string }>("putStaff", { staffId: id, name: id, role, reason: "onboarding" })).token;
+  }
+  return tokens;
+}
+
+/** A console session signed in with `token`, with `select` chosen as its tenant (with a reason) when given. */
+export async function signedIn(httpPort: number, token: string, select?: string): Promise<ConsoleClient> {
+  const c = consoleClient(httpPort);
+  const status = await c.login(token);
+  if (status !== 303) throw new Error(`console sign-in answered ${status}`);
+  if (select) {
+    const selected = await c.post(`/console/tenants/${select}/select`, { reason_code: "customer_request", reason_text: "ticket 7" });
+    if (selected.status !== 303) throw new Error(`selecting ${select} answered ${selected.status}`);
+  }
+  return c;
 }
