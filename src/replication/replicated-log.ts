@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import {
   DeliverPolicy, jetstream, JetStreamApiError, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "@nats-io/jetstream";
@@ -522,11 +523,12 @@ export const KEY_SECRET_FINGERPRINT = "bulkhead_key_secret_fingerprint";
 
 /**
  * Creates the stream when it does not exist yet, with this sidecar's key
- * secret fingerprint; a stream made before fingerprints gets this one once.
- * A cluster elects its JetStream meta leader shortly after start; until
- * then API requests time out, so this retries for a while before giving up.
+ * secret fingerprint; a stream made before fingerprints gets one once, the
+ * one `claimFingerprint` lets win. A cluster elects its JetStream meta leader
+ * shortly after start; until then API requests time out, so this retries for
+ * a while before giving up. Exported for the race test.
  */
-async function ensureStream(nc: NatsConnection, config: ReplicationConfig, fingerprint: string): Promise<JetStreamManager> {
+export async function ensureStream(nc: NatsConnection, config: ReplicationConfig, fingerprint: string): Promise<JetStreamManager> {
   const giveUpAt = performance.now() + 30_000;
   let recorded: string | undefined;
   for (;;) {
@@ -536,8 +538,9 @@ async function ensureStream(nc: NatsConnection, config: ReplicationConfig, finge
         const info = await jsm.streams.info(config.stream);
         recorded = info.config.metadata?.[KEY_SECRET_FINGERPRINT];
         if (recorded === undefined) {
-          await jsm.streams.update(config.stream, { ...info.config, metadata: { ...info.config.metadata, [KEY_SECRET_FINGERPRINT]: fingerprint } });
-          recorded = fingerprint;
+          recorded = await claimFingerprint(nc, config, fingerprint);
+          // Every sidecar writes the same winner, so these updates cannot disagree.
+          await jsm.streams.update(config.stream, { ...info.config, metadata: { ...info.config.metadata, [KEY_SECRET_FINGERPRINT]: recorded } });
         }
       } catch (error) {
         if (!(error instanceof JetStreamApiError) || error.code !== 10059) throw error;
@@ -565,6 +568,25 @@ async function ensureStream(nc: NatsConnection, config: ReplicationConfig, finge
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  }
+}
+
+/**
+ * For a stream made before fingerprints: two sidecars of different secrets
+ * can both read "none", and stream updates have no compare-and-set, so the
+ * later update would win silently. The first fingerprint created under one
+ * key of a KV bucket (`<stream>_meta`; KV create fails when the key exists)
+ * is the stream's; every sidecar, winner or loser, reads back the same one.
+ */
+async function claimFingerprint(nc: NatsConnection, config: ReplicationConfig, fingerprint: string): Promise<string> {
+  const kv = await new Kvm(nc).create(`${config.stream}_meta`, { history: 1, replicas: config.replicas });
+  try {
+    await kv.create(KEY_SECRET_FINGERPRINT, fingerprint);
+    return fingerprint;
+  } catch (error) {
+    const entry = await kv.get(KEY_SECRET_FINGERPRINT);
+    if (!entry || entry.operation !== "PUT") throw error;
+    return entry.string();
   }
 }
 
