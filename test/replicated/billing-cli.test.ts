@@ -148,7 +148,7 @@ describe("bulkhead billing against three replicated sidecars", () => {
     const before = revisions();
     const wrong = await billing(C, ["replay", "evt_cli_past_due", "--reason", "billing_correction"], "wrong");
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/^bulkhead billing replay: .+\n$/);
+    expect(wrong.stderr).toMatch(/^bulkhead billing replay: AdminService needs a .* bearer token\n$/);
     expect(wrong.stderr).not.toContain("not-a-token");
 
     const badReason = await billing(A, ["replay", "evt_cli_past_due", "--reason", "because I said so"]);
