@@ -296,7 +296,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     const path = `${config.dbPath}.snapshot-out`;
     const meta = copyForSnapshot(db, path);
     try {
-      const stored = await uploadSnapshot(replication.connection, config.replication.stream, path, meta, config.replication.replicas);
+      const stored = await uploadSnapshot(replication.connection, config.replication.stream, path, meta, config.replication.replicas, { log });
       log(`wrote snapshot of stream ${config.replication.stream} at revision ${stored.revision}`);
       return stored;
     } finally {

@@ -10,7 +10,7 @@ export const SUBCOMMANDS: Record<string, string[]> = {
   serve: [],
   policy: ["build", "test", "diff", "explain"],
   xtest: ["seed"],
-  billing: ["reconcile", "replay"],
+  billing: ["reconcile", "replay", "recalculate", "events"],
   admin: [],
   flags: ["list", "show", "put", "kill", "stale"],
   audit: ["verify", "checkpoint", "export"],

@@ -12,7 +12,7 @@ Usage:
   bulkhead policy explain    why one request is allowed or denied (bulkhead policy explain --help)
   bulkhead policy diff       list allow <-> deny flips between two bundles (bulkhead policy --help)
   bulkhead xtest <suite>     run a cross-tenant attack suite (bulkhead xtest --help)
-  bulkhead billing ...       reconcile with Stripe, replay stored events (bulkhead billing --help)
+  bulkhead billing ...       reconcile with Stripe, replay events, recalculate, list events (bulkhead billing --help)
   bulkhead admin <command>   tenants, members, roles, plans, overrides, API keys, staff,
                              approvals, impersonation over AdminService (bulkhead admin --help)
   bulkhead flags ...         list, show, put, kill and stale feature flags (bulkhead flags --help)

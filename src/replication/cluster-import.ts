@@ -5,6 +5,7 @@ import { streamState } from "./snapshot-bootstrap.js";
 import { BulkheadError, UsageError } from "../errors.js";
 import Database from "better-sqlite3";
 import { openDatabase, requireIntact } from "../store/database.js";
+import type { ProgressSettings } from "./byte-progress.js";
 import { listSnapshots, withoutLocalState, openSnapshotStore, snapshotBucket, uploadSnapshot } from "./snapshots.js";
 
 export interface ImportOptions {
@@ -13,6 +14,8 @@ export interface ImportOptions {
   stream: string;
   replicas: number;
   log: (message: string) => void;
+  /** How often the upload reports its bytes (defaults: byte-progress.ts). */
+  progress?: ProgressSettings;
 }
 
 /**
@@ -55,7 +58,7 @@ export async function importDatabase(options: ImportOptions): Promise<{ revision
     migrated.close();
     const meta = withoutLocalState(copy);
     log(`uploading snapshot at revision ${meta.revision} to bucket ${snapshotBucket(stream)}`);
-    const stored = await uploadSnapshot(nc, stream, copy, meta, options.replicas);
+    const stored = await uploadSnapshot(nc, stream, copy, meta, options.replicas, { log, settings: options.progress });
     log(`creating stream ${stream} with first sequence ${meta.revision + 1}`);
     try {
       if (existing) await jsm.streams.delete(stream); // empty: its first sequence can only be set at creation

@@ -2,9 +2,10 @@ import type { Db } from "../store/database.js";
 
 /**
  * A row in `meta` that says the last sidecar on this file ran it in
- * replicated mode, so the file is a view of the change log. Tools that open
- * the file directly (`bulkhead billing`) read it, because the operator's
- * shell rarely has the sidecar's BULKHEAD_NATS_URL. It is not state any
+ * replicated mode, so the file is a view of the change log, for a tool that
+ * opens the file directly (the operator's shell rarely has the sidecar's
+ * BULKHEAD_NATS_URL). Its one reader, `bulkhead billing`'s refusal, went when
+ * the command moved to AdminService (ADR 84); no code reads it now. It is not state any
  * decision reads and it changes no revision; every sidecar of a stream holds
  * the same value, so their files still compare equal.
  */

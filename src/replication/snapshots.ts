@@ -6,6 +6,7 @@ import { Objm, type ObjectInfo, type ObjectStore } from "@nats-io/obj";
 import { BulkheadError } from "../errors.js";
 import type { Db } from "../store/database.js";
 import { MIGRATIONS } from "../store/migrations.js";
+import { ByteProgress, countedStream, PROGRESS_DEFAULTS, readCounted, type ProgressSettings } from "./byte-progress.js";
 
 /**
  * Snapshots of the change log's view (issue 13, ADR 73): a consistent copy
@@ -71,16 +72,31 @@ export function withoutLocalState(path: string): Omit<SnapshotMeta, "sha256"> {
   }
 }
 
-/** Stores the file at `path` as the snapshot at its revision, then keeps only the newest SNAPSHOTS_KEPT. */
-export async function uploadSnapshot(nc: NatsConnection, stream: string, path: string, meta: Omit<SnapshotMeta, "sha256">, replicas: number): Promise<SnapshotMeta> {
+/** Where a transfer's progress lines go, and how often (byte-progress.ts). */
+export interface TransferProgress {
+  log: (message: string) => void;
+  settings?: ProgressSettings;
+}
+
+/**
+ * Stores the file at `path` as the snapshot at its revision, then keeps only
+ * the newest SNAPSHOTS_KEPT. A long upload reports bytes sent on `progress`.
+ */
+export async function uploadSnapshot(
+  nc: NatsConnection, stream: string, path: string, meta: Omit<SnapshotMeta, "sha256">, replicas: number, progress?: TransferProgress,
+): Promise<SnapshotMeta> {
   const bytes = readFileSync(path);
   const full = { ...meta, sha256: sha256(bytes) };
   const store = await new Objm(nc).create(snapshotBucket(stream), { replicas });
-  await store.putBlob({
+  const chunkBytes = progress?.settings?.chunkBytes ?? PROGRESS_DEFAULTS.chunkBytes;
+  const counter = new ByteProgress(`uploading snapshot ${objectName(meta.revision)} of stream ${stream}`, bytes.length, progress?.log ?? (() => {}), progress?.settings);
+  await store.put({
     name: objectName(meta.revision),
     description: `bulkhead snapshot of stream ${stream} at revision ${meta.revision}`,
     metadata: { revision: String(full.revision), schema_version: String(full.schemaVersion), sha256: full.sha256 },
-  }, bytes);
+    options: { max_chunk_size: chunkBytes },
+  }, countedStream(bytes, chunkBytes, counter));
+  counter.finish();
   const older = (await listSnapshots(store)).slice(SNAPSHOTS_KEPT);
   for (const info of older) await store.delete(info.name);
   return full;
@@ -111,13 +127,14 @@ export async function openSnapshotStore(nc: NatsConnection, stream: string): Pro
  */
 export async function restoreSnapshot(
   nc: NatsConnection, stream: string, bounds: { firstSeq: number; lastSeq: number }, dbPath: string, log: (message: string) => void,
+  progress: ProgressSettings = {},
 ): Promise<number | null> {
   const store = await openSnapshotStore(nc, stream);
   if (!store) return null;
   for (const info of await listSnapshots(store)) {
     const revision = Number(info.metadata!.revision);
     if (revision > bounds.lastSeq || revision < bounds.firstSeq - 1) continue;
-    const bytes = await store.getBlob(info.name).catch((error: unknown) => {
+    const bytes = await download(store, info, log, progress).catch((error: unknown) => {
       log(`snapshot ${info.name} of stream ${stream} could not be read (${(error as Error).message}); skipped`);
       return null;
     });
@@ -135,6 +152,17 @@ export async function restoreSnapshot(
     return revision;
   }
   return null;
+}
+
+/** One snapshot's bytes (null when gone meanwhile); a long download reports bytes received on `log`. */
+async function download(store: ObjectStore, info: ObjectInfo, log: (message: string) => void, settings: ProgressSettings): Promise<Uint8Array | null> {
+  const result = await store.get(info.name);
+  if (!result) return null;
+  const counter = new ByteProgress(`downloading snapshot ${info.name}`, info.size, log, settings);
+  const [error, bytes] = await Promise.all([result.error, readCounted(result.data, counter)]);
+  if (error) throw error;
+  counter.finish();
+  return bytes;
 }
 
 /** Why the snapshot must not be restored, or null. Leaves a verified copy at `path`. */

@@ -9,22 +9,29 @@ import { stripeClient } from "../../src/billing/stripe-webhook.js";
 import { openDatabase } from "../../src/store/database.js";
 import { PACKAGE_ROOT } from "../../src/paths.js";
 import { startSidecarProcess, startStripeMock } from "../support/processes.js";
-import { startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
+import { startSidecar, TEST_ADMIN_TOKEN, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
 import { deliver, event, sign, subscriptionObject } from "../support/stripe-events.js";
 
 // stripe-mock serves this subscription (Stripe's fixture): active, for this customer.
 const MOCK_SUBSCRIPTION = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
 const MOCK_CUSTOMER = "cus_QXg1o8vcGmoR32";
-// This file runs on the wall clock, in every process: `billing reconcile` is
+// This file runs on the wall clock, in every process: `bulkhead billing` is
 // a child process on the system clock, and the in-process sidecar and the
 // event times follow it. Nothing here depends on where a month ends.
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** The compiled CLI against this file's sidecar over AdminService (ADR 84), with the bootstrap token. */
+const billingCli = (...args: string[]) =>
+  promisify(execFile)(process.execPath, [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "billing", ...args, "--addr", sidecar.grpcAddress], {
+    env: { ...process.env, BULKHEAD_ADMIN_TOKEN: TEST_ADMIN_TOKEN },
+  }).then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), (e: { code: number; stdout: string; stderr: string }) => e);
 
 let sidecar: TestSidecar;
 let mock: { url: string; stop: () => void };
 
 beforeAll(async () => {
-  [sidecar, mock] = await Promise.all([startSidecar(), startStripeMock()]);
+  mock = await startStripeMock();
+  // Reconcile lists Stripe on the sidecar taking the call: the key is the sidecar's.
+  sidecar = await startSidecar({ config: { stripeApiKey: "sk_test_123", stripeApiUrl: mock.url } });
   sidecar.seed({
     tenants: [{ id: "ten_drift", slug: "drift", planCode: "pro" }],
     billingCustomers: [{ customerId: MOCK_CUSTOMER, tenantId: "ten_drift" }],
@@ -44,23 +51,19 @@ const post = async (type: string, object: Record<string, unknown>, created: numb
 const tenant = (id: string) => sidecar.bulkhead.db.prepare("SELECT plan_code, billing_status FROM tenants WHERE id = ?").get(id);
 
 describe("reconcile against stripe-mock", () => {
-  it("reports drift on --dry-run without writing, then repairs it and audits the repair", async () => {
+  it("reports drift as a dry run without writing, then repairs it with --apply and audits the repair", async () => {
     await post("customer.subscription.updated", subscriptionObject({ id: MOCK_SUBSCRIPTION, customer: MOCK_CUSTOMER, status: "past_due", plan: "pro" }), nowSeconds() - 60, "evt_drift_1");
     expect(tenant("ten_drift")).toEqual({ plan_code: "pro", billing_status: "past_due" });
 
-    const env = { ...process.env, BULKHEAD_STRIPE_API_KEY: "sk_test_123", BULKHEAD_STRIPE_API_URL: mock.url };
-    const cli = [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "billing", "reconcile", "--dry-run", "--db", sidecar.bulkhead.config.dbPath];
-    const { stdout } = await promisify(execFile)(process.execPath, cli, { env });
-    expect(stdout).toContain(`${MOCK_SUBSCRIPTION} (ten_drift): status: "past_due" -> "active"`);
-    expect(stdout).toContain("dry run: nothing written");
+    const dry = await billingCli("reconcile", "--reason", "billing_correction: check drift");
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`${MOCK_SUBSCRIPTION} (ten_drift): status: "past_due" -> "active"`);
+    expect(dry.stdout).toContain("dry run: nothing written");
     expect(tenant("ten_drift")).toEqual({ plan_code: "pro", billing_status: "past_due" });
 
-    const report = await reconcileSubscriptions(
-      { writer: sidecar.bulkhead.writer, billing: sidecar.bulkhead.stores.billing, projector: sidecar.bulkhead.projector },
-      stripeClient("sk_test_123", mock.url),
-      { dryRun: false, now: Date.now(), actor: "test" },
-    );
-    expect(report).toMatchObject({ checked: 1, applied: true });
+    const applied = await billingCli("reconcile", "--apply", "--reason", "billing_correction: repair drift");
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/1 subscriptions checked, 1 drifted, repaired at revision \d+/);
     expect(tenant("ten_drift")).toEqual({ plan_code: "pro", billing_status: "active" });
     expect(sidecar.bulkhead.db.prepare("SELECT action, tenant_id FROM admin_audit WHERE object = ?").get(`subscription:${MOCK_SUBSCRIPTION}`))
       .toEqual({ action: "billing.reconcile", tenant_id: "ten_drift" });
@@ -102,18 +105,20 @@ describe("replay", () => {
 });
 
 describe("billing replay on the command line", () => {
-  const replay = (reason: string) =>
-    promisify(execFile)(process.execPath, [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "billing", "replay", "evt_cli_replay", "--reason", reason, "--db", sidecar.bulkhead.config.dbPath])
-      .then(({ stdout }) => ({ code: 0, stdout, stderr: "" }), (e: { code: number; stdout: string; stderr: string }) => e);
+  const replay = (reason: string) => billingCli("replay", "evt_cli_replay", "--reason", reason);
   const audited = () => sidecar.bulkhead.db.prepare("SELECT reason FROM admin_audit WHERE object = 'billing_event:evt_cli_replay'").pluck().all();
 
   it("takes --reason as a reason code like every admin write, and audits nothing for free text (review, also-list)", async () => {
     sidecar.seed({ tenants: [{ id: "ten_cli_replay", slug: "cli-replay", planCode: "free" }] });
     await post("customer.subscription.created", subscriptionObject({ id: "sub_cli_replay", customer: "cus_cli_replay", status: "active", plan: "pro" }), nowSeconds(), "evt_cli_replay");
+    // Still unmapped: `events --unmapped` reads it from the file, with no token.
+    const unmapped = await promisify(execFile)(process.execPath, [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "billing", "events", "--unmapped", "--db", sidecar.bulkhead.config.dbPath]);
+    expect(unmapped.stdout).toContain("evt_cli_replay\tcustomer.subscription.created\n");
     sidecar.seed({ billingCustomers: [{ customerId: "cus_cli_replay", tenantId: "ten_cli_replay" }] });
     const refused = await replay("because I said so");
-    expect(refused.code).toBe(2);
+    expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("must start with a reason code");
+    expect(refused.stderr).toContain("(field reason)");
     expect(audited()).toEqual([]);
     const done = await replay("billing_correction: customer mapped late");
     expect(done.code).toBe(0);

@@ -159,12 +159,17 @@ describe("bulkhead policy diff as a CI gate", () => {
 });
 
 describe("user errors elsewhere in the CLI are one line, never a stack", () => {
-  it("billing replay of an unknown event, and serve with an empty policy dir", () => {
+  it("billing replay with no token or no sidecar, and serve with an empty policy dir", () => {
     const dir = mkdtempSync(join(tmpdir(), "bulkhead-user-errors-"));
-    const replay = bulkhead("billing", "replay", "evt_unknown", "--reason", "billing_correction: test", "--db", join(dir, "a.db"));
-    expect(replay.status).toBe(2);
-    expect(replay.out).toContain("no stored billing event evt_unknown");
-    expect(replay.out).not.toMatch(STACK_FRAME);
+    const noToken = bulkhead("billing", "replay", "evt_unknown", "--reason", "billing_correction: test", "--db", join(dir, "a.db"));
+    expect(noToken.status).toBe(2);
+    expect(noToken.out).toContain(`no token: pass --token`);
+    expect(noToken.out).not.toMatch(STACK_FRAME);
+    // Port 1 on loopback: nothing listens there.
+    const noSidecar = bulkhead("billing", "replay", "evt_unknown", "--reason", "billing_correction: test", "--token", "t", "--addr", "127.0.0.1:1");
+    expect(noSidecar.status).toBe(1);
+    expect(noSidecar.out).toContain("bulkhead billing replay: no sidecar answers at 127.0.0.1:1");
+    expect(noSidecar.out).not.toMatch(STACK_FRAME);
 
     const emptyPolicies = mkdtempSync(join(tmpdir(), "bulkhead-empty-policies-"));
     const serve = bulkhead("serve", "--db", join(dir, "s.db"), "--policy-dir", emptyPolicies, "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0");

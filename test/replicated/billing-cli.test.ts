@@ -1,56 +1,56 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PACKAGE_ROOT } from "../../src/paths.js";
-import { isReplicaView, markReplicaView } from "../../src/replication/replica-mark.js";
-import { openDatabase } from "../../src/store/database.js";
 import { readRevision } from "../../src/store/revision-writer.js";
-import { adminClient, type AdminCall } from "../support/admin-client.js";
-import { startNatsCluster, type NatsCluster } from "../support/nats-cluster.js";
 import { startStripeMock } from "../support/processes.js";
-import { startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
+import { startReplicatedSidecars } from "../support/replicated-sidecars.js";
+import { checkRequest, TEST_ADMIN_TOKEN, TEST_SYNC_TOKEN, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
 import { deliver, event, sign, subscriptionObject } from "../support/stripe-events.js";
-import { epochSeconds, testClock } from "../support/test-time.js";
+import { epochSeconds, MINUTE, testClock } from "../support/test-time.js";
 
-// `bulkhead billing replay` and `reconcile` write the SQLite file directly,
-// not through the change log. On a replicated sidecar's file that write would
-// reach no other sidecar and take the revision the log gives its next entry,
-// so they are refused there, whether or not the operator's shell has
-// BULKHEAD_NATS_URL. A real sidecar on a real three-node JetStream cluster
-// owns the file; the CLI is the compiled binary, as an operator runs it.
+// `bulkhead billing` over AdminService (ADR 84) on three real sidecars over a
+// real three-node JetStream cluster, reconciling against a real stripe-mock.
+// The CLI is the compiled binary with an operator's shell (no BULKHEAD_* of
+// the sidecars'), pointed at one sidecar with --addr and --token-file: what
+// it does there is a command, seen on every other sidecar.
 const clock = testClock();
-let cluster: NatsCluster;
-let sidecar: TestSidecar;
-let admin: AdminCall;
+// stripe-mock's one subscription (Stripe's fixture): active, for this customer.
+const MOCK_SUBSCRIPTION = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
+const MOCK_CUSTOMER = "cus_QXg1o8vcGmoR32";
+const [A, B, C] = [0, 1, 2];
+let sidecars: TestSidecar[] = [];
 let mock: { url: string; stop: () => void };
-const closers: (() => void)[] = [];
+let closeAll = async () => {};
+let dir: string;
+const tokenFile = (name: string) => join(dir, `${name}.token`);
 
 beforeAll(async () => {
-  [cluster, mock] = await Promise.all([startNatsCluster(3), startStripeMock()]);
-  const replication = { natsServers: cluster.urls(), stream: "BULKHEAD_BILLING_CLI", stalenessMs: 5_000, replicas: 3 };
-  sidecar = await startSidecar({ demo: true, config: { replication }, runtime: { clock } });
-  const { client, call } = adminClient(sidecar.grpcAddress);
-  closers.push(() => client.close());
-  admin = call;
+  dir = mkdtempSync(join(tmpdir(), "bulkhead-billing-cli-"));
+  writeFileSync(tokenFile("bootstrap"), `${TEST_ADMIN_TOKEN}\n`, { mode: 0o600 });
+  writeFileSync(tokenFile("sync"), TEST_SYNC_TOKEN, { mode: 0o600 });
+  writeFileSync(tokenFile("wrong"), "not-a-token-any-sidecar-knows", { mode: 0o600 });
+  mock = await startStripeMock();
+  ({ sidecars, close: closeAll } = await startReplicatedSidecars({
+    clock, stream: "BULKHEAD_BILLING_CLI", config: { stripeApiKey: "sk_test_123", stripeApiUrl: mock.url },
+  }));
 }, 120_000);
 
 afterAll(async () => {
-  for (const close of closers) close();
+  await closeAll();
   mock?.stop();
-  await sidecar?.close().catch(() => {});
-  await cluster?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
-/** The compiled CLI with an operator's shell: no BULKHEAD_* of the sidecar's unless given. */
-async function billing(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+/** The compiled CLI against one sidecar, with a token file; no BULKHEAD_* from this process. */
+async function billing(on: number, args: string[], token = "bootstrap"): Promise<{ code: number; stdout: string; stderr: string }> {
   const shell = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("BULKHEAD_")));
+  const cli = [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "billing", ...args, "--addr", sidecars[on]!.grpcAddress, "--token-file", tokenFile(token), "--as", "usr_ops"];
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [join(PACKAGE_ROOT, "dist", "src", "cli", "main.js"), "billing", ...args], {
-      env: { ...shell, ...env },
-    });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, cli, { env: shell });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -58,86 +58,110 @@ async function billing(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
   }
 }
 
-const auditRows = (action: string) =>
-  sidecar.bulkhead.db.prepare("SELECT count(*) FROM admin_audit WHERE action = ?").pluck().get(action) as number;
+const caughtUp = async () => {
+  for (const s of sidecars) await s.bulkhead.replication!.catchUp();
+};
+const revisions = () => sidecars.map((s) => readRevision(s.bulkhead.db));
+const auditRows = (s: TestSidecar, action: string) =>
+  s.bulkhead.db.prepare("SELECT actor, tenant_id, object, reason FROM admin_audit WHERE action = ? ORDER BY rowid").all(action);
+const billingStatus = (s: TestSidecar) => s.bulkhead.db.prepare("SELECT billing_status FROM tenants WHERE id = 'ten_globex'").pluck().get();
+/** A Check on `s` that waits until `s` has applied `revision`: read-your-writes from another sidecar. */
+const readAt = (s: TestSidecar, revision: number) => s.check(checkRequest("ten_globex", "usr_carol", "projects.read", "ten_globex", { minRevision: revision }));
+const revisionIn = (stdout: string) => Number(/revision (\d+)/.exec(stdout)?.[1]);
 
-describe("billing replay and reconcile on a replicated sidecar's file", () => {
-  it("replay of a stored event is refused, naming the mode and what to do; nothing is written and the sidecar keeps applying the log", async () => {
-    // An event for a customer no tenant has: stored as unmapped, the case replay exists for.
-    const now = epochSeconds(clock.now());
-    const payload = event("evt_cli_unmapped", "customer.subscription.created", subscriptionObject({ id: "sub_cli", customer: "cus_cli_nobody", status: "active", plan: "pro" }), now);
-    const stored = await deliver(sidecar.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, now));
-    expect(stored.body.outcome).toBe("unmapped");
-    expect(isReplicaView(sidecar.bulkhead.db)).toBe(true);
-    const before = readRevision(sidecar.bulkhead.db);
+describe("bulkhead billing against three replicated sidecars", () => {
+  it("reconcile via A prints the drift and writes nothing; --apply via A repairs it, seen on C at the printed revision", async () => {
+    const object = subscriptionObject({ id: MOCK_SUBSCRIPTION, customer: MOCK_CUSTOMER, status: "past_due", plan: "pro", tenantId: "ten_globex" });
+    const payload = event("evt_cli_past_due", "customer.subscription.updated", object, epochSeconds(clock.now() - MINUTE));
+    expect((await deliver(sidecars[A]!.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, epochSeconds(clock.now())))).body.outcome).toBe("applied");
+    await caughtUp();
+    const before = revisions();
 
-    const dbPath = sidecar.bulkhead.config.dbPath;
-    const refused = await billing(["replay", "evt_cli_unmapped", "--reason", "billing_correction: mapped late", "--db", dbPath]);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain("refused in replicated mode");
-    expect(refused.stderr).toContain("view of the change log");
-    expect(refused.stderr).toContain("metadata.tenant_id");
-    expect(readRevision(sidecar.bulkhead.db)).toBe(before);
-    expect(auditRows("billing.replay")).toBe(0);
-
-    // The next write through the log is applied here as usual.
-    const write = await admin<{ storeRevision: number }>("putMembership", {
-      tenantId: "ten_globex", membership: { actorId: "usr_bob", role: "viewer" }, reason: "customer_request: after a refused replay",
-    });
-    expect(write.storeRevision).toBe(before + 1);
-    expect(readRevision(sidecar.bulkhead.db)).toBe(before + 1);
-    expect(sidecar.bulkhead.replication!.readiness.ready).toBe(true);
-  });
-
-  it("reconcile is refused unless --dry-run, which reads the file and writes nothing", async () => {
-    const dbPath = sidecar.bulkhead.config.dbPath;
-    const stripe = { BULKHEAD_STRIPE_API_KEY: "sk_test_123", BULKHEAD_STRIPE_API_URL: mock.url };
-    const before = readRevision(sidecar.bulkhead.db);
-    const refused = await billing(["reconcile", "--db", dbPath], stripe);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain("refused in replicated mode");
-    expect(refused.stderr).toContain("--dry-run");
-
-    const dry = await billing(["reconcile", "--dry-run", "--db", dbPath], stripe);
+    const dry = await billing(A, ["reconcile", "--reason", "billing_correction: check drift"]);
+    expect(dry.stderr).toBe("");
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/subscriptions checked/);
-    expect(readRevision(sidecar.bulkhead.db)).toBe(before);
-    expect(auditRows("billing.reconcile")).toBe(0);
+    expect(dry.stdout).toContain(`${MOCK_SUBSCRIPTION} (ten_globex): status: "past_due" -> "active"`);
+    expect(dry.stdout).toContain("1 subscriptions checked, 1 drifted, dry run: nothing written");
+    await caughtUp();
+    expect(revisions()).toEqual(before);
+    for (const s of sidecars) expect(auditRows(s, "billing.reconcile")).toEqual([]);
+
+    const applied = await billing(A, ["reconcile", "--apply", "--reason", "billing_correction: repair drift"]);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toContain(`repaired at revision ${before[A]! + 1}`);
+    const revision = revisionIn(applied.stdout);
+    expect((await readAt(sidecars[C]!, revision)).storeRevision).toBeGreaterThanOrEqual(revision);
+    expect(billingStatus(sidecars[C]!)).toBe("active");
+    expect(auditRows(sidecars[C]!, "billing.reconcile")).toEqual([
+      { actor: "bootstrap:usr_ops", tenant_id: "ten_globex", object: `subscription:${MOCK_SUBSCRIPTION}`, reason: "billing_correction: repair drift" },
+    ]);
   });
 
-  it("BULKHEAD_NATS_URL in the shell refuses them on any file, even one no sidecar marked", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "bulkhead-billing-cli-"));
-    try {
-      const refused = await billing(["replay", "evt_any", "--reason", "billing_correction", "--db", join(dir, "fresh.db")], {
-        BULKHEAD_NATS_URL: cluster.urls().join(","),
-      });
-      expect(refused.code).toBe(1);
-      expect(refused.stderr).toContain("refused in replicated mode (BULKHEAD_NATS_URL is set)");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+  it("replay via A is one command seen on C at the printed revision; recalculate via B and events via C follow", async () => {
+    await caughtUp();
+    const before = revisions();
+    const replayed = await billing(A, ["replay", "evt_cli_past_due", "--reason", "billing_correction: replay"]);
+    expect(replayed.code).toBe(0);
+    // Older than the reconcile's watermark: a replay never rolls state back.
+    expect(replayed.stdout.trim()).toBe(`evt_cli_past_due: stale for ten_globex at revision ${before[A]! + 1}`);
+    await readAt(sidecars[C]!, before[A]! + 1);
+    expect(auditRows(sidecars[C]!, "billing.replay")).toEqual([
+      { actor: "bootstrap:usr_ops", tenant_id: "ten_globex", object: "billing_event:evt_cli_past_due", reason: "billing_correction: replay" },
+    ]);
+    expect(billingStatus(sidecars[C]!)).toBe("active");
+
+    const recalculated = await billing(B, ["recalculate", "--tenant-id", "ten_globex", "--reason", "billing_correction: recalc"]);
+    expect(recalculated.code).toBe(0);
+    expect(recalculated.stdout).toMatch(/^ten_globex: (recalculated|unchanged) at revision \d+\n$/);
+    await readAt(sidecars[C]!, revisionIn(recalculated.stdout));
+    expect(auditRows(sidecars[C]!, "billing.recalculate")).toHaveLength(1);
+
+    const events = await billing(C, ["events", "--tenant-id", "ten_globex"]);
+    expect(events.code).toBe(0);
+    expect(events.stdout.split("\n").filter(Boolean).map((l) => l.split("\t").slice(0, 3))).toEqual([
+      ["evt_cli_past_due", "customer.subscription.updated", "applied"],
+    ]);
   });
-});
 
-describe("from single-node mode", () => {
-  it("a file a single-node sidecar opened after a replicated one is its own again: replay runs", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "bulkhead-billing-cli-"));
-    const dbPath = join(dir, "was-replicated.db");
-    try {
-      const db = openDatabase(dbPath);
-      markReplicaView(db);
-      db.close();
-      const marked = await billing(["replay", "evt_missing", "--reason", "billing_correction", "--db", dbPath]);
-      expect(marked.stderr).toContain("refused in replicated mode");
-
-      const single = await startSidecar({ demo: false, config: { dbPath } });
-      await single.close();
-      // Past the guard: the projector answers about the event itself.
-      const replay = await billing(["replay", "evt_missing", "--reason", "billing_correction", "--db", dbPath]);
-      expect(replay.code).toBe(2);
-      expect(replay.stderr).toContain("no stored billing event evt_missing");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+  it("a caller without billing.write (the directory sync token) is refused on every write and dry run; nothing is appended anywhere", async () => {
+    await caughtUp();
+    const before = revisions();
+    const audits = sidecars.map((s) => s.bulkhead.db.prepare("SELECT count(*) FROM admin_audit").pluck().get());
+    for (const args of [
+      ["replay", "evt_cli_past_due", "--reason", "billing_correction"],
+      ["reconcile", "--apply", "--reason", "billing_correction"],
+      ["reconcile", "--reason", "billing_correction"],
+      ["recalculate", "--tenant-id", "ten_globex", "--reason", "billing_correction"],
+    ]) {
+      const refused = await billing(B, args, "sync");
+      expect(refused.code, args.join(" ")).toBe(1);
+      expect(refused.stderr, args.join(" ")).toContain("billing.write");
+      expect(refused.stdout).toBe("");
     }
+    await caughtUp();
+    expect(revisions()).toEqual(before);
+    expect(sidecars.map((s) => s.bulkhead.db.prepare("SELECT count(*) FROM admin_audit").pluck().get())).toEqual(audits);
+  });
+
+  it("a wrong token is refused before anything is appended; a wrong reason code or event id names the field", async () => {
+    await caughtUp();
+    const before = revisions();
+    const wrong = await billing(C, ["replay", "evt_cli_past_due", "--reason", "billing_correction"], "wrong");
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^bulkhead billing replay: AdminService needs a .* bearer token\n$/);
+    expect(wrong.stderr).not.toContain("not-a-token");
+
+    const badReason = await billing(A, ["replay", "evt_cli_past_due", "--reason", "because I said so"]);
+    expect(badReason.code).toBe(1);
+    expect(badReason.stderr).toContain("must start with a reason code");
+    expect(badReason.stderr).toContain("(field reason)");
+    const noEvent = await billing(A, ["replay", "evt_never_seen", "--reason", "billing_correction"]);
+    expect(noEvent.code).toBe(1);
+    expect(noEvent.stderr).toContain("no stored billing event evt_never_seen (field event_id)");
+    const noReason = await billing(A, ["replay", "evt_cli_past_due"]);
+    expect(noReason.code).toBe(2);
+    expect(noReason.stderr).toContain("--reason is required (field reason)");
+    await caughtUp();
+    expect(revisions()).toEqual(before);
   });
 });
