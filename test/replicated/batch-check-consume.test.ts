@@ -99,6 +99,20 @@ describe("a consuming BatchCheck from any sidecar", () => {
     }
   });
 
+  it("a batch too big for one log entry is INVALID_ARGUMENT, not UNAVAILABLE, and nothing is appended or charged", async () => {
+    const head = await headOf();
+    // 100 items of 12 KB attributes: each within its own limit, together over NATS's 1 MB per message.
+    const checks = Array.from({ length: 100 }, (_, i) => {
+      const check = item(`big-${i}`, { key: `big-${i}` });
+      return { ...check, resource: { ...check.resource, attributes: { note: "x".repeat(12_000) } } };
+    });
+    const error = await sidecars[A]!.batchCheck({ checks }).catch((e) => e);
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toMatch(/max_payload\); nothing was written/);
+    expect(await headOf()).toBe(head);
+    for (const s of sidecars) expect(await usedOn(s, head)).toBe(13);
+  });
+
   it("batches on three sidecars race for both meters' last units, one meter (keyed) and two (unkeyed): exactly the limit allowed on each, the same counters everywhere; a retried batch replays on another sidecar", async () => {
     // Globex moves to pro, so its exports meter (100, none used) can be raced for too.
     const upgraded = await admins[A]!<{ storeRevision: number }>("putTenant", { ...(await tenantRequest(admins[A]!, "ten_globex")), planCode: "pro", reason: "customer_request: upgrade" });
