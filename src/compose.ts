@@ -545,7 +545,7 @@ async function openReplication(
   markReplicaView(deps.db);
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
-    "this write is not replicated yet (admin writes, billing operations, Consume, Reserve, Commit, Release, ReportUsage, a single Check with consume and Stripe webhooks are commands; a consuming BatchCheck is not); refused so this sidecar cannot disagree with the others",
+    "this write is not replicated yet (admin writes, billing operations, Consume, Reserve, Commit, Release, ReportUsage, Check and BatchCheck with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
   ));
   const log = await ReplicatedLog.open(replication, {
     writer: deps.writer, registry: deps.registry, clock: deps.clock, log: deps.log, appliedRevision: readRevision(deps.db),

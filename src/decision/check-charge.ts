@@ -34,8 +34,14 @@ export interface ChargeResult {
   charged: boolean;
 }
 
+/** What a consuming BatchCheck appends (ADR 85): its members' consuming items, in item order. */
+export interface BatchChargeBody {
+  items: ChargeBody[];
+}
+
 export class CheckCharges {
   private readonly kind: CommandKind<ChargeBody, ChargeResult>;
+  private readonly batchKind: CommandKind<BatchChargeBody, ChargeResult[]>;
 
   constructor(private readonly deps: { metering: Metering; writer: RevisionWriter; usage: UsageStore; commands: CommandWriter; registry: CommandRegistry }) {
     this.kind = deps.registry.register({
@@ -43,6 +49,14 @@ export class CheckCharges {
       version: 1,
       decode: (raw) => decodeCharge(raw),
       apply: (_tx, body) => this.apply(body),
+    });
+    // Every item by the single Check's rules, in one entry: an item that throws
+    // (a reused key) discards the whole entry, as it rolls back a single-node batch's write.
+    this.batchKind = deps.registry.register({
+      type: "check.charge-batch",
+      version: 1,
+      decode: (raw) => decodeBatch(raw),
+      apply: (_tx, body) => body.items.map((item) => this.apply(item)),
     });
   }
 
@@ -59,6 +73,23 @@ export class CheckCharges {
     });
     // A fresh decision is as of the revision the entry took (or saw, when it charged nothing); a replay keeps its own.
     return { decision: result.replayed ? result.answer : { ...result.answer, storeRevision: revision }, replayed: result.replayed };
+  }
+
+  /**
+   * A consuming BatchCheck's charges as one entry, answered per item in the
+   * order given. It is appended with the expected last sequence when every
+   * item charges one meter (the usual batch); one spanning several meters
+   * has no single subject to expect on and is appended unkeyed, which stays
+   * exact because applying re-checks each meter where the entry lands. A
+   * batch this sidecar's state settles (nothing would be charged) appends nothing.
+   */
+  async chargeMany(items: ChargeBody[]): Promise<{ decision: Decision; replayed: boolean }[]> {
+    const keys = new Set(items.flatMap((item) => (item.meter === null ? [] : [meterKey(item.tenantId, item.meter)])));
+    const { result, revision } = await this.deps.commands.run(this.batchKind, { items }, {
+      ...(keys.size === 1 && { concurrencyKey: [...keys][0]! }),
+      settledLocally: (answers) => answers.every((answer) => !answer.charged),
+    });
+    return result.map((one) => ({ decision: one.replayed ? one.answer : { ...one.answer, storeRevision: revision }, replayed: one.replayed }));
   }
 
   /** The same rules as single-node's in-write charge (Decider.decideAndConsume), plus the limit the policy saw on older state. */
@@ -81,6 +112,18 @@ export class CheckCharges {
     });
     return { answer, replayed, charged };
   }
+}
+
+function decodeBatch(raw: unknown): BatchChargeBody {
+  const items = objectBody(raw).items;
+  if (!Array.isArray(items) || items.length === 0) throw new Error("items is not a non-empty array");
+  return { items: items.map((item, i) => {
+    try {
+      return decodeCharge(item);
+    } catch (error) {
+      throw new Error(`items[${i}]: ${(error as Error).message}`);
+    }
+  }) };
 }
 
 function decodeCharge(raw: unknown): ChargeBody {

@@ -21,7 +21,7 @@ import type { KeyRateLimiter } from "../identity/rate-limiter.js";
 import type { FlagUsage } from "../flags/flag-usage.js";
 import type { CheckInput } from "./check-input.js";
 import type { DecisionCache } from "./decision-cache.js";
-import type { CheckCharges } from "./check-charge.js";
+import type { ChargeBody, CheckCharges } from "./check-charge.js";
 import { currentCallSpan } from "../telemetry/tracing.js";
 import { noteCallFields } from "../log/call-fields.js";
 
@@ -117,7 +117,8 @@ export class Decider {
    * One revision wait for the whole batch, then plain evaluation per item.
    * A batch that consumes runs inside one write, so a failure on any item
    * (a reused key, a trap) rolls back every charge: the caller sees only
-   * the error, and nothing was consumed for answers it never received.
+   * the error, and nothing was consumed for answers it never received. In
+   * replicated mode that one write is one log entry (ADR 85).
    */
   checkMany(inputs: CheckInput[], deadline?: number, signal?: AbortSignal): Promise<Decision[]> {
     const call = { deadline, signal };
@@ -131,6 +132,7 @@ export class Decider {
         this.deliver(answers, call);
         return decisions;
       }
+      if (this.charges) return this.decideManyThenCharge(inputs, storeRevision, call, this.charges);
       const decideAll = () => inputs.map((input) => this.decideInWrite(input, storeRevision, answers, call));
       const batch = this.guardStore(() =>
         this.deps.writer.write(() => {
@@ -377,11 +379,64 @@ export class Decider {
    * than overshooting, and a deny, for any reason, appends nothing.
    */
   private async decideThenCharge(raw: CheckInput, storeRevision: number, answers: DecisionRecord[], call: LiveCall, charges: CheckCharges): Promise<Decision> {
+    const item = await this.decideForCharge(raw, storeRevision, call);
+    let decision = item.decision;
+    if (item.charge) {
+      // Past this point the charge may be appended and the answer is owed.
+      requireLive(call);
+      decision = (await charges.charge(item.charge)).decision;
+    }
+    answers.push(recordOf(item.input, item.resolution, decision));
+    return decision;
+  }
+
+  /**
+   * Replicated mode's consuming BatchCheck (ADR 85): every item is decided on
+   * this sidecar's state first (a consuming one as decideThenCharge does),
+   * then the members' charges go to the log as one `check.charge-batch`
+   * entry. So the batch stays one all-or-nothing write, as on a single node:
+   * an item that fails to decide fails the call before anything is appended,
+   * and one whose charge is refused where the entry lands (a reused key)
+   * discards every charge of the batch.
+   */
+  private async decideManyThenCharge(inputs: CheckInput[], storeRevision: number, call: LiveCall, charges: CheckCharges): Promise<Decision[]> {
+    const items = await Promise.all(inputs.map(async (input): Promise<BatchItemDecided> => {
+      if (input.consume > 0) return this.decideForCharge(input, storeRevision, call);
+      const records: DecisionRecord[] = [];
+      return { decision: await this.decide(input, storeRevision, records, call), records };
+    }));
+    const bodies = items.flatMap((item) => ("charge" in item && item.charge ? [item.charge] : []));
+    // Before anything is appended: past the append the answers are owed.
+    requireLive(call);
+    const charged = bodies.length > 0 ? await charges.chargeMany(bodies) : [];
+    let next = 0;
+    const answers: DecisionRecord[] = [];
+    const decisions = items.map((item) => {
+      if ("records" in item) {
+        answers.push(...item.records);
+        return item.decision;
+      }
+      const decision = item.charge ? charged[next++]!.decision : item.decision;
+      answers.push(recordOf(item.input, item.resolution, decision));
+      return decision;
+    });
+    this.deliver(answers);
+    return decisions;
+  }
+
+  /**
+   * A consuming Check decided on this sidecar's state, resolved uncached as in
+   * a write (the usage the policy sees is the file's as of now). Settled here
+   * when the gate denies or the principal is no member (nothing to append);
+   * otherwise it carries the charge for the log, the policy's decision in it.
+   */
+  private async decideForCharge(raw: CheckInput, storeRevision: number, call: LiveCall): Promise<PreparedCharge> {
     const policy = this.deps.policies.policy;
     const gate = this.gateApiKey(raw.principal);
     const input = { ...raw, principal: gate.principal };
-    if ("denied" in gate) return this.deniedAtGate(input, gate.denied, policy, storeRevision, answers);
-    // Uncached, as in a write: the usage the policy sees is the file's as of now.
+    if ("denied" in gate) {
+      return { input, resolution: { kind: "non_member", tenantId: input.principal.tenantId }, decision: this.finish(input, gate.denied, policy, storeRevision) };
+    }
     const resolution = this.guardStore(() => (gate.key ? this.deps.resolver.resolveForKeyUncached(gate.key) : this.deps.resolver.resolveUncached(input.principal)));
     let result;
     try {
@@ -390,20 +445,14 @@ export class Decider {
       throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
     }
     const fresh = this.guarded(input, resolution, result, policy, storeRevision);
-    if (resolution.kind !== "member") {
-      answers.push(recordOf(input, resolution, fresh));
-      return fresh;
-    }
-    // Past this point the charge may be appended and the answer is owed.
-    requireLive(call);
+    if (resolution.kind !== "member") return { input, resolution, decision: fresh };
     const p = input.principal;
     const request = { actor: [p.actorId, p.actorType], action: input.action, resource: input.resource, consume: input.consume };
-    const { decision } = await charges.charge({
+    const charge: ChargeBody = {
       tenantId: resolution.context.tenant.id, idempotencyKey: input.idempotencyKey, request, amount: input.consume,
       meter: policy.data.bulkhead.actions[input.action]?.meter ?? null, decision: fresh,
-    });
-    answers.push(recordOf(input, resolution, decision));
-    return decision;
+    };
+    return { input, resolution, decision: fresh, charge };
   }
 
   /** Evaluates inside a write transaction: the thread waits for the synchronous lane for at most the budget (ADR 46). */
@@ -469,6 +518,17 @@ export class Decider {
     return this.guardStore(() => this.deps.tracker.sync());
   }
 }
+
+/** A consuming Check decided on this sidecar's state; `charge` is what the log still has to settle. */
+interface PreparedCharge {
+  input: CheckInput;
+  resolution: Resolution;
+  decision: Decision;
+  charge?: ChargeBody;
+}
+
+/** One item of a replicated consuming batch: a consuming one, or a plain one decided with its log records. */
+type BatchItemDecided = PreparedCharge | { decision: Decision; records: DecisionRecord[] };
 
 /** What decides whether a call can still receive its answer (the evaluation pool checks the same before it evaluates). */
 type LiveCall = CallWindow;

@@ -30,6 +30,8 @@ const PUBLISH_TIMEOUT_MS = 2_000;
 const APPLY_TIMEOUT_MS = 10_000;
 /** How long a keyed command keeps retrying conflicts before it gives up (never with allow). */
 const CONFLICT_BUDGET_MS = 10_000;
+/** Room left in NATS's max_payload for an entry's headers (message id, expected sequences). */
+const HEADER_ROOM_BYTES = 1024;
 /** How often a catch-up reports its progress on stderr. */
 const PROGRESS_EVERY_MS = 1_000;
 
@@ -318,6 +320,12 @@ export class ReplicatedLog implements CommandWriter {
     const bytes = encodeCommand({ type: kind.type, v: kind.version, at: this.deps.clock.now(), body });
     // What this sidecar could not apply from the log it must not append to it.
     this.deps.registry.decode(bytes);
+    // A consuming BatchCheck of many items with large attributes can outgrow one
+    // NATS message (ADR 85); asking again cannot help, so it is the request's fault.
+    const limit = this.nc.info?.max_payload;
+    if (limit !== undefined && bytes.length + HEADER_ROOM_BYTES > limit) {
+      throw new BulkheadError("REQUEST_INVALID_ARGUMENT", `this write is ${bytes.length} bytes as a change log entry, over the ${limit - HEADER_ROOM_BYTES} one entry may hold (NATS max_payload); nothing was written: send fewer or smaller items`);
+    }
     return bytes;
   }
 

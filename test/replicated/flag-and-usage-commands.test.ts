@@ -123,17 +123,7 @@ describe("Check with consume from any sidecar", () => {
     expect(answer.allow).toBe(false);
     expect(await sidecars[A]!.bulkhead.replication!.catchUp()).toBe(head);
   });
-
-  it("a consuming BatchCheck is refused with UNAVAILABLE (not a command yet) and writes nothing on any sidecar", async () => {
-    const head = await sidecars[A]!.bulkhead.replication!.catchUp();
-    const error = await sidecars[C]!.batchCheck({
-      checks: [checkRequest("ten_globex", "usr_carol", "reports.export", "ten_globex", { consume: 1, idempotencyKey: "batch-1" })],
-    }).catch((e) => e);
-    expect(error.code).toBe(status.UNAVAILABLE);
-    expect(error.details).toMatch(/not replicated yet/);
-    expect(await sidecars[A]!.bulkhead.replication!.catchUp()).toBe(head);
-    for (const s of sidecars) expect(revisionOf(s)).toBe(head);
-  });
+  // A consuming BatchCheck is a command too: test/replicated/batch-check-consume.test.ts (ADR 85).
 });
 
 describe("ReportUsage from any sidecar", () => {
