@@ -92,6 +92,9 @@ const WRITE_TENANT = "ten_cbench_write";
 const ADMIN_TOKEN = "bench-admin-token";
 const KEY_SECRET = randomBytes(32).toString("hex");
 const raceTenant = (rep, k) => `ten_cbench_r${rep}_${k}`;
+// The lag row writes round-robin over these: writes to one meter serialise on its
+// expected last sequence (one append at a time), which would cap the rate below 200/s.
+const LAG_TENANTS = Array.from({ length: 20 }, (_, k) => `ten_cbench_lag_${k}`);
 
 const work = mkdtempSync(join(tmpdir(), "bulkhead-cluster-"));
 const bins = { ghz: tool(root, "ghz"), nats: tool(root, "nats-server") };
@@ -110,8 +113,9 @@ async function prepare() {
   const { applySeed } = await import(join(dist, "demo", "store-seed.js"));
   const { systemClock } = await import(join(dist, "clock.js"));
   const db = openDatabase(dbPath);
-  const tenants = [{ id: WRITE_TENANT, slug: "cbench-write", planCode: "enterprise" }];
-  const limitOverrides = [{ tenantId: WRITE_TENANT, meter: METER, soft: null, hard: null, reason: "benchmark", author: "bench", expiresAt: null }];
+  const unlimited = [WRITE_TENANT, ...LAG_TENANTS];
+  const tenants = unlimited.map((id) => ({ id, slug: id.replaceAll("_", "-"), planCode: "enterprise" }));
+  const limitOverrides = unlimited.map((tenantId) => ({ tenantId, meter: METER, soft: null, hard: null, reason: "benchmark", author: "bench", expiresAt: null }));
   for (let rep = 0; rep < opts.repetitions; rep++) {
     for (let k = 0; k < opts.raceTenants; k++) {
       const id = raceTenant(rep, k);
@@ -265,57 +269,72 @@ async function raceRow(targets, rep, label) {
 }
 
 /**
- * Row 4: `lagRate` Consumes per second on sidecar 1 (open loop: each 5 ms
- * tick issues the writes owed), /metrics of the others sampled every 100 ms,
- * and every 10th acknowledged write's revision asked of sidecar 2 or 3 with a
- * min_revision Check: the time from the acknowledgement to that answer.
+ * Row 4: `lagRate` Consumes per second on sidecar 1, round-robin over
+ * LAG_TENANTS (open loop: each 5 ms tick issues the writes owed). Every
+ * 100 ms all three /metrics are read together: the reader's
+ * bulkhead_replication_lag_entries / _seconds, and the sequence lag
+ * writer applied - reader applied. Every 10th acknowledged revision is asked
+ * of sidecar 2 or 3 with a min_revision Check, beside the same Check without
+ * min_revision sent at the same moment (the Check's own latency on that
+ * sidecar): the time from the acknowledgement to each answer.
  */
 async function lagRow(sidecars, probeRequest) {
   const [writer, ...readers] = sidecars;
   const acks = [];
   const visible = [];
-  const samples = readers.map(() => ({ entries: [], seconds: [] }));
+  const baseline = [];
+  const samples = readers.map(() => ({ entries: [], seconds: [], behind: [] }));
   let errors = 0;
   let checkErrors = 0;
   let issued = 0;
   const inflight = new Set();
-  const started = performance.now();
-  const end = started + opts.lagSeconds * 1000;
-  const sampler = setInterval(() => {
-    readers.forEach((s, i) => metrics(s).then((text) => {
-      samples[i].entries.push(metricValue(text, "bulkhead_replication_lag_entries") ?? NaN);
-      samples[i].seconds.push(metricValue(text, "bulkhead_replication_lag_seconds") ?? NaN);
-    }, () => {}));
-  }, 100);
-  const write = (n) => {
-    const t0 = performance.now();
-    const p = consume(writer, WRITE_TENANT, `lag-${n}`).then(async (answer) => {
-      const acked = performance.now();
-      acks.push(acked - t0);
-      if (n % 10 !== 0) return;
-      const reader = readers[(n / 10) % readers.length];
-      try {
-        await unary(reader.decisions, "check", CheckRequest.fromPartial({ ...probeRequest, minRevision: answer.storeRevision }), 5_000);
-        visible.push(performance.now() - acked);
-      } catch {
-        checkErrors++;
-      }
-    }, () => errors++);
+  const track = (p) => {
     inflight.add(p);
     p.finally(() => inflight.delete(p));
+  };
+  const started = performance.now();
+  const end = started + opts.lagSeconds * 1000;
+  const sample = async () => {
+    const [w, ...rs] = await Promise.all(sidecars.map(metrics));
+    const writerApplied = metricValue(w, "bulkhead_replication_applied_sequence");
+    rs.forEach((text, i) => {
+      samples[i].entries.push(metricValue(text, "bulkhead_replication_lag_entries") ?? NaN);
+      samples[i].seconds.push(metricValue(text, "bulkhead_replication_lag_seconds") ?? NaN);
+      samples[i].behind.push(Math.max(0, writerApplied - (metricValue(text, "bulkhead_replication_applied_sequence") ?? NaN)));
+    });
+  };
+  const sampler = setInterval(() => track(sample().catch(() => {})), 100);
+  const timed = async (reader, minRevision, into) => {
+    const t0 = performance.now();
+    try {
+      await unary(reader.decisions, "check", CheckRequest.fromPartial({ ...probeRequest, minRevision }), 5_000);
+      into.push(performance.now() - t0);
+    } catch {
+      checkErrors++;
+    }
+  };
+  const write = (n) => {
+    const t0 = performance.now();
+    track(consume(writer, LAG_TENANTS[n % LAG_TENANTS.length], `lag-${n}`).then(async (answer) => {
+      acks.push(performance.now() - t0);
+      if (n % 10 !== 0) return;
+      const reader = readers[(n / 10) % readers.length];
+      await Promise.all([timed(reader, answer.storeRevision, visible), timed(reader, 0, baseline)]);
+    }, () => errors++));
   };
   while (performance.now() < end) {
     const owed = Math.floor(((performance.now() - started) / 1000) * opts.lagRate) - issued;
     for (let i = 0; i < owed; i++) write(issued++);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-  await Promise.all([...inflight]);
   clearInterval(sampler);
+  while (inflight.size) await Promise.all([...inflight]);
   const wall = (performance.now() - started) / 1000;
+  const finite = (list) => spread(list.filter(Number.isFinite));
   return {
     targetRate: opts.lagRate, achievedRate: acks.length / wall, writes: issued, errors, checkErrors,
-    ack: spread(acks), visible: spread(visible),
-    readers: samples.map((s) => ({ entries: spread(s.entries.filter(Number.isFinite)), seconds: spread(s.seconds.filter(Number.isFinite)) })),
+    ack: spread(acks), visible: spread(visible), baseline: spread(baseline),
+    readers: samples.map((s) => ({ entries: finite(s.entries), seconds: finite(s.seconds), behind: finite(s.behind) })),
   };
 }
 
@@ -364,7 +383,7 @@ async function main() {
     }
     progress(`lag: ${opts.lagRate} writes/s on sidecar 1 for ${opts.lagSeconds} s`);
     const lag = await lagRow(sidecars, probeRequest);
-    progress(`lag: ${f(lag.achievedRate, 0)} writes/s acknowledged, visible on 2/3 after p50 ${f(lag.visible.p50)} ms, p99 ${f(lag.visible.p99)} ms`);
+    progress(`lag: ${f(lag.achievedRate, 0)} writes/s acknowledged, visible on 2/3 after p50 ${f(lag.visible.p50)} ms, p99 ${f(lag.visible.p99)} ms (Check alone p50 ${f(lag.baseline.p50)} ms)`);
     report({ seeded, runs, lag, importS, joinS });
   } finally {
     for (const s of sidecars) await closeSidecar(s).catch(() => {});
@@ -408,6 +427,7 @@ function report({ seeded, runs, lag, importS, joinS }) {
   const exactLines = runs.replicated.race.flatMap((r, rep) => r.rows.map((t) => `- repetition ${rep + 1}, ${t.tenant}: allowed ${t.allowed}, counters on sidecars 1/2/3 ${t.counters.join("/")}, limit ${opts.raceLimit}${t.exact ? "" : " (NOT EXACT)"}`));
   const lagRows = lag.readers.map((r, i) => ({
     sidecar: `sidecar ${i + 2}`, samples: r.entries.n,
+    "sequence behind sidecar 1 p50/p99/max": `${r.behind.p50}/${r.behind.p99}/${r.behind.max}`,
     "lag entries p50/p99/max": `${r.entries.p50}/${r.entries.p99}/${r.entries.max}`,
     "lag seconds p50/p99/max": `${f(r.seconds.p50, 3)}/${f(r.seconds.p99, 3)}/${f(r.seconds.max, 3)}`,
   }));
@@ -416,7 +436,7 @@ function report({ seeded, runs, lag, importS, joinS }) {
     pinning: SERVER_CORE
       ? `check/write rows: the measured sidecar (single-node, or replicated sidecar 1) taskset -c ${SERVER_CORE}, ghz taskset -c ${LOAD_CORE}; NATS nodes, replicated sidecars 2 and 3 and the bench's own gRPC client (write, race, lag rows) unpinned`
       : "none (one core)",
-    store: `${seeded.tenants} tenants, ${seeded.memberships} memberships, ${seeded.plans} plans, plus ${1 + opts.raceTenants * opts.repetitions} metered bench tenants; replicated: \`bulkhead cluster import\` of the same file (${f(importS, 1)} s), 3 sidecars restored it (${f(joinS, 1)} s)`,
+    store: `${seeded.tenants} tenants, ${seeded.memberships} memberships, ${seeded.plans} plans, plus ${1 + LAG_TENANTS.length + opts.raceTenants * opts.repetitions} metered bench tenants; replicated: \`bulkhead cluster import\` of the same file (${f(importS, 1)} s), 3 sidecars restored it (${f(joinS, 1)} s)`,
     repetitions: opts.repetitions,
     seconds: `check: warm-up ${opts.warmup}, probe ${opts.probe}, sustained ${opts.sustain} at 85% of probe`,
   });
@@ -451,11 +471,14 @@ function report({ seeded, runs, lag, importS, joinS }) {
     "## Replication lag under a steady write rate",
     "",
     `Consume on sidecar 1 at ${lag.targetRate}/s for ${opts.lagSeconds} s (open loop): ${f(lag.achievedRate, 0)}/s acknowledged, ${lag.errors} errors, acknowledgement p50 ${f(lag.ack.p50, 3)} ms, p99 ${f(lag.ack.p99, 3)} ms.`,
-    `Every 10th acknowledged revision asked of sidecar 2 or 3 with a min_revision Check: answered after p50 ${f(lag.visible.p50, 3)} ms, p99 ${f(lag.visible.p99, 3)} ms, max ${f(lag.visible.max, 3)} ms (${lag.visible.n} Checks, ${lag.checkErrors} failed).`,
+    ...(lag.achievedRate < 0.95 * lag.targetRate ? [`Sidecar 1 did not keep up with ${lag.targetRate}/s here: acknowledgements queued, so their latency is mostly waiting.`] : []),
+    `Every 10th acknowledged revision asked of sidecar 2 or 3 with a min_revision Check: answered after p50 ${f(lag.visible.p50, 3)} ms, p99 ${f(lag.visible.p99, 3)} ms, max ${f(lag.visible.max, 3)} ms;`,
+    `the same Check without min_revision, sent at the same moment: p50 ${f(lag.baseline.p50, 3)} ms, p99 ${f(lag.baseline.p99, 3)} ms, max ${f(lag.baseline.max, 3)} ms (${lag.visible.n} + ${lag.baseline.n} Checks, ${lag.checkErrors} failed).`,
     "",
-    table(lagRows, ["sidecar", "samples", "lag entries p50/p99/max", "lag seconds p50/p99/max"]),
+    table(lagRows, ["sidecar", "samples", "sequence behind sidecar 1 p50/p99/max", "lag entries p50/p99/max", "lag seconds p50/p99/max"]),
     "",
-    "From each sidecar's /metrics every 100 ms: bulkhead_replication_lag_entries and bulkhead_replication_lag_seconds.",
+    "Sampled every 100 ms, all three /metrics read together: sequence behind = sidecar 1's bulkhead_replication_applied_sequence minus this one's (0 when ahead);",
+    "lag entries and lag seconds are the sidecar's own bulkhead_replication_lag_entries and _lag_seconds (what it has heard of from NATS but not applied).",
   ].join("\n");
   console.log(markdown);
   if (!values["no-write"]) {
