@@ -82,10 +82,18 @@ const opts = {
   seed: Number(values.seed),
 };
 
+function hasTaskset() {
+  try {
+    execFileSync("taskset", ["-V"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
 const progress = (message) => process.stderr.write(`bench: ${message}\n`);
-const cores = cpus().length;
-const SERVER_CORE = cores >= 2 ? "0" : null;
-const LOAD_CORE = cores >= 2 ? "1" : null;
+const CORES = cpus().length;
+const SERVER_CORE = CORES >= 2 && hasTaskset() ? "0" : null;
+const LOAD_CORE = SERVER_CORE === null ? null : "1";
 const STREAM = "BENCH";
 const METER = "exports.csv.monthly";
 const WRITE_TENANT = "ten_cbench_write";
@@ -141,8 +149,8 @@ function freshDb() {
   return join(dir, "bench.db");
 }
 
-/** A sidecar (pinned when `pin`); replicated when `nats` is given, on an empty file that restores the imported snapshot. */
-async function sidecar({ dbPath, nats, pin }) {
+/** A sidecar (unpinned; see pin()); replicated when `nats` is given, on an empty file that restores the imported snapshot. */
+async function sidecar({ dbPath, nats }) {
   const grpcPort = await freePort();
   const httpPort = await freePort();
   const env = { BULKHEAD_ADMIN_TOKEN: ADMIN_TOKEN, BULKHEAD_POLICY_DIR: policyDir, BULKHEAD_KEY_SECRET: KEY_SECRET };
@@ -150,9 +158,9 @@ async function sidecar({ dbPath, nats, pin }) {
   const server = await startServer({
     command: process.execPath,
     args: [join(dist, "cli", "main.js"), "serve", "--db", dbPath, "--grpc-addr", `127.0.0.1:${grpcPort}`, "--http-addr", `127.0.0.1:${httpPort}`, "--no-watch"],
-    cores: pin ? SERVER_CORE : null, ready: bulkheadReady(1), env,
+    cores: null, ready: bulkheadReady(1), env,
   });
-  const s = { server, address: `127.0.0.1:${grpcPort}`, http: `http://127.0.0.1:${httpPort}`, pid: server.child.pid, pinned: pin && SERVER_CORE !== null };
+  const s = { server, address: `127.0.0.1:${grpcPort}`, http: `http://127.0.0.1:${httpPort}`, pid: server.child.pid };
   await untilReady(s);
   s.decisions = new DecisionServiceClient(s.address, grpc.credentials.createInsecure());
   s.entitlements = new EntitlementServiceClient(s.address, grpc.credentials.createInsecure());
@@ -181,6 +189,17 @@ const unary = (client, method, request, deadlineMs = 10_000) =>
 const consume = (s, tenantId, key) => unary(s.entitlements, "consume", ConsumeRequest.fromPartial({ tenantId, meter: METER, amount: 1, idempotencyKey: key }));
 const metrics = (s) => fetch(`${s.http}/metrics`).then((r) => r.text());
 const sumCpu = (pids) => pids.reduce((n, pid) => n + cpuMs(pid), 0);
+
+/**
+ * Pins a running sidecar (all its threads: the evaluation workers too) to
+ * `cores`, or back to every core with null. The check and write rows pin the
+ * measured sidecar to SERVER_CORE, as decisions.mjs does; the race and lag
+ * rows, where three sidecars and NATS share the machine, pin nothing.
+ */
+function pin(s, cores) {
+  if (SERVER_CORE === null) return;
+  execFileSync("taskset", ["-a", "-p", "-c", cores ?? `0-${CORES - 1}`, String(s.pid)], { stdio: "ignore" });
+}
 
 /** Row 1: warm Check on one sidecar under ghz, as decisions.mjs's check-warm row. `others`: pids whose CPU is reported beside it. */
 async function checkRow(target, warmFile, others) {
@@ -283,7 +302,7 @@ async function lagRow(sidecars, probeRequest) {
   const acks = [];
   const visible = [];
   const baseline = [];
-  const samples = readers.map(() => ({ entries: [], seconds: [], behind: [] }));
+  const samples = readers.map(() => ({ entries: [], seconds: [], low: [], high: [] }));
   let errors = 0;
   let checkErrors = 0;
   let issued = 0;
@@ -294,23 +313,31 @@ async function lagRow(sidecars, probeRequest) {
   };
   const started = performance.now();
   const end = started + opts.lagSeconds * 1000;
+  // Writer, then the readers, then the writer again: a reader's applied
+  // sequence was read between the two writer readings, so how far it was
+  // behind lies between (first - it) and (second - it).
+  const applied = (text) => metricValue(text, "bulkhead_replication_applied_sequence") ?? NaN;
   const sample = async () => {
-    const [w, ...rs] = await Promise.all(sidecars.map(metrics));
-    const writerApplied = metricValue(w, "bulkhead_replication_applied_sequence");
+    const before = applied(await metrics(writer));
+    const rs = await Promise.all(readers.map(metrics));
+    const after = applied(await metrics(writer));
     rs.forEach((text, i) => {
       samples[i].entries.push(metricValue(text, "bulkhead_replication_lag_entries") ?? NaN);
       samples[i].seconds.push(metricValue(text, "bulkhead_replication_lag_seconds") ?? NaN);
-      samples[i].behind.push(Math.max(0, writerApplied - (metricValue(text, "bulkhead_replication_applied_sequence") ?? NaN)));
+      samples[i].low.push(Math.max(0, before - applied(text)));
+      samples[i].high.push(Math.max(0, after - applied(text)));
     });
   };
   const sampler = setInterval(() => track(sample().catch(() => {})), 100);
-  const timed = async (reader, minRevision, into) => {
+  const extra = [];
+  const timed = async (reader, minRevision) => {
     const t0 = performance.now();
     try {
       await unary(reader.decisions, "check", CheckRequest.fromPartial({ ...probeRequest, minRevision }), 5_000);
-      into.push(performance.now() - t0);
+      return performance.now() - t0;
     } catch {
       checkErrors++;
+      return null;
     }
   };
   const write = (n) => {
@@ -319,7 +346,10 @@ async function lagRow(sidecars, probeRequest) {
       acks.push(performance.now() - t0);
       if (n % 10 !== 0) return;
       const reader = readers[(n / 10) % readers.length];
-      await Promise.all([timed(reader, answer.storeRevision, visible), timed(reader, 0, baseline)]);
+      const [waited, plain] = await Promise.all([timed(reader, answer.storeRevision), timed(reader, 0)]);
+      if (waited !== null) visible.push(waited);
+      if (plain !== null) baseline.push(plain);
+      if (waited !== null && plain !== null) extra.push(waited - plain);
     }, () => errors++));
   };
   while (performance.now() < end) {
@@ -334,7 +364,8 @@ async function lagRow(sidecars, probeRequest) {
   return {
     targetRate: opts.lagRate, achievedRate: acks.length / wall, writes: issued, errors, checkErrors,
     ack: spread(acks), visible: spread(visible), baseline: spread(baseline),
-    readers: samples.map((s) => ({ entries: finite(s.entries), seconds: finite(s.seconds), behind: finite(s.behind) })),
+    readers: samples.map((s) => ({ entries: finite(s.entries), seconds: finite(s.seconds), low: finite(s.low), high: finite(s.high) })),
+    extra: spread(extra),
   };
 }
 
@@ -355,17 +386,17 @@ async function main() {
     execFileSync(process.execPath, [join(dist, "cli", "main.js"), "cluster", "import", "--db", freshDb(), "--nats-url", nats.urls().join(","), "--stream", STREAM, "--replicas", "3"], { stdio: ["ignore", "ignore", "inherit"] });
     const importS = (performance.now() - importStarted) / 1000;
     const joinStarted = performance.now();
-    // Sidecar 1 (measured in the check row) is pinned like the single-node one; 2, 3 and NATS are not.
-    for (let i = 0; i < 3; i++) sidecars.push(await sidecar({ dbPath: join(mkdtempSync(join(work, "replica-")), "bulkhead.db"), nats: nats.urls(), pin: i === 0 }));
+    for (let i = 0; i < 3; i++) sidecars.push(await sidecar({ dbPath: join(mkdtempSync(join(work, "replica-")), "bulkhead.db"), nats: nats.urls() }));
     const joinS = (performance.now() - joinStarted) / 1000;
     progress(`imported in ${importS.toFixed(1)} s; 3 replicated sidecars restored the snapshot and were ready after ${joinS.toFixed(1)} s`);
     const natsPids = nats.pids();
     const runs = { single: { check: [], write: [], race: [] }, replicated: { check: [], write: [], race: [] } };
     for (let rep = 0; rep < opts.repetitions; rep++) {
       for (const mode of rep % 2 === 0 ? ["single", "replicated"] : ["replicated", "single"]) {
-        const single = mode === "single" ? await sidecar({ dbPath: freshDb(), pin: true }) : null;
+        const single = mode === "single" ? await sidecar({ dbPath: freshDb() }) : null;
+        const target = single ?? sidecars[0];
         try {
-          const target = single ?? sidecars[0];
+          pin(target, SERVER_CORE);
           const others = single ? [] : [...natsPids, sidecars[1].pid, sidecars[2].pid];
           const c = await checkRow(target, warmFile, others);
           runs[mode].check.push(c);
@@ -373,11 +404,13 @@ async function main() {
           const w = await writeRow(target, `${mode}-${rep}`, others);
           runs[mode].write.push(w);
           progress(`write ${mode} ${rep + 1}/${opts.repetitions}: p50 ${f(w.p50, 3)} ms, p99 ${f(w.p99, 3)} ms, ${w.errors} errors`);
+          pin(target, null);
           const r = await raceRow(single ? [single] : sidecars, rep, mode);
           runs[mode].race.push(r);
           progress(`race ${mode} ${rep + 1}/${opts.repetitions}: ${Math.round(r.callsPerS)} calls/s, ${r.allowedUnits} allowed, exact ${r.exact}, ${r.conflicts} conflicts`);
         } finally {
           if (single) await closeSidecar(single);
+          else pin(target, null);
         }
       }
     }
@@ -427,14 +460,15 @@ function report({ seeded, runs, lag, importS, joinS }) {
   const exactLines = runs.replicated.race.flatMap((r, rep) => r.rows.map((t) => `- repetition ${rep + 1}, ${t.tenant}: allowed ${t.allowed}, counters on sidecars 1/2/3 ${t.counters.join("/")}, limit ${opts.raceLimit}${t.exact ? "" : " (NOT EXACT)"}`));
   const lagRows = lag.readers.map((r, i) => ({
     sidecar: `sidecar ${i + 2}`, samples: r.entries.n,
-    "sequence behind sidecar 1 p50/p99/max": `${r.behind.p50}/${r.behind.p99}/${r.behind.max}`,
+    "behind sidecar 1, at least p50/p99/max": `${r.low.p50}/${r.low.p99}/${r.low.max}`,
+    "at most p50/p99/max": `${r.high.p50}/${r.high.p99}/${r.high.max}`,
     "lag entries p50/p99/max": `${r.entries.p50}/${r.entries.p99}/${r.entries.max}`,
     "lag seconds p50/p99/max": `${f(r.seconds.p50, 3)}/${f(r.seconds.p99, 3)}/${f(r.seconds.max, 3)}`,
   }));
   const machine = machineDetails({
     "nats-server": execFileSync(bins.nats, ["--version"], { encoding: "utf8" }).trim(),
     pinning: SERVER_CORE
-      ? `check/write rows: the measured sidecar (single-node, or replicated sidecar 1) taskset -c ${SERVER_CORE}, ghz taskset -c ${LOAD_CORE}; NATS nodes, replicated sidecars 2 and 3 and the bench's own gRPC client (write, race, lag rows) unpinned`
+      ? `check and write rows: the measured sidecar (single-node, or replicated sidecar 1; all threads) taskset -a -p -c ${SERVER_CORE} for those rows only, ghz taskset -c ${LOAD_CORE}; NATS nodes, replicated sidecars 2 and 3 and the bench's own gRPC client (write, race, lag rows) unpinned; race and lag rows: nothing pinned`
       : "none (one core)",
     store: `${seeded.tenants} tenants, ${seeded.memberships} memberships, ${seeded.plans} plans, plus ${1 + LAG_TENANTS.length + opts.raceTenants * opts.repetitions} metered bench tenants; replicated: \`bulkhead cluster import\` of the same file (${f(importS, 1)} s), 3 sidecars restored it (${f(joinS, 1)} s)`,
     repetitions: opts.repetitions,
@@ -474,10 +508,11 @@ function report({ seeded, runs, lag, importS, joinS }) {
     ...(lag.achievedRate < 0.95 * lag.targetRate ? [`Sidecar 1 did not keep up with ${lag.targetRate}/s here: acknowledgements queued, so their latency is mostly waiting.`] : []),
     `Every 10th acknowledged revision asked of sidecar 2 or 3 with a min_revision Check: answered after p50 ${f(lag.visible.p50, 3)} ms, p99 ${f(lag.visible.p99, 3)} ms, max ${f(lag.visible.max, 3)} ms;`,
     `the same Check without min_revision, sent at the same moment: p50 ${f(lag.baseline.p50, 3)} ms, p99 ${f(lag.baseline.p99, 3)} ms, max ${f(lag.baseline.max, 3)} ms (${lag.visible.n} + ${lag.baseline.n} Checks, ${lag.checkErrors} failed).`,
+    `Pairwise, min_revision minus plain: p50 ${f(lag.extra.p50, 3)} ms, p99 ${f(lag.extra.p99, 3)} ms, max ${f(lag.extra.max, 3)} ms: the wait for the write to be applied there.`,
     "",
-    table(lagRows, ["sidecar", "samples", "sequence behind sidecar 1 p50/p99/max", "lag entries p50/p99/max", "lag seconds p50/p99/max"]),
+    table(lagRows, ["sidecar", "samples", "behind sidecar 1, at least p50/p99/max", "at most p50/p99/max", "lag entries p50/p99/max", "lag seconds p50/p99/max"]),
     "",
-    "Sampled every 100 ms, all three /metrics read together: sequence behind = sidecar 1's bulkhead_replication_applied_sequence minus this one's (0 when ahead);",
+    "Sampled every 100 ms from /metrics: behind = sidecar 1's bulkhead_replication_applied_sequence minus this one's, with sidecar 1 read just before (at least) and just after (at most);",
     "lag entries and lag seconds are the sidecar's own bulkhead_replication_lag_entries and _lag_seconds (what it has heard of from NATS but not applied).",
   ].join("\n");
   console.log(markdown);
