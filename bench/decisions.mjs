@@ -346,7 +346,7 @@ async function runRows(files) {
   const fixedPeers = ids.filter(fixedRate.isFixedRow).map((id) => id.slice("fixed-".length));
   if (fixedPeers.length) {
     fixed.choice = await fixedRate.probeAndChoose({ peers: fixedPeers, plans, requested: opts.fixedRate, progress });
-    Object.assign(plans, fixedRate.fixedRatePlans({ ids, plans, rate: fixed.choice.rate, peerInfo: fixed.peerInfo }));
+    Object.assign(plans, fixedRate.fixedRatePlans({ ids, plans, rate: fixed.choice.rate, peerInfo: fixed.peerInfo, root }));
   }
   // Rows are interleaved within each repetition (A B C, then B C A, ...), so a
   // neighbour busy for a minute slows every row alike instead of one row.

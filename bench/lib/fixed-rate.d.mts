@@ -14,7 +14,7 @@ export interface FixedRateChoice {
   lowest: number;
 }
 export function chooseFixedRate(requested: number, capacities: Record<string, number>, headroom?: number): FixedRateChoice;
-export function describeCommand(argv: string[] | undefined): string;
+export function describeCommand(argv: string[] | undefined, root?: string): string;
 export interface BodyBytes {
   kind: string;
   mean: number;

@@ -15,7 +15,7 @@
 // { probeOnly: true } (warm-up and probe, then stop). Adding a peer to the
 // fixed-rate set is its row id in FIXED_RATE_PEERS.
 import { readFileSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, isAbsolute, relative } from "node:path";
 import { createRequire } from "node:module";
 
 /** Rows that also run at the fixed rate, as `fixed-<id>`: one line per peer. */
@@ -86,23 +86,30 @@ export async function probeAndChoose({ peers, plans, requested, progress }) {
  * Plans for the selected `fixed-*` rows: the ordinary plan at the chosen
  * rate; each also notes the peer's commands and request body size once.
  */
-export function fixedRatePlans({ ids, plans, rate, peerInfo }) {
+export function fixedRatePlans({ ids, plans, rate, peerInfo, root }) {
   const out = {};
   for (const id of ids.filter(isFixedRow)) {
     const of = id.slice("fixed-".length);
     out[id] = async () => {
       const r = await plans[of]({ rate });
-      peerInfo[id] ??= { server: describeCommand(r.commands?.server), load: describeCommand(r.commands?.load), body: bodyBytes(r.commands?.load) };
+      peerInfo[id] ??= { server: describeCommand(r.commands?.server, root), load: describeCommand(r.commands?.load, root), body: bodyBytes(r.commands?.load) };
       return r;
     };
   }
   return out;
 }
 
-/** A command line for the notes: file paths as their base names, `taskset -c N` as it is. */
-export function describeCommand(argv) {
+/**
+ * A command line for the notes: paths inside the repository relative to it,
+ * other paths (temporary files, the binaries) as their base names.
+ */
+export function describeCommand(argv, root = "/nonexistent") {
   if (!argv) return "-";
-  return argv.map((a, i) => (i > 0 && a.startsWith("/") ? basename(a) : a)).map((a, i) => (i === 0 ? basename(a) : a)).join(" ");
+  const path = (a) => {
+    const inRepo = relative(root, a);
+    return inRepo && !inRepo.startsWith("..") && !isAbsolute(inRepo) ? inRepo : basename(a);
+  };
+  return argv.map((a, i) => (i === 0 || a.startsWith("/") ? path(a) : a)).join(" ");
 }
 
 const flag = (argv, name) => {

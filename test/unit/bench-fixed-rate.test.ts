@@ -45,8 +45,11 @@ describe("bench fixed rate: peer notes", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const root = join(import.meta.dirname, "..", "..");
 
-  it("shows a command with base names for paths", () => {
+  it("shows a command with repository paths relative to it and others as base names", () => {
     expect(describeCommand(["taskset", "-c", "1", "/go/bin/ghz", "-D", "/tmp/x/warm.json", "-c", "64"])).toBe("taskset -c 1 ghz -D warm.json -c 64");
+    expect(describeCommand(["taskset", "-c", "0", "/usr/bin/node", "/repo/dist/src/cli/main.js", "serve", "--db", "/tmp/db-1/bench.db"], "/repo"))
+      .toBe("taskset -c 0 node dist/src/cli/main.js serve --db bench.db");
+    expect(describeCommand(["/repo-other/x"], "/repo")).toBe("x");
     expect(describeCommand(undefined)).toBe("-");
   });
 
