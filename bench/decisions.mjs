@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { execFileSync, execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { machineDetails, percentile, table } from "./machine.mjs";
+import { machineDetails, median, percentile, table } from "./machine.mjs";
 import { requestMix, SHAPE } from "./lib/request-mix.mjs";
 import { seedStore } from "./lib/seed-store.mjs";
 import { bulkheadReady, cpuMs, freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
@@ -293,11 +293,6 @@ async function agreement(url, expected) {
   };
   await Promise.all(Array.from({ length: 16 }, worker));
   return disagreements;
-}
-
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 function summarise(id, reps, extra = {}) {

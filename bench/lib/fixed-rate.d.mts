@@ -24,3 +24,9 @@ export interface BodyBytes {
 }
 export function bodyBytes(argv: string[] | undefined): BodyBytes | null;
 export function stats(values: number[]): { mean: number; min: number; max: number; count: number };
+export function fixedRateNotes(args: {
+  choice: FixedRateChoice;
+  rows: Array<Record<string, unknown> & { id: string; row: string; "achieved /s": number }>;
+  peerInfo: Record<string, { server?: string; load?: string; body?: BodyBytes | null }>;
+  seconds: number;
+}): string[];

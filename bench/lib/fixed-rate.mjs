@@ -17,6 +17,7 @@
 import { readFileSync } from "node:fs";
 import { basename, isAbsolute, relative } from "node:path";
 import { createRequire } from "node:module";
+import { median } from "../machine.mjs";
 
 /** Rows that also run at the fixed rate, as `fixed-<id>`: one line per peer. */
 export const FIXED_RATE_PEERS = [
@@ -162,11 +163,6 @@ export function stats(values) {
 
 export const FIXED_COLUMNS = ["row", "rate /s", "achieved /s", "probe /s", "rate / probe", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
   "server CPU us/decision", "load CPU us/decision", "errors"];
-
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 /** One table row per fixed-rate row: medians over its repetitions. */
 export function summariseFixed(id, label, reps, rate) {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bodyBytes, chooseFixedRate, describeCommand, fixedRateRows, plannedRows } from "../../bench/lib/fixed-rate.mjs";
+import { bodyBytes, chooseFixedRate, describeCommand, fixedRateNotes, fixedRateRows, plannedRows } from "../../bench/lib/fixed-rate.mjs";
 
 // The fixed-rate rows compare latencies at one rate for every system; that
 // only means something if the rate is below every system's capacity, and it
@@ -37,6 +37,21 @@ describe("bench fixed rate", () => {
       "fixed-opa": "OPA REST, at the fixed rate",
     });
     expect(plannedRows(["batch", "fixed-opa", "opa"]).sort()).toEqual(["batch", "fixed-opa", "opa"]);
+  });
+});
+
+describe("bench fixed rate: notes", () => {
+  it("says how the rate was chosen and names a row that did not keep up with it", () => {
+    const choice = chooseFixedRate(1000, { b0: 3000, opa: 400 });
+    const rows = [
+      { id: "fixed-b0", row: "B0", "achieved /s": 280 },
+      { id: "fixed-opa", row: "OPA", "achieved /s": 250 },
+    ];
+    const notes = fixedRateNotes({ choice, rows, peerInfo: {}, seconds: 3 }).join("\n");
+    expect(notes).toContain("280 calls/s for 3 s");
+    expect(notes).toContain("requested 1000/s; lowered");
+    expect(notes).toContain("OPA: achieved 250/s, below the rate");
+    expect(notes).not.toContain("B0: achieved");
   });
 });
 
