@@ -15,12 +15,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { execFileSync, execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { machineDetails, percentile, table } from "./machine.mjs";
+import { machineDetails, median, percentile, table } from "./machine.mjs";
 import { requestMix, SHAPE } from "./lib/request-mix.mjs";
 import { seedStore } from "./lib/seed-store.mjs";
 import { bulkheadReady, cpuMs, freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
 import { soak } from "./lib/soak.mjs";
 import { CLIENT_COLUMNS, clientRows } from "./lib/client-rows.mjs";
+import * as fixedRate from "./lib/fixed-rate.mjs";
 
 const root = join(import.meta.dirname, "..");
 const dist = join(root, "dist", "src");
@@ -42,6 +43,7 @@ const ROWS = {
   workers2: "bulkhead serve --workers 2, Check, warm",
   client: "bulkhead/client: coalescing vs unary (100 concurrent isAllowed), in-process transport",
 };
+Object.assign(ROWS, fixedRate.fixedRateRows(ROWS)); // fixed-b0, fixed-check-warm, ...: bench/lib/fixed-rate.mjs
 
 const HELP = `node bench/decisions.mjs [options]   (npm run bench builds first, then runs this)
 
@@ -50,6 +52,8 @@ const HELP = `node bench/decisions.mjs [options]   (npm run bench builds first, 
   --warmup S            warm-up seconds per repetition (default 3)
   --probe S             throughput-probe seconds (default 5)
   --sustain S           sustained-run seconds at 85% of the probe (default 10)
+  --fixed-rate R        calls/s for every fixed-* row (default ${fixedRate.DEFAULT_FIXED_RATE}), lowered to
+                        ${fixedRate.HEADROOM * 100}% of the lowest capacity a probe pass finds
   --quick               smoke run: 1 repetition, 1 s warm-up, 2 s probe, 3 s sustained
   --soak-minutes M      also run the soak (policy hot reloads + webhook writes under load);
                         default 0 = off; the issue's soak is 10
@@ -69,6 +73,7 @@ const { values } = parseArgs({
     warmup: { type: "string" },
     probe: { type: "string" },
     sustain: { type: "string" },
+    "fixed-rate": { type: "string" },
     quick: { type: "boolean" },
     "soak-minutes": { type: "string", default: "0" },
     "client-rounds": { type: "string" },
@@ -91,6 +96,7 @@ const opts = {
   clientRounds: Number(values["client-rounds"] ?? (quick ? 2 : 5)),
   clientBursts: Number(values["client-bursts"] ?? (quick ? 10 : 40)),
   seed: Number(values.seed),
+  fixedRate: Number(values["fixed-rate"] ?? fixedRate.DEFAULT_FIXED_RATE),
 };
 const selected = values.rows ? values.rows.split(",").map((r) => r.trim()) : Object.keys(ROWS);
 for (const r of selected) if (!ROWS[r]) throw new Error(`unknown row ${r}; rows: ${Object.keys(ROWS).join(", ")}`);
@@ -172,15 +178,17 @@ async function nullServer() {
 }
 
 /** Warm-up, probe, sustained at 85% for one gRPC method; returns one repetition. */
-async function grpcRepetition({ start, method, dataFile, perCall = 1, concurrency, connections, streamCount, loadCores = LOAD_CORE }) {
+async function grpcRepetition({ start, method, dataFile, perCall = 1, concurrency, connections, streamCount, loadCores = LOAD_CORE, rate, probeOnly }) {
   const { server, address } = await start();
   try {
     const base = { bin: bins.ghz, root, address, method, dataFile, concurrency, connections, cores: loadCores, streamCount };
     await ghz({ ...base, seconds: opts.warmup });
     const probe = await ghz({ ...base, seconds: opts.probe });
+    if (probeOnly) return { probeCallsPerS: probe.rps };
     const before = cpuMs(server.child.pid);
-    const sustained = await ghz({ ...base, seconds: opts.sustain, rps: probe.rps * 0.85 });
+    const sustained = await ghz({ ...base, seconds: opts.sustain, rps: rate ?? probe.rps * 0.85 });
     sustained.serverCpuMs = cpuMs(server.child.pid) - before;
+    sustained.serverArgv = server.argv;
     return repetition(probe, sustained, perCall, peakRssMiB(server.child.pid));
   } finally {
     await stopServer(server);
@@ -194,14 +202,17 @@ function repetition(probe, sustained, perCall, peakRss) {
     serverCpuUsPerDecision: (sustained.serverCpuMs * 1000) / decisions,
     loadCpuUsPerDecision: sustained.loadCpuMs === undefined ? null : (sustained.loadCpuMs * 1000) / decisions,
     probeDecisionsPerS: probe.rps * perCall,
+    probeCallsPerS: probe.rps,
     decisionsPerS: sustained.rps * perCall,
     callsPerS: sustained.rps,
     p50: percentile(l, 50),
+    p90: percentile(l, 90),
     p99: percentile(l, 99),
     p999: percentile(l, 99.9),
     errors: sustained.errors + probe.errors,
     calls: sustained.count,
     peakRssMiB: peakRss,
+    commands: { server: sustained.serverArgv, load: sustained.argv },
   };
 }
 
@@ -223,7 +234,7 @@ async function opaSetup(files) {
 }
 
 /** One repetition of the OPA row: start OPA, check agreement (first time only), load its REST API. */
-async function opaRepetition(state) {
+async function opaRepetition(state, { rate, probeOnly } = {}) {
   const { expected } = state;
   {
     const p = await port();
@@ -245,9 +256,11 @@ async function opaRepetition(state) {
       const base = { bin: bins.vegeta, targetsFile: targets, workers: 64, cores: LOAD_CORE };
       await vegeta({ ...base, seconds: opts.warmup });
       const probe = await vegeta({ ...base, seconds: opts.probe });
+      if (probeOnly) return { probeCallsPerS: probe.rps };
       const before = cpuMs(server.child.pid);
-      const sustained = await vegeta({ ...base, seconds: opts.sustain, rps: probe.rps * 0.85 });
+      const sustained = await vegeta({ ...base, seconds: opts.sustain, rps: rate ?? probe.rps * 0.85 });
       sustained.serverCpuMs = cpuMs(server.child.pid) - before;
+      sustained.serverArgv = server.argv;
       return repetition(probe, sustained, 1, peakRssMiB(server.child.pid));
     } finally {
       await stopServer(server);
@@ -282,11 +295,6 @@ async function agreement(url, expected) {
   return disagreements;
 }
 
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 function summarise(id, reps, extra = {}) {
   const m = (k) => median(reps.map((r) => r[k]));
   return {
@@ -310,12 +318,12 @@ async function runRows(files) {
   const results = [];
   const unary = { method: "Check", concurrency: 64, connections: 4 };
   const plans = {
-    b0: () => grpcRepetition({ ...unary, start: nullServer, dataFile: files.warm }),
+    b0: (run) => grpcRepetition({ ...unary, start: nullServer, dataFile: files.warm, ...run }),
     "check-cold": () => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.cold }),
-    "check-warm": () => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.warm }),
+    "check-warm": (run) => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.warm, ...run }),
     "check-warm-speed": () => grpcRepetition({ ...unary, start: () => bulkheadServer({ env: { BULKHEAD_HEAP_MODE: "speed" } }), dataFile: files.warm }),
     "check-warm-nocache": () => grpcRepetition({ ...unary, start: () => bulkheadServer({ env: { BULKHEAD_DECISION_CACHE_MB: "0" } }), dataFile: files.warm }),
-    "check-warm-unique": () => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.warmUnique }),
+    "check-warm-unique": (run) => grpcRepetition({ ...unary, start: () => bulkheadServer(), dataFile: files.warmUnique, ...run }),
     batch: () => grpcRepetition({ method: "BatchCheck", start: () => bulkheadServer(), dataFile: files.batch, perCall: BATCH, concurrency: 8, connections: 2 }),
     stream: () => grpcRepetition({ method: "CheckStream", start: () => bulkheadServer(), dataFile: files.stream, perCall: STREAM_MESSAGES, streamCount: STREAM_MESSAGES, concurrency: 4, connections: 1 }),
     inproc: () => inProcessRepetition(files.warm),
@@ -326,9 +334,14 @@ async function runRows(files) {
   };
   const ids = selected.filter((id) => id !== "client"); // the client rows have their own table, in main()
   let opa;
-  if (ids.includes("opa")) {
+  if (fixedRate.plannedRows(ids).includes("opa")) {
     opa = await opaSetup(files);
-    plans.opa = () => opaRepetition(opa);
+    plans.opa = (run) => opaRepetition(opa, run);
+  }
+  const fixedPeers = ids.filter(fixedRate.isFixedRow).map((id) => id.slice("fixed-".length));
+  if (fixedPeers.length) {
+    fixed.choice = await fixedRate.probeAndChoose({ peers: fixedPeers, plans, requested: opts.fixedRate, progress });
+    Object.assign(plans, fixedRate.fixedRatePlans({ ids, plans, rate: fixed.choice.rate, peerInfo: fixed.peerInfo, root }));
   }
   // Rows are interleaved within each repetition (A B C, then B C A, ...), so a
   // neighbour busy for a minute slows every row alike instead of one row.
@@ -341,6 +354,10 @@ async function runRows(files) {
     }
   }
   for (const id of ids) {
+    if (fixedRate.isFixedRow(id)) {
+      fixed.rows.push(fixedRate.summariseFixed(id, ROWS[id], reps[id], fixed.choice.rate));
+      continue;
+    }
     if (id === "opa") {
       results.push(summarise(id, reps[id], { note: `OPA vs Bulkhead disagreements on ${opa.expected.length} requests: ${opa.disagreements}`, disagreements: opa.disagreements }));
       continue;
@@ -355,6 +372,9 @@ async function runRows(files) {
   }
   return results;
 }
+
+/** The fixed-rate rows' own table: the chosen rate, rows, and each peer's commands and body size. */
+const fixed = { choice: null, rows: [], peerInfo: {} };
 
 const rotate = (list, n) => list.map((_, i) => list[(i + n) % list.length]);
 
@@ -465,6 +485,14 @@ async function main() {
     "## Targets",
     "",
     table(goals, ["target", "value", "met"]),
+    ...(fixed.rows.length ? [
+      "",
+      "## Fixed rate (the same calls/s for every system)",
+      "",
+      table(fixed.rows, fixedRate.FIXED_COLUMNS),
+      "",
+      ...fixedRate.fixedRateNotes({ choice: fixed.choice, rows: fixed.rows, peerInfo: fixed.peerInfo, seconds: opts.sustain }),
+    ] : []),
     ...(hostClient.length ? [
       "",
       "## Host client (bulkhead/client)",
@@ -482,7 +510,10 @@ async function main() {
     mkdirSync(join(root, "bench", "results"), { recursive: true });
     const stamp = machine.date.slice(0, 10);
     writeFileSync(join(root, "bench", "results", `${stamp}.md`), markdown + "\n");
-    const json = { machine, options: opts, rows: rows.map(({ reps, ...r }) => ({ ...r, repetitions: reps })), hostClient, targets: goals, soak: soakResult };
+    const json = {
+      machine, options: opts, rows: rows.map(({ reps, ...r }) => ({ ...r, repetitions: reps })), hostClient, targets: goals, soak: soakResult,
+      fixedRate: fixed.choice && { ...fixed.choice, peers: fixed.peerInfo, rows: fixed.rows.map(({ reps, ...r }) => ({ ...r, repetitions: reps })) },
+    };
     writeFileSync(join(root, "bench", "results", `${stamp}.json`), JSON.stringify(json, null, 2) + "\n");
     progress(`wrote bench/results/${stamp}.md and .json`);
   }

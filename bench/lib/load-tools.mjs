@@ -1,7 +1,7 @@
 // The load generators and the processes under test: starting a server pinned
 // to a core, reading its peak RSS, and running ghz (gRPC) or vegeta (HTTP)
 // against it. Every run returns the same shape:
-//   { rps, latencies (ms, sorted), errors, count, loadCpuMs (the load tool's CPU) }
+//   { rps, latencies (ms, sorted), errors, count, loadCpuMs (the load tool's CPU), argv (what ran) }
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
@@ -57,7 +57,7 @@ export function startServer({ command, args, cores, ready, env, cwd }) {
       log = (log + d).slice(-65536);
       if (isReady(log)) {
         clearTimeout(timer);
-        resolve({ child, log: () => log });
+        resolve({ child, log: () => log, argv });
       }
     });
     child.on("exit", (code) => {
@@ -183,7 +183,7 @@ export async function ghz({ bin, root, address, method, dataFile, seconds, rps =
   const details = report.details ?? [];
   const latencies = details.map((d) => d.latency / 1e6).sort((a, b) => a - b);
   const errors = details.filter((d) => d.error || d.status !== "OK").length;
-  return { rps: report.rps, latencies, errors, count: report.count, loadCpuMs };
+  return { rps: report.rps, latencies, errors, count: report.count, loadCpuMs, argv };
 }
 
 /** vegeta against an HTTP endpoint with per-request bodies from a JSON targets file. */
@@ -206,5 +206,5 @@ export async function vegeta({ bin, targetsFile, seconds, rps = 0, workers, core
   }
   latencies.sort((a, b) => a - b);
   const wall = Math.max((last - first) / 1000, 1e-3);
-  return { rps: lines.length / wall, latencies, errors, count: lines.length, loadCpuMs };
+  return { rps: lines.length / wall, latencies, errors, count: lines.length, loadCpuMs, argv: attack };
 }
