@@ -368,7 +368,7 @@ async function runRows(files) {
     // The same load shape and pinning as check-warm: server on core 0, ghz on core 1, 64 in flight over 4 connections.
     plans.cerbos = () => grpcRepetition({
       ...unary, call: CERBOS_METHOD, dataFile: cerbos.dataFile, before: (address) => cerbosFirstLook(cerbos, address),
-      start: () => startCerbos({ root, cores: SERVER_CORE, startServer, freePort, waitForHttp }),
+      start: () => startCerbos({ root, cores: SERVER_CORE }),
     });
   }
   // Rows are interleaved within each repetition (A B C, then B C A, ...), so a

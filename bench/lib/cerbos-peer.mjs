@@ -19,6 +19,7 @@ import { create, createFileRegistry, fromBinary, fromJson, toBinary, toJson } fr
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import grpc from "@grpc/grpc-js";
 import protoLoader from "@grpc/proto-loader";
+import { freePort, startServer, stopServer, waitForHttp } from "./load-tools.mjs";
 
 export const CERBOS_METHOD = "cerbos.svc.v1.CerbosService.CheckResources";
 export const CERBOS_VERSION = "0.55.0";
@@ -109,10 +110,10 @@ export function cerbosAllows(request, response) {
 
 /**
  * Starts `cerbos server` with the committed config on free loopback ports,
- * through the harness's startServer (pinned to `cores`), and waits for its
- * health endpoint.
+ * through the harness's startServer (pinned to `cores`: taskset -c), and
+ * waits for its health endpoint. `stop()` ends it (SIGTERM, then SIGKILL).
  */
-export async function startCerbos({ root, cores, startServer, freePort, waitForHttp }) {
+export async function startCerbos({ root, cores = null }) {
   const grpcPort = await freePort();
   const httpPort = await freePort();
   const peer = join(root, "bench", "peers", "cerbos");
@@ -127,7 +128,7 @@ export async function startCerbos({ root, cores, startServer, freePort, waitForH
     ready: null, // Cerbos prints nothing at log level error; readiness is its health endpoint
   });
   await waitForHttp(`http://127.0.0.1:${httpPort}/_cerbos/health`);
-  return { server, address: `127.0.0.1:${grpcPort}` };
+  return { server, address: `127.0.0.1:${grpcPort}`, stop: () => stopServer(server) };
 }
 
 /**
@@ -163,7 +164,7 @@ export async function cerbosSchemas(address) {
   } finally {
     client.close();
   }
-  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: [...files.values()] }));
+  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: dependenciesFirst(files) }));
   const request = registry.getMessage("cerbos.request.v1.CheckResourcesRequest");
   const response = registry.getMessage("cerbos.response.v1.CheckResourcesResponse");
   if (!request || !response) throw new Error("cerbos reflection: CheckResources request/response types not found");
@@ -171,6 +172,21 @@ export async function cerbosSchemas(address) {
     encode: (json) => toBinary(request, fromJson(request, json)),
     decode: (bytes) => toJson(response, fromBinary(response, bytes)),
   };
+}
+
+/** A FileDescriptorSet is read in order: every file after the files it imports. */
+function dependenciesFirst(files) {
+  const out = [];
+  const seen = new Set();
+  const visit = (name) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const file = files.get(name);
+    for (const d of file.dependency) visit(d);
+    out.push(file);
+  };
+  for (const name of files.keys()) visit(name);
+  return out;
 }
 
 const pending = (files) => [...new Set([...files.values()].flatMap((f) => f.dependency))].filter((d) => !files.has(d));
