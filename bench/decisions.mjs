@@ -389,7 +389,7 @@ async function runRows(files) {
     if (id === "cerbos") {
       const size = (b) => `mean ${b.mean.toFixed(0)} B, max ${b.max} B`;
       const note = [
-        `Cerbos vs Bulkhead disagreements (allow/deny) on ${cerbos.requests.length} requests: ${cerbos.disagreements}`,
+        `Cerbos vs Bulkhead disagreements (allow/deny) on ${cerbos.requests.length} requests (${cerbos.expected.filter((e) => e.allow).length} allowed by Bulkhead): ${cerbos.disagreements}`,
         `request body (protobuf): Cerbos CheckResources ${size(cerbos.cerbosBody)}, Bulkhead Check ${size(cerbos.bulkheadBody)}`,
         "settings: bench/peers/cerbos/config.yaml (disk store, audit off, no schemas, telemetry off), --log-level=error, ghz through server reflection, -c 64 over 4 connections as check-warm",
       ].join("; ");
