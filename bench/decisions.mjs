@@ -1,6 +1,6 @@
-// The decision benchmark of issue 7: Bulkhead against a null grpc-js server
-// and against an OPA server on the same Rego and data, in one session, as
-// ratios. Uses the compiled code: `npm run bench` builds first.
+// The decision benchmark of issue 7: Bulkhead against a null grpc-js server,
+// an OPA server on the same Rego and data, and Cerbos on the same rules
+// (issue 19, bench/peers/cerbos/), in one session, as ratios. Uses the compiled code: `npm run bench` builds first.
 //
 //   node bench/decisions.mjs --help
 //
@@ -18,7 +18,8 @@ import { promisify } from "node:util";
 import { machineDetails, median, percentile, table } from "./machine.mjs";
 import { requestMix, SHAPE } from "./lib/request-mix.mjs";
 import { seedStore } from "./lib/seed-store.mjs";
-import { bulkheadReady, cpuMs, freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta } from "./lib/load-tools.mjs";
+import { bulkheadReady, cpuMs, freePort, ghz, peakRssMiB, pinning, startServer, stopServer, tool, vegeta, waitForHttp } from "./lib/load-tools.mjs";
+import { bodySizes, CERBOS_METHOD, cerbosAgreement, cerbosBinary, cerbosCheck, cerbosSchemas, startCerbos } from "./lib/cerbos-peer.mjs";
 import { soak } from "./lib/soak.mjs";
 import { CLIENT_COLUMNS, clientRows } from "./lib/client-rows.mjs";
 import * as fixedRate from "./lib/fixed-rate.mjs";
@@ -40,6 +41,7 @@ const ROWS = {
   "inproc-nocache": "Bulkhead engine in process (Decider), warm, decision cache off",
   "inproc-cold": "Bulkhead engine in process (Decider), cold",
   opa: "OPA server REST, full input precomputed",
+  cerbos: "Cerbos gRPC CheckResources, attributes precomputed",
   workers2: "bulkhead serve --workers 2, Check, warm",
   client: "bulkhead/client: coalescing vs unary (100 concurrent isAllowed), in-process transport",
 };
@@ -64,7 +66,8 @@ const HELP = `node bench/decisions.mjs [options]   (npm run bench builds first, 
   --help
 
 Load tools (installed with go install at the versions pinned in scripts/ensure-tool.sh):
-ghz for gRPC, vegeta for OPA's REST API, and opa itself.`;
+ghz for gRPC, vegeta for OPA's REST API, and opa itself. Cerbos is the binary of the
+devDependency @cerbos/cerbos-linux-x64 (npm ci), config in bench/peers/cerbos/.`;
 
 const { values } = parseArgs({
   options: {
@@ -178,10 +181,11 @@ async function nullServer() {
 }
 
 /** Warm-up, probe, sustained at 85% for one gRPC method; returns one repetition. */
-async function grpcRepetition({ start, method, dataFile, perCall = 1, concurrency, connections, streamCount, loadCores = LOAD_CORE, rate, probeOnly }) {
+async function grpcRepetition({ start, method, call, dataFile, perCall = 1, concurrency, connections, streamCount, loadCores = LOAD_CORE, rate, probeOnly, before: first }) {
   const { server, address } = await start();
   try {
-    const base = { bin: bins.ghz, root, address, method, dataFile, concurrency, connections, cores: loadCores, streamCount };
+    if (first) await first(address);
+    const base = { bin: bins.ghz, root, address, method, call, dataFile, concurrency, connections, cores: loadCores, streamCount };
     await ghz({ ...base, seconds: opts.warmup });
     const probe = await ghz({ ...base, seconds: opts.probe });
     if (probeOnly) return { probeCallsPerS: probe.rps };
@@ -225,12 +229,50 @@ async function inProcessRepetition(requestsFile, env = {}) {
   return { ...repetition({ rps: r.probe.rps, errors: 0 }, r.sustained, 1, r.peakRssMiB), memory: r.memory, decisionCache: r.decisionCache };
 }
 
-/** OPA row, once: precompute inputs and Bulkhead's answers (the agreement check needs them). */
-async function opaSetup(files) {
-  progress("opa: precomputing full policy inputs and Bulkhead's decisions for the warm mix");
+let precomputed;
+/** Once per run: the full policy input and Bulkhead's answer for every warm request (OPA and Cerbos rows). */
+async function precompute(files) {
+  if (precomputed) return precomputed;
+  progress("precomputing full policy inputs and Bulkhead's decisions for the warm mix");
   const expectedFile = join(work, "expected.json");
   await promisify(execFile)(process.execPath, [join(root, "bench", "lib", "in-process.mjs"), "precompute", dist, freshDb(), policyDir, files.warm, expectedFile], { maxBuffer: 1 << 28 });
-  return { expected: JSON.parse(readFileSync(expectedFile, "utf8")), disagreements: null };
+  precomputed = JSON.parse(readFileSync(expectedFile, "utf8"));
+  return precomputed;
+}
+
+/** OPA row, once: precompute inputs and Bulkhead's answers (the agreement check needs them). */
+async function opaSetup(files) {
+  return { expected: await precompute(files), disagreements: null };
+}
+
+/**
+ * Cerbos row, once: one CheckResources request per warm request, its
+ * attributes mapped from the precomputed policy input (cerbosCheck), in the
+ * warm mix's order; the ghz data file.
+ */
+async function cerbosSetup(files) {
+  const expected = await precompute(files);
+  const warm = JSON.parse(readFileSync(files.warm, "utf8"));
+  const requests = expected.map((e, i) => cerbosCheck(e.input, warm[i].principal.requestId));
+  const dataFile = join(work, "cerbos.json");
+  writeFileSync(dataFile, JSON.stringify(requests));
+  const { CheckRequest } = await import(join(dist, "gen", "bulkhead", "v1", "decision.js"));
+  const bulkheadBody = bodySizes((r) => CheckRequest.encode(CheckRequest.fromJSON(r)).finish(), warm);
+  return { expected, requests, dataFile, bulkheadBody, cerbosBody: null, disagreements: null };
+}
+
+/** Before the first Cerbos load: agreement on every warm request, over gRPC; fails the run on any disagreement. */
+async function cerbosFirstLook(state, address) {
+  if (state.disagreements !== null) return;
+  const schemas = await cerbosSchemas(address);
+  state.cerbosBody = bodySizes(schemas.encode, state.requests);
+  const { count, examples } = await cerbosAgreement({ address, schemas, requests: state.requests, expected: state.expected });
+  state.disagreements = count;
+  progress(`cerbos: ${count} disagreements with Bulkhead on ${state.requests.length} warm requests`);
+  if (count > 0) {
+    const lines = examples.map((x) => `  request ${x.index} ${x.action}: Bulkhead ${x.bulkhead ? "allow" : "deny"} (${x.bulkheadReasons.join(",") || "no reasons"}), Cerbos ${x.cerbos ? "allow" : "deny"}`);
+    throw new Error(`Cerbos and Bulkhead disagree on ${count} of ${state.requests.length} warm requests; the first ${examples.length}:\n${lines.join("\n")}`);
+  }
 }
 
 /** One repetition of the OPA row: start OPA, check agreement (first time only), load its REST API. */
@@ -266,16 +308,6 @@ async function opaRepetition(state, { rate, probeOnly } = {}) {
       await stopServer(server);
     }
   }
-}
-
-async function waitForHttp(url) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${url} never answered`);
 }
 
 /** Same decision = same allow and the same reason codes in the same order. */
@@ -343,6 +375,15 @@ async function runRows(files) {
     fixed.choice = await fixedRate.probeAndChoose({ peers: fixedPeers, plans, requested: opts.fixedRate, progress });
     Object.assign(plans, fixedRate.fixedRatePlans({ ids, plans, rate: fixed.choice.rate, peerInfo: fixed.peerInfo, root }));
   }
+  let cerbos;
+  if (fixedRate.plannedRows(ids).includes("cerbos")) {
+    cerbos = await cerbosSetup(files);
+    // The same load shape and pinning as check-warm: server on core 0, ghz on core 1, 64 in flight over 4 connections.
+    plans.cerbos = (run) => grpcRepetition({
+      ...unary, call: CERBOS_METHOD, dataFile: cerbos.dataFile, before: (address) => cerbosFirstLook(cerbos, address),
+      start: () => startCerbos({ root, cores: SERVER_CORE }), ...run,
+    });
+  }
   // Rows are interleaved within each repetition (A B C, then B C A, ...), so a
   // neighbour busy for a minute slows every row alike instead of one row.
   const reps = Object.fromEntries(ids.map((id) => [id, []]));
@@ -360,6 +401,16 @@ async function runRows(files) {
     }
     if (id === "opa") {
       results.push(summarise(id, reps[id], { note: `OPA vs Bulkhead disagreements on ${opa.expected.length} requests: ${opa.disagreements}`, disagreements: opa.disagreements }));
+      continue;
+    }
+    if (id === "cerbos") {
+      const size = (b) => `mean ${b.mean.toFixed(0)} B, max ${b.max} B`;
+      const note = [
+        `Cerbos vs Bulkhead disagreements (allow/deny) on ${cerbos.requests.length} requests (${cerbos.expected.filter((e) => e.allow).length} allowed by Bulkhead): ${cerbos.disagreements}`,
+        `request body (protobuf): Cerbos CheckResources ${size(cerbos.cerbosBody)}, Bulkhead Check ${size(cerbos.bulkheadBody)}`,
+        "settings: bench/peers/cerbos/config.yaml (disk store, audit off, no schemas, telemetry off), --log-level=error, ghz through server reflection, -c 64 over 4 connections as check-warm",
+      ].join("; ");
+      results.push(summarise(id, reps[id], { note, disagreements: cerbos.disagreements, requestBytes: { cerbos: cerbos.cerbosBody, bulkhead: cerbos.bulkheadBody } }));
       continue;
     }
     const wasm = reps[id].find((r) => r.memory)?.memory;
@@ -387,7 +438,8 @@ function versions() {
       return "?";
     }
   };
-  return { opa, ghz: goVersion(bins.ghz), vegeta: goVersion(bins.vegeta) };
+  const cerbos = selected.includes("cerbos") ? execFileSync(cerbosBinary(root), ["--version"], { encoding: "utf8" }).split("\n")[0].trim() : undefined;
+  return { opa, ghz: goVersion(bins.ghz), vegeta: goVersion(bins.vegeta), ...(cerbos ? { cerbos } : {}) };
 }
 
 function targets(rows) {
@@ -411,6 +463,14 @@ function targets(rows) {
     const perCore = cpu(by.opa) / cpu(by[id]);
     if (id !== "check-warm") out.push({ target: `${id}: >= 2 x OPA REST unary`, value: `${fmt(r)} x OPA`, met: r >= 2 ? "yes" : "no" });
     out.push({ target: `(info) ${id}: decisions per server CPU second vs OPA REST`, value: `${fmt(perCore)} x OPA`, met: "-" });
+  }
+  // Bulkhead per server core vs Cerbos (issue 19: >= Cerbos gRPC on the same rules), from CPU per decision.
+  for (const id of ["check-warm", "check-warm-unique", "batch", "stream"]) {
+    if (!by[id] || !by.cerbos) continue;
+    const perCore = cpu(by.cerbos) / cpu(by[id]);
+    const value = `${fmt(perCore)} x Cerbos (${cpu(by[id]).toFixed(0)} vs ${cpu(by.cerbos).toFixed(0)} us server CPU per decision; decisions/s ${fmt(ratio(by[id], by.cerbos))} x)`;
+    if (id === "check-warm") out.push({ target: "check-warm: Bulkhead per server core >= Cerbos gRPC", value, met: perCore >= 1 ? "yes" : "no" });
+    else out.push({ target: `(info) ${id}: Bulkhead per server core vs Cerbos gRPC`, value, met: "-" });
   }
   if (by["check-warm-unique"]) {
     const us = cpu(by["check-warm-unique"]);
@@ -438,7 +498,7 @@ function targets(rows) {
     const us = Number(by[id]["p99 ms"]) * 1000;
     out.push({ target: `${id}: p99 <= 100 us per decision`, value: `p99 ${us.toFixed(0)} us`, met: us <= 100 ? "yes" : "no" });
   }
-  const bulkheadRss = rows.filter((r) => !["b0", "opa", "workers2", "check-warm-speed", "check-warm-nocache"].includes(r.id) && !r.id.startsWith("inproc")).map((r) => Number(r["peak RSS MiB"]));
+  const bulkheadRss = rows.filter((r) => !["b0", "opa", "cerbos", "workers2", "check-warm-speed", "check-warm-nocache"].includes(r.id) && !r.id.startsWith("inproc")).map((r) => Number(r["peak RSS MiB"]));
   if (bulkheadRss.length) {
     const peak = Math.max(...bulkheadRss);
     out.push({ target: "peak RSS <= 256 MiB (one sidecar, seeded store)", value: `${peak} MiB`, met: peak <= 256 ? "yes" : "no" });
@@ -447,6 +507,7 @@ function targets(rows) {
     out.push({ target: "(info) --workers 2 vs one process, warm Check", value: `${fmt(ratio(by.workers2, by["check-warm"]))} x`, met: "-" });
   }
   if (by.opa) out.push({ target: "OPA and Bulkhead agree (0 disagreements)", value: String(by.opa.disagreements), met: by.opa.disagreements === 0 ? "yes" : "no" });
+  if (by.cerbos) out.push({ target: "Cerbos and Bulkhead agree on allow/deny (0 disagreements)", value: String(by.cerbos.disagreements), met: by.cerbos.disagreements === 0 ? "yes" : "no" });
   return out;
 }
 

@@ -42,11 +42,12 @@ export const bulkheadReady = (processes = 1) => (stderr) => readyAddresses(stder
 
 /**
  * Starts `command` (pinned), resolves once its stderr so far satisfies
- * `ready` (a RegExp, or a test such as bulkheadReady()).
+ * `ready` (a RegExp, or a test such as bulkheadReady()); `ready: null`
+ * resolves once the process has spawned (the caller polls it, e.g. waitForHttp).
  * The process's stderr is kept (last 64 KiB) for error messages.
  */
 export function startServer({ command, args, cores, ready, env, cwd }) {
-  const isReady = typeof ready === "function" ? ready : (log) => ready.test(log);
+  const isReady = ready === null ? () => true : typeof ready === "function" ? ready : (log) => ready.test(log);
   const pin = pinning(cores);
   const argv = [...pin, command, ...args];
   const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env }, cwd });
@@ -64,7 +65,24 @@ export function startServer({ command, args, cores, ready, env, cwd }) {
       clearTimeout(timer);
       reject(new Error(`${command} exited with ${code} before it was ready:\n${log}`));
     });
+    if (ready === null) {
+      child.once("spawn", () => {
+        clearTimeout(timer);
+        resolve({ child, log: () => log });
+      });
+    }
   });
+}
+
+/** Polls `url` until it answers 2xx (10 s at most). */
+export async function waitForHttp(url) {
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} never answered`);
 }
 
 export async function stopServer(server) {
@@ -164,14 +182,18 @@ function run(argv, { input, timed = false } = {}) {
 }
 
 /**
- * ghz against a gRPC method. `rps` 0 = as fast as it goes (the probe).
+ * ghz against a gRPC method: `method` of Bulkhead's DecisionService (from
+ * proto/), or any `call` ("pkg.Service.Method") that the server describes
+ * through gRPC reflection. `rps` 0 = as fast as it goes (the probe).
  * Latencies come from ghz's per-call details, so p99.9 is computed here.
  */
-export async function ghz({ bin, root, address, method, dataFile, seconds, rps = 0, concurrency, connections, cores, streamCount }) {
+export async function ghz({ bin, root, address, method, call, dataFile, seconds, rps = 0, concurrency, connections, cores, streamCount }) {
+  const service = call
+    ? ["--call", call] // no --proto: ghz asks the server's reflection service
+    : ["--proto", join(root, "proto", "bulkhead", "v1", "decision.proto"), "-i", join(root, "proto"), "--call", `bulkhead.v1.DecisionService.${method}`];
   const argv = [
     ...pinning(cores), bin, "--insecure",
-    "--proto", join(root, "proto", "bulkhead", "v1", "decision.proto"), "-i", join(root, "proto"),
-    "--call", `bulkhead.v1.DecisionService.${method}`, "-D", dataFile,
+    ...service, "-D", dataFile,
     "-c", String(concurrency), "--connections", String(connections), "--cpus", "1",
     "-z", `${seconds}s`, "--duration-stop", "wait", "-O", "json",
     ...(rps > 0 ? ["--rps", String(Math.round(rps))] : []),
