@@ -33,6 +33,8 @@ beforeAll(async () => {
   sidecar.seed({
     tenants: [{ id: "ten_drift", slug: "drift", name: MARKUP, planCode: "pro" }],
     billingCustomers: [{ customerId: MOCK_CUSTOMER, tenantId: "ten_drift" }],
+    // stripe-mock's price has no lookup key; the catalog maps its price id.
+    planLookupKeys: [{ lookupKey: "price_1PgafmB7WZ01zgkW6dKueIc5", planCode: "pro" }],
     usage: [{ tenantId: "ten_drift", meter: "exports.csv.monthly", used: 85 }],
     overrides: [{ tenantId: "ten_drift", entitlement: "sso", effect: "grant", reason: "billing_correction", author: "staff:seed", expiresAt: clock.now() + 10 * DAY }],
   });
