@@ -5,14 +5,12 @@ import { launchBrowser } from "../support/browser.js";
 import { issueStaff } from "../support/console-client.js";
 import { startStripeMock } from "../support/processes.js";
 import { startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
-import { deliver, event, sign, subscriptionObject } from "../support/stripe-events.js";
-import { epochSeconds, MINUTE, testClock } from "../support/test-time.js";
+import { deliverMockSubscription, STRIPE_MOCK_CUSTOMER, STRIPE_MOCK_SUBSCRIPTION } from "../support/stripe-events.js";
+import { testClock } from "../support/test-time.js";
 
 // Finance staff reconcile a tenant in a real headless chromium against a
 // real sidecar and stripe-mock: dry run, review, apply. On the test clock.
 const clock = testClock();
-const MOCK_SUBSCRIPTION = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
-const MOCK_CUSTOMER = "cus_QXg1o8vcGmoR32";
 let sidecar: TestSidecar;
 let mock: { url: string; stop: () => void };
 let browser: Browser;
@@ -33,7 +31,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${sidecar.httpPort}`;
   sidecar.seed({
     tenants: [{ id: "ten_drift", slug: "drift", name: "Drift <i>Ltd</i>", planCode: "pro" }],
-    billingCustomers: [{ customerId: MOCK_CUSTOMER, tenantId: "ten_drift" }],
+    billingCustomers: [{ customerId: STRIPE_MOCK_CUSTOMER, tenantId: "ten_drift" }],
     // stripe-mock's price has no lookup key; the catalog maps its price id.
     planLookupKeys: [{ lookupKey: "price_1PgafmB7WZ01zgkW6dKueIc5", planCode: "pro" }],
     usage: [{ tenantId: "ten_drift", meter: "exports.csv.monthly", used: 85 }],
@@ -41,9 +39,7 @@ beforeAll(async () => {
   const admin = adminClient(sidecar.grpcAddress);
   close = () => admin.client.close();
   staff = await issueStaff(admin.call, [["stf_fin", "finance"]]);
-  const payload = event("evt_browser_past_due", "customer.subscription.updated",
-    subscriptionObject({ id: MOCK_SUBSCRIPTION, customer: MOCK_CUSTOMER, status: "past_due", plan: "pro" }), epochSeconds(clock.now() - MINUTE));
-  expect((await deliver(sidecar.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, epochSeconds(clock.now())))).body.outcome).toBe("applied");
+  expect(await deliverMockSubscription(sidecar.httpPort, TEST_WEBHOOK_SECRET, "evt_browser_past_due", "past_due", clock.now())).toBe("applied");
   browser = await launchBrowser();
 }, 120_000);
 afterAll(async () => {
@@ -76,7 +72,7 @@ describe("console billing in a browser", { timeout: 90_000 }, () => {
     await dryRun.locator('input[name="reason_text"]').fill("ticket 42");
     await dryRun.locator('button:has-text("Dry run")').click();
     await page.waitForSelector("#dry-run");
-    expect(await page.locator("#dry-run").textContent()).toContain(`${MOCK_SUBSCRIPTION}status"past_due""active"`);
+    expect(await page.locator("#dry-run").textContent()).toContain(`${STRIPE_MOCK_SUBSCRIPTION}status"past_due""active"`);
     expect(billingStatus()).toBe("past_due");
     await shot(page, "billing");
 

@@ -4,15 +4,12 @@ import { adminClient } from "../support/admin-client.js";
 import { issueStaff, signedIn } from "../support/console-client.js";
 import { startStripeMock } from "../support/processes.js";
 import { startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
-import { deliver, event, sign, subscriptionObject } from "../support/stripe-events.js";
-import { DAY, epochSeconds, MINUTE, testClock } from "../support/test-time.js";
+import { deliverMockSubscription, STRIPE_MOCK_CUSTOMER, STRIPE_MOCK_SUBSCRIPTION } from "../support/stripe-events.js";
+import { DAY, testClock } from "../support/test-time.js";
 
 // The console's billing sections and page group over real HTTP against a
 // real sidecar reconciling with stripe-mock; staff tokens from PutStaff.
 const clock = testClock();
-// stripe-mock serves this subscription (Stripe's fixture): active, for this customer.
-const MOCK_SUBSCRIPTION = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
-const MOCK_CUSTOMER = "cus_QXg1o8vcGmoR32";
 const MARKUP = `<img src=x onerror=alert(1)>Drift & "Co"`;
 let sidecar: TestSidecar;
 let mock: { url: string; stop: () => void };
@@ -32,7 +29,7 @@ beforeAll(async () => {
   sidecar = await startSidecar({ runtime: { clock }, config: { console: true, stripeApiKey: "sk_test_123", stripeApiUrl: mock.url } });
   sidecar.seed({
     tenants: [{ id: "ten_drift", slug: "drift", name: MARKUP, planCode: "pro" }],
-    billingCustomers: [{ customerId: MOCK_CUSTOMER, tenantId: "ten_drift" }],
+    billingCustomers: [{ customerId: STRIPE_MOCK_CUSTOMER, tenantId: "ten_drift" }],
     // stripe-mock's price has no lookup key; the catalog maps its price id.
     planLookupKeys: [{ lookupKey: "price_1PgafmB7WZ01zgkW6dKueIc5", planCode: "pro" }],
     usage: [{ tenantId: "ten_drift", meter: "exports.csv.monthly", used: 85 }],
@@ -41,9 +38,7 @@ beforeAll(async () => {
   const admin = adminClient(sidecar.grpcAddress);
   close = () => admin.client.close();
   staff = await issueStaff(admin.call, [["stf_agent", "support_agent"], ["stf_fin", "finance"], ["stf_admin", "support_admin"]]);
-  const payload = event("evt_console_past_due", "customer.subscription.updated",
-    subscriptionObject({ id: MOCK_SUBSCRIPTION, customer: MOCK_CUSTOMER, status: "past_due", plan: "pro" }), epochSeconds(clock.now() - MINUTE));
-  expect((await deliver(sidecar.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, epochSeconds(clock.now())))).body.outcome).toBe("applied");
+  expect(await deliverMockSubscription(sidecar.httpPort, TEST_WEBHOOK_SECRET, "evt_console_past_due", "past_due", clock.now())).toBe("applied");
 }, 120_000);
 afterAll(async () => {
   close();
@@ -115,7 +110,7 @@ describe("console billing page", () => {
 
     expect((await fin.post(`${BILLING}/reconcile/dry-run`, reason)).location).toBe(BILLING);
     const page = await fin.get(BILLING);
-    expect(page.body).toContain(`<tr><td>${MOCK_SUBSCRIPTION}</td><td>status</td><td>&quot;past_due&quot;</td><td>&quot;active&quot;</td></tr>`);
+    expect(page.body).toContain(`<tr><td>${STRIPE_MOCK_SUBSCRIPTION}</td><td>status</td><td>&quot;past_due&quot;</td><td>&quot;active&quot;</td></tr>`);
     expect(page.body).toContain("&lt;img src=x onerror=alert(1)&gt;Drift");
     expect(page.body).not.toContain("<img");
     expect(billingStatus()).toBe("past_due");
@@ -139,7 +134,7 @@ describe("console billing page", () => {
     expect((await fin.post(`${BILLING}/recalculate`, reason)).status).toBe(303);
     const by = { actor: "staff:stf_fin", reason: "billing_correction: ticket 42", source: "console" };
     expect(billingAudit()).toEqual([
-      { action: "billing.reconcile", object: `subscription:${MOCK_SUBSCRIPTION}`, ...by },
+      { action: "billing.reconcile", object: `subscription:${STRIPE_MOCK_SUBSCRIPTION}`, ...by },
       { action: "billing.replay", object: expect.stringContaining("evt_console_past_due"), ...by },
       { action: "billing.recalculate", object: "tenant:ten_drift", ...by },
     ]);

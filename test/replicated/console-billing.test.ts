@@ -4,15 +4,13 @@ import { issueStaff, signedIn } from "../support/console-client.js";
 import { startStripeMock } from "../support/processes.js";
 import { startReplicatedSidecars } from "../support/replicated-sidecars.js";
 import { TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
-import { deliver, event, sign, subscriptionObject } from "../support/stripe-events.js";
-import { epochSeconds, MINUTE, testClock } from "../support/test-time.js";
+import { deliverMockSubscription, STRIPE_MOCK_SUBSCRIPTION } from "../support/stripe-events.js";
+import { testClock } from "../support/test-time.js";
 
 // The console's billing actions on one of two real sidecars over a real
 // three-node JetStream cluster (stripe-mock for reconcile): BillingAdmin
 // writes commands, so a console click on A is the same repair on B.
 const clock = testClock();
-const MOCK_SUBSCRIPTION = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
-const MOCK_CUSTOMER = "cus_QXg1o8vcGmoR32";
 const BILLING = "/console/tenants/ten_globex/billing";
 let sidecars: TestSidecar[] = [];
 let mock: { url: string; stop: () => void };
@@ -33,9 +31,7 @@ beforeAll(async () => {
     clock, count: 2, stream: "BULKHEAD_CONSOLE_BILLING", config: { console: true, stripeApiKey: "sk_test_123", stripeApiUrl: mock.url },
   }));
   staff = await issueStaff(admins[0]!, [["stf_fin", "finance"]]);
-  const object = subscriptionObject({ id: MOCK_SUBSCRIPTION, customer: MOCK_CUSTOMER, status: "past_due", plan: "pro", tenantId: "ten_globex" });
-  const payload = event("evt_console_rep", "customer.subscription.updated", object, epochSeconds(clock.now() - MINUTE));
-  expect((await deliver(sidecars[0]!.httpPort, payload, sign(payload, TEST_WEBHOOK_SECRET, epochSeconds(clock.now())))).body.outcome).toBe("applied");
+  expect(await deliverMockSubscription(sidecars[0]!.httpPort, TEST_WEBHOOK_SECRET, "evt_console_rep", "past_due", clock.now(), "ten_globex")).toBe("applied");
   await caughtUp();
 }, 180_000);
 afterAll(async () => {
@@ -57,7 +53,7 @@ describe("console billing on two sidecars", () => {
     await caughtUp();
     const by = { actor: "staff:stf_fin", reason: "billing_correction: console", source: "console" };
     const expected = [
-      { action: "billing.reconcile", object: `subscription:${MOCK_SUBSCRIPTION}`, ...by },
+      { action: "billing.reconcile", object: `subscription:${STRIPE_MOCK_SUBSCRIPTION}`, ...by },
       { action: "billing.replay", object: "billing_event:evt_console_rep", ...by },
       { action: "billing.recalculate", object: "tenant:ten_globex", ...by },
     ];
