@@ -5,7 +5,7 @@ import { issueStaff, signedIn } from "../support/console-client.js";
 import { startStripeMock } from "../support/processes.js";
 import { startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
 import { deliverMockSubscription, STRIPE_MOCK_CUSTOMER, STRIPE_MOCK_SUBSCRIPTION } from "../support/stripe-events.js";
-import { DAY, testClock } from "../support/test-time.js";
+import { DAY, MINUTE, testClock } from "../support/test-time.js";
 
 // The console's billing sections and page group over real HTTP against a
 // real sidecar reconciling with stripe-mock; staff tokens from PutStaff.
@@ -138,5 +138,22 @@ describe("console billing page", () => {
       { action: "billing.replay", object: expect.stringContaining("evt_console_past_due"), ...by },
       { action: "billing.recalculate", object: "tenant:ten_drift", ...by },
     ]);
+  });
+
+  it("refuses an apply whose drift moved after the dry run (a webhook in between): the reviewer dry-runs again", async () => {
+    const fin = await as("stf_fin", "ten_drift");
+    // Later than the repair's watermark, so these events apply.
+    clock.advance(5 * MINUTE);
+    expect(await deliverMockSubscription(sidecar.httpPort, TEST_WEBHOOK_SECRET, "evt_console_unpaid", "unpaid", clock.now())).toBe("applied");
+    await fin.post(`${BILLING}/reconcile/dry-run`, reason);
+    const plan = /name="plan" value="([0-9a-f]{16})"/.exec((await fin.get(BILLING)).body)![1]!;
+    clock.advance(5 * MINUTE);
+    expect(await deliverMockSubscription(sidecar.httpPort, TEST_WEBHOOK_SECRET, "evt_console_past_due_2", "past_due", clock.now())).toBe("applied");
+    const audited = billingAudit().length;
+    const moved = await fin.post(`${BILLING}/reconcile/apply`, { plan, ...reason });
+    expect(moved.status).toBe(412);
+    expect(moved.body).toContain("the drift changed since the dry run");
+    expect(billingStatus()).toBe("past_due");
+    expect(billingAudit()).toHaveLength(audited);
   });
 });
