@@ -32,6 +32,7 @@ import { createAuditJobs, type AuditJobs } from "./audit/audit-jobs.js";
 import { DirectoryAdmin } from "./directory/directory-admin.js";
 import { TenantAdmin } from "./directory/tenant-admin.js";
 import { CommercialAdmin } from "./entitlements/commercial-admin.js";
+import { readEntitlementReport } from "./entitlements/entitlement-report.js";
 import { AccessAdmin } from "./identity/access-admin.js";
 import { AdminAuth } from "./identity/admin-auth.js";
 import { Approvals } from "./identity/approvals.js";
@@ -287,7 +288,9 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   });
 
   if (config.console) {
-    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock });
+    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock,
+      billing: admin.billing, entitlements: (tenantId, now) => readEntitlementReport({ db, ...stores }, tenantId, now),
+    });
   }
 
   /** Replicated mode: a snapshot of this file at its applied revision, uploaded to the stream's bucket (ADR 73). */

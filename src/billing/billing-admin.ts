@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type Stripe from "stripe";
 import { adminCommand, commandActor, type AdminActor, type AdminBody, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
 import { BulkheadError } from "../errors.js";
@@ -7,7 +8,7 @@ import type { CommandKind, CommandRegistry } from "../store/store-command.js";
 import type { DirectoryStore } from "../directory/directory-store.js";
 import type { BillingProjector, IngestResult } from "./billing-projector.js";
 import type { SqliteBillingStore } from "./billing-store.js";
-import { findDrift, listSubscriptionFacts, repairDrift, type ReconcileReport } from "./reconcile.js";
+import { findDrift, listSubscriptionFacts, repairDrift, type Drift, type ReconcileReport } from "./reconcile.js";
 import type { SubscriptionFacts } from "./stripe-objects.js";
 
 /**
@@ -39,9 +40,12 @@ export class BillingAdmin {
   }
 
   /** Re-applies a stored event; watermarks still apply, so it never rolls state back. */
-  async replayEvent(eventId: string, by: AdminActor): Promise<IngestResult> {
+  async replayEvent(eventId: string, by: AdminActor, scope: { tenantId?: string } = {}): Promise<IngestResult> {
     // Checked here too so a wrong id appends nothing; applying checks again.
-    if (!this.deps.billing.event(eventId)) throw noEvent(eventId);
+    const stored = this.deps.billing.event(eventId);
+    if (!stored) throw noEvent(eventId);
+    // The console replays from one selected tenant's page: another tenant's event is not there to replay.
+    if (scope.tenantId !== undefined && stored.tenantId !== scope.tenantId) throw noEvent(eventId, scope.tenantId);
     return this.run(this.kinds.replay, { eventId }, by);
   }
 
@@ -55,15 +59,26 @@ export class BillingAdmin {
    * Lists every subscription from Stripe on this sidecar and compares it with
    * the mirror. A dry run returns the drift and writes nothing; otherwise ONE
    * command carrying the listed facts repairs the drift everywhere.
+   * `tenantId` keeps only that tenant's subscriptions (the console's selected
+   * tenant); `expectedPlan` refuses to apply unless the drift found now is
+   * the one a dry run showed (its `plan`), so staff apply what they reviewed (ADR 88).
    */
-  async reconcile(options: { dryRun: boolean; now: number }, by: AdminActor): Promise<ReconcileReport & { revision: number | null }> {
+  async reconcile(
+    options: { dryRun: boolean; now: number; tenantId?: string; expectedPlan?: string },
+    by: AdminActor,
+  ): Promise<ReconcileReport & { revision: number | null; plan: string }> {
     if (!this.deps.stripe) throw new BulkheadError("ADMIN_CONFLICT", "reconcile needs the Stripe API: set BULKHEAD_STRIPE_API_KEY on this sidecar");
-    const subscriptions = await listSubscriptionFacts(this.deps.stripe);
+    const listed = await listSubscriptionFacts(this.deps.stripe);
+    const subscriptions = options.tenantId === undefined ? listed : listed.filter((s) => this.deps.projector.tenantFor(s.customerId, s.tenantHint) === options.tenantId);
     const found = findDrift(this.deps, subscriptions);
-    if (options.dryRun || found.drift.length === 0) {
-      return { checked: subscriptions.length, drift: found.drift, unmapped: found.unmapped, applied: false, revision: null };
+    const plan = driftPlan(found.drift);
+    if (!options.dryRun && options.expectedPlan !== undefined && options.expectedPlan !== plan) {
+      throw new BulkheadError("ADMIN_CONFLICT", "plan: the drift changed since the dry run; run the dry run again and review it", "plan");
     }
-    return this.run(this.kinds.reconcile, { listedAt: options.now, subscriptions }, by);
+    if (options.dryRun || found.drift.length === 0) {
+      return { checked: subscriptions.length, drift: found.drift, unmapped: found.unmapped, applied: false, revision: null, plan };
+    }
+    return { ...(await this.run(this.kinds.reconcile, { listedAt: options.now, subscriptions }, by)), plan };
   }
 
   /** Recent Stripe events naming the tenant, newest first, with what became of each. */
@@ -95,8 +110,13 @@ export class BillingAdmin {
   }
 }
 
-function noEvent(eventId: string): BulkheadError {
-  return new BulkheadError("ADMIN_NOT_FOUND", `event_id: no stored billing event ${eventId}`, "event_id");
+function noEvent(eventId: string, tenantId?: string): BulkheadError {
+  return new BulkheadError("ADMIN_NOT_FOUND", `event_id: no stored billing event ${eventId}${tenantId === undefined ? "" : ` for tenant ${tenantId}`}`, "event_id");
+}
+
+/** A short fingerprint of a drift list: what a dry run showed, carried by the apply that follows it. */
+export function driftPlan(drift: readonly Drift[]): string {
+  return createHash("sha256").update(JSON.stringify(drift)).digest("hex").slice(0, 16);
 }
 
 function noTenant(tenantId: string): BulkheadError {

@@ -1,4 +1,6 @@
 import type { DecisionFilter, DecisionPage } from "../audit/decision-query.js";
+import type { BillingAdmin } from "../billing/billing-admin.js";
+import type { EntitlementReport } from "../entitlements/entitlement-report.js";
 import type { Clock } from "../clock.js";
 import type { FlagAdmin } from "../flags/flag-admin.js";
 import type { TenantAdmin } from "../directory/tenant-admin.js";
@@ -17,6 +19,10 @@ export interface ConsoleDeps {
   /** The decision-log query AdminService.QueryDecisions calls (flushes the log first). */
   decisions: (filter: DecisionFilter, page: { size: number; token: string }) => DecisionPage;
   flags: FlagAdmin;
+  /** Replay, reconcile, recalculate and the event list, as AdminService calls them. */
+  billing: BillingAdmin;
+  /** What GetEntitlements answers (grants with sources, limits with usage), read in one snapshot. */
+  entitlements: (tenantId: string, now: number) => EntitlementReport;
   reasonCodes: readonly string[];
   clock: Clock;
   /** Set the cookie's Secure attribute (behind TLS); off for the plain-HTTP demo and tests. */

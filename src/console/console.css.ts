@@ -12,5 +12,6 @@ form { display: inline-flex; gap: .5rem; flex-wrap: wrap; align-items: center; m
 label { display: inline-flex; gap: .3rem; align-items: center; }
 .banner { background: #b3261e; color: #fff; padding: .6rem 1.2rem; font-weight: 600; position: sticky; top: 0; }
 .notice { background: #fff4ce; border: 1px solid #e6c85a; padding: .5rem .8rem; }
+.warning { color: #8a5300; font-weight: 600; }
 .error { background: #fde7e9; border: 1px solid #d13438; padding: .5rem .8rem; }
 `;

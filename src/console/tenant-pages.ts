@@ -5,6 +5,7 @@ import { form, reasonField, type PageContext } from "./console-layout.js";
 import type { ConsoleRoutes } from "./console-routes.js";
 import type { ConsoleDeps } from "./console-deps.js";
 import { html } from "./html.js";
+import { tenantBillingSections } from "./tenant-billing-sections.js";
 
 const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
 const tenantPath = (id: string) => `/console/tenants/${encodeURIComponent(id)}`;
@@ -58,6 +59,7 @@ ${found.map((t) => html`<tr><td>${t.id}</td><td>${t.slug}</td><td>${t.planCode}<
 <tr><th>Id</th><td>${t.id}</td></tr><tr><th>Slug</th><td>${t.slug}</td></tr><tr><th>Name</th><td>${t.name}</td></tr>
 <tr><th>Status</th><td>${t.status}</td></tr><tr><th>Plan</th><td>${t.planCode}</td></tr><tr><th>Billing status</th><td>${t.billingStatus}</td></tr>
 <tr><th>Region</th><td>${t.region}</td></tr><tr><th>Seats taken</th><td>${t.memberCount}</td></tr></tbody></table>
+${tenantBillingSections(ctx, deps, tenantId)}
 <h2>Members</h2><table><thead><tr><th>Actor</th><th>Type</th><th>Role</th><th>Status</th></tr></thead><tbody>
 ${members.map((m) => html`<tr><td>${m.actorId}</td><td>${m.actorType}</td><td>${m.role}</td><td>${m.status}</td></tr>`)}</tbody></table>
 ${mayImpersonate && html`<h2>Impersonate a member</h2>${form(ctx, `${tenantPath(tenantId)}/impersonate`, html`<label>Member <select name="as_actor_id">${members

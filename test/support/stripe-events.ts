@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Stripe from "stripe";
 import { PACKAGE_ROOT } from "../../src/paths.js";
-import { FAR_FUTURE_SECONDS } from "./test-time.js";
+import { epochSeconds, FAR_FUTURE_SECONDS, MINUTE } from "./test-time.js";
 
 // Real-shaped Stripe objects (Stripe's fixtures3.json), with the fields under
 // test set, wrapped in the event envelope and signed exactly as Stripe signs.
@@ -77,4 +77,21 @@ export async function deliver(httpPort: number, payload: string, header: string 
     body: payload,
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** stripe-mock's one subscription (Stripe's fixture), active, for this customer: reconcile tests drift from it. */
+export const STRIPE_MOCK_SUBSCRIPTION = "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw";
+export const STRIPE_MOCK_CUSTOMER = "cus_QXg1o8vcGmoR32";
+
+/**
+ * A signed customer.subscription.updated for stripe-mock's subscription, on
+ * the plan "pro" with `status`, created a minute before `nowMs`, delivered to
+ * the webhook; answers the outcome. A status other than active makes drift.
+ */
+export async function deliverMockSubscription(
+  httpPort: number, secret: string, eventId: string, status: string, nowMs: number, tenantId?: string,
+): Promise<unknown> {
+  const object = subscriptionObject({ id: STRIPE_MOCK_SUBSCRIPTION, customer: STRIPE_MOCK_CUSTOMER, status, plan: "pro", ...(tenantId && { tenantId }) });
+  const payload = event(eventId, "customer.subscription.updated", object, epochSeconds(nowMs - MINUTE));
+  return (await deliver(httpPort, payload, sign(payload, secret, epochSeconds(nowMs)))).body.outcome;
 }
