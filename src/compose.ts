@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { PACKAGE_VERSION } from "./paths.js";
@@ -28,6 +29,7 @@ import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
+import { DecisionAccess } from "./audit/decision-access.js";
 import { createAuditJobs, type AuditJobs } from "./audit/audit-jobs.js";
 import { DirectoryAdmin } from "./directory/directory-admin.js";
 import { TenantAdmin } from "./directory/tenant-admin.js";
@@ -67,6 +69,7 @@ import { ReplicatedLog } from "./replication/replicated-log.js";
 import { bootstrapFromSnapshot } from "./replication/snapshot-bootstrap.js";
 import { copyForSnapshot, listSnapshots, openSnapshotStore, uploadSnapshot, type SnapshotMeta } from "./replication/snapshots.js";
 import { SnapshotSchedule } from "./replication/snapshot-schedule.js";
+import { FleetPublisher, fleetKey, memberOf, readFleet, type FleetView, type SidecarStatus } from "./replication/fleet-status.js";
 import { loggerOverMessages, messageLog, type Logger } from "./log/logger.js";
 import { CheckCharges } from "./decision/check-charge.js";
 
@@ -190,6 +193,12 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
     commands, registry, now: () => clock.now(),
   });
+  // Flushed first, so a caller (AdminService or the console) sees the decisions this process answered just before.
+  const decisions = (filter: DecisionFilter, page: { size: number; token: string }) => {
+    decisionLog.flush();
+    return queryDecisions(db, filter, page);
+  };
+  const decisionAccess = new DecisionAccess({ audited, commands, registry, query: decisions, decider });
   if (config.replication) {
     decider.chargeThroughLog(checkCharges);
     replication = await openReplication(config, { db, writer, registry, clock, log, keySecret }).catch((error: unknown) => {
@@ -224,11 +233,6 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
   flagUsage.start();
-  // Flushed first, so a caller (AdminService or the console) sees the decisions this process answered just before.
-  const decisions = (filter: DecisionFilter, page: { size: number; token: string }) => {
-    decisionLog.flush();
-    return queryDecisions(db, filter, page);
-  };
   const { server: grpc, health } = createGrpcServer({
     decider,
     metrics,
@@ -240,7 +244,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     admin: {
       ...admin,
       changes: new ChangeFeed(db),
-      decisions,
+      decisionAccess,
       reasonCodes: config.adminReasonCodes,
       now: () => clock.now(),
       revision: () => readRevision(db),
@@ -286,8 +290,23 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     tracing,
   });
 
+  // The fleet page (ADR 90): single-node, this sidecar alone; replicated, what every sidecar publishes to `<stream>_fleet`.
+  const sidecarId = fleetKey(`${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`);
+  const fleetSelf = (): SidecarStatus => ({
+    id: sidecarId, host: hostname(), policyRevision: policies.policy.revision, appliedSeq: replication?.revision ?? readRevision(db), updatedAt: clock.now(),
+  });
+  const fleetPublisher = replication && config.replication
+    ? new FleetPublisher({ connection: replication.connection, stream: config.replication.stream, replicas: config.replication.replicas, self: fleetSelf, log })
+    : undefined;
+  fleetPublisher?.start();
+  const fleet = async (): Promise<FleetView> => {
+    if (replication && config.replication) return readFleet(replication.connection, config.replication.stream, config.replication.replicas, clock);
+    const self = fleetSelf();
+    return { mode: "single-node", lastSeq: self.appliedSeq, sidecars: [memberOf(self, self.appliedSeq, self.updatedAt)] };
+  };
+
   if (config.console) {
-    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock });
+    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisionAccess, fleet, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock });
   }
 
   /** Replicated mode: a snapshot of this file at its applied revision, uploaded to the stream's bucket (ADR 73). */
@@ -351,6 +370,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       await http.close();
       fileGuard.stop();
       await snapshots?.stop();
+      fleetPublisher?.stop();
       await replication?.close();
       flagUsage.stop();
       decisionLog.close();

@@ -11,9 +11,11 @@ import { tenantPages } from "./tenant-pages.js";
 import { impersonationPages } from "./impersonation-pages.js";
 import { decisionPages } from "./decision-pages.js";
 import { flagPages } from "./flag-pages.js";
+import { playgroundPages } from "./playground-pages.js";
+import { fleetPages } from "./fleet-pages.js";
 
 /** One module per page group; a later group (billing, flags, decisions, approvals) is one more entry here. */
-const PAGE_GROUPS: readonly ((routes: ConsoleRoutes, deps: ConsoleDeps) => void)[] = [tenantPages, impersonationPages, decisionPages, flagPages];
+const PAGE_GROUPS: readonly ((routes: ConsoleRoutes, deps: ConsoleDeps) => void)[] = [tenantPages, impersonationPages, decisionPages, flagPages, playgroundPages, fleetPages];
 
 /**
  * The operations console under /console/ (BULKHEAD_CONSOLE), as an
