@@ -117,6 +117,8 @@ export interface Bulkhead {
   writeSnapshot(): Promise<SnapshotMeta>;
   /** Replicated mode: the periodic snapshot writer (BULKHEAD_SNAPSHOT_INTERVAL_S); tick() is one look. */
   snapshots: SnapshotSchedule | undefined;
+  /** Replicated mode: one report to `<stream>_fleet` (every FLEET_PUBLISH_MS on its own; tests call it); single-node: nothing. */
+  publishFleetStatus(): Promise<void>;
   /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
   sweepUsage(): Promise<void>;
   /** Binds both servers; resolves with the bound ports (port 0 picks a free one). */
@@ -345,6 +347,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, billingAdmin, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
     writeSnapshot,
     snapshots,
+    publishFleetStatus: async () => fleetPublisher?.publish(),
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
