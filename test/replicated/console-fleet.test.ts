@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueStaff, signedIn } from "../support/console-client.js";
 import { startReplicatedSidecars, type ReplicatedSidecars } from "../support/replicated-sidecars.js";
 import { startSidecar, type TestSidecar } from "../support/sidecar.js";
-import { adminClient } from "../support/admin-client.js";
+import { adminAuth, adminClient } from "../support/admin-client.js";
 import { SECOND, testClock } from "../support/test-time.js";
 import { FLEET_STALE_MS } from "../../src/replication/fleet-status.js";
 
@@ -76,6 +76,17 @@ describe("fleet page, replicated", () => {
       const page = await c.get("/console/fleet");
       expect(page.status).toBe(403);
       expect(page.body).not.toContain('id="fleet"');
+    }
+  });
+});
+
+describe("decision queries in replicated mode", () => {
+  it("a query made on one sidecar is audited on every sidecar (the row is a command)", async () => {
+    await fleet.admins[0]!("queryDecisions", { tenantId: "ten_globex", actorId: "usr_carol" }, adminAuth(staff.stf_eng!, ""));
+    await caughtUp();
+    for (const s of fleet.sidecars) {
+      const row = s.bulkhead.db.prepare("SELECT actor, tenant_id AS tenantId, object, source FROM admin_audit WHERE action = 'decisions.query'").get();
+      expect(row).toEqual({ actor: "staff:stf_eng", tenantId: "ten_globex", object: "decision_log?actor_id=usr_carol", source: "admin_api" });
     }
   });
 });
