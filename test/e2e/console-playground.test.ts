@@ -38,7 +38,10 @@ afterAll(async () => {
 describe("console Check playground", () => {
   it("explains an allow on the live policy and store, and consumes, logs and revises nothing but its audit row", async () => {
     const c = await signedInWith("stf_eng", "ten_acme");
-    const before = { decisions: count("SELECT count(*) AS n FROM decision_log"), usage: usageOf(), revision: readRevision(sidecar.bulkhead.db), audits: auditRows("check.explain").length };
+    const before = {
+      decisions: count("SELECT count(*) AS n FROM decision_log"), usage: usageOf(), revision: readRevision(sidecar.bulkhead.db),
+      audits: auditRows("check.explain").length, changes: count("SELECT count(*) AS n FROM changes"),
+    };
     // projects.create has a meter: a Check with consume would charge it; the playground never does.
     const posted = await explain(c, { actor_id: "usr_alice", action: "projects.create", resource_type: "projects", resource_id: "prj_1" });
     expect(posted.status).toBe(303);
@@ -54,6 +57,8 @@ describe("console Check playground", () => {
     sidecar.bulkhead.decisionLog.flush();
     expect(count("SELECT count(*) AS n FROM decision_log")).toBe(before.decisions);
     expect(usageOf()).toBe(before.usage);
+    // The row is history, not a change: no change-feed entry, so no tenant's caches are emptied by it.
+    expect(count("SELECT count(*) AS n FROM changes")).toBe(before.changes);
     const rows = auditRows("check.explain");
     expect(rows).toHaveLength(before.audits + 1);
     expect(rows.at(-1)).toEqual({
