@@ -154,7 +154,8 @@ export class Decider {
    * (authenticating one would take from its token bucket), so is consume.
    */
   explain(input: CheckInput, deadline?: number): Promise<Decision> {
-    return this.counted(async () => {
+    // Not counted(): a refused explanation is no decision error in bulkhead_decision_errors_total.
+    return (async () => {
       if (input.principal.apiKey) throw invalidArgument("principal.api_key", "is not explained: name the key's actor instead");
       if (input.consume > 0) throw invalidArgument("consume", "is not explained: nothing is charged here");
       const storeRevision = await this.awaitRevision(0, deadline);
@@ -167,7 +168,7 @@ export class Decider {
         throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
       }
       return this.guarded(input, resolution, result, policy, storeRevision);
-    });
+    })();
   }
 
   /** NOT_FOUND, with the same message, for an unknown tenant and a non-member. */

@@ -110,3 +110,19 @@ describe("fleet page, single-node", () => {
     }
   });
 });
+
+describe("with every NATS node stopped (last: it stops the cluster)", () => {
+  it("the playground, the decision search and the fleet page fail closed: refused pages, no answer", async () => {
+    const c = await signedIn(fleet.sidecars[0]!.httpPort, staff.stf_eng!, "ten_acme");
+    for (let i = 0; i < 3; i++) await fleet.cluster.kill(i);
+    const explained = await c.post("/console/playground", { actor_id: "usr_alice", action: "projects.read", resource_type: "projects", resource_id: "prj_1" });
+    expect(explained.status).toBe(503);
+    expect(explained.body).toContain("REPLICATION_UNAVAILABLE");
+    expect((await c.get("/console/playground")).body).not.toContain('id="result"');
+    // The query would answer from the local file, but its audit row cannot be appended: no row, no page.
+    const search = await c.get("/console/decisions");
+    expect(search.status).toBe(503);
+    expect(search.body).not.toContain("<td>usr_");
+    expect((await c.get("/console/fleet")).status).toBe(503);
+  }, 60_000);
+});
