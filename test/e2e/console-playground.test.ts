@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminAuth, adminClient, type AdminCall } from "../support/admin-client.js";
 import { issueStaff, signedIn } from "../support/console-client.js";
 import { checkRequest, startSidecar, type TestSidecar } from "../support/sidecar.js";
-import { testClock } from "../support/test-time.js";
+import { TEST_START, testClock } from "../support/test-time.js";
 import { readRevision } from "../../src/store/revision-writer.js";
 
 // The Check playground and the audited decision queries (ADR 90), over real
@@ -126,11 +126,12 @@ describe("console Check playground", () => {
 describe("decision queries are audited (QueryDecisions and the console)", () => {
   it("records actor, tenant and filters for each QueryDecisions call", async () => {
     const before = auditRows("decisions.query").length;
-    const page = await call<{ decisions: unknown[] }>("queryDecisions", { tenantId: "ten_acme", actorId: "usr_alice", result: "allow" }, adminAuth(staff.stf_eng!, ""));
+    const since = new Date(TEST_START).toISOString();
+    const page = await call<{ decisions: unknown[] }>("queryDecisions", { tenantId: "ten_acme", actorId: "usr_alice", result: "allow", since }, adminAuth(staff.stf_eng!, ""));
     expect(page.decisions.length).toBeGreaterThan(0);
     const rows = auditRows("decisions.query");
     expect(rows).toHaveLength(before + 1);
-    expect(rows.at(-1)).toEqual({ actor: "staff:stf_eng", tenantId: "ten_acme", object: "decision_log?actor_id=usr_alice&result=allow", reason: "audit.read", source: "admin_api" });
+    expect(rows.at(-1)).toEqual({ actor: "staff:stf_eng", tenantId: "ten_acme", object: `decision_log?actor_id=usr_alice&result=allow&since=${encodeURIComponent(since)}`, reason: "audit.read", source: "admin_api" });
   });
 
   it("records nothing for a refused caller or a refused filter", async () => {
