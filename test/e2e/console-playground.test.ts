@@ -38,6 +38,8 @@ afterAll(async () => {
 describe("console Check playground", () => {
   it("explains an allow on the live policy and store, and consumes, logs and revises nothing but its audit row", async () => {
     const c = await signedInWith("stf_eng", "ten_acme");
+    // Flushed first: the buffered log may still hold beforeAll's Check.
+    sidecar.bulkhead.decisionLog.flush();
     const before = {
       decisions: count("SELECT count(*) AS n FROM decision_log"), usage: usageOf(), revision: readRevision(sidecar.bulkhead.db),
       audits: auditRows("check.explain").length, changes: count("SELECT count(*) AS n FROM changes"),
