@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { PACKAGE_VERSION } from "./paths.js";
@@ -28,6 +29,7 @@ import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
+import { DecisionAccess } from "./audit/decision-access.js";
 import { createAuditJobs, type AuditJobs } from "./audit/audit-jobs.js";
 import { DirectoryAdmin } from "./directory/directory-admin.js";
 import { TenantAdmin } from "./directory/tenant-admin.js";
@@ -68,6 +70,7 @@ import { ReplicatedLog } from "./replication/replicated-log.js";
 import { bootstrapFromSnapshot } from "./replication/snapshot-bootstrap.js";
 import { copyForSnapshot, listSnapshots, openSnapshotStore, uploadSnapshot, type SnapshotMeta } from "./replication/snapshots.js";
 import { SnapshotSchedule } from "./replication/snapshot-schedule.js";
+import { FleetPublisher, fleetKey, memberOf, readFleet, type FleetView, type SidecarStatus } from "./replication/fleet-status.js";
 import { loggerOverMessages, messageLog, type Logger } from "./log/logger.js";
 import { CheckCharges } from "./decision/check-charge.js";
 
@@ -115,6 +118,8 @@ export interface Bulkhead {
   writeSnapshot(): Promise<SnapshotMeta>;
   /** Replicated mode: the periodic snapshot writer (BULKHEAD_SNAPSHOT_INTERVAL_S); tick() is one look. */
   snapshots: SnapshotSchedule | undefined;
+  /** Replicated mode: one report to `<stream>_fleet` (every FLEET_PUBLISH_MS on its own; tests call it); single-node: nothing. */
+  publishFleetStatus(): Promise<void>;
   /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
   sweepUsage(): Promise<void>;
   /** Binds both servers; resolves with the bound ports (port 0 picks a free one). */
@@ -191,6 +196,12 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
     commands, registry, now: () => clock.now(),
   });
+  // Flushed first, so a caller (AdminService or the console) sees the decisions this process answered just before.
+  const decisions = (filter: DecisionFilter, page: { size: number; token: string }) => {
+    decisionLog.flush();
+    return queryDecisions(db, filter, page);
+  };
+  const decisionAccess = new DecisionAccess({ audited, commands, registry, query: decisions, decider });
   if (config.replication) {
     decider.chargeThroughLog(checkCharges);
     replication = await openReplication(config, { db, writer, registry, clock, log, keySecret }).catch((error: unknown) => {
@@ -225,11 +236,6 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
   const flagEvaluation = new FlagEvaluation({ flags: stores.flags, subjects: resolver, usage: flagUsage });
   flagUsage.start();
-  // Flushed first, so a caller (AdminService or the console) sees the decisions this process answered just before.
-  const decisions = (filter: DecisionFilter, page: { size: number; token: string }) => {
-    decisionLog.flush();
-    return queryDecisions(db, filter, page);
-  };
   const { server: grpc, health } = createGrpcServer({
     decider,
     metrics,
@@ -241,7 +247,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     admin: {
       ...admin,
       changes: new ChangeFeed(db),
-      decisions,
+      decisionAccess,
       reasonCodes: config.adminReasonCodes,
       now: () => clock.now(),
       revision: () => readRevision(db),
@@ -287,8 +293,23 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     tracing,
   });
 
+  // The fleet page (ADR 90): single-node, this sidecar alone; replicated, what every sidecar publishes to `<stream>_fleet`.
+  const sidecarId = fleetKey(`${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`);
+  const fleetSelf = (): SidecarStatus => ({
+    id: sidecarId, host: hostname(), policyRevision: policies.policy.revision, appliedSeq: replication?.revision ?? readRevision(db), updatedAt: clock.now(),
+  });
+  const fleetPublisher = replication && config.replication
+    ? new FleetPublisher({ connection: replication.connection, stream: config.replication.stream, replicas: config.replication.replicas, self: fleetSelf, log })
+    : undefined;
+  fleetPublisher?.start();
+  const fleet = async (): Promise<FleetView> => {
+    if (replication && config.replication) return readFleet(replication.connection, config.replication.stream, config.replication.replicas, clock);
+    const self = fleetSelf();
+    return { mode: "single-node", lastSeq: self.appliedSeq, sidecars: [memberOf(self, self.appliedSeq, self.updatedAt)] };
+  };
+
   if (config.console) {
-    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock,
+    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisionAccess, fleet, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock,
       billing: admin.billing, entitlements: (tenantId, now) => readEntitlementReport({ db, ...stores }, tenantId, now),
     });
   }
@@ -329,6 +350,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, billingAdmin, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
     writeSnapshot,
     snapshots,
+    publishFleetStatus: async () => fleetPublisher?.publish(),
     async listen() {
       const grpcPort = await bindGrpc(grpc, config.grpcAddr);
       const [host] = splitHostPort(config.httpAddr);
@@ -354,6 +376,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       await http.close();
       fileGuard.stop();
       await snapshots?.stop();
+      fleetPublisher?.stop();
       await replication?.close();
       flagUsage.stop();
       decisionLog.close();

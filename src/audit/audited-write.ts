@@ -55,7 +55,12 @@ export class AuditedWriter {
    */
   recordAccess(by: AdminActor | CommandActor, target: AuditTarget): void {
     if (by.reason.trim() === "") throw invalidArgument("reason", "is required for every audited access");
-    this.writer.write((tx) => this.audit.record(tx, { actor: by.caller.actor, ...target, reason: by.reason, source: by.source, result: "ok" }));
+    this.writer.write((tx) => {
+      this.audit.record(tx, { actor: by.caller.actor, ...target, reason: by.reason, source: by.source, result: "ok" });
+      // History, not data: without it the row counts as an undeclared change to every tenant, which empties
+      // every context and decision cache and shows hosts a change feed entry, once per audited read (ADR 90).
+      tx.noted("admin_audit");
+    });
   }
 
   /** A tenant's most recent admin actions, newest first. */

@@ -1,6 +1,7 @@
-import type { DecisionFilter, DecisionPage } from "../audit/decision-query.js";
+import type { DecisionAccess } from "../audit/decision-access.js";
 import type { BillingAdmin } from "../billing/billing-admin.js";
 import type { EntitlementReport } from "../entitlements/entitlement-report.js";
+import type { FleetView } from "../replication/fleet-status.js";
 import type { Clock } from "../clock.js";
 import type { FlagAdmin } from "../flags/flag-admin.js";
 import type { TenantAdmin } from "../directory/tenant-admin.js";
@@ -16,8 +17,10 @@ export interface ConsoleDeps {
   tenants: TenantAdmin;
   access: AccessAdmin;
   auth: AdminAuth;
-  /** The decision-log query AdminService.QueryDecisions calls (flushes the log first). */
-  decisions: (filter: DecisionFilter, page: { size: number; token: string }) => DecisionPage;
+  /** The audited decision-log query AdminService.QueryDecisions calls, and the Check playground (ADR 90). */
+  decisionAccess: DecisionAccess;
+  /** Each sidecar's policy and store revision (ADR 90); off the decision path. */
+  fleet: () => Promise<FleetView>;
   flags: FlagAdmin;
   /** Replay, reconcile, recalculate and the event list, as AdminService calls them. */
   billing: BillingAdmin;

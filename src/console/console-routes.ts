@@ -32,7 +32,7 @@ export interface ConsoleRequest {
  */
 export interface ConsoleRoutes {
   nav(entry: NavEntry): void;
-  page(path: string, needs: readonly AdminCapability[], handler: (r: ConsoleRequest) => Page): void;
+  page(path: string, needs: readonly AdminCapability[], handler: (r: ConsoleRequest) => Page | Promise<Page>): void;
   /** Returns where to go next (a 303 redirect), so a reload never posts twice. */
   action(path: string, needs: readonly AdminCapability[], handler: (r: ConsoleRequest) => string | Promise<string>): void;
 }
@@ -70,7 +70,8 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps, sessions:
         const ctx = signedIn(request, reply);
         if (!ctx) return reply;
         requireCapability(ctx.caller, needs, `open ${path}`);
-        const page = handler(requestOf(ctx, request, {}));
+        // Awaited: an audited read (decisions) or one that asks NATS (fleet) finishes, or fails as a page, first.
+        const page = await handler(requestOf(ctx, request, {}));
         return reply.type("text/html; charset=utf-8").send(layout(ctx, page.title, page.body).text);
       }),
     action: (path, needs, handler) =>

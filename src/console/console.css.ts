@@ -14,4 +14,5 @@ label { display: inline-flex; gap: .3rem; align-items: center; }
 .notice { background: #fff4ce; border: 1px solid #e6c85a; padding: .5rem .8rem; }
 .warning { color: #8a5300; font-weight: 600; }
 .error { background: #fde7e9; border: 1px solid #d13438; padding: .5rem .8rem; }
+tr.stale td { color: #8a6d00; background: #fff4ce; }
 `;

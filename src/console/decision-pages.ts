@@ -15,7 +15,7 @@ const optionalId = (value: string | undefined, field: string) => (value ? requir
  * same one-tenant rule AdminService.QueryDecisions enforces): with none
  * selected there is nothing to show, not "every tenant".
  */
-function selectedTenant(ctx: PageContext): string {
+export function selectedTenant(ctx: PageContext): string {
   const tenantId = ctx.session.selectedTenant;
   if (!tenantId) throw new BulkheadError("ADMIN_FORBIDDEN", "tenant_id: select a tenant (with a reason) on the Tenants page before searching its decisions", "tenant_id");
   return tenantId;
@@ -38,9 +38,10 @@ function filterOf(tenantId: string, query: Record<string, string>): DecisionFilt
 export function decisionPages(routes: ConsoleRoutes, deps: ConsoleDeps): void {
   routes.nav({ href: "/console/decisions", label: "Decisions", needs: ["audit.read"] });
 
-  routes.page("/console/decisions", ["audit.read"], ({ ctx, query }) => {
+  routes.page("/console/decisions", ["audit.read"], async ({ ctx, query }) => {
     const tenantId = selectedTenant(ctx);
-    const page = deps.decisions(filterOf(tenantId, query), { size: 50, token: query.page_token ?? "" });
+    // Audited (decisions.query, source console): reading a tenant's decision log is sensitive access (ADR 90).
+    const page = await deps.decisionAccess.query(filterOf(tenantId, query), { size: 50, token: query.page_token ?? "" }, { caller: ctx.caller, source: "console" });
     const q = (name: string) => query[name] ?? "";
     const next = new URLSearchParams({ ...query, page_token: page.nextPageToken }).toString();
     return {
@@ -58,11 +59,11 @@ ${page.decisions.length === 0 && html`<p>No decision matches.</p>`}${page.nextPa
     };
   });
 
-  routes.page("/console/decisions/:id", ["audit.read"], ({ ctx, params }) => {
+  routes.page("/console/decisions/:id", ["audit.read"], async ({ ctx, params }) => {
     const tenantId = selectedTenant(ctx);
     const decisionId = requireId(params.id, "decision_id");
     // Looked up within the selected tenant: another tenant's decision id is "not found", never shown.
-    const d = deps.decisions({ tenantId, decisionId }, { size: 1, token: "" }).decisions[0];
+    const d = (await deps.decisionAccess.query({ tenantId, decisionId }, { size: 1, token: "" }, { caller: ctx.caller, source: "console" })).decisions[0];
     if (!d) throw new BulkheadError("ADMIN_NOT_FOUND", `decision_id: no decision '${decisionId}' in tenant '${tenantId}'`, "decision_id");
     return {
       title: `Decision ${d.decision_id}`,

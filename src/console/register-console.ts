@@ -12,9 +12,11 @@ import { impersonationPages } from "./impersonation-pages.js";
 import { decisionPages } from "./decision-pages.js";
 import { flagPages } from "./flag-pages.js";
 import { billingPages } from "./billing-pages.js";
+import { playgroundPages } from "./playground-pages.js";
+import { fleetPages } from "./fleet-pages.js";
 
 /** One module per page group; a later group (billing, flags, decisions, approvals) is one more entry here. */
-const PAGE_GROUPS: readonly ((routes: ConsoleRoutes, deps: ConsoleDeps) => void)[] = [tenantPages, impersonationPages, decisionPages, flagPages, billingPages];
+const PAGE_GROUPS: readonly ((routes: ConsoleRoutes, deps: ConsoleDeps) => void)[] = [tenantPages, impersonationPages, decisionPages, flagPages, billingPages, playgroundPages, fleetPages];
 
 /**
  * The operations console under /console/ (BULKHEAD_CONSOLE), as an

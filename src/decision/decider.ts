@@ -6,7 +6,7 @@ import { endedCall, type CallWindow } from "../engine/call-window.js";
 import type { PolicyDecision, Reason } from "../engine/decision-result.js";
 import { buildPolicyInput } from "../engine/policy-input.js";
 import type { PolicySource } from "../engine/policy-source.js";
-import { BulkheadError, wrapError } from "../errors.js";
+import { BulkheadError, invalidArgument, wrapError } from "../errors.js";
 import type { IdGenerator } from "../ids.js";
 import type { Metrics } from "../metrics.js";
 import type { ChangeTracker } from "../store/change-tracker.js";
@@ -146,6 +146,31 @@ export class Decider {
       // if it committed nothing, that revision does not exist.
       return batch.result.map((d) => ({ ...d, storeRevision: Math.min(d.storeRevision, batch.revision) }));
     });
+  }
+
+  /**
+   * The console's Check playground (ADR 90): the same freshness wait,
+   * resolution, policy and boundary guard as a Check, on the live store and
+   * policy, but nothing is consumed, logged, cached or rate-limited: an
+   * explanation is not a decision anybody acted on. API keys are refused
+   * (authenticating one would take from its token bucket), so is consume.
+   */
+  explain(input: CheckInput, deadline?: number): Promise<Decision> {
+    // Not counted(): a refused explanation is no decision error in bulkhead_decision_errors_total.
+    return (async () => {
+      if (input.principal.apiKey) throw invalidArgument("principal.api_key", "is not explained: name the key's actor instead");
+      if (input.consume > 0) throw invalidArgument("consume", "is not explained: nothing is charged here");
+      const storeRevision = await this.awaitRevision(0, deadline);
+      const policy = this.deps.policies.policy;
+      const resolution = this.resolve(input.principal);
+      let result;
+      try {
+        result = await policy.evaluateBudgeted(buildPolicyInput(input, resolution), { deadline });
+      } catch (error) {
+        throw wrapError("POLICY_EVALUATION_FAILED", "policy evaluation failed", error);
+      }
+      return this.guarded(input, resolution, result, policy, storeRevision);
+    })();
   }
 
   /** NOT_FOUND, with the same message, for an unknown tenant and a non-member. */

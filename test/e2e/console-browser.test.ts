@@ -29,6 +29,7 @@ beforeAll(async () => {
   call = admin.call;
   closeAdmin = () => admin.client.close();
   staff.agent = (await call<{ token: string }>("putStaff", { staffId: "stf_agent", name: "Agent", role: "support_agent", reason: "onboarding" })).token;
+  staff.engineer = (await call<{ token: string }>("putStaff", { staffId: "stf_eng", name: "Engineer", role: "engineer", reason: "onboarding" })).token;
   await call("putTenant", { tenantId: "ten_markup", slug: "markup", name: "<script>alert(1)</script>", status: "active", planCode: "free", billingStatus: "active", reason: "onboarding" });
   browser = await launchBrowser();
 }, 60_000);
@@ -38,11 +39,11 @@ afterAll(async () => {
   await sidecar.close();
 });
 
-async function signIn(context: BrowserContext): Promise<Page> {
+async function signIn(context: BrowserContext, token = staff.agent!): Promise<Page> {
   const page = await context.newPage();
   await page.goto(`${base}/console/login`);
   await shot(page, "login");
-  await page.fill('input[name="token"]', staff.agent!);
+  await page.fill('input[name="token"]', token);
   await page.click('button[type="submit"]');
   await page.waitForURL(`${base}/console/tenants`);
   return page;
@@ -151,6 +152,29 @@ describe("console in a browser", { timeout: 90_000 }, () => {
     await later.goto(`${base}/console/tenants`);
     expect(later.url()).toBe(`${base}/console/login?expired=1`);
     expect(await later.textContent(".notice")).toContain("expired");
+    await context.close();
+  });
+
+  it("explains a Check in the playground: a deny with its reasons and revisions; the support agent has no playground", async () => {
+    const context = await browser.newContext();
+    const page = await signIn(context, staff.engineer!);
+    await select(page, "ten_acme");
+    await page.click('a[href="/console/playground"]');
+    await page.fill('input[name="actor_id"]', "usr_bob");
+    await page.fill('input[name="action"]', "projects.delete");
+    await page.fill('input[name="resource_type"]', "projects");
+    await page.fill('input[name="resource_id"]', "prj_7");
+    await page.fill('input[name="resource_tenant_id"]', "ten_globex");
+    await page.click('button:has-text("Explain")');
+    await page.waitForURL(`${base}/console/playground`);
+    expect(await page.textContent("#result")).toBe("deny");
+    expect(await page.locator("#reasons li").count()).toBeGreaterThan(0);
+    expect(await page.textContent("#reasons")).toContain("wrong_tenant");
+    expect(await page.textContent("#policy-revision")).toBe(sidecar.bulkhead.policies.policy.revision);
+    await shot(page, "playground");
+    const agent = await signIn(await browser.newContext());
+    expect(await agent.locator('a[href="/console/playground"]').count()).toBe(0);
+    expect((await agent.goto(`${base}/console/playground`))!.status()).toBe(403);
     await context.close();
   });
 });

@@ -16,7 +16,8 @@ import { apiKeyState, type ApiKey } from "../../identity/api-keys.js";
 import { STAFF_ROLES, type AdminCapability, type AdminCaller } from "../../identity/staff-roles.js";
 import type { AdminServiceServer, ApiKeyInfo, Change, RequestApprovalRequest, WatchChangesRequest } from "../../gen/bulkhead/v1/admin.js";
 import type { ChangeFeed } from "../../store/change-feed.js";
-import type { DecisionFilter, DecisionPage, DecisionView } from "../../audit/decision-query.js";
+import type { DecisionFilter, DecisionView } from "../../audit/decision-query.js";
+import type { DecisionAccess } from "../../audit/decision-access.js";
 import { checkId, requireId } from "../../validation.js";
 import { invalidArgument } from "../../errors.js";
 import { APPROVAL_ACTION, approvalAction, type ApprovableChange, type Approval } from "../../identity/approvals.js";
@@ -37,7 +38,8 @@ export interface AdminHandlerDeps {
   billing: BillingAdmin;
   auth: AdminAuth;
   changes: ChangeFeed;
-  decisions: (filter: DecisionFilter, page: { size: number; token: string }) => DecisionPage;
+  /** QueryDecisions' audited read (ADR 90): every query leaves an admin_audit row. */
+  decisionAccess: DecisionAccess;
   reasonCodes: readonly string[];
   now: () => number;
   revision: () => number;
@@ -163,7 +165,7 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
       return { events: events.map((e) => ({ eventId: e.eventId, type: e.type, outcome: e.outcome, created: e.created })) };
     }),
 
-    queryDecisions: read("audit.read", "query the decision log", (r) => {
+    queryDecisions: read("audit.read", "query the decision log", async (r, caller) => {
       const filter: DecisionFilter = {
         tenantId: tenantOf(r),
         actorId: r.actorId ? requireId(r.actorId, "actor_id") : undefined,
@@ -174,7 +176,7 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
         since: optionalTime(r.since, "since") ?? undefined,
         until: optionalTime(r.until, "until") ?? undefined,
       };
-      const page = deps.decisions(filter, { size: r.pageSize, token: r.pageToken });
+      const page = await deps.decisionAccess.query(filter, { size: r.pageSize, token: r.pageToken }, { caller, source: "admin_api" });
       return { decisions: page.decisions.map(decisionRecordView), nextPageToken: page.nextPageToken };
     }),
 
