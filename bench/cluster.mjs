@@ -41,7 +41,7 @@ const HELP = `node bench/cluster.mjs [options]   (npm run bench:cluster builds f
   --warmup S            check row: warm-up seconds (default 3)
   --probe S             check row: throughput-probe seconds (default 5)
   --sustain S           check row: sustained seconds at 85% of the probe (default 10)
-  --writes N            write row: Consume calls, one at a time, per mode (default 1000)
+  --writes N            write row: Consume calls, then as many PutMembership calls, one at a time, per mode (default 1000)
   --race-tenants N      race row: tenants racing per repetition (default 10)
   --race-limit N        race row: each tenant's hard limit; 1.5 x limit calls per tenant (default 300)
   --race-inflight N     race row: calls in flight (default 48)
