@@ -10,7 +10,8 @@
 //   check  warm unary Check under ghz (warm-up, probe, sustained at 85%),
 //          one sidecar; decisions/s, p50/p99, server CPU us per decision.
 //   write  Consume one call at a time: acknowledged = stored in the stream
-//          and applied locally (replicated) vs committed to SQLite (single).
+//          and applied locally (replicated) vs committed to SQLite (single);
+//          then an admin write, AdminService PutMembership, the same way.
 //   race   Consume spread over three sidecars racing on the same tenants'
 //          meters (single-node: all on one); throughput and exactness
 //          (allowed units == the counter on every sidecar).
@@ -40,7 +41,7 @@ const HELP = `node bench/cluster.mjs [options]   (npm run bench:cluster builds f
   --warmup S            check row: warm-up seconds (default 3)
   --probe S             check row: throughput-probe seconds (default 5)
   --sustain S           check row: sustained seconds at 85% of the probe (default 10)
-  --writes N            write row: Consume calls, one at a time, per mode (default 1000)
+  --writes N            write row: Consume calls, then as many PutMembership calls, one at a time, per mode (default 1000)
   --race-tenants N      race row: tenants racing per repetition (default 10)
   --race-limit N        race row: each tenant's hard limit; 1.5 x limit calls per tenant (default 300)
   --race-inflight N     race row: calls in flight (default 48)
@@ -109,6 +110,9 @@ const bins = { ghz: tool(root, "ghz"), nats: tool(root, "nats-server") };
 const grpc = await import("@grpc/grpc-js");
 const { DecisionServiceClient, CheckRequest } = await import(join(dist, "gen", "bulkhead", "v1", "decision.js"));
 const { EntitlementServiceClient, ConsumeRequest, GetEntitlementsRequest } = await import(join(dist, "gen", "bulkhead", "v1", "entitlements.js"));
+const { AdminServiceClient, PutMembershipRequest } = await import(join(dist, "gen", "bulkhead", "v1", "admin.js"));
+/** The actor the admin write row flips between two roles (a put of the role it has is answered without a write). */
+const ADMIN_WRITE_ACTOR = "usr_cbench_admin_write";
 
 /** The decisions bench's store, plus the tenants the write and race rows meter (same file for both modes). */
 async function prepare() {
@@ -164,12 +168,14 @@ async function sidecar({ dbPath, nats }) {
   await untilReady(s);
   s.decisions = new DecisionServiceClient(s.address, grpc.credentials.createInsecure());
   s.entitlements = new EntitlementServiceClient(s.address, grpc.credentials.createInsecure());
+  s.admin = new AdminServiceClient(s.address, grpc.credentials.createInsecure());
   return s;
 }
 
 async function closeSidecar(s) {
   s.decisions.close();
   s.entitlements.close();
+  s.admin.close();
   await stopServer(s.server);
 }
 
@@ -184,8 +190,18 @@ async function untilReady(s) {
   }
 }
 
-const unary = (client, method, request, deadlineMs = 10_000) =>
-  new Promise((resolve, reject) => client[method](request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (error, answer) => (error ? reject(error) : resolve(answer))));
+const unary = (client, method, request, deadlineMs = 10_000, md = new grpc.Metadata()) =>
+  new Promise((resolve, reject) => client[method](request, md, { deadline: Date.now() + deadlineMs }, (error, answer) => (error ? reject(error) : resolve(answer))));
+const adminMetadata = () => {
+  const md = new grpc.Metadata();
+  md.set("authorization", `Bearer ${ADMIN_TOKEN}`);
+  md.set("bulkhead-actor", "usr_bench");
+  return md;
+};
+/** PutMembership of ADMIN_WRITE_ACTOR on WRITE_TENANT, role viewer on even `n`, member on odd: every call changes the store. */
+const putMembership = (s, n) => unary(s.admin, "putMembership", PutMembershipRequest.fromPartial({
+  tenantId: WRITE_TENANT, membership: { actorId: ADMIN_WRITE_ACTOR, role: n % 2 === 0 ? "viewer" : "member" }, reason: "customer_request: cluster bench",
+}), 10_000, adminMetadata());
 const consume = (s, tenantId, key) => unary(s.entitlements, "consume", ConsumeRequest.fromPartial({ tenantId, meter: METER, amount: 1, idempotencyKey: key }));
 const metrics = (s) => fetch(`${s.http}/metrics`).then((r) => r.text());
 const sumCpu = (pids) => pids.reduce((n, pid) => n + cpuMs(pid), 0);
@@ -220,8 +236,18 @@ async function checkRow(target, warmFile, others) {
 }
 
 /** Row 2: Consume one at a time; the answer is the acknowledgement. */
-async function writeRow(target, label, others) {
-  for (let i = 0; i < 20; i++) await consume(target, WRITE_TENANT, `warm-${label}-${i}`);
+function writeRow(target, label, others) {
+  return timedWrites(target, others, (i) => consume(target, WRITE_TENANT, `${label}-${i}`), (answer) => answer.allowed);
+}
+
+/** Row 2b: AdminService PutMembership one at a time, as the Consume row: the answer is the acknowledgement. */
+function adminWriteRow(target, others) {
+  return timedWrites(target, others, (i) => putMembership(target, i), () => true);
+}
+
+/** Writes 0-19 warm up, then opts.writes more one at a time; an error is a failed call, `ok` false, or a revision that did not grow. */
+async function timedWrites(target, others, write, ok) {
+  for (let i = 0; i < 20; i++) await write(i);
   const latencies = [];
   let errors = 0;
   let last = 0;
@@ -230,8 +256,8 @@ async function writeRow(target, label, others) {
   for (let i = 0; i < opts.writes; i++) {
     const start = performance.now();
     try {
-      const answer = await consume(target, WRITE_TENANT, `w-${label}-${i}`);
-      if (!answer.allowed || answer.storeRevision <= last) errors++;
+      const answer = await write(20 + i);
+      if (!ok(answer) || answer.storeRevision <= last) errors++;
       last = answer.storeRevision;
     } catch {
       errors++;
@@ -390,7 +416,7 @@ async function main() {
     const joinS = (performance.now() - joinStarted) / 1000;
     progress(`imported in ${importS.toFixed(1)} s; 3 replicated sidecars restored the snapshot and were ready after ${joinS.toFixed(1)} s`);
     const natsPids = nats.pids();
-    const runs = { single: { check: [], write: [], race: [] }, replicated: { check: [], write: [], race: [] } };
+    const runs = { single: { check: [], write: [], admin: [], race: [] }, replicated: { check: [], write: [], admin: [], race: [] } };
     for (let rep = 0; rep < opts.repetitions; rep++) {
       for (const mode of rep % 2 === 0 ? ["single", "replicated"] : ["replicated", "single"]) {
         const single = mode === "single" ? await sidecar({ dbPath: freshDb() }) : null;
@@ -404,6 +430,9 @@ async function main() {
           const w = await writeRow(target, `${mode}-${rep}`, others);
           runs[mode].write.push(w);
           progress(`write ${mode} ${rep + 1}/${opts.repetitions}: p50 ${f(w.p50, 3)} ms, p99 ${f(w.p99, 3)} ms, ${w.errors} errors`);
+          const a = await adminWriteRow(target, others);
+          runs[mode].admin.push(a);
+          progress(`admin write ${mode} ${rep + 1}/${opts.repetitions}: p50 ${f(a.p50, 3)} ms, p99 ${f(a.p99, 3)} ms, ${a.errors} errors`);
           pin(target, null);
           const r = await raceRow(single ? [single] : sidecars, rep, mode);
           runs[mode].race.push(r);
@@ -439,15 +468,16 @@ function report({ seeded, runs, lag, importS, joinS }) {
   });
   const ratio = checkRows[1]["decisions/s"] / checkRows[0]["decisions/s"];
   const cpuRatio = Number(checkRows[1]["server CPU us/decision"]) / Number(checkRows[0]["server CPU us/decision"]);
-  const writeRows = Object.entries(modes).map(([mode, row]) => {
-    const reps = runs[mode].write;
+  const writeRows = ["write", "admin"].flatMap((kind) => Object.keys(modes).map((mode) => {
+    const reps = runs[mode][kind];
+    const what = kind === "write" ? "Consume" : "PutMembership (AdminService)";
     return {
-      row: `Consume, 1 in flight, ${mode === "single" ? "committed to SQLite" : "stored in the stream + applied locally"}`,
+      row: `${what}, 1 in flight, ${mode === "single" ? "committed to SQLite" : "stored in the stream + applied locally"}`,
       writes: opts.writes * reps.length, "p50 ms": f(m(reps, "p50"), 3), "p99 ms": f(m(reps, "p99"), 3), "max ms": f(Math.max(...reps.map((r) => r.max)), 3),
       "server CPU us/write": f(m(reps, "serverCpuUs"), 1), "NATS + other sidecars CPU us/write": mode === "single" ? "-" : f(m(reps, "otherCpuUs"), 1),
       errors: reps.reduce((n, r) => n + r.errors, 0),
     };
-  });
+  }));
   const raceRows = Object.entries(modes).map(([mode]) => {
     const reps = runs[mode].race;
     return {
@@ -488,11 +518,12 @@ function report({ seeded, runs, lag, importS, joinS }) {
     "ghz unary Check, 64 in flight over 4 connections, the warm mix (5,000 requests); sustained run at 85% of the probe; medians of the repetitions,",
     "single-node and replicated interleaved within each repetition (A B, B A, ...). The single-node sidecar is fresh per repetition; replicated sidecar 1 stays up.",
     "",
-    "## Write latency: Consume, one call at a time",
+    "## Write latency: Consume and an admin write, one call at a time",
     "",
     table(writeRows, ["row", "writes", "p50 ms", "p99 ms", "max ms", "server CPU us/write", "NATS + other sidecars CPU us/write", "errors"]),
     "",
     "Latency from the bench's gRPC client: the call's answer is the acknowledgement (replicated: the stream stored the entry and this sidecar applied it).",
+    "PutMembership flips one actor of one tenant between viewer and member (bootstrap admin token), so every call is a write; Consume is a keyed command (expected last sequence on its meter), PutMembership an unkeyed one.",
     "",
     "## Consume racing on the same meters",
     "",
@@ -513,14 +544,15 @@ function report({ seeded, runs, lag, importS, joinS }) {
     table(lagRows, ["sidecar", "samples", "behind sidecar 1, at least p50/p99/max", "at most p50/p99/max", "lag entries p50/p99/max", "lag seconds p50/p99/max"]),
     "",
     "Sampled every 100 ms from /metrics: behind = sidecar 1's bulkhead_replication_applied_sequence minus this one's, with sidecar 1 read just before (at least) and just after (at most);",
-    "lag entries and lag seconds are the sidecar's own bulkhead_replication_lag_entries and _lag_seconds (what it has heard of from NATS but not applied).",
+    "lag entries and lag seconds are the sidecar's own bulkhead_replication_lag_entries and _lag_seconds: the stream's last sequence as last read (a stream info once a second, plus deliveries) minus its applied one,",
+    "and the age of the oldest entry it has not applied (ADR 64); they can read lower than the sampled lag (by what the stream stored since its last read), never higher.",
   ].join("\n");
   console.log(markdown);
   if (!values["no-write"]) {
     mkdirSync(join(root, "bench", "results"), { recursive: true });
     const stamp = machine.date.slice(0, 10);
     writeFileSync(join(root, "bench", "results", `cluster-${stamp}.md`), markdown + "\n");
-    const json = { machine, options: opts, check: { rows: checkRows, ratio, cpuRatio, runs: { single: runs.single.check, replicated: runs.replicated.check } }, write: { rows: writeRows, runs: { single: runs.single.write, replicated: runs.replicated.write } }, race: { rows: raceRows, runs: { single: runs.single.race, replicated: runs.replicated.race } }, lag };
+    const json = { machine, options: opts, check: { rows: checkRows, ratio, cpuRatio, runs: { single: runs.single.check, replicated: runs.replicated.check } }, write: { rows: writeRows, runs: { single: runs.single.write, replicated: runs.replicated.write }, admin: { single: runs.single.admin, replicated: runs.replicated.admin } }, race: { rows: raceRows, runs: { single: runs.single.race, replicated: runs.replicated.race } }, lag };
     writeFileSync(join(root, "bench", "results", `cluster-${stamp}.json`), JSON.stringify(json, null, 2) + "\n");
     progress(`wrote bench/results/cluster-${stamp}.md and .json`);
   }

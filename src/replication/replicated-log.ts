@@ -34,6 +34,11 @@ const CONFLICT_BUDGET_MS = 10_000;
 const HEADER_ROOM_BYTES = 1024;
 /** How often a catch-up reports its progress on stderr. */
 const PROGRESS_EVERY_MS = 1_000;
+/**
+ * How often the stream's last sequence is read for the lag metrics (ADR 64):
+ * one stream info a second per sidecar, never one per scrape.
+ */
+const STREAM_POSITION_EVERY_MS = 1_000;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -74,8 +79,19 @@ export class ReplicatedLog implements CommandWriter {
   private catchUpTarget = 0;
   private caughtUp: Promise<void> = Promise.resolve();
   private readonly readinessListeners: (() => void)[] = [];
-  /** The newest stream sequence this sidecar has heard of (deliveries' pending counts, its own acks). */
+  /**
+   * The newest stream sequence this sidecar has heard of: a stream info read
+   * every STREAM_POSITION_EVERY_MS, its own acks, deliveries' pending counts.
+   * Deliveries alone are not enough: an entry's pending count leaves out the
+   * entries delivered after it, which sit unapplied in the client's buffer
+   * or the socket while this sidecar is busy (issue 13).
+   */
   private streamLast = 0;
+  private stopPositionWatch: () => void = () => {};
+  /** The entry after the applied one as the last stream read found it: when the stream stored it (epoch ms). */
+  private oldestUnapplied: { seq: number; storedAt: number } | null = null;
+  /** Set while applying is held (`holdApplying`): the applier waits on it before the next entry. */
+  private held: { until: Promise<void>; release: () => void } | null = null;
   /** When the stream stored the newest entry applied here (NATS server time, epoch ms). */
   private appliedStoredAt: number | null = null;
   private conflicts = 0;
@@ -100,6 +116,7 @@ export class ReplicatedLog implements CommandWriter {
       const log = new ReplicatedLog(config, deps, nc, jetstream(nc), jsm);
       await log.readCatchUpTarget();
       log.watchConnection();
+      log.watchStreamPosition();
       await log.startConsumer();
       log.reportCatchUp();
       return log;
@@ -126,6 +143,7 @@ export class ReplicatedLog implements CommandWriter {
   /** Resolves once this sidecar has applied everything the stream held when asked; answers that sequence. */
   async catchUp(): Promise<number> {
     const target = (await this.jsm.streams.info(this.config.stream)).state.last_seq;
+    this.heardOf(target);
     await this.untilApplied(target, Number.POSITIVE_INFINITY);
     return target;
   }
@@ -143,15 +161,19 @@ export class ReplicatedLog implements CommandWriter {
   }
 
   /**
-   * For the metrics endpoint (ADR 64). Lag in entries is the stream's last
-   * sequence as last heard minus the applied one; in seconds, 0 when caught
-   * up, else how long ago the stream stored the newest entry applied here
-   * (an upper bound on the age of the oldest one not applied yet; NATS's
-   * clock against this host's).
+   * For the metrics endpoint (ADR 64), from memory: no NATS call per scrape.
+   * Lag in entries is the stream's last sequence as last heard (at most a
+   * second old, see watchStreamPosition) minus the applied one. Lag in
+   * seconds is 0 when caught up; else the age of the oldest entry not
+   * applied yet when the last stream read fetched that entry, otherwise how
+   * long ago the stream stored the newest entry applied here (an upper bound
+   * on that age). Both are NATS's clock against this host's.
    */
   get stats(): { applied: number; lagEntries: number; lagSeconds: number; conflicts: number; catchUpTarget: number; ready: boolean } {
     const lagEntries = Math.max(0, this.streamLast - this.applied);
-    const lagSeconds = lagEntries === 0 || this.appliedStoredAt === null ? 0 : Math.max(0, (Date.now() - this.appliedStoredAt) / 1000);
+    const storedAt = lagEntries === 0 ? null
+      : this.oldestUnapplied?.seq === this.applied + 1 ? this.oldestUnapplied.storedAt : this.appliedStoredAt;
+    const lagSeconds = storedAt === null ? 0 : Math.max(0, (Date.now() - storedAt) / 1000);
     return { applied: this.applied, lagEntries, lagSeconds, conflicts: this.conflicts, catchUpTarget: this.catchUpTarget, ready: this.readiness.ready };
   }
 
@@ -206,6 +228,7 @@ export class ReplicatedLog implements CommandWriter {
     const info = await this.jsm.streams.info(this.config.stream).catch((error: unknown) => {
       throw new BulkheadError("REPLICATION_UNAVAILABLE", `cannot read the change log's position: ${(error as Error).message}`);
     });
+    this.heardOf(info.state.last_seq);
     await this.untilApplied(info.state.last_seq, performance.now() + APPLY_TIMEOUT_MS);
   }
 
@@ -258,8 +281,31 @@ export class ReplicatedLog implements CommandWriter {
     }
   }
 
+  /**
+   * Holds the applier before its next entry until the answered function is
+   * called: entries keep arriving and queue, nothing is applied. For tests
+   * that need a sidecar behind the stream (the lag metrics); nothing in the
+   * sidecar calls it.
+   */
+  holdApplying(): () => void {
+    let resolve!: () => void;
+    const until = new Promise<void>((r) => (resolve = r));
+    const held = {
+      until,
+      release: () => {
+        if (this.held === held) this.held = null;
+        resolve();
+      },
+    };
+    this.held?.release();
+    this.held = held;
+    return held.release;
+  }
+
   async close(): Promise<void> {
     this.stopped = true;
+    this.stopPositionWatch();
+    this.held?.release();
     await this.stopConsumer().catch(() => {});
     await this.consumerDone;
     await this.nc.close().catch(() => {});
@@ -364,7 +410,7 @@ export class ReplicatedLog implements CommandWriter {
     try {
       const ack = await this.publishOnce(subject, bytes, msgID, expect);
       seq = ack.seq;
-      this.streamLast = Math.max(this.streamLast, seq);
+      this.heardOf(seq);
       if (ack.duplicate) {
         forget();
         await this.untilApplied(seq, performance.now() + APPLY_TIMEOUT_MS);
@@ -413,6 +459,8 @@ export class ReplicatedLog implements CommandWriter {
     this.consumerDone = (async () => {
       try {
         for await (const message of messages) {
+          if (this.held) await this.held.until;
+          if (this.stopped) break;
           if (!this.applyEntry(message)) break;
         }
       } catch (error) {
@@ -440,7 +488,7 @@ export class ReplicatedLog implements CommandWriter {
       return false;
     }
     this.applied = message.seq;
-    this.streamLast = Math.max(this.streamLast, message.seq + message.info.pending);
+    this.heardOf(message.seq + message.info.pending);
     this.appliedStoredAt = message.info.timestampNanos / 1_000_000;
     this.subjectSeq.set(message.subject, message.seq);
     this.answerPending(msgID, outcome);
@@ -501,6 +549,36 @@ export class ReplicatedLog implements CommandWriter {
       };
       this.appliedWaiters.add(waiter);
     });
+  }
+
+  private heardOf(seq: number): void {
+    if (seq > this.streamLast) this.streamLast = seq;
+  }
+
+  /**
+   * Reads the stream's last sequence once a second, so the lag metrics see
+   * entries this sidecar has not been delivered, or has been delivered and
+   * not applied yet; when behind, also the entry after the applied one, for
+   * its stored time. A scrape reads what the last answer said; while NATS is
+   * lost, or one read is still out, the timer skips.
+   */
+  private watchStreamPosition(): void {
+    let asking = false;
+    const look = async () => {
+      const { state } = await this.jsm.streams.info(this.config.stream);
+      this.heardOf(state.last_seq);
+      const next = this.applied + 1;
+      if (state.last_seq < next || this.oldestUnapplied?.seq === next) return;
+      const entry = await this.jsm.streams.getMessage(this.config.stream, { seq: next });
+      if (entry) this.oldestUnapplied = { seq: entry.seq, storedAt: entry.time.getTime() };
+    };
+    const timer = setInterval(() => {
+      if (asking || this.stopped || this.lostAt !== null) return;
+      asking = true;
+      look().catch(() => {}).finally(() => (asking = false));
+    }, STREAM_POSITION_EVERY_MS);
+    timer.unref();
+    this.stopPositionWatch = () => clearInterval(timer);
   }
 
   private watchConnection(): void {
