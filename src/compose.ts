@@ -28,6 +28,7 @@ import { CallerAuth } from "./server/grpc/call-guard.js";
 import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
+import { AuditAdmin } from "./audit/audit-admin.js";
 import { createAuditJobs, type AuditJobs } from "./audit/audit-jobs.js";
 import { DirectoryAdmin } from "./directory/directory-admin.js";
 import { TenantAdmin } from "./directory/tenant-admin.js";
@@ -190,6 +191,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
     commands, registry, now: () => clock.now(),
   });
+  const audit = new AuditAdmin({ db, audited, directory: stores.directory, flushDecisions: () => decisionLog.flush(), commands, registry });
   if (config.replication) {
     decider.chargeThroughLog(checkCharges);
     replication = await openReplication(config, { db, writer, registry, clock, log, keySecret }).catch((error: unknown) => {
@@ -287,7 +289,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   });
 
   if (config.console) {
-    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock });
+    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisions, flags: admin.flags, audit, reasonCodes: config.adminReasonCodes, clock });
   }
 
   /** Replicated mode: a snapshot of this file at its applied revision, uploaded to the stream's bucket (ADR 73). */

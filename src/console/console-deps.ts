@@ -1,3 +1,4 @@
+import type { AuditAdmin } from "../audit/audit-admin.js";
 import type { DecisionFilter, DecisionPage } from "../audit/decision-query.js";
 import type { Clock } from "../clock.js";
 import type { FlagAdmin } from "../flags/flag-admin.js";
@@ -17,6 +18,7 @@ export interface ConsoleDeps {
   /** The decision-log query AdminService.QueryDecisions calls (flushes the log first). */
   decisions: (filter: DecisionFilter, page: { size: number; token: string }) => DecisionPage;
   flags: FlagAdmin;
+  audit: AuditAdmin;
   reasonCodes: readonly string[];
   clock: Clock;
   /** Set the cookie's Secure attribute (behind TLS); off for the plain-HTTP demo and tests. */
