@@ -81,6 +81,13 @@ export class FlagAdmin {
     });
   }
 
+  /** One flag as stored (the console's rollout form starts from it). */
+  get(key: string): Flag {
+    const flag = this.deps.flags.get(key);
+    if (!flag) throw notFound(key);
+    return flag;
+  }
+
   /**
    * Every flag with the reasons it needs cleanup (none = not stale). This
    * process's pending last-evaluated times are written first, so the report
