@@ -3,6 +3,7 @@ import { requireId } from "../validation.js";
 import { form, reasonField, type PageContext } from "./console-layout.js";
 import type { ConsoleRoutes } from "./console-routes.js";
 import type { ConsoleDeps } from "./console-deps.js";
+import { describeRules } from "./flag-rollout.js";
 import { flagPath } from "./flag-rollout-pages.js";
 import { html, type Html } from "./html.js";
 
@@ -16,12 +17,21 @@ function operationOf(action: string): { verb: string; object: string; digest: st
 }
 
 /** Every field of the content, however deep: nothing an approver approves is left out of the page. */
-function contentView(value: unknown): Html {
+function contentView(value: unknown, field = ""): Html {
   if (Array.isArray(value)) return value.length === 0 ? html`<i>empty list</i>` : html`<ol>${value.map((v) => html`<li>${contentView(v)}</li>`)}</ol>`;
   if (value !== null && typeof value === "object") {
-    return html`<table class="content"><tbody>${Object.entries(value).map(([k, v]) => html`<tr><th>${k}</th><td>${contentView(v)}</td></tr>`)}</tbody></table>`;
+    return html`<table class="content"><tbody>${Object.entries(value).map(([k, v]) => html`<tr><th>${k}</th><td>${contentView(v, k)}</td></tr>`)}</tbody></table>`;
   }
-  return html`<code>${JSON.stringify(value)}</code>`;
+  // A time (cleanupAt, expiresAt) is stored as epoch ms: the approver also reads it as a date.
+  const when = typeof value === "number" && /At$/.test(field) ? html` (${iso(value)})` : html``;
+  return html`<code>${JSON.stringify(value)}</code>${when}`;
+}
+
+/** For a rollout: what the flag's rules are now, so the approver sees what would change. */
+function currentRules(deps: ConsoleDeps, key: string): Html {
+  const now = deps.flags.find(key);
+  if (!now) return html`<p>Flag ${key} does not exist yet: this creates it.</p>`;
+  return html`<p>Rules of ${key} now: ${describeRules(now.rules).join("; ") || "none (on for everyone)"}.</p>`;
 }
 
 function nextStep(ctx: PageContext, deps: ConsoleDeps, a: Approval): Html {
@@ -46,7 +56,7 @@ function approvalView(ctx: PageContext, deps: ConsoleDeps, a: Approval): Html {
 <tr><th>Requested at</th><td>${iso(a.createdAt)}</td></tr><tr><th>Expires</th><td>${iso(a.expiresAt)} (in ${left} min)</td></tr>
 <tr><th>Status</th><td>${a.approvedBy === null ? "waiting for a second person" : html`approved by ${a.approvedBy}`}</td></tr>
 <tr><th>Content SHA-256</th><td><code>${op.digest}</code></td></tr></tbody></table>
-<h3>Content, every field</h3>${contentView(JSON.parse(a.contentJson))}
+<h3>Content, every field</h3>${contentView(JSON.parse(a.contentJson))}${op.verb === "flag.put" && currentRules(deps, op.object)}
 <details><summary>Exact bytes approved (canonical JSON)</summary><pre>${a.contentJson}</pre></details>
 ${nextStep(ctx, deps, a)}</section>`;
 }

@@ -81,9 +81,13 @@ export class FlagAdmin {
     });
   }
 
-  /** One flag as stored (the console's rollout form starts from it). */
+  /** One flag as stored (the console's rollout form starts from it), or null. */
+  find(key: string): Flag | null {
+    return this.deps.flags.get(key);
+  }
+
   get(key: string): Flag {
-    const flag = this.deps.flags.get(key);
+    const flag = this.find(key);
     if (!flag) throw notFound(key);
     return flag;
   }

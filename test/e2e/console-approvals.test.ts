@@ -123,6 +123,7 @@ describe("console approvals", () => {
     ]) {
       expect(shown).toContain(field);
     }
+    expect(shown).toContain("Rules of risky_checkout now: percentage: 10%");
     const approval = await call<{ expiresAt: string; contentJson: string }>("getApproval", { approvalId }, adminAuth(staff.stf_eng2!));
     expect(shown).toContain(`<td>${approval.expiresAt} (in 30 min)</td>`);
     expect(shown).toContain(approval.contentJson.replaceAll('"', "&quot;"));
