@@ -30,6 +30,7 @@ import { ApiKeyStore } from "./identity/api-keys.js";
 import { AdminAudit } from "./audit/admin-audit.js";
 import { AuditedWriter } from "./audit/audited-write.js";
 import { DecisionAccess } from "./audit/decision-access.js";
+import { AuditAdmin } from "./audit/audit-admin.js";
 import { createAuditJobs, type AuditJobs } from "./audit/audit-jobs.js";
 import { DirectoryAdmin } from "./directory/directory-admin.js";
 import { TenantAdmin } from "./directory/tenant-admin.js";
@@ -202,6 +203,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     return queryDecisions(db, filter, page);
   };
   const decisionAccess = new DecisionAccess({ audited, commands, registry, query: decisions, decider });
+  const audit = new AuditAdmin({ db, audited, directory: stores.directory, flushDecisions: () => decisionLog.flush(), commands, registry });
   if (config.replication) {
     decider.chargeThroughLog(checkCharges);
     replication = await openReplication(config, { db, writer, registry, clock, log, keySecret }).catch((error: unknown) => {
@@ -309,7 +311,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
 
   if (config.console) {
-    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisionAccess, fleet, flags: admin.flags, reasonCodes: config.adminReasonCodes, clock,
+    await registerConsole(http, { tenants: admin.tenants, access: admin.access, auth: admin.auth, decisionAccess, fleet, flags: admin.flags, audit, reasonCodes: config.adminReasonCodes, clock,
       billing: admin.billing, entitlements: (tenantId, now) => readEntitlementReport({ db, ...stores }, tenantId, now),
     });
   }

@@ -21,6 +21,7 @@ export interface AdminAuditRecord extends AdminAuditEntry {
 export class AdminAudit {
   private readonly insert;
   private readonly latest;
+  private readonly latestGlobal;
 
   constructor(private readonly db: Db) {
     this.insert = db.prepare(
@@ -30,10 +31,18 @@ export class AdminAudit {
     this.latest = db.prepare(
       `SELECT at, actor, tenant_id AS tenantId, object, action, reason, source, result FROM admin_audit WHERE tenant_id = ? ORDER BY id DESC LIMIT ?`,
     );
+    this.latestGlobal = db.prepare(
+      `SELECT at, actor, tenant_id AS tenantId, object, action, reason, source, result FROM admin_audit WHERE tenant_id IS NULL ORDER BY id DESC LIMIT ?`,
+    );
   }
 
   recent(tenantId: string, limit: number): AdminAuditRecord[] {
     return this.latest.all(tenantId, limit) as AdminAuditRecord[];
+  }
+
+  /** The operator's own actions, scoped to no tenant (flags, plans, approvals, staff), newest first. */
+  recentGlobal(limit: number): AdminAuditRecord[] {
+    return this.latestGlobal.all(limit) as AdminAuditRecord[];
   }
 
   record(tx: WriteScope, entry: AdminAuditEntry): void {

@@ -67,6 +67,11 @@ export class AuditedWriter {
   recent(tenantId: string, limit: number): AdminAuditRecord[] {
     return this.audit.recent(tenantId, limit);
   }
+
+  /** The most recent actions scoped to no tenant (flags, plans, approvals, staff), newest first. */
+  recentGlobal(limit: number): AdminAuditRecord[] {
+    return this.audit.recentGlobal(limit);
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { AuditAdmin } from "../audit/audit-admin.js";
 import type { DecisionAccess } from "../audit/decision-access.js";
 import type { BillingAdmin } from "../billing/billing-admin.js";
 import type { EntitlementReport } from "../entitlements/entitlement-report.js";
@@ -26,6 +27,7 @@ export interface ConsoleDeps {
   billing: BillingAdmin;
   /** What GetEntitlements answers (grants with sources, limits with usage), read in one snapshot. */
   entitlements: (tenantId: string, now: number) => EntitlementReport;
+  audit: AuditAdmin;
   reasonCodes: readonly string[];
   clock: Clock;
   /** Set the cookie's Secure attribute (behind TLS); off for the plain-HTTP demo and tests. */

@@ -35,6 +35,14 @@ export interface ConsoleRoutes {
   page(path: string, needs: readonly AdminCapability[], handler: (r: ConsoleRequest) => Page | Promise<Page>): void;
   /** Returns where to go next (a 303 redirect), so a reload never posts twice. */
   action(path: string, needs: readonly AdminCapability[], handler: (r: ConsoleRequest) => string | Promise<string>): void;
+  /** A POST answered with a file to save (Content-Disposition: attachment), CSRF-checked like every action. */
+  download(path: string, needs: readonly AdminCapability[], handler: (r: ConsoleRequest) => Promise<ConsoleFile>): void;
+}
+
+export interface ConsoleFile {
+  filename: string;
+  contentType: string;
+  body: string;
 }
 
 export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps, sessions: ConsoleSessions): ConsoleRoutes {
@@ -63,6 +71,15 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps, sessions:
     ctx, form, params: request.params as Record<string, string>, query: request.query as Record<string, string>,
     actor: () => ({ caller: ctx.caller, reason: validateReason(reasonOf(form), deps.reasonCodes), source: "console" }),
   });
+  /** Signed in, CSRF-checked, capable: what every POST passes before its handler runs. */
+  const posted = (path: string, needs: readonly AdminCapability[], request: FastifyRequest, reply: FastifyReply): ConsoleRequest | null => {
+    const ctx = signedIn(request, reply);
+    if (!ctx) return null;
+    const form = formOf(request);
+    requireCsrf(form, ctx.session.csrf);
+    requireCapability(ctx.caller, needs, `post ${path}`);
+    return requestOf(ctx, request, form);
+  };
   return {
     nav: (entry) => nav.push(entry),
     page: (path, needs, handler) =>
@@ -76,13 +93,18 @@ export function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps, sessions:
       }),
     action: (path, needs, handler) =>
       app.post(path, async (request, reply) => {
-        const ctx = signedIn(request, reply);
-        if (!ctx) return reply;
-        const form = formOf(request);
-        requireCsrf(form, ctx.session.csrf);
-        requireCapability(ctx.caller, needs, `post ${path}`);
+        const r = posted(path, needs, request, reply);
+        if (!r) return reply;
         // Awaited: a use case that writes through the command path (FlagAdmin) finishes, or fails as a page, before the redirect.
-        return reply.redirect(await handler(requestOf(ctx, request, form)), 303);
+        return reply.redirect(await handler(r), 303);
+      }),
+    download: (path, needs, handler) =>
+      app.post(path, async (request, reply) => {
+        const r = posted(path, needs, request, reply);
+        if (!r) return reply;
+        const file = await handler(r);
+        const filename = file.filename.replace(/[^A-Za-z0-9._-]/g, "_");
+        return reply.header("content-disposition", `attachment; filename="${filename}"`).type(file.contentType).send(file.body);
       }),
   };
 }

@@ -13,6 +13,8 @@ label { display: inline-flex; gap: .3rem; align-items: center; }
 .banner { background: #b3261e; color: #fff; padding: .6rem 1.2rem; font-weight: 600; position: sticky; top: 0; }
 .notice { background: #fff4ce; border: 1px solid #e6c85a; padding: .5rem .8rem; }
 .warning { color: #8a5300; font-weight: 600; }
+.approval { background: #fff; border: 1px solid #d5d9df; padding: .2rem 1rem .8rem; margin: 1rem 0; }
+pre { white-space: pre-wrap; word-break: break-all; font-size: 13px; }
 .error { background: #fde7e9; border: 1px solid #d13438; padding: .5rem .8rem; }
 tr.stale td { color: #8a6d00; background: #fff4ce; }
 `;

@@ -14,9 +14,14 @@ import { flagPages } from "./flag-pages.js";
 import { billingPages } from "./billing-pages.js";
 import { playgroundPages } from "./playground-pages.js";
 import { fleetPages } from "./fleet-pages.js";
+import { ConsoleRefusal } from "./console-refusal.js";
+import { approvalPages } from "./approval-pages.js";
+import { auditPages } from "./audit-pages.js";
 
-/** One module per page group; a later group (billing, flags, decisions, approvals) is one more entry here. */
-const PAGE_GROUPS: readonly ((routes: ConsoleRoutes, deps: ConsoleDeps) => void)[] = [tenantPages, impersonationPages, decisionPages, flagPages, billingPages, playgroundPages, fleetPages];
+/** One module per page group; a later group is one more entry here. */
+const PAGE_GROUPS: readonly ((routes: ConsoleRoutes, deps: ConsoleDeps) => void)[] = [
+  tenantPages, impersonationPages, decisionPages, flagPages, billingPages, playgroundPages, fleetPages, approvalPages, auditPages,
+];
 
 /**
  * The operations console under /console/ (BULKHEAD_CONSOLE), as an
@@ -32,7 +37,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps, s
       const status = (thrown as { statusCode?: number }).statusCode === 415 ? 415 : httpStatusOf(error);
       return reply.code(status).type("text/html; charset=utf-8").send(
         html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Refused · Bulkhead console</title><link rel="stylesheet" href="/console/console.css"></head>
-<body><main><h1>Refused</h1><p class="error" role="alert"><code>${error.code}</code> ${error.message}</p><p><a href="/console/tenants">Back</a></p></main></body></html>`.text,
+<body><main><h1>Refused</h1><p class="error" role="alert"><code>${error.code}</code> ${error.message}</p>${thrown instanceof ConsoleRefusal && thrown.help}<p><a href="/console/tenants">Back</a></p></main></body></html>`.text,
       );
     });
     scope.get("/console/console.css", async (_request, reply) => reply.type("text/css; charset=utf-8").send(CONSOLE_CSS));

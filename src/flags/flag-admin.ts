@@ -81,6 +81,17 @@ export class FlagAdmin {
     });
   }
 
+  /** One flag as stored (the console's rollout form starts from it), or null. */
+  find(key: string): Flag | null {
+    return this.deps.flags.get(key);
+  }
+
+  get(key: string): Flag {
+    const flag = this.find(key);
+    if (!flag) throw notFound(key);
+    return flag;
+  }
+
   /**
    * Every flag with the reasons it needs cleanup (none = not stale). This
    * process's pending last-evaluated times are written first, so the report

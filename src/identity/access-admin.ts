@@ -146,6 +146,11 @@ export class AccessAdmin {
     return this.deps.approvals.get(approvalId);
   }
 
+  /** The two-person queue (the console's Approvals page): live approvals with their full content. */
+  pendingApprovals(): Approval[] {
+    return this.deps.approvals.pending(this.deps.now());
+  }
+
   async approve(approvalId: string, by: AdminActor): Promise<Approval> {
     requireStaff(by, "approve");
     return (await this.run(this.kinds.approve, { approvalId }, by)).result;

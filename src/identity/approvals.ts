@@ -54,6 +54,9 @@ export function newApprovalId(now: number): string {
   return `apr_${ulid(now)}`;
 }
 
+const APPROVAL_COLUMNS = `id, action, requested_by AS requestedBy, reason, approved_by AS approvedBy, created_at AS createdAt,
+  expires_at AS expiresAt, used_at AS usedAt, content_json AS contentJson`;
+
 /** How long an approval can wait to be given and used. */
 export const APPROVAL_TTL_MS = 30 * 60_000;
 
@@ -71,14 +74,12 @@ export class Approvals {
     private readonly stillApprover: (actor: string) => boolean,
   ) {
     this.stmt = {
-      byId: db.prepare<[string], Approval>(
-        `SELECT id, action, requested_by AS requestedBy, reason, approved_by AS approvedBy, created_at AS createdAt,
-           expires_at AS expiresAt, used_at AS usedAt, content_json AS contentJson FROM approvals WHERE id = ?`,
-      ),
+      byId: db.prepare<[string], Approval>(`SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE id = ?`),
       insert: db.prepare(
         `INSERT INTO approvals (id, action, requested_by, reason, created_at, expires_at, content_json)
          VALUES (@id, @action, @requestedBy, @reason, @createdAt, @expiresAt, @contentJson)`,
       ),
+      pending: db.prepare<[number], Approval>(`SELECT ${APPROVAL_COLUMNS} FROM approvals WHERE used_at IS NULL AND expires_at > ? ORDER BY created_at, id`),
       approve: db.prepare("UPDATE approvals SET approved_by = ? WHERE id = ? AND approved_by IS NULL"),
       use: db.prepare("UPDATE approvals SET used_at = ? WHERE id = ? AND used_at IS NULL"),
     };
@@ -110,6 +111,11 @@ export class Approvals {
     const approval = this.stmt.byId.get(id);
     if (!approval) throw new BulkheadError("ADMIN_NOT_FOUND", `approval_id: no approval '${id}'`, "approval_id");
     return approval;
+  }
+
+  /** The queue: every approval not yet used nor expired (approved or still waiting), oldest first. */
+  pending(now: number): Approval[] {
+    return this.stmt.pending.all(now);
   }
 
   /** Spends an approval on `change` by `requester`; throws unless it is approved, unused, unexpired and covers exactly this content. */

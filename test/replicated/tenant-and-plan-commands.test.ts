@@ -152,17 +152,22 @@ describe("tenant and override writes from any sidecar", () => {
     }
   });
 
-  it("a console tenant selection on B is an audited command: every sidecar has its row", async () => {
+  it("a console tenant selection and audit export on B are audited commands: every sidecar has their rows", async () => {
     const c = consoleClient(sidecars[B]!.httpPort);
     expect(await c.login(TEST_ADMIN_TOKEN, "usr_ops")).toBe(303);
     const selected = await c.post("/console/tenants/ten_acme/select", { reason_code: "customer_request", reason_text: "ticket 7" });
     expect(selected.location).toBe("/console/tenants/ten_acme");
     expect((await c.get("/console/tenants/ten_acme")).status).toBe(200);
+    const exported = await c.post("/console/audit/export", { reason_code: "customer_request", reason_text: "export 3" });
+    expect(exported.status).toBe(200);
     const end = await streamEnd();
     for (const s of sidecars) {
       await s.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_acme", { minRevision: end }));
       const row = s.bulkhead.db.prepare("SELECT actor, reason, source FROM admin_audit WHERE action = 'tenant.select'").get();
       expect(row).toEqual({ actor: "bootstrap:usr_ops", reason: "customer_request: ticket 7", source: "console" });
+      // The export is an audited access too (audit.export), a command like the selection.
+      const exportRow = s.bulkhead.db.prepare("SELECT actor, reason, source FROM admin_audit WHERE action = 'audit.export'").get();
+      expect(exportRow).toEqual({ actor: "bootstrap:usr_ops", reason: "customer_request: export 3", source: "console" });
     }
   });
 
@@ -171,7 +176,7 @@ describe("tenant and override writes from any sidecar", () => {
     for (const s of sidecars) await s.check(checkRequest("ten_acme", "usr_alice", "projects.read", "ten_acme", { minRevision: end }));
     const rows = auditRows(sidecars[A]!);
     expect(rows.map((r) => (r as { action: string }).action)).toEqual([
-      "tenant.put", "tenant.put", "override.grant", "override.grant", "override.remove", "staff.put", "staff.put", "approval.request", "approval.approve", "plan.put", "tenant.delete", "tenant.select",
+      "tenant.put", "tenant.put", "override.grant", "override.grant", "override.remove", "staff.put", "staff.put", "approval.request", "approval.approve", "plan.put", "tenant.delete", "tenant.select", "audit.export",
     ]);
     for (const s of [sidecars[B]!, sidecars[C]!]) expect(auditRows(s)).toEqual(rows);
   });

@@ -7,7 +7,7 @@ import type { AdminCall } from "./admin-client.js";
 export interface ConsoleClient {
   cookie: string;
   get(path: string): Promise<{ status: number; body: string; headers: Headers }>;
-  post(path: string, fields: Record<string, string>, opts?: { csrf?: boolean }): Promise<{ status: number; body: string; location: string | null }>;
+  post(path: string, fields: Record<string, string>, opts?: { csrf?: boolean }): Promise<{ status: number; body: string; location: string | null; headers: Headers }>;
   login(token: string, operator?: string): Promise<number>;
   csrf: string;
 }
@@ -32,7 +32,7 @@ export function consoleClient(httpPort: number): ConsoleClient {
       });
       const set = response.headers.get("set-cookie");
       if (set) client.cookie = set.split(";")[0]!;
-      return { status: response.status, body: await response.text(), location: response.headers.get("location") };
+      return { status: response.status, body: await response.text(), location: response.headers.get("location"), headers: response.headers };
     },
     async login(token, operator = "") {
       const r = await client.post("/console/login", { token, operator }, { csrf: false });
