@@ -66,7 +66,6 @@ import { CommandRegistry } from "./store/store-command.js";
 import { seedCommand } from "./demo/seed-command.js";
 import { DEMO_DATASET } from "./demo/demo-dataset.js";
 import { BulkheadError } from "./errors.js";
-import { forgetReplicaView, isReplicaView, markReplicaView } from "./replication/replica-mark.js";
 import { ReplicatedLog } from "./replication/replicated-log.js";
 import { bootstrapFromSnapshot } from "./replication/snapshot-bootstrap.js";
 import { copyForSnapshot, listSnapshots, openSnapshotStore, uploadSnapshot, type SnapshotMeta } from "./replication/snapshots.js";
@@ -216,7 +215,6 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
       log(seeded ? `seeded the demo dataset into stream ${config.replication.stream}` : `stream ${config.replication.stream} has data: joined without seeding`);
     }
   } else {
-    if (isReplicaView(db)) forgetReplicaView(db);
     if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   }
   await policies.start();
@@ -569,8 +567,6 @@ async function openReplication(
   deps: { db: Db; writer: RevisionWriter; registry: CommandRegistry; clock: Clock; log: (message: string) => void; keySecret: Buffer },
 ): Promise<ReplicatedLog> {
   const replication = config.replication!;
-  // For tools that open this file directly (bulkhead billing): it is a view, not theirs to write.
-  markReplicaView(deps.db);
   deps.writer.refuseLocalWrites(() => new BulkheadError(
     "REPLICATION_UNAVAILABLE",
     "this write is not replicated yet (admin writes, billing operations, Consume, Reserve, Commit, Release, ReportUsage, Check and BatchCheck with consume and Stripe webhooks are commands); refused so this sidecar cannot disagree with the others",
