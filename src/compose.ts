@@ -36,7 +36,8 @@ import { CommercialAdmin } from "./entitlements/commercial-admin.js";
 import { AccessAdmin } from "./identity/access-admin.js";
 import { AdminAuth } from "./identity/admin-auth.js";
 import { Approvals } from "./identity/approvals.js";
-import { roleMay } from "./identity/staff-roles.js";
+import { BreakGlassTrail } from "./identity/break-glass.js";
+import { roleMay, type AdminCapability } from "./identity/staff-roles.js";
 import { loadAdminTokens } from "./identity/admin-token.js";
 import { ChangeFeed } from "./store/change-feed.js";
 import { keySecretFingerprint, loadKeySecret } from "./identity/key-secret.js";
@@ -171,11 +172,14 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
   const seedKind = registry.register(seedCommand(writer, stores));
   const usage = new UsageCommands({ metering, commands, registry, usage: stores.usage, clock });
-  const audited = new AuditedWriter(writer, new AdminAudit(db));
-  const approvals = new Approvals(db, (actor) => {
+  const adminAudit = new AdminAudit(db);
+  const audited = new AuditedWriter(writer, adminAudit);
+  const staffMay = (actor: string, capability: AdminCapability) => {
     const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;
-    return member?.status === "active" && roleMay(member.role, "approvals");
-  });
+    return member?.status === "active" && roleMay(member.role, capability);
+  };
+  const breakGlass = new BreakGlassTrail(db, adminAudit, logger);
+  const approvals = new Approvals(db, (actor) => staffMay(actor, "approvals"), breakGlass.hooks((actor) => staffMay(actor, "break_glass")));
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   const billingCommands = new BillingCommands({ projector, commands, registry });
   const billingAdmin = new BillingAdmin({
@@ -188,7 +192,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   const tenantAdmin = new TenantAdmin({ audited, ...stores, apiKeys, roles: policies, commands, registry });
   const commercialAdmin = new CommercialAdmin({ audited, ...stores, approvals, commands, registry, clock });
   const accessAdmin = new AccessAdmin({
-    audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
+    audited, ...stores, roles: policies, apiKeys, approvals, breakGlass, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
     commands, registry, now: () => clock.now(),
   });
   const audit = new AuditAdmin({ db, audited, directory: stores.directory, flushDecisions: () => decisionLog.flush(), commands, registry });
@@ -211,7 +215,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   // A sink file that cannot be opened fails the start without leaving the store open.
   const sinks = closeOnThrow(db, fileGuard, () => createDecisionSinks(config.decisionSinks, { id: `${hostname()}:${process.pid}`, version: PACKAGE_VERSION }, log));
   if (sinks.length > 0) decisionLog.onWritten((records) => sinks.forEach((sink) => sink.send(records)));
-  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, sinks, ...(core.decisionCache && { decisionCache: core.decisionCache }), ...(replication && { replication }) });
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, sinks, breakGlass, ...(core.decisionCache && { decisionCache: core.decisionCache }), ...(replication && { replication }) });
   core.attachMetrics(metrics);
 
   // Built once: AdminService and the console call the same use-case objects.
@@ -260,6 +264,8 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
   const sweeper = setInterval(() => {
     sweepUsage().catch((error: unknown) => log(`usage sweeper failed: ${(error as Error).message}`));
+    // Break-glass grants past their TTL get their break_glass.expired row (ADR 54); opening a grant records them too.
+    accessAdmin.expireBreakGlass().catch((error: unknown) => log(`break-glass expiry failed: ${(error as Error).message}`));
   }, SWEEP_PERIOD_MS).unref();
   auditJobs.start();
   let accepting = true;
