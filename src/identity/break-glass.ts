@@ -48,6 +48,11 @@ export function validateJustification(raw: string | undefined): string {
   return value;
 }
 
+/** open while it can still be used; used; or expired (by time, whether or not its expiry row is written yet). */
+export function breakGlassStatus(g: Approval, now: number): "open" | "used" | "expired" {
+  return g.usedAt !== null ? "used" : g.expiredAt !== null || g.expiresAt <= now ? "expired" : "open";
+}
+
 /** One row of the break-glass trail as the audit holds it. */
 export interface BreakGlassAuditRow {
   at: number;
