@@ -118,6 +118,8 @@ export interface Bulkhead {
   snapshots: SnapshotSchedule | undefined;
   /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
   sweepUsage(): Promise<void>;
+  /** One run of the break-glass expiry (with the usage sweeper on its own; tests call it): how many grants got their break_glass.expired row. */
+  expireBreakGlass(): Promise<number>;
   /** Binds both servers; resolves with the bound ports (port 0 picks a free one). */
   listen(): Promise<{ grpcPort: number; httpPort: number }>;
   /** Stops accepting calls, flushes the decision log, closes the store. */
@@ -332,6 +334,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
 
   return {
     config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, billingAdmin, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
+    expireBreakGlass: () => accessAdmin.expireBreakGlass(),
     writeSnapshot,
     snapshots,
     async listen() {
