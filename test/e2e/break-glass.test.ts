@@ -26,6 +26,8 @@ const carol = (displayName: string) => ({ userId: "usr_carol", email: "carol@glo
 const putCarol = (displayName: string, approvalId: string, who: string) =>
   call("putUser", { tenantId: "ten_acme", ...carol(displayName), allTenants: true, approvalId, reason: "incident: shared profile" }, as(who));
 const displayName = () => sidecar.bulkhead.stores.directory.user("usr_carol")!.displayName;
+/** A high-risk flag at 100%: an engineer holds flags.write for it, so only break_glass stands between them and a grant. */
+const FLAG = JSON.stringify({ key: "bg_flag", kind: "release", owner: "team-pay", risk: "high", description: "checkout", cleanupAt: "2027-03-31", rules: [{ rule: "percentage", params: { percentage: 100 } }] });
 const JUSTIFICATION = "SSO outage: carol locked out of every tenant, nobody else on call";
 
 /** A logger that keeps the warn lines, to see the trail's log line. */
@@ -55,6 +57,9 @@ describe("BreakGlass over AdminService", () => {
       expect(refused.code, who).toBe(status.PERMISSION_DENIED);
       expect(refused.details).toContain("break_glass");
     }
+    const engineerFlag = await failure(call("breakGlass", { putFlag: { flagJson: FLAG }, reason: "incident", justification: JUSTIFICATION }, as("stf_eng")));
+    expect(engineerFlag.code).toBe(status.PERMISSION_DENIED);
+    expect(engineerFlag.details).toContain("break_glass");
     // The bootstrap token holds every capability but is no person: break-glass needs a name.
     expect((await failure(call("breakGlass", request))).code).toBe(status.PERMISSION_DENIED);
     const noReason = await failure(call("breakGlass", { ...request, reason: "" }, as("stf_admin")));
@@ -137,6 +142,10 @@ describe("break-glass in the console", () => {
     expect(page.status).toBe(200);
     expect(page.body).not.toContain("Break glass");
     expect(page.body).not.toContain("Break-glass log");
+    // The engineer may write flags, so a flag.put grant is refused only for want of break_glass.
+    const engFlag = await eng.post("/console/approvals/break-glass", { operation: "flag.put", object: "bg_flag", content: FLAG, reason_code: "incident", justification: JUSTIFICATION });
+    expect(engFlag.status).toBe(403);
+    expect(engFlag.body).toContain("break_glass");
     for (const who of ["stf_eng", "stf_agent", "stf_fin"]) {
       const c = await signedIn(sidecar.httpPort, staff[who]!);
       await c.get("/console/tenants");
