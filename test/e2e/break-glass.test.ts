@@ -127,10 +127,18 @@ describe("BreakGlass over AdminService", () => {
     await sidecar.bulkhead.expireBreakGlass();
     const expired = trailRows().filter((r) => r.object === `break_glass:${grant.approvalId}` && r.action === "break_glass.expired");
     expect(expired).toEqual([{ actor: "system:break_glass", action: "break_glass.expired", object: `break_glass:${grant.approvalId}`, reason: "break_glass_expiry", source: "sweeper" }]);
+    // Opening the next grant records a lapsed one first, sweep or no sweep.
+    const lapsed = await call<{ approvalId: string }>("breakGlass", { putUser: carol("Carol (lapsed)"), reason: "incident", justification: JUSTIFICATION, ttlSeconds: 60 }, as("stf_admin"));
+    clock.advance(2 * MINUTE);
+    const next = await call<{ approvalId: string }>("breakGlass", { putUser: carol("Carol (next)"), reason: "incident", justification: JUSTIFICATION }, as("stf_admin2"));
+    expect(trailRows().slice(-2).map((r) => [r.action, r.object])).toEqual([
+      ["break_glass.expired", `break_glass:${lapsed.approvalId}`],
+      ["break_glass.open", `break_glass:${next.approvalId}`],
+    ]);
     const metrics = await (await fetch(`http://127.0.0.1:${sidecar.httpPort}/metrics`)).text();
-    expect(metrics).toMatch(/^bulkhead_break_glass_total\{event="open"\} 2$/m);
+    expect(metrics).toMatch(/^bulkhead_break_glass_total\{event="open"\} 4$/m);
     expect(metrics).toMatch(/^bulkhead_break_glass_total\{event="used"\} 1$/m);
-    expect(metrics).toMatch(/^bulkhead_break_glass_total\{event="expired"\} 1$/m);
+    expect(metrics).toMatch(/^bulkhead_break_glass_total\{event="expired"\} 2$/m);
   });
 });
 
