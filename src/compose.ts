@@ -39,7 +39,8 @@ import { readEntitlementReport } from "./entitlements/entitlement-report.js";
 import { AccessAdmin } from "./identity/access-admin.js";
 import { AdminAuth } from "./identity/admin-auth.js";
 import { Approvals } from "./identity/approvals.js";
-import { roleMay } from "./identity/staff-roles.js";
+import { BreakGlassTrail } from "./identity/break-glass.js";
+import { roleMay, type AdminCapability } from "./identity/staff-roles.js";
 import { loadAdminTokens } from "./identity/admin-token.js";
 import { ChangeFeed } from "./store/change-feed.js";
 import { keySecretFingerprint, loadKeySecret } from "./identity/key-secret.js";
@@ -122,6 +123,8 @@ export interface Bulkhead {
   publishFleetStatus(): Promise<void>;
   /** One run of the usage sweeper (every SWEEP_PERIOD_MS on its own; tests call it). */
   sweepUsage(): Promise<void>;
+  /** One run of the break-glass expiry (with the usage sweeper on its own; tests call it): how many grants got their break_glass.expired row. */
+  expireBreakGlass(): Promise<number>;
   /** Binds both servers; resolves with the bound ports (port 0 picks a free one). */
   listen(): Promise<{ grpcPort: number; httpPort: number }>;
   /** Stops accepting calls, flushes the decision log, closes the store. */
@@ -176,11 +179,14 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
   const seedKind = registry.register(seedCommand(writer, stores));
   const usage = new UsageCommands({ metering, commands, registry, usage: stores.usage, clock });
-  const audited = new AuditedWriter(writer, new AdminAudit(db));
-  const approvals = new Approvals(db, (actor) => {
+  const adminAudit = new AdminAudit(db);
+  const audited = new AuditedWriter(writer, adminAudit);
+  const staffMay = (actor: string, capability: AdminCapability) => {
     const member = actor.startsWith("staff:") ? stores.staff.get(actor.slice(6)) : undefined;
-    return member?.status === "active" && roleMay(member.role, "approvals");
-  });
+    return member?.status === "active" && roleMay(member.role, capability);
+  };
+  const breakGlass = new BreakGlassTrail(db, adminAudit, logger);
+  const approvals = new Approvals(db, (actor) => staffMay(actor, "approvals"), breakGlass.hooks((actor) => staffMay(actor, "break_glass")));
   const projector = new BillingProjector({ writer, billing: stores.billing, directory: stores.directory, entitlements: stores.entitlements });
   const billingCommands = new BillingCommands({ projector, commands, registry });
   const billingAdmin = new BillingAdmin({
@@ -193,7 +199,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   const tenantAdmin = new TenantAdmin({ audited, ...stores, apiKeys, roles: policies, commands, registry });
   const commercialAdmin = new CommercialAdmin({ audited, ...stores, approvals, commands, registry, clock });
   const accessAdmin = new AccessAdmin({
-    audited, ...stores, roles: policies, apiKeys, approvals, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
+    audited, ...stores, roles: policies, apiKeys, approvals, breakGlass, keySecret, maxImpersonationSeconds: config.impersonationMaxTtlSeconds,
     commands, registry, now: () => clock.now(),
   });
   // Flushed first, so a caller (AdminService or the console) sees the decisions this process answered just before.
@@ -221,7 +227,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   // A sink file that cannot be opened fails the start without leaving the store open.
   const sinks = closeOnThrow(db, fileGuard, () => createDecisionSinks(config.decisionSinks, { id: `${hostname()}:${process.pid}`, version: PACKAGE_VERSION }, log));
   if (sinks.length > 0) decisionLog.onWritten((records) => sinks.forEach((sink) => sink.send(records)));
-  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, sinks, ...(core.decisionCache && { decisionCache: core.decisionCache }), ...(replication && { replication }) });
+  const metrics = createMetrics({ policies, decisionLog, tracker, contextCache: resolver, sinks, breakGlass, ...(core.decisionCache && { decisionCache: core.decisionCache }), ...(replication && { replication }) });
   core.attachMetrics(metrics);
 
   // Built once: AdminService and the console call the same use-case objects.
@@ -265,6 +271,8 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
   const sweeper = setInterval(() => {
     sweepUsage().catch((error: unknown) => log(`usage sweeper failed: ${(error as Error).message}`));
+    // Break-glass grants past their TTL get their break_glass.expired row (ADR 54); opening a grant records them too.
+    accessAdmin.expireBreakGlass().catch((error: unknown) => log(`break-glass expiry failed: ${(error as Error).message}`));
   }, SWEEP_PERIOD_MS).unref();
   auditJobs.start();
   let accepting = true;
@@ -348,6 +356,7 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
 
   return {
     config, db, stores, writer, tracker, policies, resolver, decider, metering, commands: registry, replication, outbox, projector, billingAdmin, apiKeys, decisionLog, auditJobs, fileGuard, metrics, tracing, grpc, http, sweepUsage,
+    expireBreakGlass: () => accessAdmin.expireBreakGlass(),
     writeSnapshot,
     snapshots,
     publishFleetStatus: async () => fleetPublisher?.publish(),

@@ -29,6 +29,8 @@ export interface MetricSources {
   decisionCache?: { readonly usage: { entries: number; bytes: number; hits: number; misses: number } };
   /** The decision-log sinks (ADR 71); none configured, no series. */
   sinks?: readonly DecisionSink[];
+  /** The break-glass trail (ADR 54): committed break_glass.* audit rows by event. */
+  breakGlass?: { counts(): [{ event: string }, number][] };
   /** Replicated mode's change log; absent single-node, and so are its series. */
   replication?: { readonly stats: { applied: number; lagEntries: number; lagSeconds: number; conflicts: number; catchUpTarget: number; ready: boolean } };
 }
@@ -113,6 +115,11 @@ export function createMetrics(parts: MetricSources): Metrics {
         for (const s of sinks) this.set({ sink: s.name }, s.stats.buffered);
       },
     });
+  }
+  const breakGlass = parts.breakGlass;
+  if (breakGlass) {
+    countedElsewhere("bulkhead_break_glass_total", "break-glass events in the admin audit (open, used, expired), read from the store: the same on every replicated sidecar", ["event"], () =>
+      breakGlass.counts());
   }
   const replication = parts.replication;
   if (replication) {

@@ -42,6 +42,8 @@ const SUMMARY: Record<string, string> = {
   "request-approval": "ask a second staff member to approve one global change (--put-plan JSON or --put-user JSON)",
   "get-approval": "what an approval covers (content_json), to read before approving",
   "approve": "approve someone else's request",
+  "break-glass": "emergency: approve one change yourself, once, for 15 min (break_glass; --justification)",
+  "list-break-glass": "the break-glass grants, newest first, with their status",
   "start-impersonation": "act as one member of one tenant until --ttl-seconds pass",
   "end-impersonation": "end your session early",
   "watch-changes": "stream revisioned change records (JSON lines) until Ctrl-C",

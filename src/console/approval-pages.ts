@@ -3,6 +3,7 @@ import { requireId } from "../validation.js";
 import { form, reasonField, type PageContext } from "./console-layout.js";
 import type { ConsoleRoutes } from "./console-routes.js";
 import type { ConsoleDeps } from "./console-deps.js";
+import { breakGlassPages, breakGlassSection } from "./break-glass-pages.js";
 import { describeRules } from "./flag-rollout.js";
 import { flagPath } from "./flag-rollout-pages.js";
 import { html, type Html } from "./html.js";
@@ -68,17 +69,18 @@ ${nextStep(ctx, deps, a)}</section>`;
  * POST of one's own request is refused there, not only hidden here.
  */
 export function approvalPages(routes: ConsoleRoutes, deps: ConsoleDeps): void {
-  routes.nav({ href: "/console/approvals", label: "Approvals", needs: ["approvals"] });
+  routes.nav({ href: "/console/approvals", label: "Approvals", needs: ["approvals", "break_glass"] });
 
-  routes.page("/console/approvals", ["approvals"], ({ ctx }) => {
-    const queue = deps.access.pendingApprovals();
+  routes.page("/console/approvals", ["approvals", "break_glass"], ({ ctx }) => {
+    const queue = ctx.caller.capabilities.has("approvals") ? deps.access.pendingApprovals() : [];
     return {
       title: "Approvals",
       body: html`<p>Requests not yet used or expired, oldest first. Read the content: an approval covers exactly these bytes and nothing else.</p>
 ${queue.map((a) => approvalView(ctx, deps, a))}${queue.length === 0 && html`<p>No request is waiting.</p>`}
-<h2>Break-glass</h2><p>Not available: AccessAdmin has no break-glass use case yet, so every dangerous action goes through this queue.</p>`,
+${breakGlassSection(ctx, deps)}`,
     };
   });
+  breakGlassPages(routes, deps);
 
   routes.action("/console/approvals/:id/approve", ["approvals"], async ({ params, actor }) => {
     const id = requireId(params.id, "approval_id");

@@ -1,4 +1,4 @@
-import { adminCommand, commandActor, type AdminActor, type AdminBody, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
+import { adminCommand, commandActor, requireCapability, type AdminActor, type AdminBody, type AuditedWriter, type CommandActor, type WriteResult } from "../audit/audited-write.js";
 import type { CommandWriter } from "../store/command-writer.js";
 import type { CommandKind, CommandRegistry } from "../store/store-command.js";
 import type { RoleCatalog } from "../context/role-catalog.js";
@@ -6,6 +6,7 @@ import type { DirectoryStore, Tenant } from "../directory/directory-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
 import type { ApiKey, ApiKeyStore } from "./api-keys.js";
 import { newApprovalId, type ApprovableChange, type Approval, type Approvals } from "./approvals.js";
+import { BREAK_GLASS_VERB_CAPABILITY, breakGlassTtlSeconds, validateJustification, type BreakGlassAuditRow, type BreakGlassTrail } from "./break-glass.js";
 import { newSessionId, type ImpersonationSession, type ImpersonationStore } from "./impersonation-store.js";
 import type { StaffMember, StaffStore } from "./staff-store.js";
 import { newStaffToken } from "./staff-tokens.js";
@@ -35,6 +36,16 @@ interface StartImpersonationBody {
   staffId: string;
   sessionId: string;
 }
+
+interface BreakGlassBody {
+  change: ApprovableChange;
+  grantId: string;
+  justification: string;
+  ttlSeconds: number;
+}
+
+/** Who records an expiry: no person, the sidecar's own sweep. */
+const EXPIRY_ACTOR = { caller: { actor: "system:break_glass" }, reason: "break_glass_expiry", source: "sweeper" };
 
 interface EndImpersonationBody {
   tenantId: string;
@@ -73,6 +84,7 @@ export class AccessAdmin {
       apiKeys: ApiKeyStore;
       staff: StaffStore;
       approvals: Approvals;
+      breakGlass: BreakGlassTrail;
       impersonations: ImpersonationStore;
       maxImpersonationSeconds: number;
       keySecret: Buffer;
@@ -94,6 +106,15 @@ export class AccessAdmin {
       approve: r.register(adminCommand("approval.approve", (_tx, b: { approvalId: string }, by) =>
         this.deps.audited.write(by, { tenantId: null, object: `approval:${b.approvalId}`, action: "approval.approve" }, (tx) =>
           this.deps.approvals.approve(tx, b.approvalId, by.caller.actor)))),
+      breakGlass: r.register(adminCommand("break_glass.open", (tx, b: BreakGlassBody, by) => {
+        // Grants past their time are recorded as expired first, in the same log order on every sidecar.
+        this.applyExpireBreakGlass(tx.now);
+        const opened = this.deps.audited.write(by, { tenantId: null, object: `break_glass:${b.grantId}`, action: "break_glass.open" }, (tx) =>
+          this.deps.approvals.openBreakGlass(tx, b.change, by.caller.actor, by.reason, b.justification, b.ttlSeconds * 1000, b.grantId));
+        this.deps.breakGlass.warn("open", opened.result);
+        return opened;
+      })),
+      expireBreakGlass: r.register(adminCommand("break_glass.expire", (tx, _b: Record<string, never>) => this.applyExpireBreakGlass(tx.now))),
       startImpersonation: r.register(adminCommand("impersonation.start", (_tx, b: StartImpersonationBody, by) => this.applyStartImpersonation(b, by))),
       endImpersonation: r.register(adminCommand("impersonation.end", (_tx, b: EndImpersonationBody, by) => this.applyEndImpersonation(b, by))),
     };
@@ -154,6 +175,43 @@ export class AccessAdmin {
   async approve(approvalId: string, by: AdminActor): Promise<Approval> {
     requireStaff(by, "approve");
     return (await this.run(this.kinds.approve, { approvalId }, by)).result;
+  }
+
+  /**
+   * Break-glass (ADR 54): a staff member whose role holds `break_glass` (and
+   * the write's own capability) opens, alone, an approval for exactly one
+   * change, with a reason code and a justification. Only they can spend it,
+   * once, before its short TTL ends; open, use and expiry are each a
+   * `break_glass.*` audit row and a warn line.
+   */
+  async breakGlass(change: ApprovableChange, justification: string, ttlSeconds: number, by: AdminActor): Promise<WriteResult & { grant: Approval }> {
+    requireStaff(by, "break glass");
+    requireCapability(by.caller, "break_glass", "break glass");
+    requireCapability(by.caller, BREAK_GLASS_VERB_CAPABILITY[change.verb], `break glass for ${change.verb}`);
+    const body = { change, grantId: newApprovalId(this.deps.now()), justification: validateJustification(justification), ttlSeconds: breakGlassTtlSeconds(ttlSeconds) };
+    const { revision, changed, result } = await this.run(this.kinds.breakGlass, body, by);
+    return { revision, changed, grant: result };
+  }
+
+  /** Every break-glass grant, newest first, with whether (and when) it was used or expired. */
+  breakGlassLog(limit = 200): Approval[] {
+    return this.deps.approvals.breakGlassLog(limit);
+  }
+
+  /** The break_glass.* audit rows on their own, newest first. */
+  breakGlassTrail(limit = 200): BreakGlassAuditRow[] {
+    return this.deps.breakGlass.auditRows(limit);
+  }
+
+  /**
+   * Records `break_glass.expired` for grants past their TTL and never used.
+   * Sent only when this sidecar sees some due; a duplicate from another
+   * sidecar finds nothing left and writes nothing.
+   */
+  async expireBreakGlass(): Promise<number> {
+    if (this.deps.approvals.dueToExpire(this.deps.now()).length === 0) return 0;
+    const { result } = await this.deps.commands.run(this.kinds.expireBreakGlass, { by: EXPIRY_ACTOR });
+    return result.expired;
   }
 
   /**
@@ -250,6 +308,18 @@ export class AccessAdmin {
       }
       this.deps.impersonations.end(tx, session);
     });
+  }
+
+  private applyExpireBreakGlass(now: number): WriteResult & { expired: number } {
+    let last = { revision: 0, changed: false };
+    let expired = 0;
+    for (const grant of this.deps.approvals.dueToExpire(now)) {
+      last = this.deps.audited.write(EXPIRY_ACTOR, { tenantId: null, object: `break_glass:${grant.id}`, action: "break_glass.expired" }, (tx) => {
+        if (this.deps.approvals.markExpired(tx, grant.id)) expired++;
+      });
+      this.deps.breakGlass.warn("expired", grant);
+    }
+    return { ...last, expired };
   }
 
   private checkScopes(scopes: string[]): void {

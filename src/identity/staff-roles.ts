@@ -23,14 +23,19 @@ export const ADMIN_CAPABILITIES = [
   "flags.write", // PutFlag, DeleteFlag, ListFlags
   "flags.kill", // SetKillSwitch alone, without a second approver (the on-call engineer)
   "audit.read", // QueryDecisions: one tenant's decision log
+  "break_glass", // BreakGlass: open, alone, a one-use emergency approval for one exact change (ADR 54)
 ] as const;
 export type AdminCapability = (typeof ADMIN_CAPABILITIES)[number];
 
 const STAFF_CAPABILITIES: Record<StaffRole, readonly AdminCapability[]> = {
   // Helps customers: reads metadata, may look through a member's eyes (read-only, see policies/bulkhead/staff_roles/data.json).
   support_agent: ["tenants.read", "impersonate"],
-  // Fixes a tenant's directory and keys; cannot touch billing.
-  support_admin: ["tenants.read", "tenants.write", "tenants.delete", "directory.write", "api_keys.write", "impersonate", "changes.watch", "approvals", "audit.read"],
+  // Fixes a tenant's directory and keys; cannot touch billing. The admin
+  // role: the only one that may break glass (for the writes it may make,
+  // i.e. a shared user profile), see ADR 54.
+  support_admin: [
+    "tenants.read", "tenants.write", "tenants.delete", "directory.write", "api_keys.write", "impersonate", "changes.watch", "approvals", "audit.read", "break_glass",
+  ],
   // Billing corrections and the plan catalog; no directory writes.
   finance: ["tenants.read", "billing.write", "plans.write", "approvals"],
   // Operates the sidecar: reads and watches, approves; owns flags, and may

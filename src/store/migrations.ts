@@ -9,6 +9,7 @@ import { schema007 } from "./schema-007.js";
 import { schema008 } from "./schema-008.js";
 import { schema009 } from "./schema-009.js";
 import { schema010 } from "./schema-010.js";
+import { schema011 } from "./schema-011.js";
 
 /**
  * Numbered, append-only migrations. A migration that has shipped is never
@@ -27,6 +28,7 @@ export const MIGRATIONS: readonly { version: number; name: string; sql: string }
   { version: 8, name: "flag kill switch, environments, variants", sql: schema008 },
   { version: 9, name: "hash chain over the decision log and the admin audit", sql: schema009 },
   { version: 10, name: "retention anchors of the audit chains", sql: schema010 },
+  { version: 11, name: "break-glass grants", sql: schema011 },
 ];
 
 export function applyMigrations(db: Db): void {

@@ -2,7 +2,7 @@ import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createBulkhead, type Bulkhead, type Runtime } from "../../src/compose.js";
+import { createBulkhead, type Bulkhead, type SidecarRuntime } from "../../src/compose.js";
 import { DEFAULT_ADMIN_REASON_CODES, OFREP_DEFAULT_RATE_PER_MINUTE, type Config } from "../../src/config.js";
 import { applySeed, type StoreSeed } from "../../src/demo/store-seed.js";
 import {
@@ -60,7 +60,7 @@ export interface SidecarOptions {
   demo?: boolean;
   policyDir?: string;
   config?: Partial<Config>;
-  runtime?: Partial<Runtime>;
+  runtime?: Partial<SidecarRuntime>;
 }
 
 export const TEST_WEBHOOK_SECRET = "whsec_test_primary";

@@ -21,6 +21,7 @@ import type { DecisionAccess } from "../../audit/decision-access.js";
 import { checkId, requireId } from "../../validation.js";
 import { invalidArgument } from "../../errors.js";
 import { APPROVAL_ACTION, approvalAction, type ApprovableChange, type Approval } from "../../identity/approvals.js";
+import { breakGlassStatus } from "../../identity/break-glass.js";
 import { planChange } from "../../entitlements/commercial-admin.js";
 import { userChange } from "../../directory/directory-admin.js";
 import { bearerToken, CallerAuth } from "./call-guard.js";
@@ -216,6 +217,16 @@ export function adminHandlers(deps: AdminHandlerDeps, tracing: Tracing = TRACING
     }),
     approve: write("approvals", "approve global actions", async (r, by) => toApproval(await access.approve(requireId(r.approvalId, "approval_id"), by))),
     getApproval: read("approvals", "read approvals", (r) => toApproval(access.getApproval(requireId(r.approvalId, "approval_id")))),
+    // AccessAdmin checks break_glass and the write's own capability again, for the console too.
+    breakGlass: write("break_glass", "break glass", async (r, by) => {
+      const opened = await access.breakGlass(approvableChange(r), r.justification, r.ttlSeconds, by);
+      return { ...toApproval(opened.grant), storeRevision: opened.revision };
+    }),
+    listBreakGlass: read(["break_glass", "audit.read"], "read the break-glass log", (r) => {
+      const limit = r.limit === 0 ? 200 : r.limit;
+      if (limit > 500) throw invalidArgument("limit", "must be from 1 to 500 (0 for 200)");
+      return { grants: access.breakGlassLog(limit).map((g) => toBreakGlassGrant(g, deps.now())) };
+    }),
     startImpersonation: write("impersonate", "impersonate members", async (r, by) => {
       const started = await access.startImpersonation(tenantOf(r), requireId(r.asActorId, "as_actor_id"), r.ttlSeconds, by);
       return { sessionId: started.session.id, expiresAt: iso(started.session.expiresAt), storeRevision: started.revision };
@@ -235,11 +246,15 @@ const toWrite = (r: { revision: number; changed: boolean }) => ({ storeRevision:
 
 const toApproval = (a: Approval) => ({
   approvalId: a.id, action: a.action, requestedBy: a.requestedBy, approvedBy: a.approvedBy ?? "", expiresAt: iso(a.expiresAt),
-  contentJson: a.contentJson, reason: a.reason,
+  contentJson: a.contentJson, reason: a.reason, breakGlass: a.breakGlass, storeRevision: 0,
+});
+
+const toBreakGlassGrant = (g: Approval, now: number) => ({
+  grant: toApproval(g), justification: g.justification, createdAt: iso(g.createdAt), usedAt: iso(g.usedAt), expiredAt: iso(g.expiredAt), status: breakGlassStatus(g, now),
 });
 
 /** The change an approval is asked for, validated exactly as the write itself will validate it. */
-function approvableChange(r: RequestApprovalRequest): ApprovableChange {
+function approvableChange(r: Pick<RequestApprovalRequest, "putPlan" | "putUser" | "putFlag">): ApprovableChange {
   if (r.putPlan) return planChange(validatePlan(r.putPlan));
   if (r.putUser) return userChange(validateUser(r.putUser));
   if (r.putFlag) return flagChange(validateFlagJson(r.putFlag.flagJson));

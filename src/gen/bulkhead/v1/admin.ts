@@ -321,6 +321,42 @@ export interface ApprovalResponse {
   /** The approved content in canonical JSON (sorted keys), as it will be written. */
   contentJson: string;
   reason: string;
+  /** A break-glass grant: approved by its own opener, outside the two-person queue. */
+  breakGlass: boolean;
+  /** The revision the write committed at (BreakGlass), for min_revision on another sidecar. */
+  storeRevision: number;
+}
+
+export interface BreakGlassRequest {
+  /** A configured reason code, optionally ": details" (as every admin write). */
+  reason: string;
+  /** Mandatory: what is broken and why no second person can approve (10-500 characters). */
+  justification: string;
+  /** 0 for the default (900); at most 900. */
+  ttlSeconds: number;
+  putPlan?: PutPlanRequest | undefined;
+  putUser?: PutUserRequest | undefined;
+  putFlag?: PutFlagRequest | undefined;
+}
+
+export interface ListBreakGlassRequest {
+  /** 1-500, default 200. */
+  limit: number;
+}
+
+export interface BreakGlassGrant {
+  grant: ApprovalResponse | undefined;
+  justification: string;
+  createdAt: string;
+  /** RFC 3339, or "" when not used / expiry not recorded. */
+  usedAt: string;
+  expiredAt: string;
+  /** open | used | expired */
+  status: string;
+}
+
+export interface ListBreakGlassResponse {
+  grants: BreakGlassGrant[];
 }
 
 export interface StartImpersonationRequest {
@@ -4833,7 +4869,17 @@ export const ApproveRequest: MessageFns<ApproveRequest> = {
 };
 
 function createBaseApprovalResponse(): ApprovalResponse {
-  return { approvalId: "", action: "", requestedBy: "", approvedBy: "", expiresAt: "", contentJson: "", reason: "" };
+  return {
+    approvalId: "",
+    action: "",
+    requestedBy: "",
+    approvedBy: "",
+    expiresAt: "",
+    contentJson: "",
+    reason: "",
+    breakGlass: false,
+    storeRevision: 0,
+  };
 }
 
 export const ApprovalResponse: MessageFns<ApprovalResponse> = {
@@ -4858,6 +4904,12 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
     }
     if (message.reason !== "") {
       writer.uint32(58).string(message.reason);
+    }
+    if (message.breakGlass !== false) {
+      writer.uint32(64).bool(message.breakGlass);
+    }
+    if (message.storeRevision !== 0) {
+      writer.uint32(72).uint64(message.storeRevision);
     }
     return writer;
   },
@@ -4931,6 +4983,22 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
             message.reason = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.breakGlass = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.storeRevision = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4972,6 +5040,16 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
         ? globalThis.String(object.content_json)
         : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      breakGlass: isSet(object.breakGlass)
+        ? globalThis.Boolean(object.breakGlass)
+        : isSet(object.break_glass)
+        ? globalThis.Boolean(object.break_glass)
+        : false,
+      storeRevision: isSet(object.storeRevision)
+        ? globalThis.Number(object.storeRevision)
+        : isSet(object.store_revision)
+        ? globalThis.Number(object.store_revision)
+        : 0,
     };
   },
 
@@ -4998,6 +5076,12 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
+    if (message.breakGlass !== false) {
+      obj.breakGlass = message.breakGlass;
+    }
+    if (message.storeRevision !== 0) {
+      obj.storeRevision = Math.round(message.storeRevision);
+    }
     return obj;
   },
 
@@ -5013,6 +5097,480 @@ export const ApprovalResponse: MessageFns<ApprovalResponse> = {
     message.expiresAt = object.expiresAt ?? "";
     message.contentJson = object.contentJson ?? "";
     message.reason = object.reason ?? "";
+    message.breakGlass = object.breakGlass ?? false;
+    message.storeRevision = object.storeRevision ?? 0;
+    return message;
+  },
+};
+
+function createBaseBreakGlassRequest(): BreakGlassRequest {
+  return { reason: "", justification: "", ttlSeconds: 0, putPlan: undefined, putUser: undefined, putFlag: undefined };
+}
+
+export const BreakGlassRequest: MessageFns<BreakGlassRequest> = {
+  encode(message: BreakGlassRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.justification !== "") {
+      writer.uint32(18).string(message.justification);
+    }
+    if (message.ttlSeconds !== 0) {
+      writer.uint32(24).uint32(message.ttlSeconds);
+    }
+    if (message.putPlan !== undefined) {
+      PutPlanRequest.encode(message.putPlan, writer.uint32(34).fork()).join();
+    }
+    if (message.putUser !== undefined) {
+      PutUserRequest.encode(message.putUser, writer.uint32(42).fork()).join();
+    }
+    if (message.putFlag !== undefined) {
+      PutFlagRequest.encode(message.putFlag, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BreakGlassRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBreakGlassRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.justification = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ttlSeconds = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.putPlan = PutPlanRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.putUser = PutUserRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.putFlag = PutFlagRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BreakGlassRequest {
+    return {
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      justification: isSet(object.justification) ? globalThis.String(object.justification) : "",
+      ttlSeconds: isSet(object.ttlSeconds)
+        ? globalThis.Number(object.ttlSeconds)
+        : isSet(object.ttl_seconds)
+        ? globalThis.Number(object.ttl_seconds)
+        : 0,
+      putPlan: isSet(object.putPlan)
+        ? PutPlanRequest.fromJSON(object.putPlan)
+        : isSet(object.put_plan)
+        ? PutPlanRequest.fromJSON(object.put_plan)
+        : undefined,
+      putUser: isSet(object.putUser)
+        ? PutUserRequest.fromJSON(object.putUser)
+        : isSet(object.put_user)
+        ? PutUserRequest.fromJSON(object.put_user)
+        : undefined,
+      putFlag: isSet(object.putFlag)
+        ? PutFlagRequest.fromJSON(object.putFlag)
+        : isSet(object.put_flag)
+        ? PutFlagRequest.fromJSON(object.put_flag)
+        : undefined,
+    };
+  },
+
+  toJSON(message: BreakGlassRequest): unknown {
+    const obj: any = {};
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.justification !== "") {
+      obj.justification = message.justification;
+    }
+    if (message.ttlSeconds !== 0) {
+      obj.ttlSeconds = Math.round(message.ttlSeconds);
+    }
+    if (message.putPlan !== undefined) {
+      obj.putPlan = PutPlanRequest.toJSON(message.putPlan);
+    }
+    if (message.putUser !== undefined) {
+      obj.putUser = PutUserRequest.toJSON(message.putUser);
+    }
+    if (message.putFlag !== undefined) {
+      obj.putFlag = PutFlagRequest.toJSON(message.putFlag);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BreakGlassRequest>, I>>(base?: I): BreakGlassRequest {
+    return BreakGlassRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BreakGlassRequest>, I>>(object: I): BreakGlassRequest {
+    const message = createBaseBreakGlassRequest();
+    message.reason = object.reason ?? "";
+    message.justification = object.justification ?? "";
+    message.ttlSeconds = object.ttlSeconds ?? 0;
+    message.putPlan = (object.putPlan !== undefined && object.putPlan !== null)
+      ? PutPlanRequest.fromPartial(object.putPlan)
+      : undefined;
+    message.putUser = (object.putUser !== undefined && object.putUser !== null)
+      ? PutUserRequest.fromPartial(object.putUser)
+      : undefined;
+    message.putFlag = (object.putFlag !== undefined && object.putFlag !== null)
+      ? PutFlagRequest.fromPartial(object.putFlag)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListBreakGlassRequest(): ListBreakGlassRequest {
+  return { limit: 0 };
+}
+
+export const ListBreakGlassRequest: MessageFns<ListBreakGlassRequest> = {
+  encode(message: ListBreakGlassRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limit !== 0) {
+      writer.uint32(8).uint32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBreakGlassRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBreakGlassRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBreakGlassRequest {
+    return { limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0 };
+  },
+
+  toJSON(message: ListBreakGlassRequest): unknown {
+    const obj: any = {};
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListBreakGlassRequest>, I>>(base?: I): ListBreakGlassRequest {
+    return ListBreakGlassRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListBreakGlassRequest>, I>>(object: I): ListBreakGlassRequest {
+    const message = createBaseListBreakGlassRequest();
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseBreakGlassGrant(): BreakGlassGrant {
+  return { grant: undefined, justification: "", createdAt: "", usedAt: "", expiredAt: "", status: "" };
+}
+
+export const BreakGlassGrant: MessageFns<BreakGlassGrant> = {
+  encode(message: BreakGlassGrant, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.grant !== undefined) {
+      ApprovalResponse.encode(message.grant, writer.uint32(10).fork()).join();
+    }
+    if (message.justification !== "") {
+      writer.uint32(18).string(message.justification);
+    }
+    if (message.createdAt !== "") {
+      writer.uint32(26).string(message.createdAt);
+    }
+    if (message.usedAt !== "") {
+      writer.uint32(34).string(message.usedAt);
+    }
+    if (message.expiredAt !== "") {
+      writer.uint32(42).string(message.expiredAt);
+    }
+    if (message.status !== "") {
+      writer.uint32(50).string(message.status);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BreakGlassGrant {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBreakGlassGrant();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.grant = ApprovalResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.justification = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.createdAt = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.usedAt = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.expiredAt = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BreakGlassGrant {
+    return {
+      grant: isSet(object.grant) ? ApprovalResponse.fromJSON(object.grant) : undefined,
+      justification: isSet(object.justification) ? globalThis.String(object.justification) : "",
+      createdAt: isSet(object.createdAt)
+        ? globalThis.String(object.createdAt)
+        : isSet(object.created_at)
+        ? globalThis.String(object.created_at)
+        : "",
+      usedAt: isSet(object.usedAt)
+        ? globalThis.String(object.usedAt)
+        : isSet(object.used_at)
+        ? globalThis.String(object.used_at)
+        : "",
+      expiredAt: isSet(object.expiredAt)
+        ? globalThis.String(object.expiredAt)
+        : isSet(object.expired_at)
+        ? globalThis.String(object.expired_at)
+        : "",
+      status: isSet(object.status) ? globalThis.String(object.status) : "",
+    };
+  },
+
+  toJSON(message: BreakGlassGrant): unknown {
+    const obj: any = {};
+    if (message.grant !== undefined) {
+      obj.grant = ApprovalResponse.toJSON(message.grant);
+    }
+    if (message.justification !== "") {
+      obj.justification = message.justification;
+    }
+    if (message.createdAt !== "") {
+      obj.createdAt = message.createdAt;
+    }
+    if (message.usedAt !== "") {
+      obj.usedAt = message.usedAt;
+    }
+    if (message.expiredAt !== "") {
+      obj.expiredAt = message.expiredAt;
+    }
+    if (message.status !== "") {
+      obj.status = message.status;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<BreakGlassGrant>, I>>(base?: I): BreakGlassGrant {
+    return BreakGlassGrant.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<BreakGlassGrant>, I>>(object: I): BreakGlassGrant {
+    const message = createBaseBreakGlassGrant();
+    message.grant = (object.grant !== undefined && object.grant !== null)
+      ? ApprovalResponse.fromPartial(object.grant)
+      : undefined;
+    message.justification = object.justification ?? "";
+    message.createdAt = object.createdAt ?? "";
+    message.usedAt = object.usedAt ?? "";
+    message.expiredAt = object.expiredAt ?? "";
+    message.status = object.status ?? "";
+    return message;
+  },
+};
+
+function createBaseListBreakGlassResponse(): ListBreakGlassResponse {
+  return { grants: [] };
+}
+
+export const ListBreakGlassResponse: MessageFns<ListBreakGlassResponse> = {
+  encode(message: ListBreakGlassResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.grants) {
+      BreakGlassGrant.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListBreakGlassResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListBreakGlassResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.grants.push(BreakGlassGrant.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListBreakGlassResponse {
+    return {
+      grants: globalThis.Array.isArray(object?.grants)
+        ? object.grants.map((e: any) => BreakGlassGrant.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListBreakGlassResponse): unknown {
+    const obj: any = {};
+    if (message.grants?.length) {
+      obj.grants = message.grants.map((e) => BreakGlassGrant.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListBreakGlassResponse>, I>>(base?: I): ListBreakGlassResponse {
+    return ListBreakGlassResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListBreakGlassResponse>, I>>(object: I): ListBreakGlassResponse {
+    const message = createBaseListBreakGlassResponse();
+    message.grants = object.grants?.map((e) => BreakGlassGrant.fromPartial(e)) || [];
     return message;
   },
 };
@@ -7876,6 +8434,32 @@ export const AdminServiceService = {
     responseSerialize: (value: ApprovalResponse): Buffer => Buffer.from(ApprovalResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ApprovalResponse => ApprovalResponse.decode(value),
   },
+  /**
+   * An emergency approval one staff member opens alone (capability
+   * break_glass, ADR 54): for exactly one change, usable once, by them only,
+   * for at most 15 minutes; pass its approval_id to the write like any approval.
+   */
+  breakGlass: {
+    path: "/bulkhead.v1.AdminService/BreakGlass" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BreakGlassRequest): Buffer => Buffer.from(BreakGlassRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BreakGlassRequest => BreakGlassRequest.decode(value),
+    responseSerialize: (value: ApprovalResponse): Buffer => Buffer.from(ApprovalResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ApprovalResponse => ApprovalResponse.decode(value),
+  },
+  /** The break-glass grants on their own, newest first (capability break_glass or audit.read). */
+  listBreakGlass: {
+    path: "/bulkhead.v1.AdminService/ListBreakGlass" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListBreakGlassRequest): Buffer =>
+      Buffer.from(ListBreakGlassRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListBreakGlassRequest => ListBreakGlassRequest.decode(value),
+    responseSerialize: (value: ListBreakGlassResponse): Buffer =>
+      Buffer.from(ListBreakGlassResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListBreakGlassResponse => ListBreakGlassResponse.decode(value),
+  },
   startImpersonation: {
     path: "/bulkhead.v1.AdminService/StartImpersonation" as const,
     requestStream: false as const,
@@ -7985,6 +8569,14 @@ export interface AdminServiceServer extends UntypedServiceImplementation {
   approve: handleUnaryCall<ApproveRequest, ApprovalResponse>;
   /** What an approval covers, so the approver sees the content before approving. */
   getApproval: handleUnaryCall<GetApprovalRequest, ApprovalResponse>;
+  /**
+   * An emergency approval one staff member opens alone (capability
+   * break_glass, ADR 54): for exactly one change, usable once, by them only,
+   * for at most 15 minutes; pass its approval_id to the write like any approval.
+   */
+  breakGlass: handleUnaryCall<BreakGlassRequest, ApprovalResponse>;
+  /** The break-glass grants on their own, newest first (capability break_glass or audit.read). */
+  listBreakGlass: handleUnaryCall<ListBreakGlassRequest, ListBreakGlassResponse>;
   startImpersonation: handleUnaryCall<StartImpersonationRequest, ImpersonationResponse>;
   endImpersonation: handleUnaryCall<EndImpersonationRequest, WriteResponse>;
   /**
@@ -8462,6 +9054,42 @@ export interface AdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * An emergency approval one staff member opens alone (capability
+   * break_glass, ADR 54): for exactly one change, usable once, by them only,
+   * for at most 15 minutes; pass its approval_id to the write like any approval.
+   */
+  breakGlass(
+    request: BreakGlassRequest,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  breakGlass(
+    request: BreakGlassRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  breakGlass(
+    request: BreakGlassRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ApprovalResponse) => void,
+  ): ClientUnaryCall;
+  /** The break-glass grants on their own, newest first (capability break_glass or audit.read). */
+  listBreakGlass(
+    request: ListBreakGlassRequest,
+    callback: (error: ServiceError | null, response: ListBreakGlassResponse) => void,
+  ): ClientUnaryCall;
+  listBreakGlass(
+    request: ListBreakGlassRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListBreakGlassResponse) => void,
+  ): ClientUnaryCall;
+  listBreakGlass(
+    request: ListBreakGlassRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListBreakGlassResponse) => void,
   ): ClientUnaryCall;
   startImpersonation(
     request: StartImpersonationRequest,
