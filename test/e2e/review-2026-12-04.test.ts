@@ -76,9 +76,10 @@ describe("review 2026-12-04: approvals and rollouts", () => {
       const c = await as(who);
       const queue = await c.get("/console/approvals");
       expect(queue.status).toBe(200);
-      expect(queue.body, who).not.toContain(`action="/console/approvals/${id}/approve"`);
+      // The write first: that the button shows is the lesser half.
       const approved = await c.post(`/console/approvals/${id}/approve`, { reason_code: "maintenance", reason_text: "not my area" });
       expect(approved.status, who).toBe(403);
+      expect(queue.body, who).not.toContain(`action="/console/approvals/${id}/approve"`);
     }
     expect(db().prepare("SELECT approved_by FROM approvals WHERE id = ?").pluck().get(id)).toBeNull();
   });
