@@ -84,6 +84,23 @@ describe("review 2026-12-04: approvals and rollouts", () => {
     expect(db().prepare("SELECT approved_by FROM approvals WHERE id = ?").pluck().get(id)).toBeNull();
   });
 
+  // FINDING: the kill switch is a way around the two-person rule. PutFlag keeps the
+  // kill switch and asks for an approval only when the flag it stores is fully on,
+  // and a killed flag never is; reviving needs no approval. So one engineer takes a
+  // high-risk flag to every tenant alone: Kill, Change rollout to 100%, Revive.
+  it("one engineer cannot take a high-risk flag to everyone by killing it, rolling it out, and reviving it", async () => {
+    await call("putFlag", { flagJson: flag("risky_kill", "high", 10), reason: "maintenance: review" }, adminAuth(staff.stf_eng!));
+    const eng = await as("stf_eng");
+    const steps = [
+      await eng.post("/console/flags/risky_kill/kill", { killed: "1", reason_code: "incident" }),
+      await eng.post("/console/flags/risky_kill/rollout", { percentage: "100", reason_code: "maintenance" }),
+      await eng.post("/console/flags/risky_kill/kill", { killed: "0", reason_code: "incident" }),
+    ].map((r) => r.status);
+    const row = db().prepare("SELECT killed, (SELECT params FROM flag_rules WHERE flag_key = 'risky_kill' AND rule = 'percentage') AS pct FROM flags WHERE key = 'risky_kill'").get() as { killed: number; pct: string };
+    const fullyOnUnapproved = row.killed === 0 && (JSON.parse(row.pct) as { percentage: number }).percentage >= 100;
+    expect({ steps, fullyOnUnapproved }).toMatchObject({ fullyOnUnapproved: false });
+  });
+
   it("held: the queue escapes the requester's reason and the flag's description; the approval covers nothing else", async () => {
     await requestFullRollout();
     const page = await (await as("stf_eng2")).get("/console/approvals");
