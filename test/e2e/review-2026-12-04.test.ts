@@ -147,7 +147,7 @@ describe("review 2026-12-04: billing pages", () => {
 
   it("held: a reason code that is not configured, or only free text, is refused before anything runs", async () => {
     const fin = await as("stf_fin", "ten_drift");
-    for (const fields of [{ reason_code: "because" }, { reason_code: "", reason_text: "billing_correction" }, { reason_code: "billing_correction_x" }, { reason_code: "billing correction" }]) {
+    for (const fields of [{ reason_code: "because" } as Record<string, string>, { reason_code: "", reason_text: "billing_correction" }, { reason_code: "billing_correction_x" }, { reason_code: "billing correction" }]) {
       const refused = await fin.post(`${BILLING}/recalculate`, fields);
       expect(refused.status, JSON.stringify(fields)).toBe(400);
     }
