@@ -62,7 +62,11 @@ export class FlagAdmin {
       const before = this.deps.flags.get(flag.key);
       // The kill switch belongs to SetKillSwitch: a PutFlag keeps whatever it is.
       const next = { ...flag, killed: before?.killed ?? false };
-      if (next.risk === "high" && isFullyOn(next) && !(before && isFullyOn(before))) {
+      // The kill switch is no part of the rollout: reviving needs no approval, so a
+      // killed flag's rules are judged as they will be once revived (else Kill,
+      // roll out to 100%, Revive takes it to everyone with no second person).
+      const reaches = (f: Parameters<typeof isFullyOn>[0]) => isFullyOn({ ...f, killed: false });
+      if (next.risk === "high" && reaches(next) && !(before && reaches(before))) {
         this.deps.approvals.spend(tx, approvalId, flagChange(flag), by.caller.actor);
       }
       this.deps.flags.putFlag(tx, next);
