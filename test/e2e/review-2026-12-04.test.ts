@@ -6,6 +6,9 @@ import { startStripeMock } from "../support/processes.js";
 import { checkRequest, startSidecar, TEST_WEBHOOK_SECRET, type TestSidecar } from "../support/sidecar.js";
 import { deliverMockSubscription, STRIPE_MOCK_CUSTOMER } from "../support/stripe-events.js";
 import { DAY, testClock } from "../support/test-time.js";
+import { startReplicatedSidecars } from "../support/replicated-sidecars.js";
+import type { CheckRequest } from "../../src/gen/bulkhead/v1/decision.js";
+import type { DeepPartialRequest } from "../support/sidecar.js";
 
 // Adversarial review of the console surface that landed on 2026-12-04
 // (issues 13, 20): billing pages, playground, approvals, rollouts, audit
@@ -196,4 +199,74 @@ describe("review 2026-12-04: decisions, playground and audit export", () => {
     expect(noCsrf.status).toBe(403);
     expect(auditCount("audit.export")).toBe(before);
   });
+});
+
+describe("review 2026-12-04: a consuming BatchCheck in replicated mode (two sidecars, three NATS nodes)", () => {
+  let rs: TestSidecar[] = [];
+  let closeAll = async () => {};
+  const meter = "exports.csv.monthly";
+  const usedOn = async (s: TestSidecar, tenantId: string, minRevision: number) =>
+    (await s.entitlements.get({ tenantId, minRevision })).limits.find((l) => l.meter === meter)?.used;
+  const exportItem = (tenantId: string, actorId: string, resourceId: string, key: string, consume: number): DeepPartialRequest<CheckRequest> => ({
+    principal: { tenantId, actorId, requestId: `${tenantId}-${resourceId}-${consume}` },
+    action: "reports.export", resource: { type: "reports", id: resourceId, tenantId }, consume, idempotencyKey: key,
+  });
+  let head = 0;
+
+  beforeAll(async () => {
+    let admins;
+    ({ sidecars: rs, admins, close: closeAll } = await startReplicatedSidecars({ clock, stream: "BULKHEAD_REVIEW", count: 2 }));
+    // Globex to pro, so its exports meter can be charged too.
+    const t = await admins[0]!<Record<string, unknown>>("getTenant", { tenantId: "ten_globex" });
+    head = (await admins[0]!<{ storeRevision: number }>("putTenant", {
+      tenantId: "ten_globex", slug: t.slug, name: t.name, planCode: "pro", status: t.status, billingStatus: t.billingStatus, region: t.region,
+      isolationTier: t.isolationTier, tags: t.tags, reason: "customer_request: review",
+    })).storeRevision;
+  }, 120_000);
+  afterAll(() => closeAll());
+
+  it("held: one idempotency key in two tenants' items charges each tenant; the same item twice in one batch charges once; a retry elsewhere replays", async () => {
+    const acme0 = await usedOn(rs[1]!, "ten_acme", head);
+    const globex0 = await usedOn(rs[1]!, "ten_globex", head);
+    const checks = [
+      { ...exportItem("ten_acme", "usr_alice", "rep_1", "rv-key", 1), minRevision: head },
+      exportItem("ten_globex", "usr_carol", "rep_1", "rv-key", 10),
+      exportItem("ten_acme", "usr_alice", "rep_1", "rv-key", 1),
+    ];
+    const { results } = await rs[0]!.batchCheck({ checks });
+    expect(results.map((r) => r.allow)).toEqual([true, true, true]);
+    const last = Math.max(...results.map((r) => r.storeRevision));
+    for (const s of rs) {
+      expect(await usedOn(s, "ten_acme", last)).toBe(acme0! + 1);
+      expect(await usedOn(s, "ten_globex", last)).toBe(globex0! + 10);
+    }
+    // The other sidecar: the same key and request in acme replays; in globex another request under it is refused.
+    const again = await rs[1]!.check({ ...exportItem("ten_acme", "usr_alice", "rep_1", "rv-key", 1), minRevision: last });
+    expect(again.allow).toBe(true);
+    expect(again.decisionId).toBe(results[0]!.decisionId);
+    const reused = await rs[1]!.check({ ...exportItem("ten_globex", "usr_carol", "rep_2", "rv-key", 5), minRevision: last }).catch((e: { code: number }) => e);
+    expect((reused as { code?: number }).code).toBe(6);
+    for (const s of rs) {
+      expect(await usedOn(s, "ten_acme", last)).toBe(acme0! + 1);
+      expect(await usedOn(s, "ten_globex", last)).toBe(globex0! + 10);
+    }
+  }, 60_000);
+
+  it("held: a batch asking more than what is left charges nothing past the limit, and a denied item charges nothing", async () => {
+    const before = await usedOn(rs[0]!, "ten_globex", head);
+    const left = 100 - before!;
+    const { results } = await rs[1]!.batchCheck({ checks: [
+      { ...exportItem("ten_globex", "usr_carol", "rep_big", "rv-big", left + 1), minRevision: head },
+      // Alice is no member of globex: denied, nothing charged, no key stored.
+      exportItem("ten_globex", "usr_alice", "rep_x", "rv-denied", 1),
+      exportItem("ten_globex", "usr_carol", "rep_fit", "rv-fit", left),
+      exportItem("ten_globex", "usr_carol", "rep_more", "rv-more", 1),
+    ] });
+    expect(results.map((r) => r.allow)).toEqual([false, false, true, false]);
+    const last = Math.max(...results.map((r) => r.storeRevision));
+    for (const s of rs) {
+      expect(await usedOn(s, "ten_globex", last)).toBe(100);
+      expect(s.bulkhead.stores.usage.idempotent("ten_globex", "rv-denied", clock.now())).toBeFalsy();
+    }
+  }, 60_000);
 });
