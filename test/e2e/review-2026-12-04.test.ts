@@ -104,6 +104,38 @@ describe("review 2026-12-04: approvals and rollouts", () => {
     expect({ steps, fullyOnUnapproved }).toMatchObject({ fullyOnUnapproved: false });
   });
 
+  // FINDING: the two-person rule guards only the step to "no percentage below 100".
+  // A high-risk flag fully on for one plan is widened to every plan by one engineer
+  // in the rollout form, with no approval (the same holds for a deny list emptied).
+  it("one engineer cannot widen a high-risk flag that is fully on for one plan to every plan without an approval", async () => {
+    const eng = adminAuth(staff.stf_eng!);
+    const narrow = (risk: string) => JSON.stringify({
+      key: "narrow_pay", kind: "release", owner: "team-pay", risk, description: "enterprise only", cleanupAt: new Date(clock.now() + 90 * DAY).toISOString(),
+      rules: [{ rule: "plans", params: { plans: ["enterprise"] } }, { rule: "percentage", params: { percentage: 100 } }],
+    });
+    // Fully on for enterprise as a low-risk flag, then classed high (no wider reach: no approval asked, rightly).
+    await call("putFlag", { flagJson: narrow("low"), reason: "maintenance: review" }, eng);
+    await call("putFlag", { flagJson: narrow("high"), reason: "maintenance: review" }, eng);
+    const widened = await (await as("stf_eng")).post("/console/flags/narrow_pay/rollout", { percentage: "100", plans: "", reason_code: "maintenance" });
+    expect(widened.status).toBe(412);
+    expect(db().prepare("SELECT count(*) FROM flag_rules WHERE flag_key = 'narrow_pay' AND rule = 'plans'").pluck().get()).toBe(1);
+  });
+
+  // FINDING: the risk class is the guard's input, and lowering it needs no approval:
+  // PutFlag risk=low, PutFlag 100%, PutFlag risk=high leaves a high-risk flag on for
+  // everyone that no second person saw.
+  it("one engineer cannot take a high-risk flag to everyone by lowering its risk class for the rollout", async () => {
+    await call("putFlag", { flagJson: flag("risky_class", "high", 10), reason: "maintenance: review" }, adminAuth(staff.stf_eng!));
+    const steps: string[] = [];
+    for (const [risk, pct] of [["low", 10], ["low", 100], ["high", 100]] as const) {
+      steps.push(await call("putFlag", { flagJson: flag("risky_class", risk, pct), reason: "maintenance: review" }, adminAuth(staff.stf_eng!))
+        .then(() => "ok", (e: { details?: string }) => e.details ?? "refused"));
+    }
+    const row = db().prepare("SELECT risk, (SELECT params FROM flag_rules WHERE flag_key = 'risky_class' AND rule = 'percentage') AS pct FROM flags WHERE key = 'risky_class'").get() as { risk: string; pct: string };
+    const highAndFullyOn = row.risk === "high" && (JSON.parse(row.pct) as { percentage: number }).percentage >= 100;
+    expect({ steps, highAndFullyOn }).toMatchObject({ highAndFullyOn: false });
+  });
+
   it("held: the queue escapes the requester's reason and the flag's description; the approval covers nothing else", async () => {
     await requestFullRollout();
     const page = await (await as("stf_eng2")).get("/console/approvals");
