@@ -1,4 +1,4 @@
-import type { Approval } from "../identity/approvals.js";
+import { APPROVABLE_VERB_CAPABILITY, approvalVerb, type Approval } from "../identity/approvals.js";
 import { requireId } from "../validation.js";
 import { form, reasonField, type PageContext } from "./console-layout.js";
 import type { ConsoleRoutes } from "./console-routes.js";
@@ -44,6 +44,8 @@ function nextStep(ctx: PageContext, deps: ConsoleDeps, a: Approval): Html {
       : html`Use it on the write it covers (approval_id ${a.id}).`}</p>`;
   }
   if (a.approvedBy !== null) return html`<p>Approved by ${a.approvedBy}; waiting for ${a.requestedBy} to use it.</p>`;
+  const needs = APPROVABLE_VERB_CAPABILITY[approvalVerb(a.action)];
+  if (!ctx.caller.capabilities.has(needs)) return html`<p>Only staff who may make this change themselves (${needs}) can approve it.</p>`;
   return form(ctx, `/console/approvals/${encodeURIComponent(a.id)}/approve`, reasonField(deps.reasonCodes), "Approve");
 }
 

@@ -65,10 +65,7 @@ export class FlagAdmin {
       // The kill switch is no part of the rollout: reviving needs no approval, so a
       // killed flag's rules are judged as they will be once revived (else Kill,
       // roll out to 100%, Revive takes it to everyone with no second person).
-      const reaches = (f: Parameters<typeof isFullyOn>[0]) => isFullyOn({ ...f, killed: false });
-      if (next.risk === "high" && reaches(next) && !(before && reaches(before))) {
-        this.deps.approvals.spend(tx, approvalId, flagChange(flag), by.caller.actor);
-      }
+      if (needsSecondEngineer(before, next)) this.deps.approvals.spend(tx, approvalId, flagChange(flag), by.caller.actor);
       this.deps.flags.putFlag(tx, next);
     });
   }
@@ -139,3 +136,27 @@ function notFound(key: string): BulkheadError {
   return new BulkheadError("ADMIN_NOT_FOUND", `key: no flag ${key}`, "key");
 }
 
+/**
+ * The two-person rule for high-risk flags (ADR 49, tightened by ADR 79). A
+ * second engineer's approval is needed when a PutFlag
+ * - lowers a high-risk flag's risk class (else: lower it, roll out, raise it again, all alone);
+ * - leaves a high-risk flag fully on (every percentage rule at 100%) and it was not, or
+ *   was with other reach: other rules, environments or enabled state. Fully on for one
+ *   plan is not fully on for all, so widening (emptying a plan or deny list) needs it,
+ *   and so does narrowing, which is rare enough not to need its own rule.
+ * The kill switch is no part of the rollout: reviving needs no approval, so a killed
+ * flag is judged as it will be once revived (else Kill, 100%, Revive is a way around).
+ */
+type Reach = Pick<Flag, "risk" | "enabled" | "killed" | "rules"> & { environments?: readonly string[] };
+
+export function needsSecondEngineer(before: Reach | null, next: Reach): boolean {
+  if (before?.risk === "high" && next.risk !== "high") return true;
+  if (next.risk !== "high") return false;
+  const reaches = (f: Reach) => isFullyOn({ ...f, killed: false });
+  if (!reaches(next)) return false;
+  return !(before && reaches(before) && sameReach(before, next));
+}
+
+function sameReach(a: Reach, b: Reach): boolean {
+  return a.enabled === b.enabled && JSON.stringify(a.rules) === JSON.stringify(b.rules) && JSON.stringify(a.environments ?? []) === JSON.stringify(b.environments ?? []);
+}

@@ -5,7 +5,7 @@ import type { RoleCatalog } from "../context/role-catalog.js";
 import type { DirectoryStore, Tenant } from "../directory/directory-store.js";
 import { BulkheadError, invalidArgument } from "../errors.js";
 import type { ApiKey, ApiKeyStore } from "./api-keys.js";
-import { newApprovalId, type ApprovableChange, type Approval, type Approvals } from "./approvals.js";
+import { APPROVABLE_VERB_CAPABILITY, approvalVerb, newApprovalId, type ApprovableChange, type Approval, type Approvals } from "./approvals.js";
 import { BREAK_GLASS_VERB_CAPABILITY, breakGlassTtlSeconds, validateJustification, type BreakGlassAuditRow, type BreakGlassTrail } from "./break-glass.js";
 import { newSessionId, type ImpersonationSession, type ImpersonationStore } from "./impersonation-store.js";
 import type { StaffMember, StaffStore } from "./staff-store.js";
@@ -174,6 +174,8 @@ export class AccessAdmin {
 
   async approve(approvalId: string, by: AdminActor): Promise<Approval> {
     requireStaff(by, "approve");
+    const verb = approvalVerb(this.deps.approvals.get(approvalId).action);
+    requireCapability(by.caller, APPROVABLE_VERB_CAPABILITY[verb], `approve ${verb}`);
     return (await this.run(this.kinds.approve, { approvalId }, by)).result;
   }
 

@@ -3,6 +3,7 @@ import { BulkheadError } from "../errors.js";
 import { ulid } from "../ids.js";
 import type { Db } from "../store/database.js";
 import type { WriteScope } from "../store/revision-writer.js";
+import type { AdminCapability } from "./staff-roles.js";
 
 export interface Approval {
   id: string;
@@ -50,6 +51,22 @@ export function canonicalJson(value: unknown): string {
  * for one change cannot carry another. A short digest is not enough: 48 bits
  * fall to a birthday search in a minute. Refusals name the action to request.
  */
+/**
+ * The write capability each approvable verb needs. The second person must be
+ * able to make the change themselves (ADR 79): a finance member cannot
+ * approve an engineer's flag rollout, nor an engineer a plan.
+ */
+export const APPROVABLE_VERB_CAPABILITY: Record<ApprovableChange["verb"], AdminCapability> = {
+  "plan.put": "plans.write",
+  "user.put": "directory.write",
+  "flag.put": "flags.write",
+};
+
+/** The verb of an approval's action (`<verb>:<object>@<digest>`). */
+export function approvalVerb(action: string): ApprovableChange["verb"] {
+  return action.slice(0, action.indexOf(":")) as ApprovableChange["verb"];
+}
+
 export function approvalAction(verb: string, object: string, content: unknown): string {
   const digest = createHash("sha256").update(canonicalJson(content)).digest("hex");
   return `${verb}:${object}@${digest}`;

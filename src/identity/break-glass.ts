@@ -22,12 +22,8 @@ export const BREAK_GLASS_JUSTIFICATION_MAX = 500;
 export const BREAK_GLASS_EVENTS = ["open", "used", "expired"] as const;
 export type BreakGlassEvent = (typeof BREAK_GLASS_EVENTS)[number];
 
-/** The write capability each approvable verb needs: a grant for a write its opener may not make is refused at once. */
-export const BREAK_GLASS_VERB_CAPABILITY: Record<"plan.put" | "user.put" | "flag.put", AdminCapability> = {
-  "plan.put": "plans.write",
-  "user.put": "directory.write",
-  "flag.put": "flags.write",
-};
+/** A grant for a write its opener may not make is refused at once. */
+export { APPROVABLE_VERB_CAPABILITY as BREAK_GLASS_VERB_CAPABILITY } from "./approvals.js";
 
 /** 1..15 minutes; 0 (unset) is the default. */
 export function breakGlassTtlSeconds(ttlSeconds: number): number {

@@ -85,7 +85,7 @@ describe("BreakGlass over AdminService", () => {
     expect(Date.parse(grant.expiresAt) - clock.now()).toBe(15 * MINUTE);
     // Not in the two-person queue, and nobody can "approve" it.
     expect(sidecar.bulkhead.db.prepare("SELECT COUNT(*) FROM approvals WHERE break_glass = 0 AND id = ?").pluck().get(grant.approvalId)).toBe(0);
-    expect((await failure(call("approve", { approvalId: grant.approvalId, reason: "incident" }, as("stf_eng")))).code).toBe(status.FAILED_PRECONDITION);
+    expect((await failure(call("approve", { approvalId: grant.approvalId, reason: "incident" }, as("stf_admin2")))).code).toBe(status.FAILED_PRECONDITION);
 
     const other = await failure(putCarol("Carol (something else)", grant.approvalId, "stf_admin"));
     expect(other.code).toBe(status.FAILED_PRECONDITION);

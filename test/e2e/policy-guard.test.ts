@@ -28,7 +28,8 @@ async function watchingSidecar(budgetMs: number, watchdog?: Partial<WatchdogThre
     runtime: { log: (line) => lines.push(line) },
   });
   const waitFor = async (predicate: () => boolean, what: string) => {
-    for (let i = 0; i < 400; i++) {
+    // A deadline for an event, not a speed bound: a loaded two-core machine has taken more than 10 s.
+    for (let i = 0; i < 1200; i++) {
       if (predicate()) return;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }

@@ -21,7 +21,7 @@ beforeAll(async () => {
   sidecar = await startSidecar({ runtime: { clock } });
   admin = adminClient(sidecar.grpcAddress);
   call = admin.call;
-  for (const [id, role] of [["stf_fin", "finance"], ["stf_eng", "engineer"], ["stf_admin", "support_admin"], ["stf_agent", "support_agent"]]) {
+  for (const [id, role] of [["stf_fin", "finance"], ["stf_fin2", "finance"], ["stf_eng", "engineer"], ["stf_admin", "support_admin"], ["stf_agent", "support_agent"]]) {
     const created = await call<{ token: string }>("putStaff", { staffId: id, name: id, role, reason: "onboarding: new hire" });
     staff[id!] = created.token;
   }
@@ -38,7 +38,7 @@ describe("approvals cover exactly the content approved (item 1)", () => {
   it("an approval whose action names another plan's digest still cannot carry that plan", async () => {
     const approval = await call("requestApproval", { putPlan: benign, reason: "maintenance: starter plan" }, as("stf_fin"));
     expect(approval.action).toMatch(/^plan\.put:starter@[0-9a-f]{64}$/);
-    await call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_eng"));
+    await call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin2"));
     // What a digest collision would give an insider: the stored action equal to the malicious plan's.
     const colliding = approvalAction("plan.put", "starter", { code: "starter", name: "Starter", entitlements: malicious.entitlements, limits: [] });
     sidecar.bulkhead.db.prepare("UPDATE approvals SET action = ? WHERE id = ?").run(colliding, approval.approvalId);
@@ -50,7 +50,7 @@ describe("approvals cover exactly the content approved (item 1)", () => {
 
   it("the same content in another field order is the same approval", async () => {
     const approval = await call("requestApproval", { putPlan: benign, reason: "maintenance: starter plan" }, as("stf_fin"));
-    await call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_eng"));
+    await call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin2"));
     const reordered = { limits: benign.limits, entitlements: benign.entitlements, name: benign.name, planCode: benign.planCode };
     const written = await call("putPlan", { ...reordered, allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin"));
     expect(written.changed).toBe(true);

@@ -177,7 +177,11 @@ describe("global writes", () => {
     expect(self.code).toBe(status.FAILED_PRECONDITION);
     expect((await failure(call("putPlan", { ...plan, allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")))).details).toContain("not been approved");
 
-    await call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_eng"));
+    // Someone who holds the write the approval covers, not merely the approvals right (ADR 79).
+    const engineer = await failure(call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_eng")));
+    expect(engineer.code).toBe(status.PERMISSION_DENIED);
+    expect(engineer.details).toContain("plans.write");
+    await call("approve", { approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin2"));
     const byOther = await failure(call("putPlan", { ...plan, allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin2")));
     expect(byOther.details).toContain("someone else");
     const otherContent = await failure(call("putPlan", { ...plan, limits: [{ meter: "seats", hard: 2500 }], allTenants: true, approvalId: approval.approvalId, reason: "maintenance" }, as("stf_fin")));

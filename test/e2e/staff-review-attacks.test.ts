@@ -28,7 +28,7 @@ beforeAll(async () => {
   sidecar = await startSidecar({ runtime: { clock } });
   admin = adminClient(sidecar.grpcAddress);
   call = admin.call;
-  for (const [id, role] of [["stf_agent", "support_agent"], ["stf_agent2", "support_agent"], ["stf_admin", "support_admin"], ["stf_fin", "finance"], ["stf_eng", "engineer"], ["stf_eng2", "engineer"]]) {
+  for (const [id, role] of [["stf_agent", "support_agent"], ["stf_agent2", "support_agent"], ["stf_admin", "support_admin"], ["stf_admin2", "support_admin"], ["stf_fin", "finance"], ["stf_eng", "engineer"], ["stf_eng2", "engineer"]]) {
     const created = await call<{ token: string }>("putStaff", { staffId: id, name: id, role, reason: "onboarding: new hire" });
     staff[id!] = created.token;
   }
@@ -121,7 +121,8 @@ describe("staff review attacks", () => {
   it("PutUser spends a two-person approval without any admin_audit record when the profile is unchanged", async () => {
     const carol = sidecar.bulkhead.stores.directory.user("usr_carol")!;
     const approval = await call("requestApproval", { putUser: { userId: "usr_carol", email: carol.email, displayName: carol.displayName }, reason: "customer_request" }, as("stf_admin"));
-    await call("approve", { approvalId: approval.approvalId, reason: "customer_request" }, as("stf_eng"));
+    // The second person may make the change themselves (ADR 79): another support admin.
+    await call("approve", { approvalId: approval.approvalId, reason: "customer_request" }, as("stf_admin2"));
     const audits = auditCount();
     await call("putUser", { tenantId: "ten_acme", userId: "usr_carol", email: carol.email, displayName: carol.displayName, allTenants: true, approvalId: approval.approvalId, reason: "customer_request" }, as("stf_admin"));
     const usedAt = sidecar.bulkhead.db.prepare("SELECT used_at FROM approvals WHERE id = ?").pluck().get(approval.approvalId);
