@@ -27,7 +27,8 @@ export function form(ctx: PageContext, action: string, fields: Html, submit: str
 
 /** A reason field: a configured reason code, then optional free text, as AdminService requires. */
 export function reasonField(codes: readonly string[]): Html {
-  return html`<label>Reason <select name="reason_code" required>${codes.map((c) => html`<option value="${c}">${c}</option>`)}</select></label>
+  // No code is preselected: the person has to choose one, and the browser will not send the form until they do.
+  return html`<label>Reason <select name="reason_code" required><option value="">choose a reason</option>${codes.map((c) => html`<option value="${c}">${c}</option>`)}</select></label>
 <label>Details <input name="reason_text" maxlength="200"></label>`;
 }
 

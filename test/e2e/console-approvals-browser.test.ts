@@ -103,10 +103,14 @@ describe("console approvals in a browser", { timeout: 90_000 }, () => {
   it("a support admin downloads the selected tenant's audit export as a file", async () => {
     const { context, page } = await signIn("stf_admin");
     await page.goto(`${base}/console/tenants?q=ten_acme`);
-    await page.locator("tr", { hasText: "ten_acme" }).locator('button:has-text("Select")').click();
+    const row = page.locator("tr", { hasText: "ten_acme" });
+    await row.locator('select[name="reason_code"]').selectOption("customer_request");
+    await row.locator('button:has-text("Select")').click();
     await page.waitForURL(`${base}/console/tenants/ten_acme`);
     await page.goto(`${base}/console/audit`);
-    await page.locator('form[action="/console/audit/export"] input[name="reason_text"]').fill("enterprise export 12");
+    const exportForm = page.locator('form[action="/console/audit/export"]');
+    await exportForm.locator('select[name="reason_code"]').selectOption("customer_request");
+    await exportForm.locator('input[name="reason_text"]').fill("enterprise export 12");
     const [download] = await Promise.all([page.waitForEvent("download"), page.click('button:has-text("Download export")')]);
     expect(download.suggestedFilename()).toMatch(/^audit-ten_acme-[0-9TZ-]+\.jsonl$/);
     const lines = (await readFile((await download.path())!, "utf8")).trimEnd().split("\n").map((l) => JSON.parse(l) as { tenant_id: string; action?: string });

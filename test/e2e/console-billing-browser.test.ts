@@ -84,4 +84,42 @@ describe("console billing in a browser", { timeout: 90_000 }, () => {
     expect(await page.locator("#dry-run").count()).toBe(0);
     expect(billingStatus()).toBe("active");
   });
+
+  it("asks for a reason before a sensitive action: none chosen is stopped in the page and refused by the server; the action shows in the audit with it", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(`${base}/console/login`);
+    await page.fill('input[name="token"]', staff.stf_fin!);
+    await page.click('button[type="submit"]');
+    await page.waitForURL(`${base}/console/tenants`);
+    await page.goto(`${base}/console/tenants?q=ten_drift`);
+    const row = page.locator("tr", { hasText: "ten_drift" });
+    await row.locator('select[name="reason_code"]').selectOption("billing_correction");
+    await row.locator('button:has-text("Select")').click();
+    await page.waitForURL(`${base}/console/tenants/ten_drift`);
+    await page.goto(`${base}/console/tenants/ten_drift/billing`);
+    const recalculate = page.locator('form[action$="/recalculate"]');
+    const audited = () => sidecar.bulkhead.db.prepare("SELECT count(*) FROM admin_audit WHERE action = 'billing.recalculate'").pluck().get();
+    const before = audited();
+
+    // No reason chosen: the browser does not send the form.
+    await recalculate.locator('button:has-text("Recalculate")').click();
+    expect(await recalculate.locator('select[name="reason_code"]').evaluate((s: HTMLSelectElement) => s.validity.valueMissing)).toBe(true);
+    expect(page.url()).toBe(`${base}/console/tenants/ten_drift/billing`);
+    // A page edited to drop that check: the server refuses it, and nothing is done.
+    await recalculate.locator('select[name="reason_code"]').evaluate((s: HTMLSelectElement) => s.removeAttribute("required"));
+    await Promise.all([page.waitForLoadState("load"), recalculate.locator('button:has-text("Recalculate")').click()]);
+    expect(await page.textContent("body")).toMatch(/reason/i);
+    expect(audited()).toBe(before);
+
+    await page.goto(`${base}/console/tenants/ten_drift/billing`);
+    await recalculate.locator('select[name="reason_code"]').selectOption("billing_correction");
+    await recalculate.locator('input[name="reason_text"]').fill("ticket 77");
+    await recalculate.locator('button:has-text("Recalculate")').click();
+    await page.waitForSelector("#billing-notice");
+    expect(audited()).toBe(before + 1);
+    await page.goto(`${base}/console/audit`);
+    const entry = page.locator("tr", { hasText: "billing.recalculate" }).first();
+    expect(await entry.textContent()).toContain("billing_correction: ticket 77");
+    expect(await entry.textContent()).toContain("console");
+  });
 });
