@@ -1,6 +1,9 @@
 // What the decision journal (ADR 29) costs per answered decision, beside the
 // in-memory buffer it replaced, interleaved round by round on one machine:
 // record() is on the answer path, so its CPU time per record is the figure.
+// The flush (moving a round's records into the table in one transaction) is
+// timed too, per record: from the in-memory tail (ADR 80), and reading the
+// journal back and parsing it (maxTail 0, how every flush worked before).
 // Also times `PRAGMA quick_check` (ADR 31) on stores of growing size.
 //
 //   npm run build && node bench/decision-log.mjs [--rounds 5] [--per-round 20000] [--members 0,100000,1000000]
@@ -26,14 +29,15 @@ const record = (i) => ({
 });
 const freshDb = () => openDatabase(join(mkdtempSync(join(tmpdir(), "bulkhead-bench-log-")), "b.db"));
 const systems = [
-  { name: "journal (record before answer)", journal: true, samples: [], cpu: 0, count: 0 },
-  { name: "memory buffer (before ADR 29)", journal: false, samples: [], cpu: 0, count: 0 },
+  { name: "journal (record before answer)", journal: true, samples: [], cpu: 0, count: 0, flushCpu: 0, flushWall: 0 },
+  { name: "journal, flush reads it back", journal: true, maxTail: 0, samples: [], cpu: 0, count: 0, flushCpu: 0, flushWall: 0 },
+  { name: "memory buffer (before ADR 29)", journal: false, samples: [], cpu: 0, count: 0, flushCpu: 0, flushWall: 0 },
 ];
 let next = 0;
 for (let round = 0; round < rounds; round++) {
   for (const s of round % 2 === 0 ? systems : [...systems].reverse()) {
     const db = freshDb();
-    const log = new DecisionLog(db, { journal: s.journal ? journalPathFor(db.name) : null, maxBuffered: perRound + 1, flushIntervalMs: 3_600_000 });
+    const log = new DecisionLog(db, { journal: s.journal ? journalPathFor(db.name) : null, maxBuffered: perRound + 1, maxTail: s.maxTail ?? perRound + 1, flushIntervalMs: 3_600_000 });
     const cpu = process.cpuUsage();
     for (let i = 0; i < perRound; i++) {
       const t = performance.now();
@@ -43,6 +47,12 @@ for (let round = 0; round < rounds; round++) {
     const used = process.cpuUsage(cpu);
     s.cpu += used.user + used.system;
     s.count += perRound;
+    const flushCpu = process.cpuUsage();
+    const flushStart = performance.now();
+    log.flush();
+    s.flushWall += (performance.now() - flushStart) * 1000;
+    const flushUsed = process.cpuUsage(flushCpu);
+    s.flushCpu += flushUsed.user + flushUsed.system;
     log.close();
     db.close();
   }
@@ -51,7 +61,8 @@ for (let round = 0; round < rounds; round++) {
 console.log(JSON.stringify(machineDetails({ rounds, per_round: perRound }), null, 2));
 const rows = systems.map((s) => {
   const sorted = [...s.samples].sort((a, b) => a - b);
-  return { "record()": s.name, records: s.count, "p50 µs": percentile(sorted, 50).toFixed(2), "p99 µs": percentile(sorted, 99).toFixed(2), "CPU µs / record": (s.cpu / s.count).toFixed(2) };
+  return { "record()": s.name, records: s.count, "p50 µs": percentile(sorted, 50).toFixed(2), "p99 µs": percentile(sorted, 99).toFixed(2), "CPU µs / record": (s.cpu / s.count).toFixed(2),
+    "flush CPU µs / record": (s.flushCpu / s.count).toFixed(2), "flush wall µs / record": (s.flushWall / s.count).toFixed(2) };
 });
 console.log(table(rows, Object.keys(rows[0])));
 

@@ -27,7 +27,8 @@ export const AUDIT_CHAIN_NAMES = Object.keys(AUDIT_CHAINS) as AuditChainName[];
 
 /** The hash of a row whose predecessor's hash is `previous` ("" for the first row of a chain). */
 export function chainHash(previous: string, values: readonly unknown[]): string {
-  return createHash("sha256").update(previous).update("\n").update(JSON.stringify(values)).digest("hex");
+  // One update of the same bytes: previous, "\n", the values as JSON.
+  return createHash("sha256").update(`${previous}\n${JSON.stringify(values)}`).digest("hex");
 }
 
 /** The values the hash covers, in the chain's column order, from a row or an insert's parameters. */
@@ -52,6 +53,11 @@ export class ChainHead {
   /** The hash for the next row; `commit` it once the insert really added the row. */
   next(row: Record<string, unknown>): string {
     return chainHash(this.head, chainValues(this.chain, row));
+  }
+
+  /** next() for values already in the chain's column order (chainValues' array). */
+  nextOf(values: readonly unknown[]): string {
+    return chainHash(this.head, values);
   }
 
   commit(hash: string): void {

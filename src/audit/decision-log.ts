@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Db } from "../store/database.js";
-import { ChainHead } from "./audit-chain.js";
+import { AUDIT_CHAINS, ChainHead } from "./audit-chain.js";
 import type { WriteGuard } from "../store/write-lock-backoff.js";
 
 /** One decision as the audit log keeps it. No secrets: no API keys, no attributes. */
@@ -54,6 +54,11 @@ export interface DecisionLogOptions {
   journal?: string | null;
   /** Without a journal: most records held before new ones are dropped (and counted). */
   maxBuffered?: number;
+  /**
+   * With a journal: most records kept in memory for the next flush (ADR 80);
+   * past it the flush reads the journal back instead, until it is emptied.
+   */
+  maxTail?: number;
   flushIntervalMs?: number;
   /** Consulted and told like RevisionWriter's: while it refuses (the store locked or lost), the journal keeps the records. */
   guard?: WriteGuard;
@@ -74,7 +79,12 @@ export function journalPathFor(dbPath: string, pid = process.pid): string | null
  * write(2) before the answer leaves: a plain append, which no SQLite lock can
  * hold up and which survives the process being killed (it is in the page
  * cache). A timer moves the journal into the decision_log table in one
- * transaction and truncates it once all of it is there. A start imports the
+ * transaction and truncates it once all of it is there. The records appended
+ * since the last import are also kept in memory (the tail, ADR 80), and the
+ * timer inserts those rather than reading the journal back and parsing it;
+ * it reads the journal whenever the tail does not describe all of its
+ * unimported bytes (a failed append, a journal not empty at start, more
+ * records than `maxTail` while the table could not be written). A start imports the
  * journals that dead processes left behind (a SIGKILLed sidecar, a finished
  * worker) before anything else; import is INSERT OR IGNORE, so a journal
  * imported twice adds nothing. Only a journal that cannot be written (disk
@@ -90,8 +100,16 @@ export class DecisionLog {
   /** Bytes of the journal already in the table. */
   private imported = 0;
   private memory: DecisionRecord[] = [];
-  /** Lines taken inside together(), written in one append at its end. */
+  /** Lines taken inside together(), written in one append at its end, and their records. */
   private held: string[] | null = null;
+  private heldRecords: DecisionRecord[] = [];
+  /**
+   * The records in the journal's bytes from `imported` on, in order, as
+   * record() took them, and how many bytes they are (ADR 80); null while
+   * those bytes may hold something else: the flush then reads the journal.
+   */
+  private tail: DecisionRecord[] | null = null;
+  private tailBytes = 0;
   /** A failed append may have left half a line; the next one starts on a fresh line. */
   private freshLine = false;
   private droppedUnsaved = 0;
@@ -108,18 +126,18 @@ export class DecisionLog {
     private readonly db: Db,
     private readonly options: DecisionLogOptions = {},
   ) {
+    const columns = AUDIT_CHAINS.decision_log;
     const insert = db.prepare(
-      `INSERT OR IGNORE INTO decision_log (decision_id, at, tenant_id, actor_id, actor_type, action, resource_type, resource_id,
-         resource_tenant_id, allow, reasons, policy_revision, store_revision, request_id, source, impersonation, chain_hash)
-       VALUES (@decision_id, @at, @tenant_id, @actor_id, @actor_type, @action, @resource_type, @resource_id,
-         @resource_tenant_id, @allow, @reasons, @policy_revision, @store_revision, @request_id, @source, @impersonation, @chain_hash)`,
+      `INSERT OR IGNORE INTO decision_log (${columns.join(", ")}, chain_hash) VALUES (${columns.map(() => "?").join(", ")}, ?)`,
     );
     // Each inserted row extends the hash chain (ADR 66); a duplicate that
-    // INSERT OR IGNORE skips (a journal imported twice) does not.
+    // INSERT OR IGNORE skips (a journal imported twice) does not. The values
+    // are bound in the chain's column order, the array the hash covers.
     this.insert = (r: DecisionRecord, chain: ChainHead) => {
-      const row = decisionRow(r);
-      const hash = chain.next(row);
-      if (insert.run({ ...row, chain_hash: hash }).changes > 0) chain.commit(hash);
+      const values = decisionValues(r);
+      const hash = chain.nextOf(values);
+      values.push(hash);
+      if (insert.run(values).changes > 0) chain.commit(hash);
     };
     this.addDropped = db.prepare(
       `INSERT INTO meta (key, value) VALUES ('decisions_dropped', ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value`,
@@ -132,26 +150,33 @@ export class DecisionLog {
       if (this.orphans.length > 0) this.schedule();
     }
     this.fd = journal ? openSync(journal, "a+", 0o600) : null;
+    // A journal of this pid's earlier life that could not be imported yet is read back, not described by a tail.
+    if (this.fd !== null && fstatSync(this.fd).size === 0) this.tail = [];
   }
 
   /** Takes one decision: in the journal when this returns (or counted as dropped). */
   record(record: DecisionRecord): void {
     if (this.fd === null) return this.keepInMemory(record);
     const line = `${JSON.stringify(record)}\n`;
-    if (this.held) this.held.push(line);
-    else this.append(line, 1);
+    if (this.held) {
+      this.held.push(line);
+      this.heldRecords.push(record);
+    } else this.append(line, [record]);
   }
 
   /** Runs `work` and appends every record it took in one write (a BatchCheck's items). */
   together<T>(work: () => T): T {
     if (this.held || this.fd === null) return work();
     this.held = [];
+    this.heldRecords = [];
     try {
       return work();
     } finally {
       const lines = this.held;
+      const records = this.heldRecords;
       this.held = null;
-      if (lines.length > 0) this.append(lines.join(""), lines.length);
+      this.heldRecords = [];
+      if (lines.length > 0) this.append(lines.length === 1 ? lines[0]! : lines.join(""), records);
     }
   }
 
@@ -191,17 +216,20 @@ export class DecisionLog {
     return { ...this.statsValue, droppedBy: { ...this.droppedBy }, droppedTotal, problem: this.problemValue };
   }
 
-  private append(text: string, count: number): void {
+  private append(text: string, records: DecisionRecord[]): void {
+    const count = records.length;
     try {
       const bytes = Buffer.from(this.freshLine ? `\n${text}` : text);
       let offset = 0;
       while (offset < bytes.length) offset += writeSync(this.fd!, bytes, offset);
       this.freshLine = false;
       this.statsValue.pending += count;
+      this.keepTail(records, bytes.length);
       if (this.problemValue !== null) this.options.log?.("decision journal: appends work again");
       this.problemValue = null;
     } catch (error) {
       this.freshLine = true;
+      this.tail = null; // the journal may now hold part of these lines, which no tail describes
       this.drop(count, "journal_write_failed", `the decision journal cannot be written: ${(error as Error).message}`);
     }
     this.schedule();
@@ -219,9 +247,22 @@ export class DecisionLog {
     this.timer ??= setTimeout(() => this.flush(), this.importFailing ? 1_000 : (this.options.flushIntervalMs ?? 100));
   }
 
+  /** Keeps appended records for the next flush while the tail still describes the journal and stays within `maxTail`. */
+  private keepTail(records: DecisionRecord[], bytes: number): void {
+    if (this.tail === null) return;
+    if (this.tail.length + records.length > (this.options.maxTail ?? 10_000)) {
+      this.tail = null;
+      return;
+    }
+    for (const record of records) this.tail.push(record);
+    this.tailBytes += bytes;
+  }
+
   private importJournal(): void {
     const size = fstatSync(this.fd!).size;
     if (size === this.imported && this.droppedUnsaved === 0) return;
+    if (this.tail !== null && size - this.imported === this.tailBytes) return this.importTail();
+    this.tail = null;
     const chunk = Buffer.alloc(size - this.imported);
     readSync(this.fd!, chunk, 0, chunk.length, this.imported);
     const end = chunk.lastIndexOf(0x0a) + 1; // whole lines only
@@ -230,11 +271,36 @@ export class DecisionLog {
       this.imported += end;
       this.statsValue.pending = Math.max(0, this.statsValue.pending - records.length - unreadable);
       // Everything is in the table: start the journal again, so it stays small.
-      if (end > 0 && this.imported === size) {
-        ftruncateSync(this.fd!, 0);
-        this.imported = 0;
-      }
+      if (end > 0 && this.imported === size) this.truncateIfImported();
     }
+  }
+
+  /** importJournal() without reading the journal: the tail is exactly its unimported bytes. */
+  private importTail(): void {
+    const records = this.tail!;
+    const bytes = this.tailBytes;
+    this.tail = [];
+    this.tailBytes = 0;
+    if (!this.writeTable(records, 0)) {
+      // Still in the journal; the next flush tries them again (with whatever was appended meanwhile).
+      if (this.tail !== null) {
+        this.tail = records.concat(this.tail);
+        this.tailBytes += bytes;
+      }
+      return;
+    }
+    this.imported += bytes;
+    this.statsValue.pending = Math.max(0, this.statsValue.pending - records.length);
+    if (bytes > 0) this.truncateIfImported();
+  }
+
+  /** Empties the journal once all of it is in the table (nothing appended since it was read), so it stays small. */
+  private truncateIfImported(): void {
+    if (this.imported !== fstatSync(this.fd!).size) return;
+    ftruncateSync(this.fd!, 0);
+    this.imported = 0;
+    this.tail = [];
+    this.tailBytes = 0;
   }
 
   /** One transaction: the records, and the drops not yet counted in the store. */
@@ -363,14 +429,17 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-/** A record as the decision_log row stores it (the values its chain hash covers). */
-function decisionRow(r: DecisionRecord): Record<string, string | number> {
-  return {
-    decision_id: r.decisionId, at: r.at, tenant_id: r.tenantId, actor_id: r.actorId, actor_type: r.actorType, action: r.action,
-    resource_type: r.resourceType, resource_id: r.resourceId, resource_tenant_id: r.resourceTenantId, allow: r.allow ? 1 : 0,
-    reasons: JSON.stringify(r.reasons), policy_revision: r.policyRevision, store_revision: r.storeRevision, request_id: r.requestId,
-    source: r.source, impersonation: impersonationColumn(r.impersonation),
-  };
+/**
+ * A record as the decision_log row stores it, in the chain's column order
+ * (AUDIT_CHAINS.decision_log): the values its chain hash covers, as
+ * chainValues() gives them from the row (a missing value is null).
+ */
+function decisionValues(r: DecisionRecord): (string | number | null)[] {
+  return [
+    r.decisionId ?? null, r.at ?? null, r.tenantId ?? null, r.actorId ?? null, r.actorType ?? null, r.action ?? null,
+    r.resourceType ?? null, r.resourceId ?? null, r.resourceTenantId ?? null, r.allow ? 1 : 0, JSON.stringify(r.reasons) ?? null,
+    r.policyRevision ?? null, r.storeRevision ?? null, r.requestId ?? null, r.source ?? null, impersonationColumn(r.impersonation),
+  ];
 }
 
 /** "" when nobody impersonated, else the session's ids as JSON (staff_role and reason stay in admin_audit). */

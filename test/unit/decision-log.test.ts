@@ -1,11 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DecisionLog, journalPathFor, type DecisionRecord } from "../../src/audit/decision-log.js";
 import { openDatabase, type Db } from "../../src/store/database.js";
 import { BulkheadError } from "../../src/errors.js";
+import { verifyChain } from "../../src/audit/audit-verify.js";
 
 const record = (i: number): DecisionRecord => ({
   decisionId: `dec_${i}`, at: 1, tenantId: "ten_a", actorId: "usr_a", actorType: "user", action: "projects.read",
@@ -111,6 +112,70 @@ describe("DecisionLog with a journal", () => {
     log.flush();
     expect(droppedInStore(db)).toBe(3);
     expect(log.stats.droppedTotal).toBe(3);
+  });
+});
+
+describe("DecisionLog's in-memory tail of the journal (ADR 80)", () => {
+  const varied = (i: number): DecisionRecord => ({
+    ...record(i), allow: i % 2 === 0, reasons: i % 3 ? ["not_member", "plan"] : [], requestId: `req_${i}`, resourceId: `p "${i}"\n`,
+    impersonation: i % 4 === 0 ? { session_id: `imp_${i}`, staff_id: "stf_a", as_actor_id: "usr_a" } : null,
+  });
+  const table = (db: Db) => db.prepare("SELECT * FROM decision_log ORDER BY rowid").all();
+
+  it("writes the same rows and chain hashes as reading the journal back, and the chain verifies", () => {
+    const fromTail = freshDb();
+    const readBack = freshDb();
+    const sunk: string[] = [];
+    const a = new DecisionLog(fromTail, { journal: journalPathFor(fromTail.name), flushIntervalMs: 60_000 });
+    a.onWritten((records) => sunk.push(...records.map((r) => r.decisionId)));
+    const b = new DecisionLog(readBack, { journal: journalPathFor(readBack.name, process.pid + 1_000_000), maxTail: 0, flushIntervalMs: 60_000 });
+    for (const log of [a, b]) {
+      for (let i = 0; i < 5; i++) log.record(varied(i));
+      log.flush();
+      log.together(() => [5, 6, 7].forEach((i) => log.record(varied(i))));
+      log.record(varied(8));
+      log.close();
+    }
+    expect(table(fromTail)).toHaveLength(9);
+    expect(table(fromTail)).toEqual(table(readBack));
+    expect(verifyChain(fromTail, "decision_log").problem).toBeNull();
+    expect(sunk).toEqual(Array.from({ length: 9 }, (_, i) => `dec_${i}`));
+  });
+
+  it("reads the journal back when it holds bytes the tail does not describe, counting a line that is no record", () => {
+    const db = freshDb();
+    const journal = journalPathFor(db.name)!;
+    const log = new DecisionLog(db, { journal, flushIntervalMs: 60_000 });
+    log.record(record(1));
+    appendFileSync(journal, "not a record\n");
+    log.record(record(2));
+    log.flush();
+    expect(rows(db)).toEqual(["dec_1", "dec_2"]);
+    expect(droppedInStore(db)).toBe(1);
+    expect(readFileSync(journal, "utf8")).toBe(""); // all of it in the table
+    log.record(record(3)); // the tail describes the emptied journal again
+    log.close();
+    expect(rows(db)).toEqual(["dec_1", "dec_2", "dec_3"]);
+  });
+
+  it("past maxTail while the store refuses writes, keeps only the journal and imports all of it once the store takes writes", () => {
+    const db = freshDb();
+    const journal = journalPathFor(db.name)!;
+    let locked = true;
+    const guard = { require() { if (locked) throw new BulkheadError("STORE_BUSY", "locked"); }, writeFailed() {}, writeSucceeded() {} };
+    const log = new DecisionLog(db, { journal, guard, maxTail: 3, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 2; i++) log.record(record(i));
+    log.flush();
+    for (let i = 2; i < 6; i++) log.record(record(i));
+    log.flush();
+    expect(rows(db)).toEqual([]);
+    expect(readFileSync(journal, "utf8").trim().split("\n")).toHaveLength(6);
+    locked = false;
+    log.flush();
+    expect(rows(db)).toEqual(["dec_0", "dec_1", "dec_2", "dec_3", "dec_4", "dec_5"]);
+    expect(log.stats).toMatchObject({ pending: 0, written: 6 });
+    expect(readFileSync(journal, "utf8")).toBe("");
+    log.close();
   });
 });
 
