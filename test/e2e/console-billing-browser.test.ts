@@ -98,15 +98,15 @@ describe("console billing in a browser", { timeout: 90_000 }, () => {
     await page.waitForURL(`${base}/console/tenants/ten_drift`);
     await page.goto(`${base}/console/tenants/ten_drift/billing`);
     const recalculate = page.locator('form[action$="/recalculate"]');
-    const audited = () => sidecar.bulkhead.db.prepare("SELECT count(*) FROM admin_audit WHERE action = 'billing.recalculate'").pluck().get();
+    const audited = () => sidecar.bulkhead.db.prepare("SELECT count(*) FROM admin_audit WHERE action = 'billing.recalculate'").pluck().get() as number;
     const before = audited();
 
     // No reason chosen: the browser does not send the form.
     await recalculate.locator('button:has-text("Recalculate")').click();
-    expect(await recalculate.locator('select[name="reason_code"]').evaluate((s: HTMLSelectElement) => s.validity.valueMissing)).toBe(true);
+    expect(await recalculate.locator('select[name="reason_code"]').evaluate((s) => (s as unknown as { validity: { valueMissing: boolean } }).validity.valueMissing)).toBe(true);
     expect(page.url()).toBe(`${base}/console/tenants/ten_drift/billing`);
     // A page edited to drop that check: the server refuses it, and nothing is done.
-    await recalculate.locator('select[name="reason_code"]').evaluate((s: HTMLSelectElement) => s.removeAttribute("required"));
+    await recalculate.locator('select[name="reason_code"]').evaluate((s) => s.removeAttribute("required"));
     await Promise.all([page.waitForLoadState("load"), recalculate.locator('button:has-text("Recalculate")').click()]);
     expect(await page.textContent("body")).toMatch(/reason/i);
     expect(audited()).toBe(before);
