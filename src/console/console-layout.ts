@@ -1,4 +1,4 @@
-import type { AdminCapability, AdminCaller } from "../identity/staff-roles.js";
+import { ADMIN_CAPABILITIES, type AdminCapability, type AdminCaller } from "../identity/staff-roles.js";
 import { html, type Html } from "./html.js";
 import type { ConsoleSession } from "./console-sessions.js";
 
@@ -43,6 +43,14 @@ function banner(ctx: PageContext): Html {
 ${form(ctx, "/console/impersonation/end", reasonField(ctx.reasonCodes), "End impersonation")}</div>`;
 }
 
+/** On every page: what this staff role may and may not do, so nobody learns their limits from a refusal. */
+function roleLimits(caller: AdminCaller): Html {
+  const may = ADMIN_CAPABILITIES.filter((c) => caller.capabilities.has(c));
+  const mayNot = ADMIN_CAPABILITIES.filter((c) => !caller.capabilities.has(c));
+  return html`<details class="limits" id="role-limits"><summary>What ${caller.role ?? "this credential"} may do</summary>
+<p>May: ${may.join(", ") || "nothing"}.</p><p>May not: ${mayNot.join(", ") || "nothing is withheld"}.</p></details>`;
+}
+
 export function layout(ctx: PageContext, title: string, body: Html): Html {
   const entries = ctx.nav.filter((e) => e.needs.some((c) => ctx.caller.capabilities.has(c)));
   return html`<!doctype html>
@@ -50,6 +58,7 @@ export function layout(ctx: PageContext, title: string, body: Html): Html {
 <body>${banner(ctx)}
 <header><nav>${entries.map((e) => html`<a href="${e.href}">${e.label}</a> `)}</nav>
 <span class="who">${ctx.caller.actor}${ctx.caller.role && html` (${ctx.caller.role})`}</span>
+${roleLimits(ctx.caller)}
 ${form(ctx, "/console/logout", html``, "Sign out")}</header>
 ${ctx.notice && html`<p class="notice" role="status">${ctx.notice}</p>`}
 <main><h1>${title}</h1>${body}</main></body></html>`;

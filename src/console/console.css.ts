@@ -17,4 +17,5 @@ label { display: inline-flex; gap: .3rem; align-items: center; }
 pre { white-space: pre-wrap; word-break: break-all; font-size: 13px; }
 .error { background: #fde7e9; border: 1px solid #d13438; padding: .5rem .8rem; }
 tr.stale td { color: #8a6d00; background: #fff4ce; }
+details.limits { font-size: 13px; max-width: 40rem; }
 `;

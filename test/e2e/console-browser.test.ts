@@ -74,9 +74,14 @@ describe("console in a browser", { timeout: 90_000 }, () => {
     const actions = (await page.locator("button, a").allTextContents()).join(" ");
     expect(actions).not.toMatch(/export|reconcile|replay|recalculate|billing/i);
     expect(await page.locator('form[action*="billing"], form[action*="export"]').count()).toBe(0);
+    // The role's limits are on the page, not learnt from a refusal.
+    const limits = (await page.locator("#role-limits").textContent())!;
+    expect(limits).toContain("support_agent");
+    expect(limits).toMatch(/May: tenants\.read, impersonate\./);
+    expect(limits).toMatch(/May not: .*billing\.write.*audit\.read/);
     // The same session (its cookie, its CSRF token) posting what the page does not offer.
     const csrf = (await page.locator('input[name="csrf"]').first().getAttribute("value"))!;
-    for (const path of ["/console/tenants/ten_acme/billing/reconcile/dry-run", "/console/tenants/ten_acme/billing/recalculate", "/console/tenants/ten_acme/export"]) {
+    for (const path of ["/console/tenants/ten_acme/billing/reconcile/dry-run", "/console/tenants/ten_acme/billing/recalculate", "/console/audit/export"]) {
       const refused = await context.request.post(`${base}${path}`, { form: { csrf, reason_code: "customer_request" }, maxRedirects: 0 });
       expect(refused.status()).toBeGreaterThanOrEqual(400);
     }
