@@ -370,11 +370,6 @@ async function runRows(files) {
     opa = await opaSetup(files);
     plans.opa = (run) => opaRepetition(opa, run);
   }
-  const fixedPeers = ids.filter(fixedRate.isFixedRow).map((id) => id.slice("fixed-".length));
-  if (fixedPeers.length) {
-    fixed.choice = await fixedRate.probeAndChoose({ peers: fixedPeers, plans, requested: opts.fixedRate, progress });
-    Object.assign(plans, fixedRate.fixedRatePlans({ ids, plans, rate: fixed.choice.rate, peerInfo: fixed.peerInfo, root }));
-  }
   let cerbos;
   if (fixedRate.plannedRows(ids).includes("cerbos")) {
     cerbos = await cerbosSetup(files);
@@ -383,6 +378,11 @@ async function runRows(files) {
       ...unary, call: CERBOS_METHOD, dataFile: cerbos.dataFile, before: (address) => cerbosFirstLook(cerbos, address),
       start: () => startCerbos({ root, cores: SERVER_CORE }), ...run,
     });
+  }
+  const fixedPeers = ids.filter(fixedRate.isFixedRow).map((id) => id.slice("fixed-".length));
+  if (fixedPeers.length) {
+    fixed.choice = await fixedRate.probeAndChoose({ peers: fixedPeers, plans, requested: opts.fixedRate, progress });
+    Object.assign(plans, fixedRate.fixedRatePlans({ ids, plans, rate: fixed.choice.rate, peerInfo: fixed.peerInfo, root }));
   }
   // Rows are interleaved within each repetition (A B C, then B C A, ...), so a
   // neighbour busy for a minute slows every row alike instead of one row.
