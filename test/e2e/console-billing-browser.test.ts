@@ -49,19 +49,25 @@ afterAll(async () => {
   await sidecar?.close();
 });
 
+/** Finance signs in and selects ten_drift (with a reason): the page is its tenant page. */
+async function financeOnTenantPage(): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${base}/console/login`);
+  await page.fill('input[name="token"]', staff.stf_fin!);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(`${base}/console/tenants`);
+  await page.goto(`${base}/console/tenants?q=ten_drift`);
+  const row = page.locator("tr", { hasText: "ten_drift" });
+  await row.locator('select[name="reason_code"]').selectOption("billing_correction");
+  await row.locator('button:has-text("Select")').click();
+  await page.waitForURL(`${base}/console/tenants/ten_drift`);
+  return page;
+}
+
 // A browser step takes seconds on a shared two-core machine: a generous bound, not a speed assertion.
 describe("console billing in a browser", { timeout: 90_000 }, () => {
   it("finance selects a tenant, dry-runs a reconcile, reviews the repairs and applies them with a reason", async () => {
-    const page = await (await browser.newContext()).newPage();
-    await page.goto(`${base}/console/login`);
-    await page.fill('input[name="token"]', staff.stf_fin!);
-    await page.click('button[type="submit"]');
-    await page.waitForURL(`${base}/console/tenants`);
-    await page.goto(`${base}/console/tenants?q=ten_drift`);
-    const row = page.locator("tr", { hasText: "ten_drift" });
-    await row.locator('select[name="reason_code"]').selectOption("billing_correction");
-    await row.locator('button:has-text("Select")').click();
-    await page.waitForURL(`${base}/console/tenants/ten_drift`);
+    const page = await financeOnTenantPage();
     expect(await page.locator("#usage").textContent()).toContain("soft limit reached");
     expect(await page.locator("h1").textContent()).toBe("Tenant Drift <i>Ltd</i>");
 
@@ -86,16 +92,7 @@ describe("console billing in a browser", { timeout: 90_000 }, () => {
   });
 
   it("asks for a reason before a sensitive action: none chosen is stopped in the page and refused by the server; the action shows in the audit with it", async () => {
-    const page = await (await browser.newContext()).newPage();
-    await page.goto(`${base}/console/login`);
-    await page.fill('input[name="token"]', staff.stf_fin!);
-    await page.click('button[type="submit"]');
-    await page.waitForURL(`${base}/console/tenants`);
-    await page.goto(`${base}/console/tenants?q=ten_drift`);
-    const row = page.locator("tr", { hasText: "ten_drift" });
-    await row.locator('select[name="reason_code"]').selectOption("billing_correction");
-    await row.locator('button:has-text("Select")').click();
-    await page.waitForURL(`${base}/console/tenants/ten_drift`);
+    const page = await financeOnTenantPage();
     await page.goto(`${base}/console/tenants/ten_drift/billing`);
     const recalculate = page.locator('form[action$="/recalculate"]');
     const audited = () => sidecar.bulkhead.db.prepare("SELECT count(*) FROM admin_audit WHERE action = 'billing.recalculate'").pluck().get() as number;
