@@ -39,6 +39,8 @@ const PROGRESS_EVERY_MS = 1_000;
  * one stream info a second per sidecar, never one per scrape.
  */
 const STREAM_POSITION_EVERY_MS = 1_000;
+/** Marks of first-heard stream positions kept for lag in seconds (see heardMarks). */
+const MAX_HEARD_MARKS = 1_000;
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
@@ -88,12 +90,15 @@ export class ReplicatedLog implements CommandWriter {
    */
   private streamLast = 0;
   private stopPositionWatch: () => void = () => {};
-  /** The entry after the applied one as the last stream read found it: when the stream stored it (epoch ms). */
-  private oldestUnapplied: { seq: number; storedAt: number } | null = null;
+  /**
+   * When this sidecar first heard of stream sequences it has not applied:
+   * each raise of streamLast, oldest first, on the monotonic clock. The
+   * first mark past the applied sequence dates the oldest unapplied entry
+   * (lag in seconds) without comparing NATS's clock with this host's.
+   */
+  private heardMarks: { seq: number; at: number }[] = [];
   /** Set while applying is held (`holdApplying`): the applier waits on it before the next entry. */
   private held: { until: Promise<void>; release: () => void } | null = null;
-  /** When the stream stored the newest entry applied here (NATS server time, epoch ms). */
-  private appliedStoredAt: number | null = null;
   private conflicts = 0;
 
   private constructor(
@@ -164,16 +169,15 @@ export class ReplicatedLog implements CommandWriter {
    * For the metrics endpoint (ADR 64), from memory: no NATS call per scrape.
    * Lag in entries is the stream's last sequence as last heard (at most a
    * second old, see watchStreamPosition) minus the applied one. Lag in
-   * seconds is 0 when caught up; else the age of the oldest entry not
-   * applied yet when the last stream read fetched that entry, otherwise how
-   * long ago the stream stored the newest entry applied here (an upper bound
-   * on that age). Both are NATS's clock against this host's.
+   * seconds is 0 when caught up; else how long ago, on this host's monotonic
+   * clock, this sidecar first heard of the oldest entry it has not applied:
+   * up to a second short of that entry's age, never a comparison of two
+   * machines' clocks (a skewed or shifted clock would show days of lag).
    */
   get stats(): { applied: number; lagEntries: number; lagSeconds: number; conflicts: number; catchUpTarget: number; ready: boolean } {
     const lagEntries = Math.max(0, this.streamLast - this.applied);
-    const storedAt = lagEntries === 0 ? null
-      : this.oldestUnapplied?.seq === this.applied + 1 ? this.oldestUnapplied.storedAt : this.appliedStoredAt;
-    const lagSeconds = storedAt === null ? 0 : Math.max(0, (Date.now() - storedAt) / 1000);
+    const mark = lagEntries === 0 ? undefined : this.heardMarks.find((m) => m.seq > this.applied);
+    const lagSeconds = mark === undefined ? 0 : Math.max(0, (performance.now() - mark.at) / 1000);
     return { applied: this.applied, lagEntries, lagSeconds, conflicts: this.conflicts, catchUpTarget: this.catchUpTarget, ready: this.readiness.ready };
   }
 
@@ -489,7 +493,7 @@ export class ReplicatedLog implements CommandWriter {
     }
     this.applied = message.seq;
     this.heardOf(message.seq + message.info.pending);
-    this.appliedStoredAt = message.info.timestampNanos / 1_000_000;
+    while (this.heardMarks.length > 0 && this.heardMarks[0]!.seq <= this.applied) this.heardMarks.shift();
     this.subjectSeq.set(message.subject, message.seq);
     this.answerPending(msgID, outcome);
     for (const waiter of this.appliedWaiters) if (waiter.seq <= this.applied) waiter.wake();
@@ -552,14 +556,19 @@ export class ReplicatedLog implements CommandWriter {
   }
 
   private heardOf(seq: number): void {
-    if (seq > this.streamLast) this.streamLast = seq;
+    if (seq <= this.streamLast) return;
+    this.streamLast = seq;
+    if (seq <= this.applied) return;
+    // Bounded: far behind, the newest mark moves up and keeps its older time (an upper bound for those entries).
+    const newest = this.heardMarks.at(-1);
+    if (this.heardMarks.length >= MAX_HEARD_MARKS && newest) newest.seq = seq;
+    else this.heardMarks.push({ seq, at: performance.now() });
   }
 
   /**
    * Reads the stream's last sequence once a second, so the lag metrics see
    * entries this sidecar has not been delivered, or has been delivered and
-   * not applied yet; when behind, also the entry after the applied one, for
-   * its stored time. A scrape reads what the last answer said; while NATS is
+   * not applied yet. A scrape reads what the last answer said; while NATS is
    * lost, or one read is still out, the timer skips.
    */
   private watchStreamPosition(): void {
@@ -567,10 +576,6 @@ export class ReplicatedLog implements CommandWriter {
     const look = async () => {
       const { state } = await this.jsm.streams.info(this.config.stream);
       this.heardOf(state.last_seq);
-      const next = this.applied + 1;
-      if (state.last_seq < next || this.oldestUnapplied?.seq === next) return;
-      const entry = await this.jsm.streams.getMessage(this.config.stream, { seq: next });
-      if (entry) this.oldestUnapplied = { seq: entry.seq, storedAt: entry.time.getTime() };
     };
     const timer = setInterval(() => {
       if (asking || this.stopped || this.lostAt !== null) return;
