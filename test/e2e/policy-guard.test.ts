@@ -24,7 +24,9 @@ async function watchingSidecar(budgetMs: number, watchdog?: Partial<WatchdogThre
   const lines: string[] = [];
   const sidecar = await startSidecar({
     policyDir: liveDir,
-    config: { watchPolicies: true, policyBudgetMs: budgetMs, policyWatchdog: watchdog },
+    // One worker per replayed input, so a slow candidate's replays hit their budgets together, well
+    // inside the trial's total budget, however slow a loaded machine is to respawn workers.
+    config: { watchPolicies: true, policyBudgetMs: budgetMs, policyWatchdog: watchdog, policyWorkers: 4 },
     runtime: { log: (line) => lines.push(line) },
   });
   const waitFor = async (predicate: () => boolean, what: string) => {
