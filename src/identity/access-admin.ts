@@ -103,9 +103,15 @@ export class AccessAdmin {
       request: r.register(adminCommand("approval.request", (_tx, b: { change: ApprovableChange; approvalId: string }, by) =>
         this.deps.audited.write(by, { tenantId: null, object: `approval:${b.change.verb}:${b.change.object}`, action: "approval.request" }, (tx) =>
           this.deps.approvals.request(tx, b.change, by.caller.actor, by.reason, b.approvalId)))),
-      approve: r.register(adminCommand("approval.approve", (_tx, b: { approvalId: string }, by) =>
-        this.deps.audited.write(by, { tenantId: null, object: `approval:${b.approvalId}`, action: "approval.approve" }, (tx) =>
-          this.deps.approvals.approve(tx, b.approvalId, by.caller.actor)))),
+      approve: r.register(adminCommand("approval.approve", (_tx, b: { approvalId: string; mayWrite?: readonly string[] }, by) =>
+        this.deps.audited.write(by, { tenantId: null, object: `approval:${b.approvalId}`, action: "approval.approve" }, (tx) => {
+          // Checked where the entry lands: the request may not have reached the sidecar that took the call (ADR 79).
+          const verb = approvalVerb(this.deps.approvals.get(b.approvalId).action);
+          if (b.mayWrite && !b.mayWrite.includes(verb)) {
+            throw new BulkheadError("ADMIN_FORBIDDEN", `the approver may not approve ${verb} (needs '${APPROVABLE_VERB_CAPABILITY[verb]}')`);
+          }
+          return this.deps.approvals.approve(tx, b.approvalId, by.caller.actor);
+        }))),
       breakGlass: r.register(adminCommand("break_glass.open", (tx, b: BreakGlassBody, by) => {
         // Grants past their time are recorded as expired first, in the same log order on every sidecar.
         this.applyExpireBreakGlass(tx.now);
@@ -174,9 +180,9 @@ export class AccessAdmin {
 
   async approve(approvalId: string, by: AdminActor): Promise<Approval> {
     requireStaff(by, "approve");
-    const verb = approvalVerb(this.deps.approvals.get(approvalId).action);
-    requireCapability(by.caller, APPROVABLE_VERB_CAPABILITY[verb], `approve ${verb}`);
-    return (await this.run(this.kinds.approve, { approvalId }, by)).result;
+    // The verbs this approver could write themselves: the approval's verb is judged where the entry lands.
+    const mayWrite = (Object.keys(APPROVABLE_VERB_CAPABILITY) as ApprovableChange["verb"][]).filter((v) => by.caller.capabilities.has(APPROVABLE_VERB_CAPABILITY[v]));
+    return (await this.run(this.kinds.approve, { approvalId, mayWrite }, by)).result;
   }
 
   /**
