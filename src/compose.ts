@@ -209,9 +209,18 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   };
   const decisionAccess = new DecisionAccess({ audited, commands, registry, query: decisions, decider });
   const audit = new AuditAdmin({ db, audited, directory: stores.directory, flushDecisions: () => decisionLog.flush(), commands, registry });
+  // The policy loads (and its smoke cases run) before a replicated catch-up
+  // starts applying thousands of entries: a cold evaluation on a loaded
+  // machine once ran past its budget beside one, and the sidecar refused to start.
+  await policies.start().catch((error: unknown) => {
+    fileGuard.stop();
+    db.close();
+    throw error;
+  });
   if (config.replication) {
     decider.chargeThroughLog(checkCharges);
-    replication = await openReplication(config, { db, writer, registry, clock, log, keySecret }).catch((error: unknown) => {
+    replication = await openReplication(config, { db, writer, registry, clock, log, keySecret }).catch(async (error: unknown) => {
+      await policies.close();
       fileGuard.stop();
       db.close();
       throw error;
@@ -223,7 +232,6 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
   } else {
     if (config.demo && seedDemoIfEmpty(db, writer, stores)) log(`seeded the demo dataset into ${config.dbPath}`);
   }
-  await policies.start();
   // A sink file that cannot be opened fails the start without leaving the store open.
   const sinks = closeOnThrow(db, fileGuard, () => createDecisionSinks(config.decisionSinks, { id: `${hostname()}:${process.pid}`, version: PACKAGE_VERSION }, log));
   if (sinks.length > 0) decisionLog.onWritten((records) => sinks.forEach((sink) => sink.send(records)));

@@ -7,7 +7,7 @@
  * worker, blocked in Atomics.wait, evaluates straight from those bytes and
  * writes the result's JSON bytes back. One request at a time per channel.
  *
- * Layout: four Int32 header words, then the payload (input, or the reply).
+ * Layout: eight Int32 header words (five used), then the payload (input, or the reply).
  * The buffer is growable, so it starts small and grows to the largest input
  * or result seen, up to the Wasm heap's maximum (neither can be larger).
  */
@@ -18,7 +18,9 @@ const TURN = 0; // whose move: MAIN (a reply, or nothing yet) or WORKER (a reque
 const LOADED = 1; // 1 once the worker has loaded the policy
 const LENGTH = 2; // payload bytes
 const OUTCOME = 3; // an Outcome, for a reply
-const HEADER_BYTES = 16;
+const ELAPSED = 4; // microseconds the worker spent evaluating, for a reply
+const HEADER_WORDS = 8;
+const HEADER_BYTES = HEADER_WORDS * 4;
 
 const MAIN = 0;
 const WORKER = 1;
@@ -34,6 +36,13 @@ export interface Reply {
   outcome: Outcome;
   /** The result set as JSON text, or the error message. */
   text: string;
+  /**
+   * Milliseconds the worker spent evaluating, by its own clock. A reply can
+   * reach the main thread after the budget (its event loop was held up while
+   * the worker finished), so the pool judges the budget by this, not by when
+   * it happened to look.
+   */
+  ms: number;
 }
 
 /** The ES2024 growable SharedArrayBuffer, which this project's ES2023 lib does not declare (Node has it since 20). */
@@ -56,7 +65,7 @@ export class EvaluationChannel {
   }
 
   constructor(readonly buffer: SharedArrayBuffer) {
-    this.header = new Int32Array(buffer, 0, 4);
+    this.header = new Int32Array(buffer, 0, HEADER_WORDS);
     this.payload = new Uint8Array(buffer, HEADER_BYTES);
   }
 
@@ -105,7 +114,7 @@ export class EvaluationChannel {
   private takeReply(): Reply | undefined {
     if (Atomics.load(this.header, TURN) !== MAIN) return undefined;
     const bytes = this.payload.subarray(0, this.header[LENGTH]);
-    return { outcome: OUTCOMES[this.header[OUTCOME]!]!, text: decoder.decode(bytes) };
+    return { outcome: OUTCOMES[this.header[OUTCOME]!]!, text: decoder.decode(bytes), ms: this.header[ELAPSED]! / 1000 };
   }
 
   // Worker thread.
@@ -121,8 +130,8 @@ export class EvaluationChannel {
     return this.payload.subarray(0, this.header[LENGTH]);
   }
 
-  /** Writes the reply and hands the turn back. */
-  answer(outcome: Outcome, bytes: Uint8Array): void {
+  /** Writes the reply (and how long the evaluation took) and hands the turn back. */
+  answer(outcome: Outcome, bytes: Uint8Array, elapsedMs: number): void {
     if (!this.ensure(bytes.byteLength)) {
       outcome = "memory";
       bytes = encoder.encode(`a reply of ${bytes.byteLength} bytes does not fit the evaluation channel`);
@@ -130,12 +139,13 @@ export class EvaluationChannel {
     this.payload.set(bytes);
     this.header[LENGTH] = bytes.byteLength;
     this.header[OUTCOME] = OUTCOMES.indexOf(outcome);
+    this.header[ELAPSED] = Math.min(2 ** 31 - 1, Math.round(elapsedMs * 1000));
     Atomics.store(this.header, TURN, MAIN);
     Atomics.notify(this.header, TURN);
   }
 
-  answerError(outcome: Exclude<Outcome, "result">, message: string): void {
-    this.answer(outcome, encoder.encode(message));
+  answerError(outcome: Exclude<Outcome, "result">, message: string, elapsedMs: number): void {
+    this.answer(outcome, encoder.encode(message), elapsedMs);
   }
 
   /** Grows the payload to at least `bytes`, within the maximum; false if it cannot. */

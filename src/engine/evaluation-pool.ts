@@ -198,7 +198,7 @@ export class EvaluationPool {
   private settle(slot: Slot, task: Task, reply: Reply | undefined): void {
     if (slot.task !== task) return;
     slot.task = null;
-    task.resolve(evaluationOf(reply, performance.now() - task.startedAt!));
+    task.resolve(evaluationOf(reply, performance.now() - task.startedAt!, this.options.budgetMs));
     // Past the budget the worker is still running; a heap grown to its maximum stays that size: start afresh.
     if (!reply || reply.outcome === "memory") this.replace(slot);
     this.dispatch();
@@ -259,7 +259,7 @@ class SyncLane {
     if (!this.channel.send(json)) return tooLarge(json);
     const reply = this.channel.replySync(this.options.budgetMs);
     if (!reply || reply.outcome === "memory") this.respawn();
-    return evaluationOf(reply, performance.now() - startedAt);
+    return evaluationOf(reply, performance.now() - startedAt, this.options.budgetMs);
   }
 
   async close(): Promise<void> {
@@ -280,9 +280,13 @@ class SyncLane {
   }
 }
 
-/** A channel reply as an Evaluation; none (the budget ran out) is `budget`. */
-function evaluationOf(reply: Reply | undefined, ms: number): Evaluation {
-  if (!reply) return { kind: "budget", ms };
+/**
+ * A channel reply as an Evaluation. None (the wait ran out) is `budget`, and
+ * so is one the worker took longer than the budget to compute: it came in
+ * only because this thread looked late, and a late answer is not an answer.
+ */
+function evaluationOf(reply: Reply | undefined, ms: number, budgetMs: number): Evaluation {
+  if (!reply || reply.ms > budgetMs) return { kind: "budget", ms };
   if (reply.outcome !== "result") return { kind: reply.outcome, message: reply.text, ms };
   try {
     return { kind: "result", resultSet: JSON.parse(reply.text), ms };

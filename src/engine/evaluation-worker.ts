@@ -62,14 +62,15 @@ channel.markLoaded();
 parentPort!.postMessage(READY);
 for (;;) {
   const input = channel.nextRequest();
+  const startedAt = performance.now();
   let result: Uint8Array;
   try {
     result = evaluateBytes(input);
   } catch (thrown) {
     // opa-wasm throws plain strings and objects as well as Errors.
     const message = thrown instanceof Error ? thrown.message : typeof thrown === "string" ? thrown : JSON.stringify(thrown);
-    channel.answerError(isMemoryExhaustion(thrown, message) ? "memory" : "trap", message);
+    channel.answerError(isMemoryExhaustion(thrown, message) ? "memory" : "trap", message, performance.now() - startedAt);
     continue;
   }
-  channel.answer("result", result);
+  channel.answer("result", result, performance.now() - startedAt);
 }

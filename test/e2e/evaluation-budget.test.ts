@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DRAIN_DEADLINE_MS } from "../../src/compose.js";
 import { validateCheck } from "../../src/decision/check-input.js";
 import { CheckRequest, DecisionServiceClient, type CheckResponse } from "../../src/gen/bulkhead/v1/decision.js";
+import { readPolicyBundle } from "../../src/engine/policy-bundle.js";
+import { PolicySet } from "../../src/engine/policy-set.js";
 import { toRawCheck } from "../../src/server/grpc/decision-mapping.js";
 import { faultyBundle } from "../support/policy-builds.js";
 import { startSidecarProcess } from "../support/processes.js";
@@ -153,4 +155,29 @@ describe("shutdown with a slow bundle loaded", () => {
       child.kill("SIGKILL");
     }
   }, 60_000);
+});
+
+describe("a reply that comes in only because this thread looked late", () => {
+  it("is still past the budget: judged by the worker's own evaluation time, not by when the reply was read", async () => {
+    // About half a second per evaluation here; the budget is 100 ms. This
+    // thread is then held (as a loaded machine or a long synchronous write
+    // holds it) until the worker has long finished, so when the budget's wait
+    // ends the reply is already there. CI once swapped in a slow candidate
+    // that way: a late answer counted as an answer.
+    const set = await PolicySet.load(await readPolicyBundle(faultyBundle("slow", 'input.action == "reports.export"', 4000)), {
+      smokeTest: false,
+      evaluation: { workers: 1, budgetMs: 100 },
+    });
+    try {
+      const pending = set.trial(JSON.stringify({ action: "reports.export" }));
+      const heldUntil = performance.now() + 4_000;
+      while (performance.now() < heldUntil);
+      const evaluation = await pending;
+      expect(evaluation.kind).toBe("budget");
+      // An input the fault does not touch is answered as before.
+      expect((await set.trial(JSON.stringify({ action: "projects.read" }))).kind).toBe("result");
+    } finally {
+      await set.close();
+    }
+  });
 });

@@ -12,7 +12,10 @@ import { checkRequest, codes, startSidecar, type TestSidecar } from "../support/
 // with tags replaced the good one, and so did ones that exhausted the heap or
 // took 1.5 s per real evaluation. The faults below are real compiled bundles
 // that strike only on a tenant with tags (ten_acme has ["beta"]; the smoke
-// cases and ten_globex have none).
+// cases and ten_globex have none). The slow ones are slow by a wide margin:
+// once V8 has tiered the spin up to optimised code it runs about 3x faster
+// than at first (9,000 x 9,000 comparisons took 3 s on a quiet machine and
+// 0.94 s in a full run), and a replay inside its budget is no fault.
 
 /** A sidecar watching its own live bundle directory, with its log kept. */
 async function watchingSidecar(budgetMs: number, watchdog?: Partial<WatchdogThresholds>) {
@@ -74,8 +77,8 @@ describe("a candidate bundle replays recent real inputs before it may serve", ()
     await refused(faultyBundle("trap", TAGGED_TENANT), /replaying recent input \d+ of \d+ trapped: .*var assignment conflict/);
   });
 
-  it("refuses a bundle that is slow only on real input (about 3 s per tagged evaluation, budget 1 s)", async () => {
-    await refused(faultyBundle("slow", TAGGED_TENANT, 9000), /replaying recent input \d+ of \d+ ran past the evaluation budget of 1000 ms/);
+  it("refuses a bundle that is slow only on real input (10 s or more per tagged evaluation, budget 1 s)", async () => {
+    await refused(faultyBundle("slow", TAGGED_TENANT, 30_000), /replaying recent input \d+ of \d+ ran past the evaluation budget of 1000 ms/);
   }, 60_000);
 
 });
@@ -153,7 +156,7 @@ describe("a bundle that breaches the watchdog after its swap is rolled back", ()
   });
 
   it("rolls back a bundle that runs past the budget on tenants with tags; until then those Checks are denied", async () => {
-    const h = await swapInBlind(faultyBundle("slow", TAGGED_TENANT, 6000));
+    const h = await swapInBlind(faultyBundle("slow", TAGGED_TENANT, 20_000));
     try {
       for (let i = 0; i < WATCH.minEvaluations; i++) {
         const answer = await h.sidecar.check(acmeRead());
