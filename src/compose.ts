@@ -7,7 +7,6 @@ import { queryDecisions, type DecisionFilter } from "./audit/decision-query.js";
 import type { FastifyInstance } from "fastify";
 import type { Server } from "@grpc/grpc-js";
 import { DecisionLog, journalPathFor } from "./audit/decision-log.js";
-import { DecisionLogThread } from "./audit/decision-log-thread.js";
 import { systemClock, type Clock } from "./clock.js";
 import { ConfigError, DECISION_CACHE_MB, type Config } from "./config.js";
 import { ContextResolver } from "./context/context-resolver.js";
@@ -167,7 +166,6 @@ export async function createBulkhead(config: Config, runtime: Partial<SidecarRun
     environment: config.environment,
     freshness: { require: () => replication?.requireFresh() },
     decisionCacheBytes: (config.decisionCacheMb ?? DECISION_CACHE_MB) * 1024 * 1024,
-    decisionLogThread: true,
   });
   const { stores, writer, tracker, decisionLog, outbox, metering, resolver, decider, apiKeys, keySecret, fileGuard, writeLock, flagUsage } = core;
   const auditJobs = closeOnThrow(db, fileGuard, () => createAuditJobs(config, { db, clock, guard: writeLock, log }));
@@ -465,8 +463,6 @@ export function createDecisionCore(
     decisionCacheBytes?: number;
     /** Throws when local state may no longer be served (replicated mode's staleness bound); checked before every decision. */
     freshness?: { require(): void };
-    /** Write the decision_log table from a worker thread (ADR 91); only with a file store (a journal). */
-    decisionLogThread?: boolean;
   } = {},
 ): DecisionCore {
   const { clock, ids, log } = runtime;
@@ -477,9 +473,7 @@ export function createDecisionCore(
   const freshness = options.freshness;
   const tracker = new ChangeTracker(db, freshness ? { require: () => { fileGuard.require(); freshness.require(); } } : fileGuard);
   writer.onCommit((changes, revision) => tracker.observe(changes, revision));
-  const journal = journalPathFor(db.name);
-  const thread = options.decisionLogThread && journal ? new DecisionLogThread(db.name, journal) : undefined;
-  const decisionLog = new DecisionLog(db, { journal, guard: writeLock, log, ...(thread && { thread }) });
+  const decisionLog = new DecisionLog(db, { journal: journalPathFor(db.name), guard: writeLock, log });
   const flagUsage = new FlagUsage({ flags: stores.flags, clock, guard: writeLock, log });
   const outbox = new Outbox(db);
   const metering = new Metering({ writer, ...stores, outbox, clock });

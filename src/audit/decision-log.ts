@@ -1,9 +1,8 @@
 import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Db } from "../store/database.js";
+import { AUDIT_CHAINS, ChainHead } from "./audit-chain.js";
 import type { WriteGuard } from "../store/write-lock-backoff.js";
-import type { DecisionLogThread, ImportBatch, ImportReply } from "./decision-log-thread.js";
-import { DecisionTable, parseJournal } from "./decision-table.js";
 
 /** One decision as the audit log keeps it. No secrets: no API keys, no attributes. */
 export interface DecisionRecord {
@@ -63,13 +62,6 @@ export interface DecisionLogOptions {
   flushIntervalMs?: number;
   /** Consulted and told like RevisionWriter's: while it refuses (the store locked or lost), the journal keeps the records. */
   guard?: WriteGuard;
-  /**
-   * With a journal: the worker thread that writes the table (ADR 91); the
-   * serving thread then only appends and posts byte ranges. The log owns it
-   * (close() stops it); without it, or once it is gone, the table is written
-   * on this thread.
-   */
-  thread?: DecisionLogThread;
   log?: (message: string) => void;
 }
 
@@ -101,7 +93,8 @@ export function journalPathFor(dbPath: string, pid = process.pid): string | null
  * an append succeeds again.
  */
 export class DecisionLog {
-  private readonly table: DecisionTable;
+  private readonly insert;
+  private readonly addDropped;
   private readonly readDropped;
   private readonly fd: number | null;
   /** Bytes of the journal already in the table. */
@@ -128,16 +121,27 @@ export class DecisionLog {
   private problemValue: string | null = null;
   private importFailing = false;
   private readonly written: ((records: readonly DecisionRecord[]) => void)[] = [];
-  private thread: DecisionLogThread | null;
-  /** The batch the worker is writing; one at a time, so replies come in order and `imported` moves only forward. */
-  private inFlight: ImportBatch | null = null;
-  private batchIds = 0;
 
   constructor(
     private readonly db: Db,
     private readonly options: DecisionLogOptions = {},
   ) {
-    this.table = new DecisionTable(db);
+    const columns = AUDIT_CHAINS.decision_log;
+    const insert = db.prepare(
+      `INSERT OR IGNORE INTO decision_log (${columns.join(", ")}, chain_hash) VALUES (${columns.map(() => "?").join(", ")}, ?)`,
+    );
+    // Each inserted row extends the hash chain (ADR 66); a duplicate that
+    // INSERT OR IGNORE skips (a journal imported twice) does not. The values
+    // are bound in the chain's column order, the array the hash covers.
+    this.insert = (r: DecisionRecord, chain: ChainHead) => {
+      const values = decisionValues(r);
+      const hash = chain.nextOf(values);
+      values.push(hash);
+      if (insert.run(values).changes > 0) chain.commit(hash);
+    };
+    this.addDropped = db.prepare(
+      `INSERT INTO meta (key, value) VALUES ('decisions_dropped', ?) ON CONFLICT (key) DO UPDATE SET value = value + excluded.value`,
+    );
     this.readDropped = db.prepare<[], number>("SELECT value FROM meta WHERE key = 'decisions_dropped'").pluck();
     const journal = options.journal ?? null;
     if (journal) {
@@ -146,13 +150,8 @@ export class DecisionLog {
       if (this.orphans.length > 0) this.schedule();
     }
     this.fd = journal ? openSync(journal, "a+", 0o600) : null;
-    this.thread = this.fd !== null ? (options.thread ?? null) : null;
-    if (options.thread && !this.thread) options.thread.stop();
-    this.thread?.onReply((reply) => this.settled(reply));
-    this.thread?.onDead((why) => this.leaveThread(why));
     // A journal of this pid's earlier life that could not be imported yet is read back, not described by a tail.
-    // The worker reads the journal itself, so with one no tail is kept.
-    if (this.fd !== null && !this.thread && fstatSync(this.fd).size === 0) this.tail = [];
+    if (this.fd !== null && fstatSync(this.fd).size === 0) this.tail = [];
   }
 
   /** Takes one decision: in the journal when this returns (or counted as dropped). */
@@ -186,34 +185,21 @@ export class DecisionLog {
     this.written.push(listener);
   }
 
-  /**
-   * Moves everything taken so far into the table now, and returns once it is
-   * there (or stays in the journal, the table refusing it). Called on
-   * shutdown and before a query; with a worker it waits for the worker's
-   * replies, blocking this thread meanwhile.
-   */
+  /** Moves everything taken so far into the table now. Called by the timer and on shutdown. */
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.orphans.length > 0) this.importOrphans();
     if (this.fd === null) this.flushMemory();
-    else if (this.thread) {
-      this.awaitInFlight();
-      this.post();
-      this.awaitInFlight();
-    }
-    if (this.fd !== null && !this.thread) this.importJournal();
-    this.scheduleIfBehind();
+    else this.importJournal();
+    if (this.statsValue.pending > 0 || this.droppedUnsaved > 0 || this.orphans.length > 0) this.schedule();
   }
 
-  /** Flushes and closes the journal (removed once empty), and stops the worker. */
+  /** Flushes and closes the journal (removed once empty). */
   close(): void {
     this.flush();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const thread = this.thread;
-    this.thread = null;
-    thread?.stop();
     if (this.fd === null) return;
     const empty = fstatSync(this.fd).size === 0;
     closeSync(this.fd);
@@ -258,72 +244,7 @@ export class DecisionLog {
   }
 
   private schedule(): void {
-    this.timer ??= setTimeout(() => this.tick(), this.importFailing ? 1_000 : (this.options.flushIntervalMs ?? 100));
-  }
-
-  private scheduleIfBehind(): void {
-    if (this.statsValue.pending > 0 || this.droppedUnsaved > 0 || this.orphans.length > 0) this.schedule();
-  }
-
-  /** The timer: with a worker, post what is unimported (the reply schedules the next tick); else flush here. */
-  private tick(): void {
-    this.timer = null;
-    if (!this.thread) return this.flush();
-    if (this.orphans.length > 0) this.importOrphans();
-    if (this.inFlight) return; // its reply schedules
-    this.post();
-    if (!this.inFlight) this.scheduleIfBehind();
-  }
-
-  /** Hands the journal's unimported bytes (and the drops not yet in the store) to the worker, after the guard allows a write. */
-  private post(): void {
-    if (this.inFlight || !this.thread) return;
-    const size = fstatSync(this.fd!).size;
-    if (size === this.imported && this.droppedUnsaved === 0) return;
-    try {
-      this.options.guard?.require();
-    } catch (error) {
-      this.writeFailed(error);
-      return;
-    }
-    this.inFlight = { id: ++this.batchIds, from: this.imported, to: size, dropped: this.droppedUnsaved, wantRecords: this.written.length > 0 };
-    this.thread.post(this.inFlight);
-  }
-
-  /** Blocks for the reply to the batch in flight; the worker silent or gone, writes on this thread from then on. */
-  private awaitInFlight(): void {
-    if (!this.inFlight || !this.thread) return;
-    const reply = this.thread.waitReply();
-    if (reply) this.settled(reply);
-    else this.leaveThread("the decision-log worker did not answer");
-  }
-
-  /** The worker's reply: the guard, the stats and the sinks are told as writeTable() tells them; the journal is truncated once all of it is in. */
-  private settled(reply: ImportReply): void {
-    const batch = this.inFlight;
-    if (!batch || typeof reply !== "object" || reply.id !== batch.id) return;
-    this.inFlight = null;
-    if (!reply.ok) this.writeFailed(Object.assign(new Error(reply.message), { code: reply.code }));
-    else {
-      this.options.guard?.writeSucceeded();
-      this.wrote(reply.records ?? [], reply.count, reply.unreadable, batch.dropped);
-      this.imported = batch.from + reply.end;
-      this.statsValue.pending = Math.max(0, this.statsValue.pending - reply.count - reply.unreadable);
-      if (reply.end > 0) this.truncateIfImported();
-    }
-    this.scheduleIfBehind();
-  }
-
-  /** The worker died or hung: what it had not written is still in the journal, which this thread now reads back and writes. */
-  private leaveThread(why: string): void {
-    if (!this.thread) return;
-    this.options.log?.(`decision log: ${why}; writing the table on the serving thread`);
-    const thread = this.thread;
-    this.thread = null;
-    this.inFlight = null;
-    this.tail = null;
-    thread.stop();
-    this.scheduleIfBehind();
+    this.timer ??= setTimeout(() => this.flush(), this.importFailing ? 1_000 : (this.options.flushIntervalMs ?? 100));
   }
 
   /** Keeps appended records for the next flush while the tail still describes the journal and stays within `maxTail`. */
@@ -378,41 +299,35 @@ export class DecisionLog {
     if (this.imported !== fstatSync(this.fd!).size) return;
     ftruncateSync(this.fd!, 0);
     this.imported = 0;
-    this.tail = this.thread ? null : [];
+    this.tail = [];
     this.tailBytes = 0;
   }
 
   /** One transaction: the records, and the drops not yet counted in the store. */
   private writeTable(records: DecisionRecord[], unreadable: number): boolean {
-    const unsaved = this.droppedUnsaved;
+    const dropped = this.droppedUnsaved + unreadable;
     const guard = this.options.guard;
     try {
       guard?.require();
-      this.table.write(records, unsaved + unreadable);
+      this.db.transaction(() => {
+        const chain = new ChainHead(this.db, "decision_log");
+        for (const r of records) this.insert(r, chain);
+        if (dropped > 0) this.addDropped.run(dropped);
+      }).immediate();
       guard?.writeSucceeded();
     } catch (error) {
-      this.writeFailed(error);
+      guard?.writeFailed(error);
+      this.statsValue.importFailures++;
+      if (!this.importFailing) this.options.log?.(`decision log: the journal stays on disk until the table can be written: ${(error as Error).message}`);
+      this.importFailing = true;
       return false;
     }
-    this.wrote(records, records.length, unreadable, unsaved);
-    return true;
-  }
-
-  private writeFailed(error: unknown): void {
-    this.options.guard?.writeFailed(error);
-    this.statsValue.importFailures++;
-    if (!this.importFailing) this.options.log?.(`decision log: the journal stays on disk until the table can be written: ${(error as Error).message}`);
-    this.importFailing = true;
-  }
-
-  /** After a commit: `count` records and `unreadable` lines are in, and `savedDrops` of the drops are counted in the store. */
-  private wrote(records: readonly DecisionRecord[], count: number, unreadable: number, savedDrops: number): void {
     if (this.importFailing) this.options.log?.("decision log: the journal is being written to the table again");
     this.importFailing = false;
-    this.statsValue.written += count;
+    this.statsValue.written += records.length;
     this.statsValue.dropped += unreadable;
     this.droppedBy.unreadable_journal_line += unreadable;
-    this.droppedUnsaved -= savedDrops;
+    this.droppedUnsaved = 0;
     if (records.length > 0) {
       for (const listener of this.written) {
         try {
@@ -422,6 +337,7 @@ export class DecisionLog {
         }
       }
     }
+    return true;
   }
 
   /**
@@ -478,6 +394,23 @@ export class DecisionLog {
   }
 }
 
+/** Parses journal text; a line that is not a record (half-written by a failed append) is counted, not fatal. */
+function parseJournal(text: string): { records: DecisionRecord[]; unreadable: number } {
+  const records: DecisionRecord[] = [];
+  let unreadable = 0;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    try {
+      const record = JSON.parse(line) as DecisionRecord;
+      if (typeof record?.decisionId !== "string") throw new Error("not a record");
+      records.push(record);
+    } catch {
+      unreadable++;
+    }
+  }
+  return { records, unreadable };
+}
+
 function isRegularFile(path: string): boolean {
   try {
     return statSync(path).isFile();
@@ -494,4 +427,22 @@ export function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * A record as the decision_log row stores it, in the chain's column order
+ * (AUDIT_CHAINS.decision_log): the values its chain hash covers, as
+ * chainValues() gives them from the row (a missing value is null).
+ */
+function decisionValues(r: DecisionRecord): (string | number | null)[] {
+  return [
+    r.decisionId ?? null, r.at ?? null, r.tenantId ?? null, r.actorId ?? null, r.actorType ?? null, r.action ?? null,
+    r.resourceType ?? null, r.resourceId ?? null, r.resourceTenantId ?? null, r.allow ? 1 : 0, JSON.stringify(r.reasons) ?? null,
+    r.policyRevision ?? null, r.storeRevision ?? null, r.requestId ?? null, r.source ?? null, impersonationColumn(r.impersonation),
+  ];
+}
+
+/** "" when nobody impersonated, else the session's ids as JSON (staff_role and reason stay in admin_audit). */
+function impersonationColumn(i: DecisionRecord["impersonation"]): string {
+  return i ? JSON.stringify({ session_id: i.session_id, staff_id: i.staff_id, as_actor_id: i.as_actor_id }) : "";
 }

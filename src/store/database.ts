@@ -47,20 +47,6 @@ export function openDatabase(path: string): Db {
 }
 
 /**
- * A second connection to a store openDatabase() already opened and migrated
- * (the decision-log worker's, ADR 91): the same pragmas, no migrations. WAL
- * is the file's (persistent) mode already; setting it again is a no-op.
- */
-export function openConnection(path: string, busyTimeoutMs = WRITE_LOCK_WAIT_MS): Db {
-  const db = new Database(path, { fileMustExist: true });
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL"); // ADR 72, as openDatabase
-  db.pragma("foreign_keys = ON");
-  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
-  return db;
-}
-
-/**
  * `PRAGMA quick_check` once at start: a sidecar restarted on a file with a
  * corrupt page used to report ready and fail (or answer from garbage) later.
  * It reads every page, so it costs in proportion to the file (ADR 29 has

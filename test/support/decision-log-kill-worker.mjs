@@ -1,10 +1,10 @@
-// A process that records decisions as fast as it can through a DecisionLog
-// with its worker thread (ADR 91), through the compiled code (run `npm run
-// build:ts` first; npm test does), until it is killed.
+// A process that records decisions as fast as it can through a DecisionLog,
+// through the compiled code (run `npm run build:ts` first; npm test does),
+// until it is killed; its 10 ms flush timer writes the table meanwhile.
 //   node decision-log-kill-worker.mjs <db> <first-id>
 // Records dec_<first-id>, dec_<first-id + 1>, ... in batches of 50 (one
 // append each, as a BatchCheck), and after each batch prints
-// "<next id> <records the worker has written>": every id below <next id> is
+// "<next id> <records in the table>": every id below <next id> is
 // in the journal (stdout to a pipe is synchronous on Linux, so the line
 // leaves after the append). Starting, it imports the journal of the killed
 // process before it, as `serve` does.
@@ -14,11 +14,10 @@ const [dbPath, first] = process.argv.slice(2);
 const dist = join(import.meta.dirname, "..", "..", "dist", "src");
 const { openDatabase } = await import(join(dist, "store", "database.js"));
 const { DecisionLog, journalPathFor } = await import(join(dist, "audit", "decision-log.js"));
-const { DecisionLogThread } = await import(join(dist, "audit", "decision-log-thread.js"));
 
 const db = openDatabase(dbPath);
 const journal = journalPathFor(db.name);
-const log = new DecisionLog(db, { journal, thread: new DecisionLogThread(db.name, journal), flushIntervalMs: 10 });
+const log = new DecisionLog(db, { journal, flushIntervalMs: 10 });
 const record = (i) => ({
   decisionId: `dec_${i}`, at: 1, tenantId: "ten_a", actorId: "usr_a", actorType: "user", action: "projects.read",
   resourceType: "project", resourceId: "p", resourceTenantId: "ten_a", allow: true, reasons: [],
@@ -30,5 +29,5 @@ for (;;) {
     for (let k = 0; k < 50; k++) log.record(record(next++));
   });
   process.stdout.write(`${next} ${log.stats.written}\n`);
-  await new Promise((resolve) => setImmediate(resolve)); // the flush timer and the worker's replies run between batches
+  await new Promise((resolve) => setImmediate(resolve)); // the flush timer runs between batches
 }
