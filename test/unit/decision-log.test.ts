@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -189,4 +189,39 @@ describe("DecisionLog in memory (no journal)", () => {
     expect(rows(db)).toHaveLength(3);
     expect(droppedInStore(db)).toBe(7);
   });
+});
+
+describe("the decision log's guarantee under SIGKILL mid-run (ADR 29)", () => {
+  /** Runs the recorder from `first` until `written` of its records are in the table, SIGKILLs it, and returns the next id it had not recorded. */
+  async function recordUntilKilled(dbPath: string, first: number, written: number): Promise<number> {
+    const child = spawn(process.execPath, [join(import.meta.dirname, "..", "support", "decision-log-kill-worker.mjs"), dbPath, String(first)], { stdio: ["ignore", "pipe", "inherit"] });
+    let next = first;
+    let buffered = "";
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.stdout.on("data", (chunk: Buffer) => {
+      const lines = (buffered + chunk.toString()).split("\n");
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        const [recorded, inTable] = line.split(" ").map(Number);
+        next = recorded!;
+        if (inTable! >= written) child.kill("SIGKILL"); // mid-run: appends and flushes go on batch after batch
+      }
+    });
+    await exited;
+    return next;
+  }
+
+  it("loses nothing recorded when the process is SIGKILLed between or during flushes, and each next start imports it once", async () => {
+    const db = freshDb();
+    const dbPath = db.name;
+    // Three lives on one file; each start imports the journal the killed one before it left.
+    let next = 0;
+    for (const written of [500, 2_000, 5_000]) next = await recordUntilKilled(dbPath, next, written);
+    new DecisionLog(db, { journal: journalPathFor(dbPath), flushIntervalMs: 60_000 }).close(); // the last start
+    const logged = new Set(rows(db) as string[]);
+    const missing = Array.from({ length: next }, (_, i) => `dec_${i}`).filter((id) => !logged.has(id));
+    expect(next).toBeGreaterThan(5_000);
+    expect(missing).toEqual([]);
+    expect(verifyChain(db, "decision_log").problem).toBeNull();
+  }, 60_000);
 });
