@@ -6,6 +6,8 @@ import { AsyncLocalStorage } from "node:async_hooks";
  * interceptor runs the handler inside a store, and `noteCallFields` adds to
  * it without being handed anything. Outside a call it does nothing.
  */
+export type CallFields = Record<string, unknown>;
+
 const CALL_FIELDS = new AsyncLocalStorage<Record<string, unknown>>();
 
 export function withCallFields<T>(fields: Record<string, unknown>, work: () => T): T {

@@ -1,68 +1,52 @@
-import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from "@grpc/grpc-js";
+import { status, type Metadata, type ServerInterceptingCallInterface } from "@grpc/grpc-js";
 import type { ErrorCategory } from "../../errors.js";
-import { withCallFields } from "../../log/call-fields.js";
+import type { CallFields } from "../../log/call-fields.js";
 import type { Logger } from "../../log/logger.js";
 import { apiKeyIdOf } from "../../identity/api-keys.js";
 import { errorBehind } from "./grpc-errors.js";
 
 /**
- * One log line per gRPC call, at the server's edge like the metrics
- * interceptor, so no RPC can be left out: info for an answered call (a deny
- * is an answer) and for a bad request, warn for a refused or unavailable
- * one, error for an internal failure, with the error and its cause chain
- * (issue 17: an INTERNAL was answered and never logged). A busy sidecar that
- * wants no line per call runs at BULKHEAD_LOG_LEVEL=warn; the decision log
- * keeps every decision either way. Tenant and actor ids belong in logs, not
- * in metric labels (cardinality).
+ * One log line per gRPC call, at the server's edge (written by the one call
+ * interceptor, call-edge.ts, ADR 92), so no RPC can be left out: info for an
+ * answered call (a deny is an answer) and for a bad request, warn for a
+ * refused or unavailable one, error for an internal failure, with the error
+ * and its cause chain (issue 17: an INTERNAL was answered and never logged).
+ * A busy sidecar that wants no line per call runs at BULKHEAD_LOG_LEVEL=warn;
+ * the decision log keeps every decision either way, and below the level no
+ * field of the line is built. Tenant and actor ids belong in logs, not in
+ * metric labels (cardinality).
  */
-export function callLogInterceptor(logger: Logger): ServerInterceptor {
-  return (method, call) => {
-    const started = performance.now();
-    let metadata: Metadata | undefined;
-    let request: unknown;
-    let response: unknown;
-    // What the handler's callees note (noteCallFields): the handler runs inside this store.
-    const noted: Fields = {};
-    return new ServerInterceptingCall(call, {
-      start(next) {
-        next({
-          onReceiveMetadata(received, pass) {
-            metadata = received;
-            pass(received); // the handler starts with a message or the half-close, below
-          },
-          onReceiveMessage(message, pass) {
-            request ??= message; // a stream's first request names its tenant
-            withCallFields(noted, () => pass(message));
-          },
-          onReceiveHalfClose(pass) {
-            withCallFields(noted, () => pass());
-          },
-        });
-      },
-      sendMessage(message, next) {
-        response ??= message;
-        next(message);
-      },
-      sendStatus(sent, next) {
-        const error = sent.metadata ? errorBehind(sent.metadata) : undefined;
-        const level = levelOf(sent.code, error?.category);
-        if (logger.isLevelEnabled(level)) {
-          const fields = {
-            method: method.path,
-            code: status[sent.code] ?? String(sent.code),
-            durationMs: Math.round((performance.now() - started) * 1000) / 1000,
-            ...requestFields(request),
-            ...responseFields(response),
-            ...noted,
-            ...(error && { errorCode: error.code, err: error }),
-            ...(metadata && { metadata: callerMetadata(metadata) }),
-          };
-          logger[level](fields, sent.code === status.OK ? "call answered" : `call failed: ${sent.details ?? ""}`);
-        }
-        next(sent);
-      },
-    });
+/** The status a call ends with, as an interceptor sees it. */
+export type SentStatus = Parameters<ServerInterceptingCallInterface["sendStatus"]>[0];
+
+export interface CallRecord {
+  path: string;
+  /** performance.now() at the call's start. */
+  started: number;
+  metadata: Metadata | undefined;
+  /** The first request (a stream's first request names its tenant). */
+  request: unknown;
+  /** The first response. */
+  response: unknown;
+  /** What the handler's callees learnt for the line (the plan a Check resolved to). */
+  fields: CallFields | undefined;
+}
+
+export function logCall(logger: Logger, call: CallRecord, sent: SentStatus): void {
+  const error = sent.metadata ? errorBehind(sent.metadata) : undefined;
+  const level = levelOf(sent.code, error?.category);
+  if (!logger.isLevelEnabled(level)) return;
+  const fields = {
+    method: call.path,
+    code: status[sent.code] ?? String(sent.code),
+    durationMs: Math.round((performance.now() - call.started) * 1000) / 1000,
+    ...requestFields(call.request),
+    ...responseFields(call.response),
+    ...call.fields,
+    ...(error && { errorCode: error.code, err: error }),
+    ...(call.metadata && { metadata: callerMetadata(call.metadata) }),
   };
+  logger[level](fields, sent.code === status.OK ? "call answered" : `call failed: ${sent.details ?? ""}`);
 }
 
 function levelOf(code: status, category: ErrorCategory | undefined): "info" | "warn" | "error" {
