@@ -1,5 +1,5 @@
 import type { Metadata, ServerInterceptingCall, ServerInterceptingCallInterface, ServerInterceptor } from "@grpc/grpc-js";
-import { withCallFields, type CallFields } from "../../log/call-fields.js";
+import { attachCallFields, type CallFields } from "../../log/call-fields.js";
 import type { Logger } from "../../log/logger.js";
 import { logCall, type CallRecord, type SentStatus } from "./call-log.js";
 import { MethodMetrics, type RpcMetrics } from "./rpc-metrics.js";
@@ -66,18 +66,17 @@ class EdgeCall implements ServerInterceptingCallInterface, Listener, CallRecord 
 
   onReceiveMetadata(metadata: Metadata): void {
     this.metadata = metadata;
+    if (this.fields) attachCallFields(metadata, this.fields);
     this.listener!.onReceiveMetadata(metadata);
   }
 
   onReceiveMessage(message: unknown): void {
     this.request ??= message; // a stream's first request names its tenant
-    if (this.fields) withCallFields(this.fields, () => this.listener!.onReceiveMessage(message));
-    else this.listener!.onReceiveMessage(message);
+    this.listener!.onReceiveMessage(message);
   }
 
   onReceiveHalfClose(): void {
-    if (this.fields) withCallFields(this.fields, () => this.listener!.onReceiveHalfClose());
-    else this.listener!.onReceiveHalfClose();
+    this.listener!.onReceiveHalfClose();
   }
 
   onCancel(): void {
