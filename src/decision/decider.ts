@@ -2,7 +2,7 @@ import type { DecisionLog, DecisionRecord } from "../audit/decision-log.js";
 import type { Clock } from "../clock.js";
 import type { ContextResolver } from "../context/context-resolver.js";
 import type { MemberContext, Principal, Resolution } from "../context/tenant-context.js";
-import { endedCall, type CallWindow } from "../engine/call-window.js";
+import { endedCall, type CallWindow, type CancelSignal } from "../engine/call-window.js";
 import type { PolicyDecision, Reason } from "../engine/decision-result.js";
 import { buildPolicyInput } from "../engine/policy-input.js";
 import type { PolicySource } from "../engine/policy-source.js";
@@ -102,7 +102,7 @@ export class Decider {
   }
 
   /** `fields`, when given, learns what the call's log line carries (the resolved plan, call-fields.ts). */
-  check(input: CheckInput, deadline?: number, signal?: AbortSignal, fields?: CallFields): Promise<Decision> {
+  check(input: CheckInput, deadline?: number, signal?: CancelSignal, fields?: CallFields): Promise<Decision> {
     const call = { deadline, signal, fields };
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(input.minRevision, deadline, signal);
@@ -121,7 +121,7 @@ export class Decider {
    * the error, and nothing was consumed for answers it never received. In
    * replicated mode that one write is one log entry (ADR 85).
    */
-  checkMany(inputs: CheckInput[], deadline?: number, signal?: AbortSignal, fields?: CallFields): Promise<Decision[]> {
+  checkMany(inputs: CheckInput[], deadline?: number, signal?: CancelSignal, fields?: CallFields): Promise<Decision[]> {
     const call = { deadline, signal, fields };
     return this.counted(async () => {
       const minRevision = Math.max(0, ...inputs.map((i) => i.minRevision));
@@ -175,7 +175,7 @@ export class Decider {
   }
 
   /** NOT_FOUND, with the same message, for an unknown tenant and a non-member. */
-  resolveContext(principal: Principal, minRevision: number, deadline?: number, signal?: AbortSignal, fields?: CallFields): Promise<ResolvedContext> {
+  resolveContext(principal: Principal, minRevision: number, deadline?: number, signal?: CancelSignal, fields?: CallFields): Promise<ResolvedContext> {
     const call = { deadline, signal, fields };
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
@@ -535,7 +535,7 @@ export class Decider {
    * injected Clock: that one is business time (windows, expiries), which a
    * test may hold still, and a wait measured on a still clock never ends.
    */
-  async awaitRevision(minRevision: number, deadline?: number, signal?: AbortSignal): Promise<number> {
+  async awaitRevision(minRevision: number, deadline?: number, signal?: CancelSignal): Promise<number> {
     const budgetMs = Math.min(deadline === undefined ? Infinity : deadline - Date.now(), this.deps.revisionWaitMs ?? 2000);
     return this.revisions.wait(minRevision, budgetMs, signal);
   }
