@@ -36,16 +36,20 @@ export function logCall(logger: Logger, call: CallRecord, sent: SentStatus): voi
   const error = sent.metadata ? errorBehind(sent.metadata) : undefined;
   const level = levelOf(sent.code, error?.category);
   if (!logger.isLevelEnabled(level)) return;
-  const fields = {
+  // Built in place, in the order the line has always had; a later field of the same name wins (a noted plan over a request's).
+  const fields: Fields = {
     method: call.path,
     code: status[sent.code] ?? String(sent.code),
     durationMs: Math.round((performance.now() - call.started) * 1000) / 1000,
-    ...requestFields(call.request),
-    ...responseFields(call.response),
-    ...call.fields,
-    ...(error && { errorCode: error.code, err: error }),
-    ...(call.metadata && { metadata: callerMetadata(call.metadata) }),
   };
+  requestFields(fields, call.request);
+  responseFields(fields, call.response);
+  if (call.fields) Object.assign(fields, call.fields);
+  if (error) {
+    fields.errorCode = error.code;
+    fields.err = error;
+  }
+  if (call.metadata) fields.metadata = callerMetadata(call.metadata);
   logger[level](fields, sent.code === status.OK ? "call answered" : `call failed: ${sent.details ?? ""}`);
 }
 
@@ -77,39 +81,35 @@ function callerMetadata(metadata: Metadata): Fields {
 }
 
 /** The identifying fields of any Bulkhead request: a principal's, or the top-level tenant, actor, flag and plan. */
-function requestFields(request: unknown): Fields {
-  if (typeof request !== "object" || request === null) return {};
+function requestFields(into: Fields, request: unknown): void {
+  if (typeof request !== "object" || request === null) return;
   const r = request as Fields & { principal?: Fields };
   const p = r.principal ?? {};
   // An API key's caller is the key (README, API keys): its id is public, its secret is never read here.
   const keyId = typeof p.apiKey === "string" && p.apiKey !== "" ? apiKeyIdOf(p.apiKey) : undefined;
-  return pick({
-    requestId: p.requestId,
-    tenantId: p.tenantId || r.tenantId,
-    tenantSlug: p.tenantSlug, // a slug is not an id: a query by tenantId must not match it
-    actorId: p.actorId || r.actorId || keyId,
-    actorType: keyId ? "api_key" : p.actorType,
-    action: r.action,
-    flag: r.key,
-    flags: Array.isArray(r.flagKeys) && r.flagKeys.length > 0 ? r.flagKeys : undefined,
-    plan: r.planCode,
-    reason: r.reason,
-    checks: Array.isArray(r.checks) ? r.checks.length : undefined,
-  });
+  put(into, "requestId", p.requestId);
+  put(into, "tenantId", p.tenantId || r.tenantId);
+  put(into, "tenantSlug", p.tenantSlug); // a slug is not an id: a query by tenantId must not match it
+  put(into, "actorId", p.actorId || r.actorId || keyId);
+  put(into, "actorType", keyId ? "api_key" : p.actorType);
+  put(into, "action", r.action);
+  put(into, "flag", r.key);
+  put(into, "flags", Array.isArray(r.flagKeys) && r.flagKeys.length > 0 ? r.flagKeys : undefined);
+  put(into, "plan", r.planCode);
+  put(into, "reason", r.reason);
+  put(into, "checks", Array.isArray(r.checks) ? r.checks.length : undefined);
 }
 
 /** A decision's id and outcome, when the answer is one. */
-function responseFields(response: unknown): Fields {
-  if (typeof response !== "object" || response === null) return {};
+function responseFields(into: Fields, response: unknown): void {
+  if (typeof response !== "object" || response === null) return;
   const r = response as Fields & { reasons?: { code?: string }[] };
-  return pick({
-    decisionId: r.decisionId,
-    result: typeof r.allow === "boolean" ? (r.allow ? "allow" : "deny") : undefined,
-    reasons: Array.isArray(r.reasons) && r.reasons.length > 0 ? r.reasons.map((reason) => reason.code) : undefined,
-  });
+  put(into, "decisionId", r.decisionId);
+  put(into, "result", typeof r.allow === "boolean" ? (r.allow ? "allow" : "deny") : undefined);
+  put(into, "reasons", Array.isArray(r.reasons) && r.reasons.length > 0 ? r.reasons.map((reason) => reason.code) : undefined);
 }
 
-/** Drops empty values: proto3 defaults ("" and 0) mean "not set". */
-function pick(fields: Fields): Fields {
-  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined && v !== "" && v !== 0));
+/** Sets a field unless it is empty: proto3 defaults ("" and 0) mean "not set". */
+function put(into: Fields, key: string, value: unknown): void {
+  if (value !== undefined && value !== "" && value !== 0) into[key] = value;
 }
