@@ -2,6 +2,8 @@ import { BulkheadError, invalidArgument } from "../errors.js";
 import { LIMITS, validateCheck, type CheckInput, type RawCheck } from "./check-input.js";
 import type { Decider, Decision } from "./decider.js";
 import { checkToken } from "../validation.js";
+import type { CallFields } from "../log/call-fields.js";
+import type { CancelSignal } from "../engine/call-window.js";
 
 /** One BatchCheck item's answer: a decision, or why that item alone has none. */
 export type BatchItem = { decision: Decision } | { error: BulkheadError; requestId: string };
@@ -17,7 +19,7 @@ export type BatchItem = { decision: Decision } | { error: BulkheadError; request
  * evaluated or consumed. Charging the valid items alone would turn the one
  * write the host asked for into a partial one it has to reconcile.
  */
-export async function decideBatch(decider: Decider, raws: readonly RawCheck[], deadline?: number, signal?: AbortSignal): Promise<BatchItem[]> {
+export async function decideBatch(decider: Decider, raws: readonly RawCheck[], deadline?: number, signal?: CancelSignal, fields?: CallFields): Promise<BatchItem[]> {
   if (raws.length > LIMITS.batchSize) throw invalidArgument("checks", `at most ${LIMITS.batchSize} checks per call`);
   const validated = raws.map(validateItem);
   if (raws.some(asksToConsume)) {
@@ -25,7 +27,7 @@ export async function decideBatch(decider: Decider, raws: readonly RawCheck[], d
     validated.forEach((item, i) => item instanceof BulkheadError && validateCheck(raws[i]!, `checks[${i}].`));
   }
   const inputs = validated.filter((item): item is CheckInput => !(item instanceof BulkheadError));
-  const decisions = inputs.length > 0 ? await decider.checkMany(inputs, deadline, signal) : [];
+  const decisions = inputs.length > 0 ? await decider.checkMany(inputs, deadline, signal, fields) : [];
   let next = 0;
   return validated.map((item, i) => {
     if (!(item instanceof BulkheadError)) return { decision: decisions[next++]! };

@@ -2,7 +2,7 @@ import type { DecisionLog, DecisionRecord } from "../audit/decision-log.js";
 import type { Clock } from "../clock.js";
 import type { ContextResolver } from "../context/context-resolver.js";
 import type { MemberContext, Principal, Resolution } from "../context/tenant-context.js";
-import { endedCall, type CallWindow } from "../engine/call-window.js";
+import { endedCall, type CallWindow, type CancelSignal } from "../engine/call-window.js";
 import type { PolicyDecision, Reason } from "../engine/decision-result.js";
 import { buildPolicyInput } from "../engine/policy-input.js";
 import type { PolicySource } from "../engine/policy-source.js";
@@ -23,7 +23,7 @@ import type { CheckInput } from "./check-input.js";
 import type { DecisionCache } from "./decision-cache.js";
 import type { ChargeBody, CheckCharges } from "./check-charge.js";
 import { currentCallSpan } from "../telemetry/tracing.js";
-import { noteCallFields } from "../log/call-fields.js";
+import type { CallFields } from "../log/call-fields.js";
 
 export interface Decision {
   allow: boolean;
@@ -101,8 +101,9 @@ export class Decider {
     this.deps.metrics?.decisionErrors.inc({ code });
   }
 
-  check(input: CheckInput, deadline?: number, signal?: AbortSignal): Promise<Decision> {
-    const call = { deadline, signal };
+  /** `fields`, when given, learns what the call's log line carries (the resolved plan, call-fields.ts). */
+  check(input: CheckInput, deadline?: number, signal?: CancelSignal, fields?: CallFields): Promise<Decision> {
+    const call = { deadline, signal, fields };
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(input.minRevision, deadline, signal);
       requireLive(call);
@@ -120,8 +121,8 @@ export class Decider {
    * the error, and nothing was consumed for answers it never received. In
    * replicated mode that one write is one log entry (ADR 85).
    */
-  checkMany(inputs: CheckInput[], deadline?: number, signal?: AbortSignal): Promise<Decision[]> {
-    const call = { deadline, signal };
+  checkMany(inputs: CheckInput[], deadline?: number, signal?: CancelSignal, fields?: CallFields): Promise<Decision[]> {
+    const call = { deadline, signal, fields };
     return this.counted(async () => {
       const minRevision = Math.max(0, ...inputs.map((i) => i.minRevision));
       const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
@@ -174,8 +175,8 @@ export class Decider {
   }
 
   /** NOT_FOUND, with the same message, for an unknown tenant and a non-member. */
-  resolveContext(principal: Principal, minRevision: number, deadline?: number, signal?: AbortSignal): Promise<ResolvedContext> {
-    const call = { deadline, signal };
+  resolveContext(principal: Principal, minRevision: number, deadline?: number, signal?: CancelSignal, fields?: CallFields): Promise<ResolvedContext> {
+    const call = { deadline, signal, fields };
     return this.counted(async () => {
       const storeRevision = await this.awaitRevision(minRevision, deadline, signal);
       const gate = this.gateApiKey(principal);
@@ -194,7 +195,7 @@ export class Decider {
       if (!resolution.context.impersonation) return { principal, member: resolution.context, storeRevision };
       const member = await this.impersonatedView(principal, resolution.context, call);
       const answers: DecisionRecord[] = [];
-      this.auditContext(principal, member, storeRevision, answers);
+      this.auditContext(principal, member, storeRevision, answers, call);
       this.deliver(answers, call);
       return { principal, member, storeRevision };
     });
@@ -225,10 +226,10 @@ export class Decider {
   }
 
   /** An impersonated context is an access to customer data: it goes to the decision log like a Check. */
-  private auditContext(principal: Principal, member: MemberContext, storeRevision: number, answers: DecisionRecord[]): void {
+  private auditContext(principal: Principal, member: MemberContext, storeRevision: number, answers: DecisionRecord[], call: LiveCall): void {
     const input = contextInput(principal, RESOLVE_CONTEXT_ACTION, member.tenant.id);
     const decision = this.finish(input, { allow: true, reasons: [] }, this.deps.policies.policy, storeRevision);
-    answers.push(recordOf(input, { kind: "member", context: member }, decision));
+    answers.push(recordOf(input, { kind: "member", context: member }, decision, call));
   }
 
   private async counted<T>(work: () => Promise<T>): Promise<T> {
@@ -257,7 +258,7 @@ export class Decider {
     const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
     const result = await this.evaluateCached(input, resolution, policy, call);
     const decision = this.guarded(input, resolution, result, policy, storeRevision);
-    answers.push(recordOf(input, resolution, decision));
+    answers.push(recordOf(input, resolution, decision, call));
     return decision;
   }
 
@@ -290,7 +291,7 @@ export class Decider {
     if (input.consume > 0) return this.decideAndConsume(input, policy, answers, call, gate.key);
     const resolution = gate.key ? this.guardStore(() => this.deps.resolver.resolveForKey(gate.key!)) : this.resolve(input.principal);
     const decision = this.evaluateInWrite(input, resolution, policy, storeRevision);
-    answers.push(recordOf(input, resolution, decision));
+    answers.push(recordOf(input, resolution, decision, call));
     return decision;
   }
 
@@ -391,7 +392,7 @@ export class Decider {
     // A fresh decision is as of the revision the write committed (or saw, when it charged nothing).
     const { answer, replayed } = committed.result;
     const decision = replayed ? answer : { ...answer, storeRevision: committed.revision };
-    answers.push(recordOf(input, resolution, decision));
+    answers.push(recordOf(input, resolution, decision, call));
     return decision;
   }
 
@@ -411,7 +412,7 @@ export class Decider {
       requireLive(call);
       decision = (await charges.charge(item.charge)).decision;
     }
-    answers.push(recordOf(item.input, item.resolution, decision));
+    answers.push(recordOf(item.input, item.resolution, decision, call));
     return decision;
   }
 
@@ -442,7 +443,7 @@ export class Decider {
         return item.decision;
       }
       const decision = item.charge ? charged[next++]!.decision : item.decision;
-      answers.push(recordOf(item.input, item.resolution, decision));
+      answers.push(recordOf(item.input, item.resolution, decision, call));
       return decision;
     });
     this.deliver(answers);
@@ -534,7 +535,7 @@ export class Decider {
    * injected Clock: that one is business time (windows, expiries), which a
    * test may hold still, and a wait measured on a still clock never ends.
    */
-  async awaitRevision(minRevision: number, deadline?: number, signal?: AbortSignal): Promise<number> {
+  async awaitRevision(minRevision: number, deadline?: number, signal?: CancelSignal): Promise<number> {
     const budgetMs = Math.min(deadline === undefined ? Infinity : deadline - Date.now(), this.deps.revisionWaitMs ?? 2000);
     return this.revisions.wait(minRevision, budgetMs, signal);
   }
@@ -556,7 +557,7 @@ interface PreparedCharge {
 type BatchItemDecided = PreparedCharge | { decision: Decision; records: DecisionRecord[] };
 
 /** What decides whether a call can still receive its answer (the evaluation pool checks the same before it evaluates). */
-type LiveCall = CallWindow;
+type LiveCall = CallWindow & { fields?: CallFields | undefined };
 
 /**
  * Throws CALL_EXPIRED when nobody will receive the answer: evaluating (or
@@ -569,13 +570,13 @@ function requireLive(call: LiveCall): void {
 }
 
 /** A decision's log entry: made when it is decided, logged by deliver() once it is certain to be answered. */
-function recordOf(input: CheckInput, resolution: Resolution, decision: Decision): DecisionRecord {
+function recordOf(input: CheckInput, resolution: Resolution, decision: Decision, call?: LiveCall): DecisionRecord {
   const p = input.principal;
   // Every decided path passes here with its resolution: the one place the call's span learns tenant and plan.
   const tenantId = resolution.kind === "member" ? resolution.context.tenant.id : p.tenantId || p.tenantSlug;
   const plan = resolution.kind === "member" ? resolution.context.tenant.planCode : "";
   currentCallSpan().resolved(tenantId, plan);
-  if (plan) noteCallFields({ plan });
+  if (plan && call?.fields) call.fields.plan = plan;
   return {
     decisionId: decision.decisionId,
     at: decision.evaluatedAt,

@@ -1,11 +1,12 @@
 import { BulkheadError } from "../errors.js";
+import type { CancelSignal } from "../engine/call-window.js";
 
 interface Waiter {
   minRevision: number;
   giveUpAt: number;
   resolve: (revision: number) => void;
   reject: (error: unknown) => void;
-  signal?: AbortSignal;
+  signal?: CancelSignal | undefined;
   onAbort?: () => void;
 }
 
@@ -35,7 +36,7 @@ export class RevisionWaiter {
   }
 
   /** Resolves with the revision once the store reached `minRevision`. */
-  wait(minRevision: number, budgetMs: number, signal?: AbortSignal): Promise<number> {
+  wait(minRevision: number, budgetMs: number, signal?: CancelSignal): Promise<number> {
     const revision = this.sync();
     if (revision >= minRevision) return Promise.resolve(revision);
     if (signal?.aborted) return Promise.reject(cancelled());

@@ -1,9 +1,20 @@
 import { BulkheadError } from "../errors.js";
 
+/**
+ * Whether the caller of a call left, and a way to hear when it does: an
+ * AbortSignal is one; a unary gRPC call's is read off the call itself
+ * (cancelSignalOf, ADR 92), with no AbortController per call.
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
 /** What is known of the call an evaluation answers: its gRPC deadline (epoch ms, wall clock like grpc-js's) and whether the caller left. */
 export interface CallWindow {
   deadline?: number | undefined;
-  signal?: AbortSignal | undefined;
+  signal?: CancelSignal | undefined;
 }
 
 /**

@@ -1,18 +1,21 @@
-import { AsyncLocalStorage } from "node:async_hooks";
-
 /**
  * Fields the code below a gRPC handler learns and the call's log line should
- * carry (the plan of the tenant a Check resolved to): the call-log
- * interceptor runs the handler inside a store, and `noteCallFields` adds to
- * it without being handed anything. Outside a call it does nothing.
+ * carry (the plan of the tenant a Check resolved to). The call interceptor
+ * (call-edge.ts) makes one object per call and attaches it to the call's
+ * request metadata, the one object both it and the handler hold; the handler
+ * hands it down explicitly (Decider.check's `fields`), so nothing runs the
+ * call inside an AsyncLocalStorage (ADR 92: on Node 20 one run() turns on
+ * promise hooks for every promise in the process).
  */
-const CALL_FIELDS = new AsyncLocalStorage<Record<string, unknown>>();
+export type CallFields = Record<string, unknown>;
 
-export function withCallFields<T>(fields: Record<string, unknown>, work: () => T): T {
-  return CALL_FIELDS.run(fields, work);
+const BY_METADATA = new WeakMap<object, CallFields>();
+
+export function attachCallFields(metadata: object, fields: CallFields): void {
+  BY_METADATA.set(metadata, fields);
 }
 
-export function noteCallFields(fields: Record<string, unknown>): void {
-  const store = CALL_FIELDS.getStore();
-  if (store) Object.assign(store, fields);
+/** The fields of the call whose request metadata this is; undefined when no interceptor logs calls. */
+export function callFieldsOf(call: { readonly metadata: object }): CallFields | undefined {
+  return BY_METADATA.get(call.metadata);
 }

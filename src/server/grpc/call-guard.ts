@@ -1,6 +1,7 @@
 import { status, type Metadata, type ServiceError } from "@grpc/grpc-js";
 import { BulkheadError } from "../../errors.js";
 import { matchesAny } from "../../identity/admin-auth.js";
+import type { CancelSignal } from "../../engine/call-window.js";
 
 /**
  * Caller credentials for the sidecar's own APIs: when tokens are configured,
@@ -50,20 +51,41 @@ export function deadlineOf(call: { getDeadline(): Date | number }): number | und
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/**
- * Why a call's signal aborted. One shared reason: grpc-js 1.14 emits
- * "cancelled" after every call it has finished, too, and abort() without a
- * reason builds a DOMException with a stack each time (about 5% of a warm
- * Check's CPU in a profile under ghz). Nothing reads the reason.
- */
-const CALL_ENDED = Object.freeze(new Error("the call was cancelled or has ended"));
+/** The part of a grpc-js server call that tells whether its client left. */
+interface CancellableCall {
+  readonly cancelled: boolean;
+  once(event: "cancelled", listener: () => void): unknown;
+  removeListener(event: "cancelled", listener: () => void): unknown;
+}
 
-/** Aborts when the client cancels the call (or its deadline ends it), so work for a caller who left is not done or logged. */
-export function cancelSignalOf(call: { readonly cancelled: boolean; once(event: "cancelled", listener: () => void): unknown }): AbortSignal {
-  const controller = new AbortController();
-  if (call.cancelled) controller.abort(CALL_ENDED);
-  else call.once("cancelled", () => controller.abort(CALL_ENDED));
-  return controller.signal;
+/**
+ * Aborted once the client cancels the call (or its deadline ends it), so
+ * work for a caller who left is not done or logged. Read off the call
+ * itself (grpc-js sets `cancelled` and emits "cancelled"): no
+ * AbortController, AbortSignal and listener per call. grpc-js 1.14 emits
+ * "cancelled" after every call it has finished, too, and aborting a
+ * controller then was about 5% of a warm Check's CPU (ADR 92); a listener
+ * is added only by a wait that needs one (a min_revision wait).
+ */
+export function cancelSignalOf(call: CancellableCall): CancelSignal {
+  return new CallCancelSignal(call);
+}
+
+class CallCancelSignal implements CancelSignal {
+  constructor(private readonly call: CancellableCall) {}
+
+  get aborted(): boolean {
+    return this.call.cancelled;
+  }
+
+  // Like an AbortSignal's: a listener added after the cancel is not called.
+  addEventListener(_type: "abort", listener: () => void): void {
+    if (!this.call.cancelled) this.call.once("cancelled", listener);
+  }
+
+  removeEventListener(_type: "abort", listener: () => void): void {
+    this.call.removeListener("cancelled", listener);
+  }
 }
 
 export type GrpcErrorLike = Partial<ServiceError> & { code: status };

@@ -12,35 +12,40 @@ import { toGrpcError } from "./grpc-errors.js";
 import { unary } from "./unary.js";
 import { tracedUnary } from "./traced-unary.js";
 import { currentCallSpan, TRACING_OFF, type Tracing } from "../../telemetry/tracing.js";
+import { callFieldsOf } from "../../log/call-fields.js";
 
 /** Thin handlers: map, validate, call the Decider, map back. */
 export function decisionHandlers(decider: Decider, auth: CallerAuth, tracing: Tracing = TRACING_OFF): DecisionServiceServer {
   return {
     check: tracedUnary(tracing, unary(auth, async (request: CheckRequest, call) => {
       const input = validateCheck(toRawCheck(request));
-      const decision = await decider.check(input, deadlineOf(call), cancelSignalOf(call));
+      const decision = await decider.check(input, deadlineOf(call), cancelSignalOf(call), callFieldsOf(call));
       if (tracing.enabled) currentCallSpan().set(decisionAttributes(input.action, decision));
       return fromDecision(decision);
-    })),
+    }, (request) => request.consume !== 0)),
 
     // Per-item answers: a malformed item gets its own error, the rest are decided (ADR 56).
+    // Only a batch with a consuming item may write; an undecodable one (no checks) is counted as if it might.
     batchCheck: tracedUnary(tracing, unary(auth, async (request, call) => {
-      const items = await decideBatch(decider, request.checks.map(toRawCheck), deadlineOf(call), cancelSignalOf(call));
+      const items = await decideBatch(decider, request.checks.map(toRawCheck), deadlineOf(call), cancelSignalOf(call), callFieldsOf(call));
       if (tracing.enabled) currentCallSpan().set(batchAttributes(request.checks.map((c) => c.action), items));
       return { results: items.map(fromBatchItem) };
-    })),
+    }, (request) => !Array.isArray(request.checks) || request.checks.some((c) => c.consume !== 0))),
 
     checkStream: (call) => serveCheckStream(decider, auth, call),
 
     resolveContext: tracedUnary(tracing, unary(auth, async (request, call) => {
       const principal = validatePrincipal(request.principal);
       const minRevision = validateRevision(request.minRevision, "min_revision");
-      const resolved = await decider.resolveContext(principal, minRevision, deadlineOf(call), cancelSignalOf(call));
+      const resolved = await decider.resolveContext(principal, minRevision, deadlineOf(call), cancelSignalOf(call), callFieldsOf(call));
       if (tracing.enabled) currentCallSpan().resolved(resolved.member.tenant.id, resolved.member.tenant.planCode);
       return fromResolvedContext(resolved);
-    })),
+    }, NEVER_WRITES)),
   };
 }
+
+/** ResolveContext commits no write (an impersonated view goes to the decision log, not the store). */
+const NEVER_WRITES = () => false;
 
 /** Span attributes of one decision: what was asked and the answer; never the principal's credentials. */
 function decisionAttributes(action: string, decision: Decision) {
@@ -105,6 +110,7 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
     fail(error);
     return;
   }
+  const fields = callFieldsOf(call);
   const unanswered = new Set<string>();
   let pending = 0;
   let paused = false;
@@ -137,7 +143,7 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
     queue = queue.slice(STREAM_CHUNK);
     if (queue.length > 0) schedule();
     if (failed) return;
-    void answer(decider.checkMany(chunk, undefined, cancel.signal), chunk.length);
+    void answer(decider.checkMany(chunk, undefined, cancel.signal, fields), chunk.length);
   };
   const schedule = () => {
     if (scheduled) return;
@@ -164,7 +170,7 @@ function serveCheckStream(decider: Decider, auth: CallerAuth, call: ServerDuplex
       call.pause();
     }
     if (input.consume > 0 || input.minRevision > 0) {
-      void answer(decider.check(input, undefined, cancel.signal).then((d) => [d]), 1);
+      void answer(decider.check(input, undefined, cancel.signal, fields).then((d) => [d]), 1);
       return;
     }
     queue.push(input);

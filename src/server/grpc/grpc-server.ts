@@ -13,8 +13,7 @@ import { entitlementHandlers, type EntitlementHandlerDeps } from "./entitlement-
 import { CallerAuth } from "./call-guard.js";
 import { decisionHandlers } from "./decision-handlers.js";
 import { addReflection } from "./reflection.js";
-import { rpcMetricsInterceptor } from "./rpc-metrics.js";
-import { callLogInterceptor } from "./call-log.js";
+import { callEdgeInterceptor } from "./call-edge.js";
 import type { Logger } from "../../log/logger.js";
 import type { Metrics } from "../../metrics.js";
 import type { Tracing } from "../../telemetry/tracing.js";
@@ -28,9 +27,9 @@ export interface GrpcServerDeps {
   flags: FlagHandlerDeps;
   /** AdminService authenticates its own callers (AdminAuth), separately from the decision callers. */
   admin: AdminHandlerDeps;
-  /** Per-call counts and latencies (rpc-metrics.ts); without it, no interceptor runs. */
+  /** Per-call counts and latencies (rpc-metrics.ts), recorded by the call interceptor (call-edge.ts). */
   metrics?: Pick<Metrics, "rpcRequests" | "rpcDuration" | "decisionDuration">;
-  /** A line per call (call-log.ts); without it, no interceptor runs. */
+  /** A line per call (call-log.ts), by the same interceptor; without either, no interceptor runs. */
   logger?: Logger;
   /** Spans for Check, BatchCheck, ResolveContext and admin writes; absent = off. */
   tracing?: Tracing;
@@ -43,12 +42,10 @@ export interface GrpcServer {
 
 /** Builds the gRPC server: Bulkhead services, grpc.health.v1 and reflection (for grpcurl). */
 export function createGrpcServer(deps: GrpcServerDeps): GrpcServer {
+  const edge = callEdgeInterceptor({ metrics: deps.metrics, logger: deps.logger });
   const server = new Server({
     "grpc.max_receive_message_length": 4 * 1024 * 1024,
-    interceptors: [
-      ...(deps.metrics ? [rpcMetricsInterceptor(deps.metrics)] : []),
-      ...(deps.logger ? [callLogInterceptor(deps.logger)] : []),
-    ],
+    interceptors: edge ? [edge] : [],
   });
   const auth = new CallerAuth(deps.callerTokens);
   server.addService(decodingErrorsAsRequests(DecisionServiceService), decisionHandlers(deps.decider, auth, deps.tracing));

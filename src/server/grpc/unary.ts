@@ -10,10 +10,16 @@ import { rejectUndecodable } from "./request-decoding.js";
  * The wrapper every unary handler goes through: caller auth first, then the
  * handler; any throw is translated by the one error table. A handler can only
  * answer by returning, so no path reports success after a failure.
+ *
+ * `writes` says whether a request may commit a write; a call that says no
+ * has its commits bounded by the process's, not counted (write-attempt.ts,
+ * ADR 92), so a read pays for no AsyncLocalStorage. Every call may, unless
+ * its handler says otherwise.
  */
 export function unary<Req, Res>(
   auth: CallGate,
   handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+  writes: (request: Req) => boolean = ALWAYS,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
     const attempt = () => {
@@ -21,12 +27,14 @@ export function unary<Req, Res>(
       rejectUndecodable(call.request);
       return handler(call.request, call);
     };
-    retryWhileLocked(attempt, deadlineOf(call)).then(
+    retryWhileLocked(attempt, deadlineOf(call), writes(call.request)).then(
       (response) => callback(null, response),
       (error: unknown) => callback(toGrpcError(error)),
     );
   };
 }
+
+const ALWAYS = () => true;
 
 /** Longest a call keeps retrying a write that found the database locked (within its deadline). */
 export const WRITE_RETRY_BUDGET_MS = 2_000;
@@ -39,10 +47,10 @@ export const WRITE_RETRY_BUDGET_MS = 2_000;
  * Gives up with STORE_BUSY (UNAVAILABLE) at the call's deadline or after
  * WRITE_RETRY_BUDGET_MS, whichever is first.
  */
-async function retryWhileLocked<T>(work: () => Promise<T> | T, deadline: number | undefined): Promise<T> {
+async function retryWhileLocked<T>(work: () => Promise<T> | T, deadline: number | undefined, counted: boolean): Promise<T> {
   const giveUpAt = Math.min(deadline ?? Infinity, Date.now() + WRITE_RETRY_BUDGET_MS);
   for (let delayMs = 5; ; delayMs = Math.min(delayMs * 2, 200)) {
-    const { result, commits } = withWriteAttempt(() => Promise.resolve().then(work));
+    const { result, commits } = withWriteAttempt(() => Promise.resolve().then(work), counted);
     try {
       return await result;
     } catch (error) {
